@@ -1,0 +1,115 @@
+//! `strata fit`: arguments and the human-readable summary printed at the end.
+
+use std::path::PathBuf;
+
+use crate::compute::CpuBackend;
+use crate::data::Missing;
+use crate::error::Result;
+use crate::fit::{FitOptions, FitOutcome, InitChoice};
+use crate::prep::Scaling;
+use crate::profile;
+
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// Parquet file(s), directories of *.parquet files (read in name order), or CSV files with a header row.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Number of segments.
+    #[arg(long, short)]
+    pub k: usize,
+    /// Output directory (created if needed; files appear only when the whole run succeeded).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Feature columns, comma-separated (default: every numeric column except --id and --weight).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Column passed through unchanged to labels.parquet (default: the 0-based row number).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Per-customer sample weights (scikit-learn's sample_weight).
+    #[arg(long)]
+    pub weight: Option<String>,
+    /// Missing values (null, NaN) in feature columns.
+    #[arg(long, value_enum, default_value = "error")]
+    pub missing: Missing,
+    /// Feature scaling.
+    #[arg(long, value_enum, default_value = "zscore")]
+    pub scale: Scaling,
+    /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub log1p: Vec<String>,
+    /// k-means++, random, or a Parquet/CSV file of k centroids in original units (columns named like the features).
+    #[arg(long, default_value = "k-means++")]
+    pub init: InitChoice,
+    /// Restarts; the lowest SSE wins (1 when --init is a file).
+    #[arg(long, default_value_t = 10)]
+    pub n_init: usize,
+    /// Lloyd iterations per restart at most.
+    #[arg(long, default_value_t = 300)]
+    pub max_iter: usize,
+    /// Convergence tolerance on the centroid shift, relative to the mean feature variance.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// Random seed: the same input and seed give bit-identical outputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl From<FitArgs> for FitOptions {
+    fn from(a: FitArgs) -> Self {
+        FitOptions {
+            inputs: a.inputs,
+            out: a.out,
+            k: a.k,
+            features: a.features,
+            id: a.id,
+            weight: a.weight,
+            missing: a.missing,
+            scale: a.scale,
+            log1p: a.log1p,
+            init: a.init,
+            n_init: a.n_init,
+            max_iter: a.max_iter,
+            tol: a.tol,
+            seed: a.seed,
+        }
+    }
+}
+
+pub fn run(args: FitArgs, log: &dyn Fn(&str)) -> Result<()> {
+    let opts: FitOptions = args.into();
+    let outcome = crate::fit::run(&opts, &CpuBackend, log)?;
+    print_summary(&opts, &outcome);
+    Ok(())
+}
+
+fn print_summary(opts: &FitOptions, o: &FitOutcome) {
+    let s = &o.summary;
+    println!(
+        "{} segments of {} customers ({} dropped) on {}: SSE {:.4}, {} iterations{}, {:.2}s",
+        s.k,
+        s.rows_used,
+        s.rows_dropped,
+        s.device,
+        s.sse,
+        s.iterations,
+        if s.converged { "" } else { " (not converged)" },
+        s.seconds.total
+    );
+    for (i, seg) in o.segments.iter().enumerate() {
+        let traits: Vec<String> = profile::distinctive(&o.profiles, i as u32, 3)
+            .iter()
+            .map(|p| format!("{} {} ({:+.2}σ)", p.feature, if p.z >= 0.0 { "high" } else { "low" }, p.z))
+            .collect();
+        println!(
+            "  segment {i}: {:>9} customers ({:5.1}%)  {}",
+            seg.customers,
+            100.0 * seg.customers as f64 / s.rows_used as f64,
+            traits.join(", ")
+        );
+    }
+    for w in &s.warnings {
+        println!("  warning: {w}");
+    }
+    println!("  outputs in {}", opts.out.display());
+}

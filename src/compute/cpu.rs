@@ -1,0 +1,114 @@
+//! The CPU backend: rayon over fixed-size row blocks, each accumulated sequentially in f64; block results
+//! are merged in block order, so results are bit-identical at any thread count.
+
+use rayon::prelude::*;
+
+use super::{Assignment, Backend, Dataset, Resident, Stats};
+use crate::error::Result;
+
+/// Rows per block: the unit of parallel work and of the fixed merge order.
+pub const BLOCK_ROWS: usize = 8_192;
+/// Blocks whose partial statistics are held at once before merging (bounds memory at large k·d).
+const BLOCKS_PER_GROUP: usize = 64;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn load<'a>(&'a self, data: Dataset<'a>) -> Result<Box<dyn Resident + 'a>> {
+        Ok(Box::new(CpuResident { data, labels: vec![u32::MAX; data.n], dist2: vec![0.0; data.n] }))
+    }
+}
+
+struct CpuResident<'a> {
+    data: Dataset<'a>,
+    labels: Vec<u32>,
+    dist2: Vec<f32>,
+}
+
+/// Index and squared distance of the nearest centroid (the lowest index wins ties).
+#[inline]
+pub fn nearest(x: &[f32], centroids: &[f32], d: usize) -> (u32, f32) {
+    let mut best = f32::INFINITY;
+    let mut arg = 0u32;
+    for (j, c) in centroids.chunks_exact(d).enumerate() {
+        let dist = sq_dist(x, c);
+        if dist < best {
+            best = dist;
+            arg = j as u32;
+        }
+    }
+    (arg, best)
+}
+
+/// ‖x − c‖² summed in feature order.
+#[inline]
+pub fn sq_dist(x: &[f32], c: &[f32]) -> f32 {
+    x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum()
+}
+
+impl CpuResident<'_> {
+    fn block(&self, start: usize, labels: &mut [u32], dist2: &mut [f32], c: &[f32], k: usize) -> Stats {
+        let d = self.data.d;
+        let mut s = Stats::zeros(k, d);
+        for (i, (l, dd)) in labels.iter_mut().zip(dist2.iter_mut()).enumerate() {
+            let row = start + i;
+            let x = self.data.row(row);
+            let (arg, dist) = nearest(x, c, d);
+            let w = self.data.weight(row);
+            if *l != arg {
+                s.moved += 1;
+                *l = arg;
+            }
+            *dd = dist;
+            let a = arg as usize;
+            for (acc, &v) in s.sums[a * d..(a + 1) * d].iter_mut().zip(x) {
+                *acc += w * v as f64;
+            }
+            s.weights[a] += w;
+            s.counts[a] += 1;
+            s.sse += w * dist as f64;
+        }
+        s
+    }
+}
+
+impl Resident for CpuResident<'_> {
+    fn reset(&mut self) -> Result<()> {
+        self.labels.fill(u32::MAX);
+        Ok(())
+    }
+
+    fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats> {
+        let d = self.data.d;
+        let mut total = Stats::zeros(k, d);
+        let n = self.data.n;
+        let group = BLOCK_ROWS * BLOCKS_PER_GROUP;
+        let mut labels = std::mem::take(&mut self.labels);
+        let mut dist2 = std::mem::take(&mut self.dist2);
+        for g in (0..n).step_by(group) {
+            let end = (g + group).min(n);
+            let this = &*self;
+            let parts: Vec<Stats> = labels[g..end]
+                .par_chunks_mut(BLOCK_ROWS)
+                .zip(dist2[g..end].par_chunks_mut(BLOCK_ROWS))
+                .enumerate()
+                .map(|(b, (l, dd))| this.block(g + b * BLOCK_ROWS, l, dd, centroids, k))
+                .collect();
+            for p in &parts {
+                total.merge(p);
+            }
+        }
+        self.labels = labels;
+        self.dist2 = dist2;
+        Ok(total)
+    }
+
+    fn assignment(&mut self) -> Result<Assignment> {
+        Ok(Assignment { labels: self.labels.clone(), dist2: self.dist2.clone() })
+    }
+}

@@ -1,0 +1,96 @@
+//! The compute contract: the only place that knows about devices.
+//!
+//! One Lloyd iteration is [`Resident::step`]: every row finds its nearest centroid (lowest index wins ties)
+//! and the per-cluster sums, weights and SSE are accumulated into a [`Stats`]. Backends accumulate fixed-size
+//! blocks of rows independently and merge the block results in block order, so the result does not depend on
+//! the number of threads or on scheduling.
+
+pub mod cpu;
+
+pub use cpu::CpuBackend;
+
+use crate::error::Result;
+
+/// A borrowed view of the prepared data: `n` rows × `d` features, row-major, optional sample weights.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset<'a> {
+    pub x: &'a [f32],
+    pub n: usize,
+    pub d: usize,
+    pub weights: Option<&'a [f32]>,
+}
+
+impl<'a> Dataset<'a> {
+    pub fn new(x: &'a [f32], d: usize, weights: Option<&'a [f32]>) -> Self {
+        Dataset { x, n: x.len() / d.max(1), d, weights }
+    }
+    pub fn row(&self, i: usize) -> &'a [f32] {
+        &self.x[i * self.d..(i + 1) * self.d]
+    }
+    pub fn weight(&self, i: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[i] as f64)
+    }
+}
+
+/// Mergeable per-cluster partial sums of one assignment pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub k: usize,
+    pub d: usize,
+    /// k × d weighted sums of the rows assigned to each cluster.
+    pub sums: Vec<f64>,
+    /// Per cluster: total weight (the row count when unweighted).
+    pub weights: Vec<f64>,
+    /// Per cluster: number of rows.
+    pub counts: Vec<u64>,
+    /// Σ w·‖x − c‖² over all rows, computed from differences (not the expanded form).
+    pub sse: f64,
+    /// Rows whose label differs from the previous pass (all rows on the first pass after `reset`).
+    pub moved: u64,
+}
+
+impl Stats {
+    pub fn zeros(k: usize, d: usize) -> Self {
+        Stats { k, d, sums: vec![0.0; k * d], weights: vec![0.0; k], counts: vec![0; k], sse: 0.0, moved: 0 }
+    }
+
+    /// Adds `other` into `self`. Callers merge in a fixed order, which makes the f64 result reproducible.
+    pub fn merge(&mut self, other: &Stats) {
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            *a += b;
+        }
+        for (a, b) in self.weights.iter_mut().zip(&other.weights) {
+            *a += b;
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sse += other.sse;
+        self.moved += other.moved;
+    }
+}
+
+/// Labels and squared distances of the current assignment.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub labels: Vec<u32>,
+    pub dist2: Vec<f32>,
+}
+
+/// A compute device. `load` makes the data resident (uploads it, for a GPU) for the duration of a fit.
+pub trait Backend {
+    /// Human-readable device name (for logs and summary.json).
+    fn name(&self) -> String;
+    fn load<'a>(&'a self, data: Dataset<'a>) -> Result<Box<dyn Resident + 'a>>;
+}
+
+/// A dataset resident on a backend, with the current labels.
+pub trait Resident {
+    /// Forget the current labels (start of a restart): the next step counts every row as moved.
+    fn reset(&mut self) -> Result<()>;
+    /// One fused pass: assign every row to its nearest of the `k` centroids (row-major k × d),
+    /// keep the labels, and return the accumulated statistics for that assignment.
+    fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats>;
+    /// Labels and squared distances from the last step.
+    fn assignment(&mut self) -> Result<Assignment>;
+}

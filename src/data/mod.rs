@@ -1,0 +1,10 @@
+//! Reading inputs into a [`FeatureMatrix`] and writing Parquet/JSON outputs atomically.
+
+pub mod load;
+pub mod matrix;
+pub mod source;
+pub mod write;
+
+pub use load::{LoadSpec, Loaded, Missing, load};
+pub use matrix::FeatureMatrix;
+pub use source::Source;

@@ -1,0 +1,235 @@
+//! Input discovery and streaming: Parquet files, directories of Parquet files (a partitioned nightly export),
+//! and CSV files, all exposed as one schema and one stream of projected record batches.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+
+/// Rows per streamed record batch.
+pub const BATCH_ROWS: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Csv,
+}
+
+#[derive(Debug, Clone)]
+struct InputFile {
+    path: PathBuf,
+    format: Format,
+    /// Row count from the Parquet footer or the CSV schema inference pass.
+    rows: Option<usize>,
+}
+
+/// All input files of one run, checked to share one schema.
+#[derive(Debug, Clone)]
+pub struct Source {
+    files: Vec<InputFile>,
+    schema: SchemaRef,
+}
+
+fn detect(path: &Path) -> Result<Format> {
+    let mut f = File::open(path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    if n == 4 && &magic == b"PAR1" {
+        return Ok(Format::Parquet);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" | "txt" => Ok(Format::Csv),
+        "parquet" | "pq" => Err(Error::input(format!(
+            "{} is not a Parquet file (no PAR1 header): the file is corrupt or not Parquet",
+            path.display()
+        ))),
+        _ => Err(Error::input(format!(
+            "{} is neither Parquet nor CSV: give a .parquet file, a directory of them, or a .csv file with a header row",
+            path.display()
+        ))),
+    }
+}
+
+/// Expands directories to their *.parquet files in name order.
+fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| Error::input(format!("cannot open input {}: {e}", p.display())))?;
+        if meta.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::input(format!("cannot list directory {}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::input(format!("directory {} contains no *.parquet files", p.display())));
+            }
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::input(format!("cannot read Parquet file {} (corrupt or truncated?): {e}", path.display()))
+}
+
+fn csv_schema(path: &Path, text_columns: &[&str]) -> Result<(Schema, usize)> {
+    let file = File::open(path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+    // Infer from the whole file: a sample can miss a float late in an integer column.
+    let (schema, records) = arrow_csv::reader::Format::default()
+        .with_header(true)
+        .infer_schema(BufReader::new(file), None)
+        .map_err(|e| Error::input(format!("cannot read CSV file {}: {e}", path.display())))?;
+    // Columns passed through as text keep their exact spelling (e.g. zero-padded ids like "0001").
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if text_columns.contains(&f.name().as_str()) {
+                Field::new(f.name(), DataType::Utf8, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Ok((Schema::new(fields), records))
+}
+
+fn same_fields(a: &Schema, b: &Schema) -> std::result::Result<(), String> {
+    if a.fields().len() != b.fields().len() {
+        return Err(format!("{} columns instead of {}", b.fields().len(), a.fields().len()));
+    }
+    for (fa, fb) in a.fields().iter().zip(b.fields()) {
+        if fa.name() != fb.name() || fa.data_type() != fb.data_type() {
+            return Err(format!(
+                "column '{}' ({}) where the first file has '{}' ({})",
+                fb.name(),
+                fb.data_type(),
+                fa.name(),
+                fa.data_type()
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Source {
+    /// Resolves the inputs and reads every file's schema. `text_columns` are read as text from CSV files
+    /// (the id column), so that their values pass through unchanged.
+    pub fn open(inputs: &[PathBuf], text_columns: &[&str]) -> Result<Source> {
+        if inputs.is_empty() {
+            return Err(Error::usage("no input given: name a Parquet file, a directory of Parquet files or a CSV file"));
+        }
+        let paths = expand(inputs)?;
+        let mut files = Vec::with_capacity(paths.len());
+        let mut schema: Option<SchemaRef> = None;
+        for path in paths {
+            let format = detect(&path)?;
+            let (file_schema, rows) = match format {
+                Format::Parquet => {
+                    let f = File::open(&path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+                    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_err(&path, e))?;
+                    let rows = b.metadata().file_metadata().num_rows() as usize;
+                    (Arc::new(strip_metadata(b.schema())), Some(rows))
+                }
+                Format::Csv => {
+                    let (schema, rows) = csv_schema(&path, text_columns)?;
+                    (Arc::new(schema), Some(rows))
+                }
+            };
+            if let Some(first) = &schema {
+                same_fields(first, &file_schema).map_err(|why| {
+                    Error::input(format!(
+                        "schema of {} does not match the first input file: {why}; all files of one run must share one schema",
+                        path.display()
+                    ))
+                })?;
+            } else {
+                schema = Some(file_schema);
+            }
+            files.push(InputFile { path, format, rows });
+        }
+        Ok(Source { files, schema: schema.expect("at least one file") })
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Total rows (from footers and the CSV inference pass), for exact pre-allocation.
+    pub fn known_rows(&self) -> Option<usize> {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+
+    /// Input paths in read order (for the summary).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    /// Streams record batches holding only `columns` (indices into `schema()`, returned in that order).
+    pub fn batches(&self, columns: &[usize]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+        let columns = columns.to_vec();
+        self.files.iter().flat_map(move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>>> {
+            match open_batches(f, &self.schema, &columns) {
+                Ok(it) => it,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        })
+    }
+}
+
+fn strip_metadata(schema: &Schema) -> Schema {
+    Schema::new(schema.fields().clone())
+}
+
+fn open_batches(
+    f: &InputFile,
+    schema: &SchemaRef,
+    columns: &[usize],
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>>>> {
+    let path = f.path.clone();
+    let mut file = File::open(&path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+    // Projected columns come back in schema order; remember how to put them in the caller's order.
+    let mut sorted: Vec<usize> = columns.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let order: Vec<usize> = columns.iter().map(|c| sorted.binary_search(c).unwrap()).collect();
+    let reorder = move |b: RecordBatch| -> RecordBatch {
+        let cols = order.iter().map(|&i| b.column(i).clone()).collect::<Vec<_>>();
+        let fields = order.iter().map(|&i| b.schema().field(i).clone()).collect::<Vec<_>>();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("reordered batch")
+    };
+    match f.format {
+        Format::Parquet => {
+            let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(&path, e))?;
+            let mask = ProjectionMask::roots(b.parquet_schema(), sorted.iter().copied());
+            let reader = b.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(|e| parquet_err(&path, e))?;
+            Ok(Box::new(reader.map(move |r| r.map(&reorder).map_err(|e| parquet_err(&path, e)))))
+        }
+        Format::Csv => {
+            file.seek(SeekFrom::Start(0)).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+            let reader = arrow_csv::ReaderBuilder::new(schema.clone())
+                .with_header(true)
+                .with_batch_size(BATCH_ROWS)
+                .with_projection(sorted.clone())
+                .build(BufReader::new(file))
+                .map_err(|e| Error::input(format!("cannot read CSV file {}: {e}", path.display())))?;
+            Ok(Box::new(reader.map(move |r| {
+                r.map(&reorder).map_err(|e| Error::input(format!("cannot read CSV file {}: {e}", path.display())))
+            })))
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! k-means, device-agnostic: validated configuration, initialisation, the Lloyd driver with restarts,
+//! convergence and empty-cluster repair. All heavy passes go through a [`Backend`].
+
+pub mod init;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::compute::{Backend, Dataset, Resident, Stats};
+use crate::error::{Error, Result};
+
+/// How the initial centroids are chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Init {
+    KMeansPlusPlus,
+    Random,
+    /// k × d centroids in the prepared space.
+    Given(Vec<f32>),
+}
+
+#[derive(Debug, Clone)]
+pub struct KMeansConfig {
+    pub k: usize,
+    pub init: Init,
+    pub n_init: usize,
+    pub max_iter: usize,
+    /// Convergence tolerance relative to the mean feature variance (scikit-learn's definition).
+    pub tol: f64,
+    pub seed: u64,
+}
+
+impl KMeansConfig {
+    pub fn validate(&self, ds: &Dataset) -> Result<()> {
+        if self.k == 0 {
+            return Err(Error::usage("--k must be at least 1"));
+        }
+        if self.n_init == 0 {
+            return Err(Error::usage("--n-init must be at least 1"));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::usage("--max-iter must be at least 1"));
+        }
+        if !(self.tol >= 0.0 && self.tol.is_finite()) {
+            return Err(Error::usage("--tol must be a finite number >= 0"));
+        }
+        if ds.n < 2 {
+            return Err(Error::input(format!(
+                "the input has {} usable row(s); k-means needs at least 2 customers",
+                ds.n
+            )));
+        }
+        if let Init::Given(c) = &self.init
+            && c.len() != self.k * ds.d
+        {
+            return Err(Error::usage(format!("--init gives {} centroids but --k is {}", c.len() / ds.d, self.k)));
+        }
+        if self.k > ds.n {
+            return Err(Error::input(format!("--k {} is larger than the number of rows ({})", self.k, ds.n)));
+        }
+        let distinct = init::distinct_rows_up_to(ds, self.k);
+        if distinct < self.k {
+            return Err(Error::input(format!(
+                "--k {} is larger than the number of distinct rows ({distinct}); choose k <= {distinct}",
+                self.k
+            )));
+        }
+        if let Some(w) = ds.weights
+            && !w.iter().any(|&v| v > 0.0)
+        {
+            return Err(Error::input("all sample weights are zero"));
+        }
+        Ok(())
+    }
+}
+
+/// One restart's outcome (reported in summary.json).
+#[derive(Debug, Clone, Serialize)]
+pub struct RestartReport {
+    pub restart: usize,
+    pub iterations: usize,
+    pub converged: bool,
+    pub sse: f64,
+    pub empty_clusters_repaired: usize,
+    pub init_seconds: f64,
+    pub iterate_seconds: f64,
+}
+
+/// The fitted model, segments renumbered by size (segment 0 is the largest).
+#[derive(Debug, Clone)]
+pub struct KMeansResult {
+    pub k: usize,
+    pub d: usize,
+    /// k × d centroids in the prepared space.
+    pub centroids: Vec<f32>,
+    pub labels: Vec<u32>,
+    /// Squared distance of each row to its centroid.
+    pub dist2: Vec<f32>,
+    pub sse: f64,
+    pub iterations: usize,
+    pub converged: bool,
+    pub best_restart: usize,
+    pub restarts: Vec<RestartReport>,
+    /// SSE after each iteration of the best restart (non-increasing).
+    pub sse_history: Vec<f64>,
+    pub init_seconds: f64,
+    pub iterate_seconds: f64,
+}
+
+struct Run {
+    centroids: Vec<f32>,
+    sse: f64,
+    iterations: usize,
+    converged: bool,
+    repaired: usize,
+    history: Vec<f64>,
+}
+
+/// Mean over features of the (unweighted) feature variance, the scale of `tol`.
+fn mean_variance(ds: &Dataset) -> f64 {
+    let (n, d) = (ds.n as f64, ds.d);
+    let mut mean = vec![0.0f64; d];
+    for i in 0..ds.n {
+        for (m, &v) in mean.iter_mut().zip(ds.row(i)) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = 0.0;
+    for i in 0..ds.n {
+        for (m, &v) in mean.iter().zip(ds.row(i)) {
+            var += (v as f64 - m).powi(2);
+        }
+    }
+    var / n / d as f64
+}
+
+/// New centroids from the statistics of an assignment; empty clusters take the rows farthest from their
+/// centroids (scikit-learn's relocation), moving those rows' mass out of their old clusters.
+fn update(stats: &mut Stats, old: &[f32], res: &mut dyn Resident, ds: &Dataset) -> Result<(Vec<f32>, usize)> {
+    let (k, d) = (stats.k, stats.d);
+    let empty: Vec<usize> = (0..k).filter(|&c| stats.weights[c] <= 0.0).collect();
+    if !empty.is_empty() {
+        let a = res.assignment()?;
+        // The len(empty) largest distances, ties broken by lower row index.
+        let mut order: Vec<usize> = (0..ds.n).collect();
+        let m = empty.len().min(ds.n);
+        let cmp = |&i: &usize, &j: &usize| a.dist2[j].total_cmp(&a.dist2[i]).then(i.cmp(&j));
+        order.select_nth_unstable_by(m - 1, cmp);
+        order.truncate(m);
+        order.sort_by(cmp);
+        for (&c, &row) in empty.iter().zip(&order) {
+            let (x, w) = (ds.row(row), ds.weight(row).max(f64::MIN_POSITIVE));
+            let from = a.labels[row] as usize;
+            for j in 0..d {
+                stats.sums[from * d + j] -= w * x[j] as f64;
+                stats.sums[c * d + j] = w * x[j] as f64;
+            }
+            stats.weights[from] -= w;
+            stats.weights[c] = w;
+        }
+    }
+    let mut c = old.to_vec();
+    for j in 0..k {
+        if stats.weights[j] > 0.0 {
+            for t in 0..d {
+                c[j * d + t] = (stats.sums[j * d + t] / stats.weights[j]) as f32;
+            }
+        }
+    }
+    Ok((c, empty.len()))
+}
+
+fn lloyd(res: &mut dyn Resident, ds: &Dataset, init: Vec<f32>, cfg: &KMeansConfig, tol_abs: f64) -> Result<Run> {
+    let (k, d) = (cfg.k, ds.d);
+    res.reset()?;
+    let mut c = init;
+    let mut history = Vec::new();
+    let mut repaired = 0;
+    let mut converged = false;
+    let mut strict = false;
+    let mut iterations = 0;
+    let mut stats = Stats::zeros(k, d);
+    for it in 0..cfg.max_iter {
+        stats = res.step(&c, k)?;
+        iterations = it + 1;
+        history.push(stats.sse);
+        if it > 0 && stats.moved == 0 {
+            // Same labels as the previous pass: `c` is already their mean.
+            converged = true;
+            strict = true;
+            break;
+        }
+        let (next, fixed) = update(&mut stats, &c, res, ds)?;
+        repaired += fixed;
+        let shift: f64 = next.iter().zip(&c).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
+        c = next;
+        if shift <= tol_abs {
+            converged = true;
+            break;
+        }
+    }
+    if !strict {
+        // Labels and SSE for the final centroids.
+        stats = res.step(&c, k)?;
+        history.push(stats.sse);
+    }
+    Ok(Run { centroids: c, sse: stats.sse, iterations, converged, repaired, history })
+}
+
+/// Fits k-means on `ds` with `backend`: `n_init` restarts, the lowest SSE wins (earliest on ties).
+pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KMeansResult> {
+    cfg.validate(ds)?;
+    let tol_abs = cfg.tol * mean_variance(ds);
+    let mut res = backend.load(*ds)?;
+    let n_init = if matches!(cfg.init, Init::Given(_)) { 1 } else { cfg.n_init };
+    let mut best: Option<(usize, Run)> = None;
+    let mut reports = Vec::new();
+    let (mut init_s, mut iter_s) = (0.0, 0.0);
+    for r in 0..n_init {
+        let t0 = Instant::now();
+        let mut rng = init::restart_rng(cfg.seed, r);
+        let c0 = match &cfg.init {
+            Init::KMeansPlusPlus => init::kmeans_plus_plus(ds, cfg.k, &mut rng),
+            Init::Random => init::random_rows(ds, cfg.k, &mut rng),
+            Init::Given(c) => c.clone(),
+        };
+        let t1 = Instant::now();
+        let run = lloyd(res.as_mut(), ds, c0, cfg, tol_abs)?;
+        let t2 = Instant::now();
+        init_s += (t1 - t0).as_secs_f64();
+        iter_s += (t2 - t1).as_secs_f64();
+        reports.push(RestartReport {
+            restart: r,
+            iterations: run.iterations,
+            converged: run.converged,
+            sse: run.sse,
+            empty_clusters_repaired: run.repaired,
+            init_seconds: (t1 - t0).as_secs_f64(),
+            iterate_seconds: (t2 - t1).as_secs_f64(),
+        });
+        if best.as_ref().is_none_or(|(_, b)| run.sse < b.sse) {
+            best = Some((r, run));
+        }
+    }
+    let (best_restart, run) = best.expect("n_init >= 1");
+    if best_restart != n_init - 1 {
+        // The resident labels belong to the last restart: one pass restores the best one's.
+        res.step(&run.centroids, cfg.k)?;
+    }
+    let a = res.assignment()?;
+    drop(res);
+    let mut out = KMeansResult {
+        k: cfg.k,
+        d: ds.d,
+        centroids: run.centroids,
+        labels: a.labels,
+        dist2: a.dist2,
+        sse: run.sse,
+        iterations: run.iterations,
+        converged: run.converged,
+        best_restart,
+        restarts: reports,
+        sse_history: run.history,
+        init_seconds: init_s,
+        iterate_seconds: iter_s,
+    };
+    renumber_by_size(&mut out);
+    Ok(out)
+}
+
+/// Renumbers segments by row count, largest first (ties keep centroid order), so segment 0 is the largest.
+fn renumber_by_size(r: &mut KMeansResult) {
+    let (k, d) = (r.k, r.d);
+    let mut counts = vec![0u64; k];
+    for &l in &r.labels {
+        counts[l as usize] += 1;
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+    let mut new_id = vec![0u32; k];
+    for (new, &old) in order.iter().enumerate() {
+        new_id[old] = new as u32;
+    }
+    r.labels.iter_mut().for_each(|l| *l = new_id[*l as usize]);
+    r.centroids = order.iter().flat_map(|&old| r.centroids[old * d..(old + 1) * d].to_vec()).collect();
+}

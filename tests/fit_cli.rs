@@ -1,0 +1,266 @@
+//! End-to-end `strata fit` through the binary: published results on real data, output schemas,
+//! determinism across thread counts, missing-value modes, sample weights and given initial centroids.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, Float64Array, Int64Array, StringArray, UInt32Array};
+use common::*;
+
+#[test]
+fn alllife_reproduces_published_partition() {
+    let Some(csv) = shared("alllife/credit_card_customer_data.csv") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let stdout = ok(strata(&[
+        "fit",
+        csv.to_str().unwrap(),
+        "--k",
+        "3",
+        "--id",
+        "Sl_No",
+        "--features",
+        ALLLIFE_FEATURES,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(stdout.contains("segment 0"), "{stdout}");
+    let model = json(&out.join("model.json"));
+    let sse = model["sse"].as_f64().unwrap();
+    assert!((sse - 933.04).abs() <= 0.01, "SSE {sse}, published 933.0437");
+    let seg = read_parquet(&out.join("segments.parquet"));
+    let sizes = col_f64(&seg, "customers");
+    assert_eq!(sizes, vec![386.0, 224.0, 50.0], "segments renumbered largest first");
+    // Raw-unit centroids = published per-segment means (k-means centroids are means).
+    let limit = col_f64(&seg, "Avg_Credit_Limit");
+    let calls = col_f64(&seg, "Total_calls_made");
+    for (got, want) in limit.iter().zip([33782.38, 12174.11, 141040.0]) {
+        assert!((got - want).abs() < 0.01 * want, "credit limit {got} vs {want}");
+    }
+    for (got, want) in calls.iter().zip([2.0, 6.8705, 1.08]) {
+        assert!((got - want).abs() < 1e-3, "calls {got} vs {want}");
+    }
+    // Labels keep the id column and input order; distance is the Euclidean distance in z units.
+    let labels = read_parquet(&out.join("labels.parquet"));
+    assert_eq!(labels.num_rows(), 660);
+    assert_eq!(col_f64(&labels, "Sl_No")[..3], [1.0, 2.0, 3.0]);
+    let d = col_f64(&labels, "distance");
+    let sse_from_labels: f64 = d.iter().map(|v| v * v).sum();
+    assert!((sse_from_labels - sse).abs() < 1e-3 * sse);
+    // Profiles: overall mean/std (null segment) match the published column statistics.
+    let prof = read_parquet(&out.join("profiles.parquet"));
+    let segcol = prof.column_by_name("segment").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
+    let feat = prof.column_by_name("feature").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    let (mean, std) = (col_f64(&prof, "mean"), col_f64(&prof, "std"));
+    let i = (0..prof.num_rows()).find(|&i| segcol.is_null(i) && feat.value(i) == "Avg_Credit_Limit").unwrap();
+    assert!((mean[i] - 34574.2424).abs() < 0.01 && (std[i] - 37596.9728).abs() < 0.01);
+    assert_eq!(prof.num_rows(), 4 * 5);
+    let summary = json(&out.join("summary.json"));
+    assert_eq!(summary["rows_read"], 660);
+    assert_eq!(summary["restarts"].as_array().unwrap().len(), 10);
+}
+
+#[test]
+fn mall_reproduces_reference_with_text_ids_and_odd_names() {
+    let Some(csv) = shared("mall_customers/Mall_Customers.csv") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mall");
+    ok(strata(&[
+        "fit",
+        csv.to_str().unwrap(),
+        "--k",
+        "5",
+        "--id",
+        "CustomerID",
+        "--features",
+        "Annual Income (k$),Spending Score (1-100)",
+        "--scale",
+        "none",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let sse = json(&out.join("model.json"))["sse"].as_f64().unwrap();
+    assert!((sse - 44448.46).abs() <= 0.01, "SSE {sse}, reference 44448.4554");
+    let seg = read_parquet(&out.join("segments.parquet"));
+    assert_eq!(col_f64(&seg, "customers"), vec![81.0, 39.0, 35.0, 23.0, 22.0]);
+    let labels = read_parquet(&out.join("labels.parquet"));
+    let ids = labels.column(0).as_any().downcast_ref::<StringArray>().expect("CustomerID kept as text");
+    assert_eq!(ids.value(0), "0001");
+}
+
+fn generate(path: &std::path::Path, rows: usize, features: usize, clusters: usize) {
+    ok(strata(&[
+        "generate",
+        "--rows",
+        &rows.to_string(),
+        "--features",
+        &features.to_string(),
+        "--clusters",
+        &clusters.to_string(),
+        "--seed",
+        "7",
+        "--out",
+        path.to_str().unwrap(),
+    ]));
+}
+
+#[test]
+fn bit_identical_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("gen.parquet");
+    generate(&data, 60_000, 6, 4);
+    let mut outs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.path().join(format!("out{threads}"));
+        let args = ["fit", data.to_str().unwrap(), "--k", "5", "--n-init", "2", "--id", "customer_id", "--out", out.to_str().unwrap()];
+        ok(strata_env(&args, &[("RAYON_NUM_THREADS", threads)]));
+        let mut model = json(&out.join("model.json"));
+        model.as_object_mut().unwrap().remove("created_unix");
+        outs.push((std::fs::read(out.join("labels.parquet")).unwrap(), model, std::fs::read(out.join("profiles.parquet")).unwrap()));
+    }
+    assert!(outs[0].0 == outs[1].0 && outs[0].0 == outs[2].0, "labels.parquet differs across thread counts");
+    assert_eq!(outs[0].1, outs[1].1);
+    assert_eq!(outs[0].1, outs[2].1);
+    assert!(outs[0].2 == outs[1].2, "profiles.parquet differs across thread counts");
+}
+
+#[test]
+fn generated_directory_input_and_log1p() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join("export");
+    std::fs::create_dir(&parts).unwrap();
+    generate(&parts.join("part-0.parquet"), 3_000, 8, 3);
+    std::fs::copy(parts.join("part-0.parquet"), parts.join("part-1.parquet")).unwrap();
+    let out = dir.path().join("out");
+    ok(strata(&[
+        "fit",
+        parts.to_str().unwrap(),
+        "--k",
+        "3",
+        "--id",
+        "customer_id",
+        "--log1p",
+        "balance,credit_limit,monthly_spend",
+        "--scale",
+        "robust",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let summary = json(&out.join("summary.json"));
+    assert_eq!(summary["rows_read"], 6_000);
+    // Duplicated rows land in the same segment as their twin.
+    let labels = read_parquet(&out.join("labels.parquet"));
+    let seg = col_f64(&labels, "segment");
+    assert_eq!(seg[..3_000], seg[3_000..]);
+    // Centroids of log1p columns come back in original (positive money) units.
+    let segs = read_parquet(&out.join("segments.parquet"));
+    assert!(col_f64(&segs, "balance").iter().all(|&v| v > 1.0));
+}
+
+/// A small table with nulls and NaN in `b`; row 2 has both columns missing.
+fn table_with_missing(path: &std::path::Path) {
+    let a = Float64Array::from(vec![Some(1.0), Some(2.0), None, Some(10.0), Some(11.0), Some(12.0)]);
+    let b = Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(10.0), Some(7.0), Some(12.0)]);
+    let id = Int64Array::from(vec![100, 101, 102, 103, 104, 105]);
+    write_parquet(path, vec![("id", Arc::new(id)), ("a", Arc::new(a)), ("b", Arc::new(b))]);
+}
+
+#[test]
+fn missing_drop_and_median() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("m.parquet");
+    table_with_missing(&data);
+    let out = dir.path().join("drop");
+    let base = ["fit", data.to_str().unwrap(), "--k", "2", "--id", "id", "--scale", "none"];
+    ok(strata(&[&base[..], &["--missing", "drop", "--out", out.to_str().unwrap()]].concat()));
+    let labels = read_parquet(&out.join("labels.parquet"));
+    assert_eq!(labels.num_rows(), 6, "dropped rows stay in labels.parquet with a null segment");
+    let seg = labels.column_by_name("segment").unwrap();
+    assert!(seg.is_null(1) && seg.is_null(2) && !seg.is_null(0));
+    assert_eq!(json(&out.join("summary.json"))["rows_dropped"], 2);
+
+    let out = dir.path().join("median");
+    ok(strata(&[&base[..], &["--missing", "median", "--out", out.to_str().unwrap()]].concat()));
+    let model = json(&out.join("model.json"));
+    let cols = &model["preprocessor"]["columns"];
+    // Independent medians: a over {1,2,10,11,12} = 10; b over {1,10,7,12} = (7+10)/2.
+    assert_eq!(cols[0]["impute"].as_f64(), Some(10.0));
+    assert_eq!(cols[1]["impute"].as_f64(), Some(8.5));
+    assert_eq!(json(&out.join("summary.json"))["values_imputed"], 3);
+}
+
+/// Plain Lloyd in f64 from given centroids, the independent reference for --init FILE and weights.
+fn reference_lloyd(x: &[[f64; 2]], w: &[f64], mut c: Vec<[f64; 2]>, iters: usize) -> (Vec<[f64; 2]>, f64) {
+    let nearest = |p: &[f64; 2], c: &[[f64; 2]]| {
+        (0..c.len())
+            .map(|j| (j, (p[0] - c[j][0]).powi(2) + (p[1] - c[j][1]).powi(2)))
+            .fold((0, f64::INFINITY), |b, t| if t.1 < b.1 { t } else { b })
+    };
+    for _ in 0..iters {
+        let mut s = vec![[0.0; 3]; c.len()];
+        for (p, &wi) in x.iter().zip(w) {
+            let (j, _) = nearest(p, &c);
+            s[j][0] += wi * p[0];
+            s[j][1] += wi * p[1];
+            s[j][2] += wi;
+        }
+        c = s.iter().map(|t| [t[0] / t[2], t[1] / t[2]]).collect();
+    }
+    let sse = x.iter().zip(w).map(|(p, wi)| wi * nearest(p, &c).1).sum();
+    (c, sse)
+}
+
+#[test]
+fn weights_and_given_init_match_reference_lloyd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = 99u64;
+    let mut next = || {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (rng >> 40) as f64 / (1u64 << 24) as f64
+    };
+    let x: Vec<[f64; 2]> = (0..400).map(|i| [next() * 10.0 + (i % 3) as f64 * 6.0, next() * 10.0]).collect();
+    let w: Vec<f64> = (0..400).map(|i| (i % 4) as f64).collect();
+    let data = dir.path().join("w.parquet");
+    write_parquet(
+        &data,
+        vec![
+            ("x", Arc::new(Float64Array::from_iter_values(x.iter().map(|p| p[0])))),
+            ("y", Arc::new(Float64Array::from_iter_values(x.iter().map(|p| p[1])))),
+            ("w", Arc::new(Float64Array::from_iter_values(w.iter().copied()))),
+        ],
+    );
+    let init = dir.path().join("init.csv");
+    std::fs::write(&init, "y,x\n2,1\n5,9\n8,20\n").unwrap();
+    let out = dir.path().join("out");
+    ok(strata(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--k",
+        "3",
+        "--features",
+        "x,y",
+        "--weight",
+        "w",
+        "--scale",
+        "none",
+        "--init",
+        init.to_str().unwrap(),
+        "--tol",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let (c, sse) = reference_lloyd(&x, &w, vec![[1.0, 2.0], [9.0, 5.0], [20.0, 8.0]], 300);
+    let got = json(&out.join("model.json"))["sse"].as_f64().unwrap();
+    assert!((got - sse).abs() < 1e-4 * sse, "weighted SSE {got} vs reference {sse}");
+    let seg = read_parquet(&out.join("segments.parquet"));
+    let (gx, gy) = (col_f64(&seg, "x"), col_f64(&seg, "y"));
+    for ref_c in &c {
+        assert!(
+            gx.iter().zip(&gy).any(|(a, b)| (a - ref_c[0]).abs() < 1e-3 && (b - ref_c[1]).abs() < 1e-3),
+            "reference centroid {ref_c:?} not among {gx:?} {gy:?}"
+        );
+    }
+}
