@@ -74,6 +74,12 @@ pub struct PhaseSeconds {
     pub total: f64,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingCount {
+    pub feature: String,
+    pub missing: usize,
+}
+
 /// summary.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -83,7 +89,7 @@ pub struct Summary {
     pub rows_dropped: usize,
     pub rows_used: usize,
     pub values_imputed: usize,
-    pub missing_per_feature: Vec<(String, usize)>,
+    pub missing_per_feature: Vec<MissingCount>,
     pub features: Vec<String>,
     pub device: String,
     pub k: usize,
@@ -218,7 +224,9 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, log: &dyn Fn(&str)) -> Resu
         rows_dropped,
         rows_used: matrix.n,
         values_imputed: report.imputed_values,
-        missing_per_feature: matrix.names.iter().cloned().zip(loaded.missing.iter().copied()).collect(),
+        missing_per_feature: (matrix.names.iter().zip(&loaded.missing))
+            .map(|(f, &m)| MissingCount { feature: f.clone(), missing: m })
+            .collect(),
         features: matrix.names.clone(),
         device: backend.name(),
         k: fit.k,

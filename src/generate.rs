@@ -108,8 +108,12 @@ pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Resul
         return Err(Error::usage("--rows, --features and --clusters must be at least 1"));
     }
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".strata-gen-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".strata-gen-");
+    // A data file for others to read, not a private temporary.
+    #[cfg(unix)]
+    builder.permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644));
+    let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
     let blobs = Blobs::new(k, d, seed);
