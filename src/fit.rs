@@ -124,7 +124,8 @@ fn read_init_file(path: &PathBuf, prep: &Preprocessor, k: usize) -> Result<Vec<f
 }
 
 /// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
-pub fn run(opts: &FitOptions, backend: &dyn Backend, log: &dyn Fn(&str)) -> Result<FitOutcome> {
+/// `fallback` (the CPU, under `--device auto`) reruns the clustering if `backend` fails with a device error.
+pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backend>, log: &dyn Fn(&str)) -> Result<FitOutcome> {
     let t_start = Instant::now();
     if opts.k == 0 {
         return Err(Error::usage("--k must be at least 1"));
@@ -168,7 +169,17 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, log: &dyn Fn(&str)) -> Resu
     let cfg = KMeansConfig { k: opts.k, init, n_init: opts.n_init, max_iter: opts.max_iter, tol: opts.tol, seed: opts.seed };
     let ds = Dataset::new(&matrix.data, matrix.d, loaded.weights.as_deref());
     log(&format!("k-means k={} on {} ({} restart(s))", opts.k, backend.name(), opts.n_init));
-    let fit: KMeansResult = kmeans::fit(backend, &ds, &cfg)?;
+    let mut device = backend.name();
+    let fit: KMeansResult = match (kmeans::fit(backend, &ds, &cfg), fallback) {
+        (Err(Error::Device(why)), Some(cpu)) => {
+            let msg = format!("GPU failed ({why}); reran on {}", cpu.name());
+            log(&format!("warning: {msg}"));
+            warnings.push(msg);
+            device = cpu.name();
+            kmeans::fit(cpu, &ds, &cfg)?
+        }
+        (r, _) => r?,
+    };
     secs.init = fit.init_seconds;
     secs.iterate = fit.iterate_seconds;
     if !fit.converged {
@@ -228,7 +239,7 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, log: &dyn Fn(&str)) -> Resu
             .map(|(f, &m)| MissingCount { feature: f.clone(), missing: m })
             .collect(),
         features: matrix.names.clone(),
-        device: backend.name(),
+        device,
         k: fit.k,
         sse: fit.sse,
         iterations: fit.iterations,

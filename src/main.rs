@@ -5,7 +5,9 @@ use clap::Parser;
 fn main() {
     let cli = strata::cli::Cli::parse();
     if let Err(e) = strata::cli::run(cli) {
-        eprintln!("error: {e}");
+        // One line, whatever the underlying library printed (wgpu errors span several lines).
+        let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("error: {msg}");
         std::process::exit(e.exit_code());
     }
 }

@@ -24,6 +24,12 @@ pub enum Command {
     Fit(fit::FitArgs),
     /// Write a synthetic customer-like Parquet table (streamed; any size).
     Generate(GenerateArgs),
+    /// List GPU adapters and say which one `--device auto` uses.
+    Devices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +60,33 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Fit(args) => fit::run(args, &log),
+        Command::Devices { json } => {
+            let (all, auto) = crate::compute::gpu::list();
+            if json {
+                let v = serde_json::json!({ "adapters": all, "auto": auto });
+                println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                return Ok(());
+            }
+            for a in &all {
+                println!(
+                    "[{}] {}{}\n    backend {}, type {}, driver {}\n    max buffer {} MiB, max storage binding {} MiB, workgroup memory {} KiB",
+                    a.index,
+                    a.name,
+                    if Some(a.index) == auto { "  <- auto" } else if a.software { "  (software: only with --device gpu / --adapter)" } else { "" },
+                    a.backend,
+                    a.device_type,
+                    a.driver,
+                    a.max_buffer_size >> 20,
+                    a.max_storage_buffer_binding_size >> 20,
+                    a.max_compute_workgroup_storage_size >> 10
+                );
+            }
+            match auto {
+                Some(i) => println!("--device auto uses adapter [{i}] {}", all[i].name),
+                None => println!("--device auto uses the CPU path (no hardware GPU adapter found)"),
+            }
+            Ok(())
+        }
         Command::Generate(a) => {
             let t = std::time::Instant::now();
             crate::generate::generate(&a.out, a.rows, a.features, a.clusters, a.seed)?;

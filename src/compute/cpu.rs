@@ -70,7 +70,6 @@ impl CpuResident<'_> {
                 *acc += w * v as f64;
             }
             s.weights[a] += w;
-            s.counts[a] += 1;
             s.sse += w * dist as f64;
         }
         s
@@ -78,11 +77,6 @@ impl CpuResident<'_> {
 }
 
 impl Resident for CpuResident<'_> {
-    fn reset(&mut self) -> Result<()> {
-        self.labels.fill(u32::MAX);
-        Ok(())
-    }
-
     fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats> {
         let d = self.data.d;
         let mut total = Stats::zeros(k, d);

@@ -6,8 +6,12 @@
 //! the number of threads or on scheduling.
 
 pub mod cpu;
+pub mod gpu;
+pub mod select;
 
 pub use cpu::CpuBackend;
+pub use gpu::{GpuBackend, GpuOptions};
+pub use select::{DeviceChoice, select};
 
 use crate::error::Result;
 
@@ -41,17 +45,15 @@ pub struct Stats {
     pub sums: Vec<f64>,
     /// Per cluster: total weight (the row count when unweighted).
     pub weights: Vec<f64>,
-    /// Per cluster: number of rows.
-    pub counts: Vec<u64>,
     /// Σ w·‖x − c‖² over all rows, computed from differences (not the expanded form).
     pub sse: f64,
-    /// Rows whose label differs from the previous pass (all rows on the first pass after `reset`).
+    /// Rows whose label differs from the previous pass (meaningless on the first pass of a restart).
     pub moved: u64,
 }
 
 impl Stats {
     pub fn zeros(k: usize, d: usize) -> Self {
-        Stats { k, d, sums: vec![0.0; k * d], weights: vec![0.0; k], counts: vec![0; k], sse: 0.0, moved: 0 }
+        Stats { k, d, sums: vec![0.0; k * d], weights: vec![0.0; k], sse: 0.0, moved: 0 }
     }
 
     /// Adds `other` into `self`. Callers merge in a fixed order, which makes the f64 result reproducible.
@@ -60,9 +62,6 @@ impl Stats {
             *a += b;
         }
         for (a, b) in self.weights.iter_mut().zip(&other.weights) {
-            *a += b;
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
         self.sse += other.sse;
@@ -86,8 +85,6 @@ pub trait Backend {
 
 /// A dataset resident on a backend, with the current labels.
 pub trait Resident {
-    /// Forget the current labels (start of a restart): the next step counts every row as moved.
-    fn reset(&mut self) -> Result<()>;
     /// One fused pass: assign every row to its nearest of the `k` centroids (row-major k × d),
     /// keep the labels, and return the accumulated statistics for that assignment.
     fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats>;

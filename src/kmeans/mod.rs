@@ -173,7 +173,6 @@ fn update(stats: &mut Stats, old: &[f32], res: &mut dyn Resident, ds: &Dataset) 
 
 fn lloyd(res: &mut dyn Resident, ds: &Dataset, init: Vec<f32>, cfg: &KMeansConfig, tol_abs: f64) -> Result<Run> {
     let (k, d) = (cfg.k, ds.d);
-    res.reset()?;
     let mut c = init;
     let mut history = Vec::new();
     let mut repaired = 0;

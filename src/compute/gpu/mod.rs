@@ -1,0 +1,395 @@
+//! The GPU backend (wgpu: Vulkan, Metal, DX12). The data is uploaded once per fit in chunks that respect
+//! the adapter's buffer limits (or streamed through two chunk slots when it exceeds the memory budget);
+//! each step uploads the k×d centroids, runs the fused assign+accumulate kernel per chunk and a fixed-order
+//! reduction, and reads back k×(d+2) totals. Labels and distances are read back only when asked for.
+
+mod context;
+
+pub use context::{AdapterReport, GpuContext, list};
+
+use wgpu::util::DeviceExt;
+
+use super::{Assignment, Backend, Dataset, Resident, Stats};
+use crate::error::{Error, Result};
+
+const WG: usize = 256;
+/// Bytes of per-workgroup partial sums held at once (bounds GPU memory at large k·d).
+const PARTIAL_BUDGET: u64 = 64 << 20;
+/// Upload granularity: bounds wgpu's staging memory while the data goes up.
+const UPLOAD_PIECE: usize = 64 << 20;
+
+/// GPU tuning and test knobs.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Adapter name substring (case-insensitive); software adapters are used only when named or allowed.
+    pub adapter: Option<String>,
+    pub allow_software: bool,
+    /// Bytes of feature data to keep resident; beyond it chunks are streamed every iteration.
+    pub memory_budget: Option<u64>,
+    /// Cap on one chunk's bytes (below the adapter's binding limit), to exercise the multi-buffer path.
+    pub max_chunk_bytes: Option<u64>,
+}
+
+/// Default resident-data budget when `--gpu-memory` is not given (wgpu cannot query VRAM size).
+pub const DEFAULT_MEMORY_BUDGET: u64 = 6 << 30;
+
+pub struct GpuBackend {
+    ctx: GpuContext,
+    opts: GpuOptions,
+}
+
+impl GpuBackend {
+    pub fn open(opts: GpuOptions) -> Result<GpuBackend> {
+        let ctx = GpuContext::open(opts.adapter.as_deref(), opts.allow_software)?;
+        Ok(GpuBackend { ctx, opts })
+    }
+
+    pub fn report(&self) -> &AdapterReport {
+        &self.ctx.report
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        let r = &self.ctx.report;
+        format!("gpu: {} ({}, {})", r.name, r.backend, r.device_type)
+    }
+
+    fn load<'a>(&'a self, data: Dataset<'a>) -> Result<Box<dyn Resident + 'a>> {
+        Ok(Box::new(GpuResident::new(&self.ctx, &self.opts, data)?))
+    }
+}
+
+/// Shader source with the shape constants filled in.
+fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize) -> String {
+    template
+        .replace("__D__", &d.to_string())
+        .replace("__K__", &k.to_string())
+        .replace("__TK__", &tk.to_string())
+        .replace("__S__", &s.to_string())
+}
+
+struct Chunk {
+    first_row: usize,
+    rows: usize,
+    /// Index into `data_bufs` (its own buffer when resident; one of two slots when streaming).
+    slot: usize,
+    labels: wgpu::Buffer,
+    dist: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    params: wgpu::Buffer,
+    groups: (u32, u32),
+}
+
+/// Pipelines for one (d, k) shape.
+struct Kernels {
+    k: usize,
+    step: wgpu::ComputePipeline,
+    reduce: wgpu::ComputePipeline,
+    cent: wgpu::Buffer,
+    total: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    bind: Vec<wgpu::BindGroup>,
+    reduce_bind: wgpu::BindGroup,
+}
+
+struct GpuResident<'a> {
+    ctx: &'a GpuContext,
+    data: Dataset<'a>,
+    streaming: bool,
+    data_bufs: Vec<wgpu::Buffer>,
+    chunks: Vec<Chunk>,
+    rows_per_wg: usize,
+    kernels: Option<Kernels>,
+}
+
+fn storage(ctx: &GpuContext, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC | extra,
+        mapped_at_creation: false,
+    })
+}
+
+impl<'a> GpuResident<'a> {
+    fn new(ctx: &'a GpuContext, opts: &GpuOptions, data: Dataset<'a>) -> Result<Self> {
+        let (n, d) = (data.n, data.d);
+        let row_bytes = (d * 4) as u64;
+        let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+        let cap = opts.max_chunk_bytes.map_or(limit, |c| c.min(limit));
+        let mut rows_per_chunk = ((cap / row_bytes) as usize / WG) * WG;
+        if rows_per_chunk == 0 {
+            return Err(Error::device(format!("{d} features do not fit one GPU buffer row; use --device cpu")));
+        }
+        let budget = opts.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
+        let total_bytes = n as u64 * row_bytes;
+        let streaming = total_bytes > budget;
+        if streaming {
+            // Two slots must fit the budget: upload of one chunk overlaps the kernel on the other.
+            let slot_rows = ((budget / 2 / row_bytes) as usize / WG) * WG;
+            if slot_rows == 0 {
+                return Err(Error::device(format!("--gpu-memory {budget} bytes is too small for one chunk of rows")));
+            }
+            rows_per_chunk = rows_per_chunk.min(slot_rows);
+        }
+        rows_per_chunk = rows_per_chunk.min(n.div_ceil(WG) * WG);
+        let n_chunks = n.div_ceil(rows_per_chunk);
+        let r = ctx.scoped("allocating GPU buffers", || -> Result<GpuResident<'a>> {
+            let mut data_bufs = Vec::new();
+            let n_bufs = if streaming { n_chunks.min(2) } else { n_chunks };
+            for _ in 0..n_bufs {
+                data_bufs.push(storage(ctx, "x", rows_per_chunk as u64 * row_bytes, wgpu::BufferUsages::empty()));
+            }
+            let mut chunks = Vec::new();
+            for c in 0..n_chunks {
+                let first_row = c * rows_per_chunk;
+                let rows = rows_per_chunk.min(n - first_row);
+                let weights = match data.weights {
+                    Some(w) => ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("w"),
+                        contents: bytemuck::cast_slice(&w[first_row..first_row + rows]),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    }),
+                    None => storage(ctx, "w", 4, wgpu::BufferUsages::empty()),
+                };
+                chunks.push(Chunk {
+                    first_row,
+                    rows,
+                    slot: if streaming { c % 2 } else { c },
+                    labels: storage(ctx, "labels", rows as u64 * 4, wgpu::BufferUsages::empty()),
+                    dist: storage(ctx, "dist", rows as u64 * 4, wgpu::BufferUsages::empty()),
+                    weights,
+                    params: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("params"),
+                        size: 32,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                    groups: (0, 0),
+                });
+            }
+            Ok(GpuResident { ctx, data, streaming, data_bufs, chunks, rows_per_wg: WG, kernels: None })
+        })??;
+
+        if !streaming {
+            for c in 0..r.chunks.len() {
+                r.upload(c)?;
+            }
+        }
+        Ok(r)
+    }
+
+    /// Copies chunk `c`'s rows into its data buffer, in pieces.
+    fn upload(&self, c: usize) -> Result<()> {
+        let ch = &self.chunks[c];
+        let d = self.data.d;
+        let bytes: &[u8] = bytemuck::cast_slice(&self.data.x[ch.first_row * d..(ch.first_row + ch.rows) * d]);
+        self.ctx.scoped("uploading data", || {
+            for (i, piece) in bytes.chunks(UPLOAD_PIECE).enumerate() {
+                self.ctx.queue.write_buffer(&self.data_bufs[ch.slot], (i * UPLOAD_PIECE) as u64, piece);
+                if bytes.len() > UPLOAD_PIECE {
+                    self.ctx.queue.submit(None);
+                }
+            }
+        })?;
+        if !self.streaming {
+            self.ctx.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Builds (or reuses) pipelines and bind groups for `k` centroids.
+    fn kernels(&mut self, k: usize) -> Result<()> {
+        if self.kernels.as_ref().is_some_and(|kn| kn.k == k) {
+            return Ok(());
+        }
+        let ctx = self.ctx;
+        let d = self.data.d;
+        let lanes = d + 2;
+        let wg_mem = ctx.limits.max_compute_workgroup_storage_size as usize;
+        let fixed = 3 * WG * 4;
+        if wg_mem < fixed + d * 4 {
+            return Err(Error::device(format!("{d} features exceed this GPU's workgroup memory; use --device cpu")));
+        }
+        let tk = ((wg_mem - fixed) / (d * 4)).min(k).clamp(1, 2048 / d.max(1)).max(1);
+        let s = (WG / lanes).clamp(1, 8);
+        let wg_bytes = (s * k * lanes * 4) as u64;
+        let partial_cap = PARTIAL_BUDGET.min(ctx.limits.max_storage_buffer_binding_size);
+        if wg_bytes > partial_cap {
+            return Err(Error::device(format!("k={k} × d={d} is too large for the GPU path; use --device cpu")));
+        }
+        // Enough rows per workgroup that all partials fit the budget.
+        let max_groups = (partial_cap / wg_bytes) as usize;
+        let n = self.data.n;
+        self.rows_per_wg = (n.div_ceil(max_groups.max(1))).div_ceil(WG).max(1) * WG;
+        let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
+        let mut total_groups = 0usize;
+        for ch in &mut self.chunks {
+            let g = ch.rows.div_ceil(self.rows_per_wg);
+            let gx = g.min(max_dim);
+            ch.groups = (gx as u32, g.div_ceil(gx) as u32);
+            let params: [u32; 8] =
+                [ch.rows as u32, self.rows_per_wg as u32, total_groups as u32, self.data.weights.is_some() as u32, gx as u32, 0, 0, 0];
+            ctx.queue.write_buffer(&ch.params, 0, bytemuck::cast_slice(&params));
+            total_groups += (ch.groups.0 * ch.groups.1) as usize;
+        }
+        let kn = ctx.scoped("building GPU kernels", || {
+            let module = |src: String, label: &str| {
+                ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                })
+            };
+            let step_mod = module(shader(include_str!("../../../shaders/step.wgsl"), d, k, tk, s), "step");
+            let reduce_mod = module(shader(include_str!("../../../shaders/reduce.wgsl"), d, k, tk, s), "reduce");
+            let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
+                ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: m,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            };
+            let step = pipeline(&step_mod, "step");
+            let reduce = pipeline(&reduce_mod, "reduce");
+            let cent = storage(ctx, "centroids", (k * d * 4) as u64, wgpu::BufferUsages::empty());
+            let partial = storage(ctx, "partial", total_groups as u64 * wg_bytes, wgpu::BufferUsages::empty());
+            let moved = storage(ctx, "moved", total_groups as u64 * 4, wgpu::BufferUsages::empty());
+            let total_bytes = ((k * lanes + 1) * 4) as u64;
+            let total = storage(ctx, "total", total_bytes, wgpu::BufferUsages::empty());
+            let readback = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: total_bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let reduce_params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("reduce params"),
+                contents: bytemuck::cast_slice(&[total_groups as u32, 0, 0, 0]),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let layout = step.get_bind_group_layout(0);
+            let bind = self
+                .chunks
+                .iter()
+                .map(|ch| {
+                    let bufs = [&self.data_bufs[ch.slot], &ch.weights, &cent, &ch.labels, &ch.dist, &partial, &moved, &ch.params];
+                    let entries: Vec<wgpu::BindGroupEntry> = bufs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                        .collect();
+                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("step"), layout: &layout, entries: &entries })
+                })
+                .collect();
+            let rl = reduce.get_bind_group_layout(0);
+            let reduce_bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("reduce"),
+                layout: &rl,
+                entries: &[&partial, &moved, &total, &reduce_params]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                    .collect::<Vec<_>>(),
+            });
+            Kernels { k, step, reduce, cent, total, readback, bind, reduce_bind }
+        })?;
+        self.kernels = Some(kn);
+        Ok(())
+    }
+
+    /// Reads `bytes` of `src` back to the host through a mappable buffer.
+    fn read(&self, src: &wgpu::Buffer, dst: Option<&wgpu::Buffer>, bytes: u64) -> Result<Vec<u8>> {
+        let ctx = self.ctx;
+        let own;
+        let dst = match dst {
+            Some(b) => b,
+            None => {
+                own = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                &own
+            }
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, 0, dst, 0, Some(bytes));
+        ctx.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        dst.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.wait()?;
+        rx.recv()
+            .map_err(|_| Error::device("GPU readback was abandoned"))?
+            .map_err(|e| Error::device(format!("GPU readback failed: {e}")))?;
+        let out = dst.get_mapped_range(..bytes).map_err(|e| Error::device(format!("GPU readback failed: {e}")))?.to_vec();
+        dst.unmap();
+        Ok(out)
+    }
+}
+
+impl Resident for GpuResident<'_> {
+    fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats> {
+        self.kernels(k)?;
+        let ctx = self.ctx;
+        let kn = self.kernels.as_ref().expect("kernels built");
+        let d = self.data.d;
+        let lanes = d + 2;
+        ctx.scoped("running the k-means step", || -> Result<()> {
+            ctx.queue.write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            for (c, ch) in self.chunks.iter().enumerate() {
+                if self.streaming {
+                    // The upload must land between this chunk's dispatch and the previous use of its slot.
+                    ctx.queue.submit([std::mem::replace(&mut enc, ctx.device.create_command_encoder(&Default::default())).finish()]);
+                    self.upload(c)?;
+                }
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&kn.step);
+                pass.set_bind_group(0, &kn.bind[c], &[]);
+                pass.dispatch_workgroups(ch.groups.0, ch.groups.1, 1);
+            }
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&kn.reduce);
+                pass.set_bind_group(0, &kn.reduce_bind, &[]);
+                pass.dispatch_workgroups((k * lanes + 1).div_ceil(64) as u32, 1, 1);
+            }
+            ctx.queue.submit([enc.finish()]);
+            Ok(())
+        })??;
+        let raw = self.read(&kn.total, Some(&kn.readback), ((k * lanes + 1) * 4) as u64)?;
+        let t: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
+        let mut s = Stats::zeros(k, d);
+        for c in 0..k {
+            let f = |lane: usize| f32::from_bits(t[c * lanes + lane]) as f64;
+            let wsum = f(d);
+            s.weights[c] = wsum;
+            for j in 0..d {
+                // Deviations from the centroid back to plain weighted sums.
+                s.sums[c * d + j] = f(j) + wsum * centroids[c * d + j] as f64;
+            }
+            s.sse += f(d + 1);
+        }
+        s.moved = t[k * lanes] as u64;
+        Ok(s)
+    }
+
+    fn assignment(&mut self) -> Result<Assignment> {
+        let n = self.data.n;
+        let mut labels = Vec::with_capacity(n);
+        let mut dist2 = Vec::with_capacity(n);
+        for ch in &self.chunks {
+            let bytes = ch.rows as u64 * 4;
+            labels.extend(bytemuck::pod_collect_to_vec::<u8, u32>(&self.read(&ch.labels, None, bytes)?));
+            dist2.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&self.read(&ch.dist, None, bytes)?));
+        }
+        Ok(Assignment { labels, dist2 })
+    }
+}
