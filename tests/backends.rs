@@ -1,0 +1,206 @@
+//! One suite for every backend: the CPU path and each GPU adapter present (CI: Mesa lavapipe) run the same
+//! cases, checked against an independent brute-force computation in f64 and against each other.
+//! With no GPU adapter the GPU cases say so loudly, and fail when STRATA_REQUIRE_GPU=1.
+
+mod common;
+
+use std::path::PathBuf;
+
+use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
+use strata::data::Missing;
+use strata::fit::{FitOptions, InitChoice};
+use strata::kmeans::{self, Init, KMeansConfig};
+use strata::prep::Scaling;
+
+fn gpu(opts: GpuOptions) -> Option<GpuBackend> {
+    match GpuBackend::open(GpuOptions { allow_software: true, ..opts }) {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("STRATA_REQUIRE_GPU=1 but no GPU adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPING GPU cases: {e} (install mesa-vulkan-drivers, or set STRATA_REQUIRE_GPU=1 to fail)");
+            None
+        }
+    }
+}
+
+fn backends() -> Vec<Box<dyn Backend>> {
+    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
+    if let Some(g) = gpu(GpuOptions::default()) {
+        v.push(Box::new(g));
+    }
+    v
+}
+
+/// Deterministic pseudo-random data: `k_true` blobs plus noise.
+fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .flat_map(|i| {
+            let blob = (i % 5) as f64;
+            (0..d).map(|j| (blob * ((j % 3) as f64 - 1.0) * 2.0 + next() * 3.0 - 1.5) as f32).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn dist64(x: &[f32], c: &[f32]) -> f64 {
+    x.iter().zip(c).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+}
+
+/// Checks one step's labels and SSE against brute force; labels may differ only at (near-)exact ties.
+fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str) -> Vec<u32> {
+    let mut res = b.load(*ds).unwrap();
+    let stats = res.step(cent, k).unwrap();
+    let a = res.assignment().unwrap();
+    let d = ds.d;
+    let mut sse = 0.0;
+    let mut sums = vec![0.0f64; k * d];
+    for i in 0..ds.n {
+        let x = ds.row(i);
+        let dists: Vec<f64> = cent.chunks_exact(d).map(|c| dist64(x, c)).collect();
+        let best = dists.iter().cloned().fold(f64::INFINITY, f64::min);
+        let l = a.labels[i] as usize;
+        assert!(
+            dists[l] <= best * (1.0 + 1e-5) + 1e-6,
+            "{what} on {}: row {i} labelled {l} at {} but the nearest is at {best}",
+            b.name(),
+            dists[l]
+        );
+        assert!((a.dist2[i] as f64 - dists[l]).abs() <= 1e-4 * (1.0 + dists[l]), "{what}: distance of row {i}");
+        sse += ds.weight(i) * dists[l];
+        for j in 0..d {
+            sums[l * d + j] += ds.weight(i) * x[j] as f64;
+        }
+    }
+    assert!((stats.sse - sse).abs() <= 1e-5 * sse.max(1e-9), "{what} on {}: SSE {} vs brute force {sse}", b.name(), stats.sse);
+    for (g, w) in stats.sums.iter().zip(&sums) {
+        assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what} on {}: cluster sum {g} vs {w}", b.name());
+    }
+    a.labels
+}
+
+#[test]
+fn parity_grid_over_d_and_k() {
+    let bs = backends();
+    for d in [1usize, 3, 16, 33, 64, 130] {
+        for k in [1usize, 2, 7, 64, 257] {
+            let n = 700;
+            let x = data(n, d, (d * 1000 + k) as u64);
+            let ds = Dataset::new(&x, d, None);
+            // Centroids: rows spread over the data, nudged so they are not exactly data points.
+            let cent: Vec<f32> = (0..k).flat_map(|c| ds.row(c * n / k).iter().map(|v| v + 0.01).collect::<Vec<_>>()).collect();
+            let what = format!("d={d} k={k}");
+            let labels: Vec<Vec<u32>> = bs.iter().map(|b| check_step(b.as_ref(), &ds, &cent, k, &what)).collect();
+            for l in &labels[1..] {
+                let differ = l.iter().zip(&labels[0]).filter(|(a, b)| a != b).count();
+                assert!(differ <= n / 100, "{what}: {differ} labels differ between backends beyond ties");
+            }
+        }
+    }
+}
+
+#[test]
+fn weighted_fit_agrees_and_sse_never_increases() {
+    let (n, d, k) = (3000, 5, 6);
+    let x = data(n, d, 42);
+    let w: Vec<f32> = (0..n).map(|i| (i % 7) as f32 * 0.5).collect();
+    let ds = Dataset::new(&x, d, Some(&w));
+    let cfg = KMeansConfig { k, init: Init::KMeansPlusPlus, n_init: 3, max_iter: 100, tol: 0.0, seed: 5 };
+    let mut sses = Vec::new();
+    for b in backends() {
+        let r = kmeans::fit(b.as_ref(), &ds, &cfg).unwrap();
+        for pair in r.sse_history.windows(2) {
+            assert!(pair[1] <= pair[0] * (1.0 + 1e-6), "{}: SSE rose {} -> {}", b.name(), pair[0], pair[1]);
+        }
+        // Independent SSE of the final labels and centroids.
+        let brute: f64 = (0..n).map(|i| w[i] as f64 * dist64(ds.row(i), &r.centroids[r.labels[i] as usize * d..][..d])).sum();
+        assert!((r.sse - brute).abs() <= 1e-5 * brute, "{}: SSE {} vs {brute}", b.name(), r.sse);
+        sses.push(r.sse);
+    }
+    for s in &sses[1..] {
+        assert!((s - sses[0]).abs() <= 1e-5 * sses[0], "backends disagree: {sses:?}");
+    }
+}
+
+#[test]
+fn gpu_multi_buffer_and_streaming_match_cpu() {
+    let (n, d, k) = (5000, 7, 9);
+    let x = data(n, d, 3);
+    let ds = Dataset::new(&x, d, None);
+    let cent: Vec<f32> = x[..k * d].iter().map(|v| v + 0.01).collect();
+    let cpu = check_step(&CpuBackend, &ds, &cent, k, "cpu");
+    // ~1000 rows per buffer: 5 chunks resident; then a 64 KiB budget: streamed through two slots.
+    for opts in [
+        GpuOptions { max_chunk_bytes: Some(1024 * 28), ..Default::default() },
+        GpuOptions { memory_budget: Some(64 << 10), ..Default::default() },
+    ] {
+        let Some(g) = gpu(opts.clone()) else { return };
+        let labels = check_step(&g, &ds, &cent, k, &format!("{opts:?}"));
+        let differ = labels.iter().zip(&cpu).filter(|(a, b)| a != b).count();
+        assert!(differ <= 5, "{opts:?}: {differ} labels differ from the CPU");
+        // A whole fit over several iterations on the split layout.
+        let cfg = KMeansConfig { k, init: Init::Given(cent.clone()), n_init: 1, max_iter: 50, tol: 1e-6, seed: 0 };
+        let a = kmeans::fit(&g, &ds, &cfg).unwrap();
+        let b = kmeans::fit(&CpuBackend, &ds, &cfg).unwrap();
+        assert!((a.sse - b.sse).abs() <= 1e-5 * b.sse, "{opts:?}: SSE {} vs CPU {}", a.sse, b.sse);
+    }
+}
+
+#[test]
+fn gpu_fit_is_bit_identical_run_to_run() {
+    let Some(g) = gpu(GpuOptions::default()) else { return };
+    let x = data(4000, 6, 11);
+    let ds = Dataset::new(&x, 6, None);
+    let cfg = KMeansConfig { k: 5, init: Init::KMeansPlusPlus, n_init: 2, max_iter: 50, tol: 1e-4, seed: 1 };
+    let a = kmeans::fit(&g, &ds, &cfg).unwrap();
+    let b = kmeans::fit(&g, &ds, &cfg).unwrap();
+    assert_eq!(a.labels, b.labels);
+    assert_eq!(a.centroids, b.centroids);
+    assert_eq!(a.sse.to_bits(), b.sse.to_bits());
+}
+
+fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf) -> FitOptions {
+    FitOptions {
+        inputs: vec![csv],
+        out,
+        k,
+        features: Some(features.split(',').map(String::from).collect()),
+        id: None,
+        weight: None,
+        missing: Missing::Error,
+        scale,
+        log1p: vec![],
+        init: InitChoice::KMeansPlusPlus,
+        n_init: 10,
+        max_iter: 300,
+        tol: 1e-4,
+        seed: 0,
+    }
+}
+
+#[test]
+fn real_data_references_on_every_backend() {
+    let (Some(alllife), Some(mall)) =
+        (common::shared("alllife/credit_card_customer_data.csv"), common::shared("mall_customers/Mall_Customers.csv"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for b in backends() {
+        let o = fit_opts(alllife.clone(), 3, common::ALLLIFE_FEATURES, Scaling::Zscore, dir.path().join("a"));
+        let r = strata::fit::run(&o, b.as_ref(), None, &|_| {}).unwrap();
+        assert!((r.summary.sse - 933.04).abs() <= 0.01, "{}: AllLife SSE {}", b.name(), r.summary.sse);
+        let sizes: Vec<u64> = r.segments.iter().map(|s| s.customers).collect();
+        assert_eq!(sizes, vec![386, 224, 50], "{}", b.name());
+        let o = fit_opts(mall.clone(), 5, "Annual Income (k$),Spending Score (1-100)", Scaling::None, dir.path().join("m"));
+        let r = strata::fit::run(&o, b.as_ref(), None, &|_| {}).unwrap();
+        assert!((r.summary.sse - 44448.46).abs() <= 0.01, "{}: Mall SSE {}", b.name(), r.summary.sse);
+    }
+}
