@@ -30,7 +30,10 @@ impl Error {
         Error::Input(msg.into())
     }
     pub fn output(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
-        Error::Output { path: path.into(), msg: msg.to_string() }
+        Error::Output {
+            path: path.into(),
+            msg: msg.to_string(),
+        }
     }
     pub fn device(msg: impl Into<String>) -> Self {
         Error::Device(msg.into())

@@ -115,17 +115,31 @@ pub struct FitOutcome {
 fn read_init_file(path: &PathBuf, prep: &Preprocessor, k: usize) -> Result<Vec<f32>> {
     let wrap = |e: Error| Error::input(format!("--init file {}: {e}", path.display()));
     let source = Source::open(std::slice::from_ref(path), &[]).map_err(wrap)?;
-    let spec = LoadSpec { features: Some(prep.names()), ..Default::default() };
+    let spec = LoadSpec {
+        features: Some(prep.names()),
+        ..Default::default()
+    };
     let m = load(&source, &spec, Missing::Error).map_err(wrap)?.matrix;
     if m.n != k {
-        return Err(Error::input(format!("--init file {} has {} centroids but --k is {k}", path.display(), m.n)));
+        return Err(Error::input(format!(
+            "--init file {} has {} centroids but --k is {k}",
+            path.display(),
+            m.n
+        )));
     }
-    Ok((0..m.n * m.d).map(|i| prep.forward(i % m.d, m.data[i] as f64) as f32).collect())
+    Ok((0..m.n * m.d)
+        .map(|i| prep.forward(i % m.d, m.data[i] as f64) as f32)
+        .collect())
 }
 
 /// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
 /// `fallback` (the CPU, under `--device auto`) reruns the clustering if `backend` fails with a device error.
-pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backend>, log: &dyn Fn(&str)) -> Result<FitOutcome> {
+pub fn run(
+    opts: &FitOptions,
+    backend: &dyn Backend,
+    fallback: Option<&dyn Backend>,
+    log: &dyn Fn(&str),
+) -> Result<FitOutcome> {
     let t_start = Instant::now();
     if opts.k == 0 {
         return Err(Error::usage("--k must be at least 1"));
@@ -138,13 +152,19 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
     let t = Instant::now();
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open(&opts.inputs, &text_cols)?;
-    let spec = LoadSpec { features: opts.features.clone(), id: opts.id.clone(), weight: opts.weight.clone() };
+    let spec = LoadSpec {
+        features: opts.features.clone(),
+        id: opts.id.clone(),
+        weight: opts.weight.clone(),
+    };
     let loaded = load(&source, &spec, opts.missing)?;
     let mut matrix = loaded.matrix;
     secs.read = t.elapsed().as_secs_f64();
     let rows_dropped = loaded.rows_read - matrix.n;
     if rows_dropped > 0 {
-        warnings.push(format!("dropped {rows_dropped} rows with missing feature values (--missing drop)"));
+        warnings.push(format!(
+            "dropped {rows_dropped} rows with missing feature values (--missing drop)"
+        ));
     }
     log(&format!(
         "read {} rows × {} features from {} file(s) in {:.2}s",
@@ -156,7 +176,12 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
 
     // Prepare.
     let t = Instant::now();
-    let (prep, report) = Preprocessor::fit_transform(&mut matrix, opts.scale, &opts.log1p, opts.missing == Missing::Median)?;
+    let (prep, report) = Preprocessor::fit_transform(
+        &mut matrix,
+        opts.scale,
+        &opts.log1p,
+        opts.missing == Missing::Median,
+    )?;
     warnings.extend(report.warnings.iter().cloned());
     let init = match &opts.init {
         InitChoice::KMeansPlusPlus => Init::KMeansPlusPlus,
@@ -166,9 +191,21 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
     secs.prepare = t.elapsed().as_secs_f64();
 
     // Cluster.
-    let cfg = KMeansConfig { k: opts.k, init, n_init: opts.n_init, max_iter: opts.max_iter, tol: opts.tol, seed: opts.seed };
+    let cfg = KMeansConfig {
+        k: opts.k,
+        init,
+        n_init: opts.n_init,
+        max_iter: opts.max_iter,
+        tol: opts.tol,
+        seed: opts.seed,
+    };
     let ds = Dataset::new(&matrix.data, matrix.d, loaded.weights.as_deref());
-    log(&format!("k-means k={} on {} ({} restart(s))", opts.k, backend.name(), opts.n_init));
+    log(&format!(
+        "k-means k={} on {} ({} restart(s))",
+        opts.k,
+        backend.name(),
+        opts.n_init
+    ));
     let mut device = backend.name();
     let fit: KMeansResult = match (kmeans::fit(backend, &ds, &cfg), fallback) {
         (Err(Error::Device(why)), Some(cpu)) => {
@@ -183,7 +220,10 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
     secs.init = fit.init_seconds;
     secs.iterate = fit.iterate_seconds;
     if !fit.converged {
-        warnings.push(format!("best restart did not converge within --max-iter {}", opts.max_iter));
+        warnings.push(format!(
+            "best restart did not converge within --max-iter {}",
+            opts.max_iter
+        ));
     }
     let repaired: usize = fit.restarts.iter().map(|r| r.empty_clusters_repaired).sum();
 
@@ -199,14 +239,22 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
     };
     let ids = loaded.id_field.as_ref().zip(loaded.ids.as_deref());
     output::write_labels(staging.path("labels.parquet"), &label_cols, ids)?;
-    output::write_segments(staging.path("segments.parquet"), &segments, &matrix.names, loaded.weights.is_some())?;
+    output::write_segments(
+        staging.path("segments.parquet"),
+        &segments,
+        &matrix.names,
+        loaded.weights.is_some(),
+    )?;
     output::write_profiles(staging.path("profiles.parquet"), &profiles)?;
     let d = matrix.d;
     let model = Model {
         format: model::FORMAT.into(),
         format_version: model::FORMAT_VERSION,
         strata_version: env!("CARGO_PKG_VERSION").into(),
-        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         features: matrix.names.clone(),
         id_column: opts.id.clone(),
         weight_column: opts.weight.clone(),
@@ -230,13 +278,20 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
     secs.total = t_start.elapsed().as_secs_f64();
     let summary = Summary {
         strata_version: env!("CARGO_PKG_VERSION").into(),
-        inputs: source.paths().iter().map(|p| p.display().to_string()).collect(),
+        inputs: source
+            .paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         rows_read: loaded.rows_read,
         rows_dropped,
         rows_used: matrix.n,
         values_imputed: report.imputed_values,
         missing_per_feature: (matrix.names.iter().zip(&loaded.missing))
-            .map(|(f, &m)| MissingCount { feature: f.clone(), missing: m })
+            .map(|(f, &m)| MissingCount {
+                feature: f.clone(),
+                missing: m,
+            })
             .collect(),
         features: matrix.names.clone(),
         device,
@@ -252,7 +307,12 @@ pub fn run(opts: &FitOptions, backend: &dyn Backend, fallback: Option<&dyn Backe
     };
     staging.write_json("summary.json", &summary)?;
     let files = staging.commit()?;
-    Ok(FitOutcome { summary, segments, profiles, files })
+    Ok(FitOutcome {
+        summary,
+        segments,
+        profiles,
+        files,
+    })
 }
 
 /// Per-segment size, weight, SSE and centroid in original units.
@@ -263,7 +323,9 @@ fn segment_rows(fit: &KMeansResult, ds: &Dataset, prep: &Preprocessor) -> Vec<Se
             customers: 0,
             weight: 0.0,
             sse: 0.0,
-            centroid: (0..d).map(|j| prep.invert(j, fit.centroids[s * d + j] as f64)).collect(),
+            centroid: (0..d)
+                .map(|j| prep.invert(j, fit.centroids[s * d + j] as f64))
+                .collect(),
         })
         .collect();
     for (i, (&l, &dd)) in fit.labels.iter().zip(&fit.dist2).enumerate() {

@@ -14,8 +14,16 @@ use rayon::prelude::*;
 use crate::data::write::ParquetSink;
 use crate::error::{Error, Result};
 
-const NAMES: [&str; 8] =
-    ["balance", "credit_limit", "monthly_spend", "branch_visits", "online_logins", "calls", "products", "tenure_months"];
+const NAMES: [&str; 8] = [
+    "balance",
+    "credit_limit",
+    "monthly_spend",
+    "branch_visits",
+    "online_logins",
+    "calls",
+    "products",
+    "tenure_months",
+];
 const BATCH: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +45,10 @@ fn kind(j: usize) -> Kind {
 }
 
 fn column_name(j: usize) -> String {
-    NAMES.get(j).map(|s| s.to_string()).unwrap_or_else(|| format!("f{j:02}"))
+    NAMES
+        .get(j)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("f{j:02}"))
 }
 
 /// The generating clusters: mixing weights, latent means and spreads.
@@ -59,7 +70,12 @@ impl Blobs {
         });
         let mean = (0..k * d).map(|_| rng.random_range(-3.0..3.0)).collect();
         let sd = (0..k).map(|_| rng.random_range(0.3..1.0)).collect();
-        Blobs { cum: cum.collect(), mean, sd, d }
+        Blobs {
+            cum: cum.collect(),
+            mean,
+            sd,
+            d,
+        }
     }
 }
 
@@ -83,19 +99,29 @@ fn batch(blobs: &Blobs, schema: &Arc<Schema>, seed: u64, b: usize, rows: usize) 
     let mut z = vec![0f64; rows * d];
     for i in 0..rows {
         let u: f64 = rng.random();
-        let c = blobs.cum.iter().position(|&x| u < x).unwrap_or(blobs.cum.len() - 1);
+        let c = blobs
+            .cum
+            .iter()
+            .position(|&x| u < x)
+            .unwrap_or(blobs.cum.len() - 1);
         for j in 0..d {
             let e: f64 = rng.sample(StandardNormal);
             z[i * d + j] = blobs.mean[c * d + j] + blobs.sd[c] * e;
         }
     }
     let first = (b * BATCH) as i64 + 1;
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(first..first + rows as i64))];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
+        first..first + rows as i64,
+    ))];
     for j in 0..d {
         let col = (0..rows).map(|i| z[i * d + j]);
         cols.push(match kind(j) {
-            Kind::Money => Arc::new(Float64Array::from_iter_values(col.map(|v| ((8.0 + 0.6 * v).exp() * 100.0).round() / 100.0))),
-            Kind::Count => Arc::new(Int32Array::from_iter_values(col.map(|v| (3.0 + 1.5 * v).round().max(0.0) as i32))),
+            Kind::Money => Arc::new(Float64Array::from_iter_values(
+                col.map(|v| ((8.0 + 0.6 * v).exp() * 100.0).round() / 100.0),
+            )),
+            Kind::Count => Arc::new(Int32Array::from_iter_values(
+                col.map(|v| (3.0 + 1.5 * v).round().max(0.0) as i32),
+            )),
             Kind::Plain => Arc::new(Float32Array::from_iter_values(col.map(|v| v as f32))),
         });
     }
@@ -105,14 +131,20 @@ fn batch(blobs: &Blobs, schema: &Arc<Schema>, seed: u64, b: usize, rows: usize) 
 /// Writes `rows` × (`d` features + id) to `out`, atomically (temporary file renamed at the end).
 pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Result<()> {
     if rows == 0 || d == 0 || k == 0 {
-        return Err(Error::usage("--rows, --features and --clusters must be at least 1"));
+        return Err(Error::usage(
+            "--rows, --features and --clusters must be at least 1",
+        ));
     }
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
     builder.prefix(".strata-gen-");
     // A data file for others to read, not a private temporary.
     #[cfg(unix)]
-    builder.permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644));
+    builder
+        .permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644));
     let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;

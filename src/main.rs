@@ -6,7 +6,11 @@ fn main() {
     let cli = strata::cli::Cli::parse();
     if let Err(e) = strata::cli::run(cli) {
         // One line, whatever the underlying library printed (wgpu errors span several lines).
-        let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let msg = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         eprintln!("error: {msg}");
         std::process::exit(e.exit_code());
     }

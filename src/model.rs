@@ -42,15 +42,27 @@ pub struct Model {
 
 /// A stable fingerprint of column names and types.
 pub fn schema_fingerprint(schema: &Schema) -> String {
-    let text: String = schema.fields().iter().map(|f| format!("{}:{};", f.name(), f.data_type())).collect();
-    format!("xxh64:{:016x}", twox_hash::XxHash64::oneshot(0, text.as_bytes()))
+    let text: String = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}:{};", f.name(), f.data_type()))
+        .collect();
+    format!(
+        "xxh64:{:016x}",
+        twox_hash::XxHash64::oneshot(0, text.as_bytes())
+    )
 }
 
 impl Model {
     pub fn read(path: &Path) -> Result<Model> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::input(format!("cannot read model {}: {e}", path.display())))?;
-        let m: Model = serde_json::from_str(&text)
-            .map_err(|e| Error::input(format!("{} is not a strata model file: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(format!("cannot read model {}: {e}", path.display())))?;
+        let m: Model = serde_json::from_str(&text).map_err(|e| {
+            Error::input(format!(
+                "{} is not a strata model file: {e}",
+                path.display()
+            ))
+        })?;
         if m.format != FORMAT || m.format_version > FORMAT_VERSION {
             return Err(Error::input(format!(
                 "{} has format {} v{}; this strata reads {FORMAT} up to v{FORMAT_VERSION}",

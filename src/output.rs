@@ -40,7 +40,10 @@ pub fn write_labels(
     // Batches follow the id arrays as read, or fixed-size blocks without an id column.
     let bounds: Vec<usize> = match ids {
         Some((_, arrays)) => arrays.iter().map(|a| a.len()).collect(),
-        None => (0..cols.rows_read).step_by(BATCH_ROWS).map(|s| (cols.rows_read - s).min(BATCH_ROWS)).collect(),
+        None => (0..cols.rows_read)
+            .step_by(BATCH_ROWS)
+            .map(|s| (cols.rows_read - s).min(BATCH_ROWS))
+            .collect(),
     };
     let mut row = 0usize;
     let mut fitted = 0usize;
@@ -63,10 +66,15 @@ pub fn write_labels(
         }
         let first: ArrayRef = match ids {
             Some((_, arrays)) => arrays[b].clone(),
-            None => Arc::new(UInt64Array::from_iter_values((row as u64)..(row + len) as u64)),
+            None => Arc::new(UInt64Array::from_iter_values(
+                (row as u64)..(row + len) as u64,
+            )),
         };
-        let batch = RecordBatch::try_new(schema.clone(), vec![first, Arc::new(seg.finish()), Arc::new(dist.finish())])
-            .map_err(|e| Error::output(&path, e))?;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![first, Arc::new(seg.finish()), Arc::new(dist.finish())],
+        )
+        .map_err(|e| Error::output(&path, e))?;
         sink.write(&batch)?;
         row += len;
     }
@@ -83,7 +91,12 @@ pub struct SegmentRow {
 }
 
 /// Writes segments.parquet: segment, customers, share, sse, (weight), then one centroid column per feature.
-pub fn write_segments(path: PathBuf, rows: &[SegmentRow], features: &[String], weighted: bool) -> Result<()> {
+pub fn write_segments(
+    path: PathBuf,
+    rows: &[SegmentRow],
+    features: &[String],
+    weighted: bool,
+) -> Result<()> {
     let total: u64 = rows.iter().map(|r| r.customers).sum();
     let mut fields = vec![
         Field::new("segment", DataType::UInt32, false),
@@ -93,13 +106,19 @@ pub fn write_segments(path: PathBuf, rows: &[SegmentRow], features: &[String], w
     ];
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(UInt32Array::from_iter_values(0..rows.len() as u32)),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.customers))),
-        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.customers as f64 / total as f64))),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.customers),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.customers as f64 / total as f64),
+        )),
         Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.sse))),
     ];
     if weighted {
         fields.push(Field::new("weight", DataType::Float64, false));
-        cols.push(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.weight))));
+        cols.push(Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.weight),
+        )));
     }
     for (j, name) in features.iter().enumerate() {
         if fields.iter().any(|f| f.name() == name) {
@@ -108,16 +127,22 @@ pub fn write_segments(path: PathBuf, rows: &[SegmentRow], features: &[String], w
             )));
         }
         fields.push(Field::new(name, DataType::Float64, false));
-        cols.push(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.centroid[j]))));
+        cols.push(Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.centroid[j]),
+        )));
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::output(&path, e))?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::output(&path, e))?;
     write_parquet(path, &batch)
 }
 
 /// Writes profiles.parquet: one row per (segment, feature); `segment` is null on the all-customers rows.
 pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> {
     let f64col = |name: &str, get: fn(&FeatureProfile) -> f64| -> (Field, ArrayRef) {
-        (Field::new(name, DataType::Float64, true), Arc::new(Float64Array::from_iter_values(profiles.iter().map(get))))
+        (
+            Field::new(name, DataType::Float64, true),
+            Arc::new(Float64Array::from_iter_values(profiles.iter().map(get))),
+        )
     };
     let mut fields = vec![
         Field::new("segment", DataType::UInt32, true),
@@ -126,8 +151,12 @@ pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> 
     ];
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(UInt32Array::from_iter(profiles.iter().map(|p| p.segment))),
-        Arc::new(StringArray::from_iter_values(profiles.iter().map(|p| p.feature.as_str()))),
-        Arc::new(UInt64Array::from_iter_values(profiles.iter().map(|p| p.customers))),
+        Arc::new(StringArray::from_iter_values(
+            profiles.iter().map(|p| p.feature.as_str()),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            profiles.iter().map(|p| p.customers),
+        )),
     ];
     for (f, c) in [
         f64col("mean", |p| p.mean),
@@ -142,6 +171,7 @@ pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> 
         fields.push(f);
         cols.push(c);
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::output(&path, e))?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::output(&path, e))?;
     write_parquet(path, &batch)
 }

@@ -29,7 +29,11 @@ pub struct FeatureProfile {
 fn describe(values: &mut [f32], segment: Option<u32>, feature: &str) -> FeatureProfile {
     let n = values.len() as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     let q = quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]);
     FeatureProfile {
         segment,
@@ -47,7 +51,12 @@ fn describe(values: &mut [f32], segment: Option<u32>, feature: &str) -> FeatureP
 }
 
 /// Profiles of every segment (in segment order) followed by the overall rows, feature by feature.
-pub fn profiles(m: &FeatureMatrix, prep: &Preprocessor, labels: &[u32], k: usize) -> Vec<FeatureProfile> {
+pub fn profiles(
+    m: &FeatureMatrix,
+    prep: &Preprocessor,
+    labels: &[u32],
+    k: usize,
+) -> Vec<FeatureProfile> {
     // Rows grouped by segment (a counting sort), so each segment's values are gathered in one sweep.
     let mut start = vec![0usize; k + 1];
     for &l in labels {
@@ -72,13 +81,25 @@ pub fn profiles(m: &FeatureMatrix, prep: &Preprocessor, labels: &[u32], k: usize
         let per: Vec<FeatureProfile> = (0..k)
             .into_par_iter()
             .map(|s| {
-                let mut v: Vec<f32> = order[start[s]..start[s + 1]].iter().map(|&i| value(i as usize)).collect();
+                let mut v: Vec<f32> = order[start[s]..start[s + 1]]
+                    .iter()
+                    .map(|&i| value(i as usize))
+                    .collect();
                 let mut p = if v.is_empty() {
-                    FeatureProfile { segment: Some(s as u32), feature: name.clone(), customers: 0, ..nan_profile() }
+                    FeatureProfile {
+                        segment: Some(s as u32),
+                        feature: name.clone(),
+                        customers: 0,
+                        ..nan_profile()
+                    }
                 } else {
                     describe(&mut v, Some(s as u32), name)
                 };
-                p.z = if all_p.std > 0.0 && p.customers > 0 { (p.mean - all_p.mean) / all_p.std } else { 0.0 };
+                p.z = if all_p.std > 0.0 && p.customers > 0 {
+                    (p.mean - all_p.mean) / all_p.std
+                } else {
+                    0.0
+                };
                 p
             })
             .collect();
@@ -108,7 +129,10 @@ fn nan_profile() -> FeatureProfile {
 
 /// The features of a segment with the largest |z|, most distinctive first.
 pub fn distinctive(profiles: &[FeatureProfile], segment: u32, top: usize) -> Vec<&FeatureProfile> {
-    let mut v: Vec<&FeatureProfile> = profiles.iter().filter(|p| p.segment == Some(segment)).collect();
+    let mut v: Vec<&FeatureProfile> = profiles
+        .iter()
+        .filter(|p| p.segment == Some(segment))
+        .collect();
     v.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
     v.truncate(top);
     v

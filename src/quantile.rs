@@ -16,7 +16,11 @@ pub fn quantiles(values: &mut [f32], qs: &[f64]) -> Vec<f64> {
         let lo = pos.floor() as usize;
         let hi = (lo + 1).min(n - 1);
         let v_lo = select(values, done, lo);
-        let v_hi = if hi == lo { v_lo } else { select(values, lo + 1, hi) };
+        let v_hi = if hi == lo {
+            v_lo
+        } else {
+            select(values, lo + 1, hi)
+        };
         done = lo;
         out.push(v_lo + (v_hi - v_lo) * (pos - lo as f64));
     }
@@ -41,7 +45,9 @@ mod tests {
         for n in [1usize, 2, 3, 10, 101, 1000] {
             let mut v: Vec<f32> = (0..n)
                 .map(|_| {
-                    rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    rng = rng
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((rng >> 33) % 1000) as f32 / 7.0
                 })
                 .collect();
@@ -53,7 +59,8 @@ mod tests {
                 let pos = q * (n - 1) as f64;
                 let lo = pos.floor() as usize;
                 let hi = pos.ceil() as usize;
-                let want = sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * (pos - lo as f64);
+                let want =
+                    sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * (pos - lo as f64);
                 assert!((g - want).abs() < 1e-9, "n={n} q={q}: {g} vs {want}");
             }
         }

@@ -13,13 +13,18 @@ use strata::kmeans::{self, Init, KMeansConfig};
 use strata::prep::Scaling;
 
 fn gpu(opts: GpuOptions) -> Option<GpuBackend> {
-    match GpuBackend::open(GpuOptions { allow_software: true, ..opts }) {
+    match GpuBackend::open(GpuOptions {
+        allow_software: true,
+        ..opts
+    }) {
         Ok(g) => Some(g),
         Err(e) if std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
             panic!("STRATA_REQUIRE_GPU=1 but no GPU adapter: {e}")
         }
         Err(e) => {
-            eprintln!("SKIPPING GPU cases: {e} (install mesa-vulkan-drivers, or set STRATA_REQUIRE_GPU=1 to fail)");
+            eprintln!(
+                "SKIPPING GPU cases: {e} (install mesa-vulkan-drivers, or set STRATA_REQUIRE_GPU=1 to fail)"
+            );
             None
         }
     }
@@ -45,13 +50,18 @@ fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
     (0..n)
         .flat_map(|i| {
             let blob = (i % 5) as f64;
-            (0..d).map(|j| (blob * ((j % 3) as f64 - 1.0) * 2.0 + next() * 3.0 - 1.5) as f32).collect::<Vec<_>>()
+            (0..d)
+                .map(|j| (blob * ((j % 3) as f64 - 1.0) * 2.0 + next() * 3.0 - 1.5) as f32)
+                .collect::<Vec<_>>()
         })
         .collect()
 }
 
 fn dist64(x: &[f32], c: &[f32]) -> f64 {
-    x.iter().zip(c).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+    x.iter()
+        .zip(c)
+        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+        .sum()
 }
 
 /// Checks one step's labels and SSE against brute force; labels may differ only at (near-)exact ties.
@@ -73,15 +83,27 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
             b.name(),
             dists[l]
         );
-        assert!((a.dist2[i] as f64 - dists[l]).abs() <= 1e-4 * (1.0 + dists[l]), "{what}: distance of row {i}");
+        assert!(
+            (a.dist2[i] as f64 - dists[l]).abs() <= 1e-4 * (1.0 + dists[l]),
+            "{what}: distance of row {i}"
+        );
         sse += ds.weight(i) * dists[l];
         for j in 0..d {
             sums[l * d + j] += ds.weight(i) * x[j] as f64;
         }
     }
-    assert!((stats.sse - sse).abs() <= 1e-5 * sse.max(1e-9), "{what} on {}: SSE {} vs brute force {sse}", b.name(), stats.sse);
+    assert!(
+        (stats.sse - sse).abs() <= 1e-5 * sse.max(1e-9),
+        "{what} on {}: SSE {} vs brute force {sse}",
+        b.name(),
+        stats.sse
+    );
     for (g, w) in stats.sums.iter().zip(&sums) {
-        assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what} on {}: cluster sum {g} vs {w}", b.name());
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "{what} on {}: cluster sum {g} vs {w}",
+            b.name()
+        );
     }
     a.labels
 }
@@ -95,12 +117,25 @@ fn parity_grid_over_d_and_k() {
             let x = data(n, d, (d * 1000 + k) as u64);
             let ds = Dataset::new(&x, d, None);
             // Centroids: rows spread over the data, nudged so they are not exactly data points.
-            let cent: Vec<f32> = (0..k).flat_map(|c| ds.row(c * n / k).iter().map(|v| v + 0.01).collect::<Vec<_>>()).collect();
+            let cent: Vec<f32> = (0..k)
+                .flat_map(|c| {
+                    ds.row(c * n / k)
+                        .iter()
+                        .map(|v| v + 0.01)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             let what = format!("d={d} k={k}");
-            let labels: Vec<Vec<u32>> = bs.iter().map(|b| check_step(b.as_ref(), &ds, &cent, k, &what)).collect();
+            let labels: Vec<Vec<u32>> = bs
+                .iter()
+                .map(|b| check_step(b.as_ref(), &ds, &cent, k, &what))
+                .collect();
             for l in &labels[1..] {
                 let differ = l.iter().zip(&labels[0]).filter(|(a, b)| a != b).count();
-                assert!(differ <= n / 100, "{what}: {differ} labels differ between backends beyond ties");
+                assert!(
+                    differ <= n / 100,
+                    "{what}: {differ} labels differ between backends beyond ties"
+                );
             }
         }
     }
@@ -112,20 +147,43 @@ fn weighted_fit_agrees_and_sse_never_increases() {
     let x = data(n, d, 42);
     let w: Vec<f32> = (0..n).map(|i| (i % 7) as f32 * 0.5).collect();
     let ds = Dataset::new(&x, d, Some(&w));
-    let cfg = KMeansConfig { k, init: Init::KMeansPlusPlus, n_init: 3, max_iter: 100, tol: 0.0, seed: 5 };
+    let cfg = KMeansConfig {
+        k,
+        init: Init::KMeansPlusPlus,
+        n_init: 3,
+        max_iter: 100,
+        tol: 0.0,
+        seed: 5,
+    };
     let mut sses = Vec::new();
     for b in backends() {
         let r = kmeans::fit(b.as_ref(), &ds, &cfg).unwrap();
         for pair in r.sse_history.windows(2) {
-            assert!(pair[1] <= pair[0] * (1.0 + 1e-6), "{}: SSE rose {} -> {}", b.name(), pair[0], pair[1]);
+            assert!(
+                pair[1] <= pair[0] * (1.0 + 1e-6),
+                "{}: SSE rose {} -> {}",
+                b.name(),
+                pair[0],
+                pair[1]
+            );
         }
         // Independent SSE of the final labels and centroids.
-        let brute: f64 = (0..n).map(|i| w[i] as f64 * dist64(ds.row(i), &r.centroids[r.labels[i] as usize * d..][..d])).sum();
-        assert!((r.sse - brute).abs() <= 1e-5 * brute, "{}: SSE {} vs {brute}", b.name(), r.sse);
+        let brute: f64 = (0..n)
+            .map(|i| w[i] as f64 * dist64(ds.row(i), &r.centroids[r.labels[i] as usize * d..][..d]))
+            .sum();
+        assert!(
+            (r.sse - brute).abs() <= 1e-5 * brute,
+            "{}: SSE {} vs {brute}",
+            b.name(),
+            r.sse
+        );
         sses.push(r.sse);
     }
     for s in &sses[1..] {
-        assert!((s - sses[0]).abs() <= 1e-5 * sses[0], "backends disagree: {sses:?}");
+        assert!(
+            (s - sses[0]).abs() <= 1e-5 * sses[0],
+            "backends disagree: {sses:?}"
+        );
     }
 }
 
@@ -138,27 +196,54 @@ fn gpu_multi_buffer_and_streaming_match_cpu() {
     let cpu = check_step(&CpuBackend, &ds, &cent, k, "cpu");
     // ~1000 rows per buffer: 5 chunks resident; then a 64 KiB budget: streamed through two slots.
     for opts in [
-        GpuOptions { max_chunk_bytes: Some(1024 * 28), ..Default::default() },
-        GpuOptions { memory_budget: Some(64 << 10), ..Default::default() },
+        GpuOptions {
+            max_chunk_bytes: Some(1024 * 28),
+            ..Default::default()
+        },
+        GpuOptions {
+            memory_budget: Some(64 << 10),
+            ..Default::default()
+        },
     ] {
         let Some(g) = gpu(opts.clone()) else { return };
         let labels = check_step(&g, &ds, &cent, k, &format!("{opts:?}"));
         let differ = labels.iter().zip(&cpu).filter(|(a, b)| a != b).count();
         assert!(differ <= 5, "{opts:?}: {differ} labels differ from the CPU");
         // A whole fit over several iterations on the split layout.
-        let cfg = KMeansConfig { k, init: Init::Given(cent.clone()), n_init: 1, max_iter: 50, tol: 1e-6, seed: 0 };
+        let cfg = KMeansConfig {
+            k,
+            init: Init::Given(cent.clone()),
+            n_init: 1,
+            max_iter: 50,
+            tol: 1e-6,
+            seed: 0,
+        };
         let a = kmeans::fit(&g, &ds, &cfg).unwrap();
         let b = kmeans::fit(&CpuBackend, &ds, &cfg).unwrap();
-        assert!((a.sse - b.sse).abs() <= 1e-5 * b.sse, "{opts:?}: SSE {} vs CPU {}", a.sse, b.sse);
+        assert!(
+            (a.sse - b.sse).abs() <= 1e-5 * b.sse,
+            "{opts:?}: SSE {} vs CPU {}",
+            a.sse,
+            b.sse
+        );
     }
 }
 
 #[test]
 fn gpu_fit_is_bit_identical_run_to_run() {
-    let Some(g) = gpu(GpuOptions::default()) else { return };
+    let Some(g) = gpu(GpuOptions::default()) else {
+        return;
+    };
     let x = data(4000, 6, 11);
     let ds = Dataset::new(&x, 6, None);
-    let cfg = KMeansConfig { k: 5, init: Init::KMeansPlusPlus, n_init: 2, max_iter: 50, tol: 1e-4, seed: 1 };
+    let cfg = KMeansConfig {
+        k: 5,
+        init: Init::KMeansPlusPlus,
+        n_init: 2,
+        max_iter: 50,
+        tol: 1e-4,
+        seed: 1,
+    };
     let a = kmeans::fit(&g, &ds, &cfg).unwrap();
     let b = kmeans::fit(&g, &ds, &cfg).unwrap();
     assert_eq!(a.labels, b.labels);
@@ -187,20 +272,43 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
 
 #[test]
 fn real_data_references_on_every_backend() {
-    let (Some(alllife), Some(mall)) =
-        (common::shared("alllife/credit_card_customer_data.csv"), common::shared("mall_customers/Mall_Customers.csv"))
-    else {
+    let (Some(alllife), Some(mall)) = (
+        common::shared("alllife/credit_card_customer_data.csv"),
+        common::shared("mall_customers/Mall_Customers.csv"),
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     for b in backends() {
-        let o = fit_opts(alllife.clone(), 3, common::ALLLIFE_FEATURES, Scaling::Zscore, dir.path().join("a"));
+        let o = fit_opts(
+            alllife.clone(),
+            3,
+            common::ALLLIFE_FEATURES,
+            Scaling::Zscore,
+            dir.path().join("a"),
+        );
         let r = strata::fit::run(&o, b.as_ref(), None, &|_| {}).unwrap();
-        assert!((r.summary.sse - 933.04).abs() <= 0.01, "{}: AllLife SSE {}", b.name(), r.summary.sse);
+        assert!(
+            (r.summary.sse - 933.04).abs() <= 0.01,
+            "{}: AllLife SSE {}",
+            b.name(),
+            r.summary.sse
+        );
         let sizes: Vec<u64> = r.segments.iter().map(|s| s.customers).collect();
         assert_eq!(sizes, vec![386, 224, 50], "{}", b.name());
-        let o = fit_opts(mall.clone(), 5, "Annual Income (k$),Spending Score (1-100)", Scaling::None, dir.path().join("m"));
+        let o = fit_opts(
+            mall.clone(),
+            5,
+            "Annual Income (k$),Spending Score (1-100)",
+            Scaling::None,
+            dir.path().join("m"),
+        );
         let r = strata::fit::run(&o, b.as_ref(), None, &|_| {}).unwrap();
-        assert!((r.summary.sse - 44448.46).abs() <= 0.01, "{}: Mall SSE {}", b.name(), r.summary.sse);
+        assert!(
+            (r.summary.sse - 44448.46).abs() <= 0.01,
+            "{}: Mall SSE {}",
+            b.name(),
+            r.summary.sse
+        );
     }
 }

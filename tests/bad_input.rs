@@ -14,7 +14,9 @@ struct Case {
 
 impl Case {
     fn new() -> Case {
-        Case { dir: tempfile::tempdir().unwrap() }
+        Case {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -26,9 +28,24 @@ impl Case {
             &p,
             vec![
                 ("id", Arc::new(Int64Array::from_iter_values(0..20))),
-                ("balance", Arc::new(Float64Array::from_iter_values((0..20).map(|i| (i * 7 % 13) as f64)))),
-                ("calls", Arc::new(Float64Array::from_iter_values((0..20).map(|i| (i % 5) as f64)))),
-                ("region", Arc::new(StringArray::from_iter_values((0..20).map(|i| format!("r{}", i % 3))))),
+                (
+                    "balance",
+                    Arc::new(Float64Array::from_iter_values(
+                        (0..20).map(|i| (i * 7 % 13) as f64),
+                    )),
+                ),
+                (
+                    "calls",
+                    Arc::new(Float64Array::from_iter_values(
+                        (0..20).map(|i| (i % 5) as f64),
+                    )),
+                ),
+                (
+                    "region",
+                    Arc::new(StringArray::from_iter_values(
+                        (0..20).map(|i| format!("r{}", i % 3)),
+                    )),
+                ),
             ],
         );
         p
@@ -44,8 +61,14 @@ impl Case {
         assert_eq!(o.status.code(), Some(code), "args {args:?}: stderr {err}");
         let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(lines.len(), 1, "one error line expected: {err}");
-        assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected '{needle}' in: {err}");
-        assert!(!out.exists(), "output directory must not be created by a failed run");
+        assert!(
+            err.to_lowercase().contains(&needle.to_lowercase()),
+            "expected '{needle}' in: {err}"
+        );
+        assert!(
+            !out.exists(),
+            "output directory must not be created by a failed run"
+        );
         err
     }
 }
@@ -57,7 +80,11 @@ fn s(p: &Path) -> &str {
 #[test]
 fn missing_file() {
     let c = Case::new();
-    c.fails(&[s(&c.path("nope.parquet")), "--k", "2"], 3, "cannot open input");
+    c.fails(
+        &[s(&c.path("nope.parquet")), "--k", "2"],
+        3,
+        "cannot open input",
+    );
 }
 
 #[test]
@@ -84,7 +111,10 @@ fn truncated_parquet() {
 fn empty_inputs() {
     let c = Case::new();
     let p = c.path("empty.parquet");
-    write_parquet(&p, vec![("x", Arc::new(Float64Array::from(Vec::<f64>::new())))]);
+    write_parquet(
+        &p,
+        vec![("x", Arc::new(Float64Array::from(Vec::<f64>::new())))],
+    );
     c.fails(&[s(&p), "--k", "2"], 3, "no rows");
     let p = c.path("empty.csv");
     std::fs::write(&p, "x,y\n").unwrap();
@@ -94,14 +124,22 @@ fn empty_inputs() {
 #[test]
 fn unknown_feature_suggests_closest() {
     let c = Case::new();
-    let err = c.fails(&[s(&c.good()), "--k", "2", "--features", "balance,Calls"], 3, "unknown feature column 'Calls'");
+    let err = c.fails(
+        &[s(&c.good()), "--k", "2", "--features", "balance,Calls"],
+        3,
+        "unknown feature column 'Calls'",
+    );
     assert!(err.contains("'calls'"), "{err}");
 }
 
 #[test]
 fn non_numeric_feature() {
     let c = Case::new();
-    c.fails(&[s(&c.good()), "--k", "2", "--features", "balance,region"], 3, "'region' has type Utf8");
+    c.fails(
+        &[s(&c.good()), "--k", "2", "--features", "balance,region"],
+        3,
+        "'region' has type Utf8",
+    );
 }
 
 #[test]
@@ -111,14 +149,39 @@ fn nulls_nan_and_inf() {
     write_parquet(
         &p,
         vec![
-            ("a", Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0), Some(f64::NAN)]))),
-            ("b", Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), Some(f64::NAN), Some(4.0)]))),
+            (
+                "a",
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    None,
+                    Some(3.0),
+                    Some(f64::NAN),
+                ])),
+            ),
+            (
+                "b",
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    Some(2.0),
+                    Some(f64::NAN),
+                    Some(4.0),
+                ])),
+            ),
         ],
     );
     let err = c.fails(&[s(&p), "--k", "2"], 3, "'a' (2), 'b' (1)");
-    assert!(err.contains("--missing drop") && err.contains("--missing median"), "{err}");
+    assert!(
+        err.contains("--missing drop") && err.contains("--missing median"),
+        "{err}"
+    );
     let p = c.path("inf.parquet");
-    write_parquet(&p, vec![("a", Arc::new(Float64Array::from(vec![1.0, 2.0, f64::INFINITY])))]);
+    write_parquet(
+        &p,
+        vec![(
+            "a",
+            Arc::new(Float64Array::from(vec![1.0, 2.0, f64::INFINITY])),
+        )],
+    );
     c.fails(&[s(&p), "--k", "2"], 3, "column 'a' holds inf at row 2");
 }
 
@@ -140,7 +203,19 @@ fn init_file_with_wrong_columns() {
     let c = Case::new();
     let init = c.path("init.csv");
     std::fs::write(&init, "balance,cals\n1,2\n3,4\n").unwrap();
-    c.fails(&[s(&c.good()), "--k", "2", "--features", "balance,calls", "--init", s(&init)], 3, "--init file");
+    c.fails(
+        &[
+            s(&c.good()),
+            "--k",
+            "2",
+            "--features",
+            "balance,calls",
+            "--init",
+            s(&init),
+        ],
+        3,
+        "--init file",
+    );
 }
 
 #[test]
@@ -163,11 +238,26 @@ fn existing_output_untouched_on_failure() {
     std::fs::write(out.join("labels.parquet"), "yesterday").unwrap();
     let o = strata(&["fit", s(&c.good()), "--k", "0", "--out", s(&out)]);
     assert_eq!(o.status.code(), Some(2));
-    let o = strata(&["fit", s(&c.good()), "--k", "2", "--features", "nope", "--out", s(&out)]);
+    let o = strata(&[
+        "fit",
+        s(&c.good()),
+        "--k",
+        "2",
+        "--features",
+        "nope",
+        "--out",
+        s(&out),
+    ]);
     assert_eq!(o.status.code(), Some(3));
-    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec!["labels.parquet"], "no staging leftovers");
-    assert_eq!(std::fs::read(out.join("labels.parquet")).unwrap(), b"yesterday");
+    assert_eq!(
+        std::fs::read(out.join("labels.parquet")).unwrap(),
+        b"yesterday"
+    );
 }
 
 #[test]
@@ -176,6 +266,13 @@ fn directory_with_mismatching_schemas() {
     let dir = c.path("export");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(c.good(), dir.join("a.parquet")).unwrap();
-    write_parquet(&dir.join("b.parquet"), vec![("id", Arc::new(Int64Array::from_iter_values(0..3)))]);
-    c.fails(&[s(&dir), "--k", "2"], 3, "does not match the first input file");
+    write_parquet(
+        &dir.join("b.parquet"),
+        vec![("id", Arc::new(Int64Array::from_iter_values(0..3)))],
+    );
+    c.fails(
+        &[s(&dir), "--k", "2"],
+        3,
+        "does not match the first input file",
+    );
 }

@@ -10,7 +10,9 @@ use common::*;
 
 #[test]
 fn alllife_reproduces_published_partition() {
-    let Some(csv) = shared("alllife/credit_card_customer_data.csv") else { return };
+    let Some(csv) = shared("alllife/credit_card_customer_data.csv") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let stdout = ok(strata(&[
@@ -28,15 +30,25 @@ fn alllife_reproduces_published_partition() {
     assert!(stdout.contains("segment 0"), "{stdout}");
     let model = json(&out.join("model.json"));
     let sse = model["sse"].as_f64().unwrap();
-    assert!((sse - 933.04).abs() <= 0.01, "SSE {sse}, published 933.0437");
+    assert!(
+        (sse - 933.04).abs() <= 0.01,
+        "SSE {sse}, published 933.0437"
+    );
     let seg = read_parquet(&out.join("segments.parquet"));
     let sizes = col_f64(&seg, "customers");
-    assert_eq!(sizes, vec![386.0, 224.0, 50.0], "segments renumbered largest first");
+    assert_eq!(
+        sizes,
+        vec![386.0, 224.0, 50.0],
+        "segments renumbered largest first"
+    );
     // Raw-unit centroids = published per-segment means (k-means centroids are means).
     let limit = col_f64(&seg, "Avg_Credit_Limit");
     let calls = col_f64(&seg, "Total_calls_made");
     for (got, want) in limit.iter().zip([33782.38, 12174.11, 141040.0]) {
-        assert!((got - want).abs() < 0.01 * want, "credit limit {got} vs {want}");
+        assert!(
+            (got - want).abs() < 0.01 * want,
+            "credit limit {got} vs {want}"
+        );
     }
     for (got, want) in calls.iter().zip([2.0, 6.8705, 1.08]) {
         assert!((got - want).abs() < 1e-3, "calls {got} vs {want}");
@@ -50,10 +62,22 @@ fn alllife_reproduces_published_partition() {
     assert!((sse_from_labels - sse).abs() < 1e-3 * sse);
     // Profiles: overall mean/std (null segment) match the published column statistics.
     let prof = read_parquet(&out.join("profiles.parquet"));
-    let segcol = prof.column_by_name("segment").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
-    let feat = prof.column_by_name("feature").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    let segcol = prof
+        .column_by_name("segment")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .unwrap();
+    let feat = prof
+        .column_by_name("feature")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
     let (mean, std) = (col_f64(&prof, "mean"), col_f64(&prof, "std"));
-    let i = (0..prof.num_rows()).find(|&i| segcol.is_null(i) && feat.value(i) == "Avg_Credit_Limit").unwrap();
+    let i = (0..prof.num_rows())
+        .find(|&i| segcol.is_null(i) && feat.value(i) == "Avg_Credit_Limit")
+        .unwrap();
     assert!((mean[i] - 34574.2424).abs() < 0.01 && (std[i] - 37596.9728).abs() < 0.01);
     assert_eq!(prof.num_rows(), 4 * 5);
     let summary = json(&out.join("summary.json"));
@@ -63,7 +87,9 @@ fn alllife_reproduces_published_partition() {
 
 #[test]
 fn mall_reproduces_reference_with_text_ids_and_odd_names() {
-    let Some(csv) = shared("mall_customers/Mall_Customers.csv") else { return };
+    let Some(csv) = shared("mall_customers/Mall_Customers.csv") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mall");
     ok(strata(&[
@@ -82,11 +108,21 @@ fn mall_reproduces_reference_with_text_ids_and_odd_names() {
         "--quiet",
     ]));
     let sse = json(&out.join("model.json"))["sse"].as_f64().unwrap();
-    assert!((sse - 44448.46).abs() <= 0.01, "SSE {sse}, reference 44448.4554");
+    assert!(
+        (sse - 44448.46).abs() <= 0.01,
+        "SSE {sse}, reference 44448.4554"
+    );
     let seg = read_parquet(&out.join("segments.parquet"));
-    assert_eq!(col_f64(&seg, "customers"), vec![81.0, 39.0, 35.0, 23.0, 22.0]);
+    assert_eq!(
+        col_f64(&seg, "customers"),
+        vec![81.0, 39.0, 35.0, 23.0, 22.0]
+    );
     let labels = read_parquet(&out.join("labels.parquet"));
-    let ids = labels.column(0).as_any().downcast_ref::<StringArray>().expect("CustomerID kept as text");
+    let ids = labels
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("CustomerID kept as text");
     assert_eq!(ids.value(0), "0001");
 }
 
@@ -114,16 +150,37 @@ fn bit_identical_across_thread_counts() {
     let mut outs = Vec::new();
     for threads in ["1", "2", "3"] {
         let out = dir.path().join(format!("out{threads}"));
-        let args = ["fit", data.to_str().unwrap(), "--k", "5", "--n-init", "2", "--id", "customer_id", "--out", out.to_str().unwrap()];
+        let args = [
+            "fit",
+            data.to_str().unwrap(),
+            "--k",
+            "5",
+            "--n-init",
+            "2",
+            "--id",
+            "customer_id",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         ok(strata_env(&args, &[("RAYON_NUM_THREADS", threads)]));
         let mut model = json(&out.join("model.json"));
         model.as_object_mut().unwrap().remove("created_unix");
-        outs.push((std::fs::read(out.join("labels.parquet")).unwrap(), model, std::fs::read(out.join("profiles.parquet")).unwrap()));
+        outs.push((
+            std::fs::read(out.join("labels.parquet")).unwrap(),
+            model,
+            std::fs::read(out.join("profiles.parquet")).unwrap(),
+        ));
     }
-    assert!(outs[0].0 == outs[1].0 && outs[0].0 == outs[2].0, "labels.parquet differs across thread counts");
+    assert!(
+        outs[0].0 == outs[1].0 && outs[0].0 == outs[2].0,
+        "labels.parquet differs across thread counts"
+    );
     assert_eq!(outs[0].1, outs[1].1);
     assert_eq!(outs[0].1, outs[2].1);
-    assert!(outs[0].2 == outs[1].2, "profiles.parquet differs across thread counts");
+    assert!(
+        outs[0].2 == outs[1].2,
+        "profiles.parquet differs across thread counts"
+    );
 }
 
 #[test]
@@ -161,10 +218,27 @@ fn generated_directory_input_and_log1p() {
 
 /// A small table with nulls and NaN in `b`; row 2 has both columns missing.
 fn table_with_missing(path: &std::path::Path) {
-    let a = Float64Array::from(vec![Some(1.0), Some(2.0), None, Some(10.0), Some(11.0), Some(12.0)]);
-    let b = Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(10.0), Some(7.0), Some(12.0)]);
+    let a = Float64Array::from(vec![
+        Some(1.0),
+        Some(2.0),
+        None,
+        Some(10.0),
+        Some(11.0),
+        Some(12.0),
+    ]);
+    let b = Float64Array::from(vec![
+        Some(1.0),
+        Some(f64::NAN),
+        None,
+        Some(10.0),
+        Some(7.0),
+        Some(12.0),
+    ]);
     let id = Int64Array::from(vec![100, 101, 102, 103, 104, 105]);
-    write_parquet(path, vec![("id", Arc::new(id)), ("a", Arc::new(a)), ("b", Arc::new(b))]);
+    write_parquet(
+        path,
+        vec![("id", Arc::new(id)), ("a", Arc::new(a)), ("b", Arc::new(b))],
+    );
 }
 
 #[test]
@@ -173,16 +247,41 @@ fn missing_drop_and_median() {
     let data = dir.path().join("m.parquet");
     table_with_missing(&data);
     let out = dir.path().join("drop");
-    let base = ["fit", data.to_str().unwrap(), "--k", "2", "--id", "id", "--scale", "none"];
-    ok(strata(&[&base[..], &["--missing", "drop", "--out", out.to_str().unwrap()]].concat()));
+    let base = [
+        "fit",
+        data.to_str().unwrap(),
+        "--k",
+        "2",
+        "--id",
+        "id",
+        "--scale",
+        "none",
+    ];
+    ok(strata(
+        &[
+            &base[..],
+            &["--missing", "drop", "--out", out.to_str().unwrap()],
+        ]
+        .concat(),
+    ));
     let labels = read_parquet(&out.join("labels.parquet"));
-    assert_eq!(labels.num_rows(), 6, "dropped rows stay in labels.parquet with a null segment");
+    assert_eq!(
+        labels.num_rows(),
+        6,
+        "dropped rows stay in labels.parquet with a null segment"
+    );
     let seg = labels.column_by_name("segment").unwrap();
     assert!(seg.is_null(1) && seg.is_null(2) && !seg.is_null(0));
     assert_eq!(json(&out.join("summary.json"))["rows_dropped"], 2);
 
     let out = dir.path().join("median");
-    ok(strata(&[&base[..], &["--missing", "median", "--out", out.to_str().unwrap()]].concat()));
+    ok(strata(
+        &[
+            &base[..],
+            &["--missing", "median", "--out", out.to_str().unwrap()],
+        ]
+        .concat(),
+    ));
     let model = json(&out.join("model.json"));
     let cols = &model["preprocessor"]["columns"];
     // Independent medians: a over {1,2,10,11,12} = 10; b over {1,10,7,12} = (7+10)/2.
@@ -192,7 +291,12 @@ fn missing_drop_and_median() {
 }
 
 /// Plain Lloyd in f64 from given centroids, the independent reference for --init FILE and weights.
-fn reference_lloyd(x: &[[f64; 2]], w: &[f64], mut c: Vec<[f64; 2]>, iters: usize) -> (Vec<[f64; 2]>, f64) {
+fn reference_lloyd(
+    x: &[[f64; 2]],
+    w: &[f64],
+    mut c: Vec<[f64; 2]>,
+    iters: usize,
+) -> (Vec<[f64; 2]>, f64) {
     let nearest = |p: &[f64; 2], c: &[[f64; 2]]| {
         (0..c.len())
             .map(|j| (j, (p[0] - c[j][0]).powi(2) + (p[1] - c[j][1]).powi(2)))
@@ -217,18 +321,31 @@ fn weights_and_given_init_match_reference_lloyd() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = 99u64;
     let mut next = || {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (rng >> 40) as f64 / (1u64 << 24) as f64
     };
-    let x: Vec<[f64; 2]> = (0..400).map(|i| [next() * 10.0 + (i % 3) as f64 * 6.0, next() * 10.0]).collect();
+    let x: Vec<[f64; 2]> = (0..400)
+        .map(|i| [next() * 10.0 + (i % 3) as f64 * 6.0, next() * 10.0])
+        .collect();
     let w: Vec<f64> = (0..400).map(|i| (i % 4) as f64).collect();
     let data = dir.path().join("w.parquet");
     write_parquet(
         &data,
         vec![
-            ("x", Arc::new(Float64Array::from_iter_values(x.iter().map(|p| p[0])))),
-            ("y", Arc::new(Float64Array::from_iter_values(x.iter().map(|p| p[1])))),
-            ("w", Arc::new(Float64Array::from_iter_values(w.iter().copied()))),
+            (
+                "x",
+                Arc::new(Float64Array::from_iter_values(x.iter().map(|p| p[0]))),
+            ),
+            (
+                "y",
+                Arc::new(Float64Array::from_iter_values(x.iter().map(|p| p[1]))),
+            ),
+            (
+                "w",
+                Arc::new(Float64Array::from_iter_values(w.iter().copied())),
+            ),
         ],
     );
     let init = dir.path().join("init.csv");
@@ -254,12 +371,17 @@ fn weights_and_given_init_match_reference_lloyd() {
     ]));
     let (c, sse) = reference_lloyd(&x, &w, vec![[1.0, 2.0], [9.0, 5.0], [20.0, 8.0]], 300);
     let got = json(&out.join("model.json"))["sse"].as_f64().unwrap();
-    assert!((got - sse).abs() < 1e-4 * sse, "weighted SSE {got} vs reference {sse}");
+    assert!(
+        (got - sse).abs() < 1e-4 * sse,
+        "weighted SSE {got} vs reference {sse}"
+    );
     let seg = read_parquet(&out.join("segments.parquet"));
     let (gx, gy) = (col_f64(&seg, "x"), col_f64(&seg, "y"));
     for ref_c in &c {
         assert!(
-            gx.iter().zip(&gy).any(|(a, b)| (a - ref_c[0]).abs() < 1e-3 && (b - ref_c[1]).abs() < 1e-3),
+            gx.iter()
+                .zip(&gy)
+                .any(|(a, b)| (a - ref_c[0]).abs() < 1e-3 && (b - ref_c[1]).abs() < 1e-3),
             "reference centroid {ref_c:?} not among {gx:?} {gy:?}"
         );
     }

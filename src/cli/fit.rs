@@ -92,7 +92,11 @@ pub fn run(args: FitArgs, log: &dyn Fn(&str)) -> Result<()> {
     if args.adapter.is_some() && args.device == DeviceChoice::Cpu {
         return Err(crate::Error::usage("--adapter needs --device gpu or auto"));
     }
-    let gpu = GpuOptions { adapter: args.adapter.clone(), memory_budget: args.gpu_memory, ..Default::default() };
+    let gpu = GpuOptions {
+        adapter: args.adapter.clone(),
+        memory_budget: args.gpu_memory,
+        ..Default::default()
+    };
     let sel = select(args.device, gpu, log)?;
     let outcome = crate::fit::run(&opts, sel.primary.as_ref(), sel.fallback.as_deref(), log)?;
     print_summary(&opts, &outcome);
@@ -115,7 +119,14 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
     for (i, seg) in o.segments.iter().enumerate() {
         let traits: Vec<String> = profile::distinctive(&o.profiles, i as u32, 3)
             .iter()
-            .map(|p| format!("{} {} ({:+.2}σ)", p.feature, if p.z >= 0.0 { "high" } else { "low" }, p.z))
+            .map(|p| {
+                format!(
+                    "{} {} ({:+.2}σ)",
+                    p.feature,
+                    if p.z >= 0.0 { "high" } else { "low" },
+                    p.z
+                )
+            })
             .collect();
         println!(
             "  segment {i}: {:>9} customers ({:5.1}%)  {}",

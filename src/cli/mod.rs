@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 #[derive(Debug, Parser)]
-#[command(name = "strata", version, about = "Customer segmentation (k-means) for Parquet customer tables, on GPU or CPU")]
+#[command(
+    name = "strata",
+    version,
+    about = "Customer segmentation (k-means) for Parquet customer tables, on GPU or CPU"
+)]
 pub struct Cli {
     /// Print only errors and the final summary.
     #[arg(long, short, global = true)]
@@ -72,7 +76,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     "[{}] {}{}\n    backend {}, type {}, driver {}\n    max buffer {} MiB, max storage binding {} MiB, workgroup memory {} KiB",
                     a.index,
                     a.name,
-                    if Some(a.index) == auto { "  <- auto" } else if a.software { "  (software: only with --device gpu / --adapter)" } else { "" },
+                    if Some(a.index) == auto {
+                        "  <- auto"
+                    } else if a.software {
+                        "  (software: only with --device gpu / --adapter)"
+                    } else {
+                        ""
+                    },
                     a.backend,
                     a.device_type,
                     a.driver,
@@ -90,7 +100,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => {
             let t = std::time::Instant::now();
             crate::generate::generate(&a.out, a.rows, a.features, a.clusters, a.seed)?;
-            log(&format!("wrote {} rows × {} features to {} in {:.2}s", a.rows, a.features, a.out.display(), t.elapsed().as_secs_f64()));
+            log(&format!(
+                "wrote {} rows × {} features to {} in {:.2}s",
+                a.rows,
+                a.features,
+                a.out.display(),
+                t.elapsed().as_secs_f64()
+            ));
             Ok(())
         }
     }

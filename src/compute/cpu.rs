@@ -20,7 +20,11 @@ impl Backend for CpuBackend {
     }
 
     fn load<'a>(&'a self, data: Dataset<'a>) -> Result<Box<dyn Resident + 'a>> {
-        Ok(Box::new(CpuResident { data, labels: vec![u32::MAX; data.n], dist2: vec![0.0; data.n] }))
+        Ok(Box::new(CpuResident {
+            data,
+            labels: vec![u32::MAX; data.n],
+            dist2: vec![0.0; data.n],
+        }))
     }
 }
 
@@ -52,7 +56,14 @@ pub fn sq_dist(x: &[f32], c: &[f32]) -> f32 {
 }
 
 impl CpuResident<'_> {
-    fn block(&self, start: usize, labels: &mut [u32], dist2: &mut [f32], c: &[f32], k: usize) -> Stats {
+    fn block(
+        &self,
+        start: usize,
+        labels: &mut [u32],
+        dist2: &mut [f32],
+        c: &[f32],
+        k: usize,
+    ) -> Stats {
         let d = self.data.d;
         let mut s = Stats::zeros(k, d);
         for (i, (l, dd)) in labels.iter_mut().zip(dist2.iter_mut()).enumerate() {
@@ -103,6 +114,9 @@ impl Resident for CpuResident<'_> {
     }
 
     fn assignment(&mut self) -> Result<Assignment> {
-        Ok(Assignment { labels: self.labels.clone(), dist2: self.dist2.clone() })
+        Ok(Assignment {
+            labels: self.labels.clone(),
+            dist2: self.dist2.clone(),
+        })
     }
 }

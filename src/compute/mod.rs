@@ -26,7 +26,12 @@ pub struct Dataset<'a> {
 
 impl<'a> Dataset<'a> {
     pub fn new(x: &'a [f32], d: usize, weights: Option<&'a [f32]>) -> Self {
-        Dataset { x, n: x.len() / d.max(1), d, weights }
+        Dataset {
+            x,
+            n: x.len() / d.max(1),
+            d,
+            weights,
+        }
     }
     pub fn row(&self, i: usize) -> &'a [f32] {
         &self.x[i * self.d..(i + 1) * self.d]
@@ -53,7 +58,14 @@ pub struct Stats {
 
 impl Stats {
     pub fn zeros(k: usize, d: usize) -> Self {
-        Stats { k, d, sums: vec![0.0; k * d], weights: vec![0.0; k], sse: 0.0, moved: 0 }
+        Stats {
+            k,
+            d,
+            sums: vec![0.0; k * d],
+            weights: vec![0.0; k],
+            sse: 0.0,
+            moved: 0,
+        }
     }
 
     /// Adds `other` into `self`. Callers merge in a fixed order, which makes the f64 result reproducible.

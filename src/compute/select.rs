@@ -20,19 +20,40 @@ pub struct Selected {
 
 pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Result<Selected> {
     match choice {
-        DeviceChoice::Cpu => Ok(Selected { primary: Box::new(CpuBackend), fallback: None }),
+        DeviceChoice::Cpu => Ok(Selected {
+            primary: Box::new(CpuBackend),
+            fallback: None,
+        }),
         DeviceChoice::Gpu => {
-            let gpu = GpuBackend::open(GpuOptions { allow_software: true, ..opts })?;
+            let gpu = GpuBackend::open(GpuOptions {
+                allow_software: true,
+                ..opts
+            })?;
             if gpu.report().software {
-                log(&format!("warning: '{}' is a software adapter, slower than --device cpu", gpu.report().name));
+                log(&format!(
+                    "warning: '{}' is a software adapter, slower than --device cpu",
+                    gpu.report().name
+                ));
             }
-            Ok(Selected { primary: Box::new(gpu), fallback: None })
+            Ok(Selected {
+                primary: Box::new(gpu),
+                fallback: None,
+            })
         }
-        DeviceChoice::Auto => match GpuBackend::open(GpuOptions { allow_software: false, ..opts }) {
-            Ok(gpu) => Ok(Selected { primary: Box::new(gpu), fallback: Some(Box::new(CpuBackend)) }),
+        DeviceChoice::Auto => match GpuBackend::open(GpuOptions {
+            allow_software: false,
+            ..opts
+        }) {
+            Ok(gpu) => Ok(Selected {
+                primary: Box::new(gpu),
+                fallback: Some(Box::new(CpuBackend)),
+            }),
             Err(Error::Device(why)) => {
                 log(&format!("no usable GPU ({why}); using the CPU path"));
-                Ok(Selected { primary: Box::new(CpuBackend), fallback: None })
+                Ok(Selected {
+                    primary: Box::new(CpuBackend),
+                    fallback: None,
+                })
             }
             Err(e) => Err(e),
         },
@@ -57,6 +78,9 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
         }
         None => (t, 1),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a size like 512M or 2G"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 512M or 2G"))?;
     Ok((v * mul as f64) as u64)
 }

@@ -9,7 +9,9 @@ use crate::data::source::Source;
 use crate::error::{Error, Result};
 
 /// What to do with nulls and NaNs in feature columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Missing {
     /// Stop with an error naming each affected column and its count.
@@ -56,10 +58,22 @@ pub fn resolve(schema: &Schema, name: &str, role: &str) -> Result<usize> {
     let mut scored: Vec<(f64, &str)> = schema
         .fields()
         .iter()
-        .map(|f| (strsim::normalized_damerau_levenshtein(&name.to_lowercase(), &f.name().to_lowercase()), f.name().as_str()))
+        .map(|f| {
+            (
+                strsim::normalized_damerau_levenshtein(
+                    &name.to_lowercase(),
+                    &f.name().to_lowercase(),
+                ),
+                f.name().as_str(),
+            )
+        })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let close: Vec<String> = scored.iter().take(3).map(|(_, n)| format!("'{n}'")).collect();
+    let close: Vec<String> = scored
+        .iter()
+        .take(3)
+        .map(|(_, n)| format!("'{n}'"))
+        .collect();
     Err(Error::input(format!(
         "unknown {role} column '{name}'; closest names in the input: {} (names are case- and space-sensitive)",
         close.join(", ")
@@ -80,7 +94,9 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
                     )));
                 }
                 if cols.contains(&i) {
-                    return Err(Error::usage(format!("feature column '{name}' is named twice in --features")));
+                    return Err(Error::usage(format!(
+                        "feature column '{name}' is named twice in --features"
+                    )));
                 }
                 cols.push(i);
             }
@@ -99,7 +115,9 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
             .collect(),
     };
     if cols.is_empty() {
-        return Err(Error::input("the input has no numeric feature columns; name them with --features"));
+        return Err(Error::input(
+            "the input has no numeric feature columns; name them with --features",
+        ));
     }
     Ok(cols)
 }
@@ -107,7 +125,11 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
 fn to_f32(col: &ArrayRef, name: &str) -> Result<Float32Array> {
     let cast = arrow_cast::cast(col, &DataType::Float32)
         .map_err(|e| Error::input(format!("cannot convert column '{name}' to numbers: {e}")))?;
-    Ok(cast.as_any().downcast_ref::<Float32Array>().expect("cast to Float32").clone())
+    Ok(cast
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .expect("cast to Float32")
+        .clone())
 }
 
 /// Reads all inputs into a feature matrix under the given missing-value policy.
@@ -117,8 +139,15 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         return Err(Error::input("the input has no rows"));
     }
     let feat = feature_columns(&schema, spec)?;
-    let names: Vec<String> = feat.iter().map(|&i| schema.field(i).name().clone()).collect();
-    let id = spec.id.as_deref().map(|n| resolve(&schema, n, "id")).transpose()?;
+    let names: Vec<String> = feat
+        .iter()
+        .map(|&i| schema.field(i).name().clone())
+        .collect();
+    let id = spec
+        .id
+        .as_deref()
+        .map(|n| resolve(&schema, n, "id"))
+        .transpose()?;
     let weight = match spec.weight.as_deref() {
         Some(n) => {
             let i = resolve(&schema, n, "weight")?;
@@ -135,7 +164,8 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     columns.extend(id);
 
     let mut data: Vec<f32> = Vec::with_capacity(source.known_rows().unwrap_or(0) * d);
-    let mut weights: Option<Vec<f32>> = weight.map(|_| Vec::with_capacity(source.known_rows().unwrap_or(0)));
+    let mut weights: Option<Vec<f32>> =
+        weight.map(|_| Vec::with_capacity(source.known_rows().unwrap_or(0)));
     let mut ids: Option<Vec<ArrayRef>> = id.map(|_| Vec::new());
     let mut kept: Vec<u32> = Vec::new();
     let mut any_dropped = false;
@@ -146,8 +176,8 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         let batch: RecordBatch = batch?;
         let n = batch.num_rows();
         cols_f32.clear();
-        for j in 0..d {
-            cols_f32.push(to_f32(batch.column(j), &names[j])?);
+        for (j, name) in names.iter().enumerate() {
+            cols_f32.push(to_f32(batch.column(j), name)?);
         }
         let w = match weight {
             Some(_) => Some(to_f32(batch.column(d), spec.weight.as_deref().unwrap())?),
@@ -186,7 +216,11 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
                     return Err(Error::input(format!(
                         "weight column '{}' has {} at row {} (0-based): weights must be finite and >= 0",
                         spec.weight.as_deref().unwrap(),
-                        if wc.is_null(i) { "null".to_string() } else { wv.to_string() },
+                        if wc.is_null(i) {
+                            "null".to_string()
+                        } else {
+                            wv.to_string()
+                        },
                         row0 + i
                     )));
                 }
@@ -204,7 +238,9 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         data.truncate(out);
         row0 += n;
         if row0 > u32::MAX as usize {
-            return Err(Error::input("more than 4,294,967,295 rows: split the input"));
+            return Err(Error::input(
+                "more than 4,294,967,295 rows: split the input",
+            ));
         }
     }
     if missing == Missing::Error && missing_counts.iter().any(|&c| c > 0) {

@@ -38,13 +38,20 @@ pub struct Source {
 }
 
 fn detect(path: &Path) -> Result<Format> {
-    let mut f = File::open(path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+    let mut f = File::open(path)
+        .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
     let mut magic = [0u8; 4];
-    let n = f.read(&mut magic).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    let n = f
+        .read(&mut magic)
+        .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
     if n == 4 && &magic == b"PAR1" {
         return Ok(Format::Parquet);
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "csv" | "txt" => Ok(Format::Csv),
         "parquet" | "pq" => Err(Error::input(format!(
@@ -68,11 +75,18 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| Error::input(format!("cannot list directory {}: {e}", p.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && f.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+                })
                 .collect();
             files.sort();
             if files.is_empty() {
-                return Err(Error::input(format!("directory {} contains no *.parquet files", p.display())));
+                return Err(Error::input(format!(
+                    "directory {} contains no *.parquet files",
+                    p.display()
+                )));
             }
             out.extend(files);
         } else {
@@ -83,11 +97,15 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::input(format!("cannot read Parquet file {} (corrupt or truncated?): {e}", path.display()))
+    Error::input(format!(
+        "cannot read Parquet file {} (corrupt or truncated?): {e}",
+        path.display()
+    ))
 }
 
 fn csv_schema(path: &Path, text_columns: &[&str]) -> Result<(Schema, usize)> {
-    let file = File::open(path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+    let file = File::open(path)
+        .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
     // Infer from the whole file: a sample can miss a float late in an integer column.
     let (schema, records) = arrow_csv::reader::Format::default()
         .with_header(true)
@@ -110,7 +128,11 @@ fn csv_schema(path: &Path, text_columns: &[&str]) -> Result<(Schema, usize)> {
 
 fn same_fields(a: &Schema, b: &Schema) -> std::result::Result<(), String> {
     if a.fields().len() != b.fields().len() {
-        return Err(format!("{} columns instead of {}", b.fields().len(), a.fields().len()));
+        return Err(format!(
+            "{} columns instead of {}",
+            b.fields().len(),
+            a.fields().len()
+        ));
     }
     for (fa, fb) in a.fields().iter().zip(b.fields()) {
         if fa.name() != fb.name() || fa.data_type() != fb.data_type() {
@@ -131,7 +153,9 @@ impl Source {
     /// (the id column), so that their values pass through unchanged.
     pub fn open(inputs: &[PathBuf], text_columns: &[&str]) -> Result<Source> {
         if inputs.is_empty() {
-            return Err(Error::usage("no input given: name a Parquet file, a directory of Parquet files or a CSV file"));
+            return Err(Error::usage(
+                "no input given: name a Parquet file, a directory of Parquet files or a CSV file",
+            ));
         }
         let paths = expand(inputs)?;
         let mut files = Vec::with_capacity(paths.len());
@@ -140,8 +164,11 @@ impl Source {
             let format = detect(&path)?;
             let (file_schema, rows) = match format {
                 Format::Parquet => {
-                    let f = File::open(&path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
-                    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_err(&path, e))?;
+                    let f = File::open(&path).map_err(|e| {
+                        Error::input(format!("cannot open {}: {e}", path.display()))
+                    })?;
+                    let b = ParquetRecordBatchReaderBuilder::try_new(f)
+                        .map_err(|e| parquet_err(&path, e))?;
                     let rows = b.metadata().file_metadata().num_rows() as usize;
                     (Arc::new(strip_metadata(b.schema())), Some(rows))
                 }
@@ -162,7 +189,10 @@ impl Source {
             }
             files.push(InputFile { path, format, rows });
         }
-        Ok(Source { files, schema: schema.expect("at least one file") })
+        Ok(Source {
+            files,
+            schema: schema.expect("at least one file"),
+        })
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -182,12 +212,14 @@ impl Source {
     /// Streams record batches holding only `columns` (indices into `schema()`, returned in that order).
     pub fn batches(&self, columns: &[usize]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
         let columns = columns.to_vec();
-        self.files.iter().flat_map(move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>>> {
-            match open_batches(f, &self.schema, &columns) {
-                Ok(it) => it,
-                Err(e) => Box::new(std::iter::once(Err(e))),
-            }
-        })
+        self.files
+            .iter()
+            .flat_map(move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>>> {
+                match open_batches(f, &self.schema, &columns) {
+                    Ok(it) => it,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            })
     }
 }
 
@@ -201,34 +233,56 @@ fn open_batches(
     columns: &[usize],
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>>>> {
     let path = f.path.clone();
-    let mut file = File::open(&path).map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+    let mut file = File::open(&path)
+        .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
     // Projected columns come back in schema order; remember how to put them in the caller's order.
     let mut sorted: Vec<usize> = columns.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let order: Vec<usize> = columns.iter().map(|c| sorted.binary_search(c).unwrap()).collect();
+    let order: Vec<usize> = columns
+        .iter()
+        .map(|c| sorted.binary_search(c).unwrap())
+        .collect();
     let reorder = move |b: RecordBatch| -> RecordBatch {
-        let cols = order.iter().map(|&i| b.column(i).clone()).collect::<Vec<_>>();
-        let fields = order.iter().map(|&i| b.schema().field(i).clone()).collect::<Vec<_>>();
+        let cols = order
+            .iter()
+            .map(|&i| b.column(i).clone())
+            .collect::<Vec<_>>();
+        let fields = order
+            .iter()
+            .map(|&i| b.schema().field(i).clone())
+            .collect::<Vec<_>>();
         RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("reordered batch")
     };
     match f.format {
         Format::Parquet => {
-            let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(&path, e))?;
+            let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| parquet_err(&path, e))?;
             let mask = ProjectionMask::roots(b.parquet_schema(), sorted.iter().copied());
-            let reader = b.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(|e| parquet_err(&path, e))?;
-            Ok(Box::new(reader.map(move |r| r.map(&reorder).map_err(|e| parquet_err(&path, e)))))
+            let reader = b
+                .with_projection(mask)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| parquet_err(&path, e))?;
+            Ok(Box::new(reader.map(move |r| {
+                r.map(&reorder).map_err(|e| parquet_err(&path, e))
+            })))
         }
         Format::Csv => {
-            file.seek(SeekFrom::Start(0)).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
             let reader = arrow_csv::ReaderBuilder::new(schema.clone())
                 .with_header(true)
                 .with_batch_size(BATCH_ROWS)
                 .with_projection(sorted.clone())
                 .build(BufReader::new(file))
-                .map_err(|e| Error::input(format!("cannot read CSV file {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    Error::input(format!("cannot read CSV file {}: {e}", path.display()))
+                })?;
             Ok(Box::new(reader.map(move |r| {
-                r.map(&reorder).map_err(|e| Error::input(format!("cannot read CSV file {}: {e}", path.display())))
+                r.map(&reorder).map_err(|e| {
+                    Error::input(format!("cannot read CSV file {}: {e}", path.display()))
+                })
             })))
         }
     }

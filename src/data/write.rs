@@ -29,16 +29,28 @@ impl Staging {
     pub fn new(dir: &Path) -> Result<Staging> {
         let created_dir = !dir.exists();
         if dir.exists() && !dir.is_dir() {
-            return Err(Error::output(dir, "exists and is not a directory; give a directory for --out"));
+            return Err(Error::output(
+                dir,
+                "exists and is not a directory; give a directory for --out",
+            ));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
-        let tmp = tempfile::Builder::new().prefix(".strata-tmp-").tempdir_in(dir).map_err(|e| {
-            if created_dir {
-                let _ = std::fs::remove_dir(dir);
-            }
-            Error::output(dir, format!("{e}; choose a writable --out directory"))
-        })?;
-        Ok(Staging { dir: dir.to_path_buf(), tmp: Some(tmp), created_dir, files: Vec::new() })
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".strata-tmp-")
+            .tempdir_in(dir)
+            .map_err(|e| {
+                if created_dir {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                Error::output(dir, format!("{e}; choose a writable --out directory"))
+            })?;
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            tmp: Some(tmp),
+            created_dir,
+            files: Vec::new(),
+        })
     }
 
     /// Path for a staged file `name` (final name in `dir` after commit).
@@ -54,7 +66,10 @@ impl Staging {
         let mut w = BufWriter::new(out);
         serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::output(&path, e))?;
         w.write_all(b"\n").map_err(|e| Error::output(&path, e))?;
-        w.into_inner().map_err(|e| Error::output(&path, e.error()))?.sync_all().map_err(|e| Error::output(&path, e))
+        w.into_inner()
+            .map_err(|e| Error::output(&path, e.error()))?
+            .sync_all()
+            .map_err(|e| Error::output(&path, e))
     }
 
     /// Renames all staged files into the output directory.
@@ -85,7 +100,9 @@ impl Drop for Staging {
 
 /// Writer properties: Snappy, no dictionary for float columns (continuous values gain nothing from it).
 fn properties(schema: &Schema) -> WriterProperties {
-    let mut b = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(1 << 20));
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20));
     for f in schema.fields() {
         if matches!(f.data_type(), DataType::Float32 | DataType::Float64) {
             b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
@@ -104,16 +121,22 @@ impl ParquetSink {
     pub fn create(path: PathBuf, schema: Arc<Schema>) -> Result<ParquetSink> {
         let file = File::create(&path).map_err(|e| Error::output(&path, e))?;
         let props = properties(&schema);
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::output(&path, e))?;
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::output(&path, e))?;
         Ok(ParquetSink { path, writer })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch).map_err(|e| Error::output(&self.path, e))
+        self.writer
+            .write(batch)
+            .map_err(|e| Error::output(&self.path, e))
     }
 
     pub fn finish(self) -> Result<()> {
-        let file = self.writer.into_inner().map_err(|e| Error::output(&self.path, e))?;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::output(&self.path, e))?;
         file.sync_all().map_err(|e| Error::output(&self.path, e))
     }
 }

@@ -34,18 +34,28 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
     let (n, d) = (ds.n, ds.d);
     let trials = 2 + (k as f64).ln().floor() as usize;
     let total_w: f64 = (0..n).map(|i| ds.weight(i)).sum();
-    let first = pick((0..n).map(|i| ds.weight(i)), total_w, rng.random::<f64>(), n);
+    let first = pick(
+        (0..n).map(|i| ds.weight(i)),
+        total_w,
+        rng.random::<f64>(),
+        n,
+    );
     let mut centers: Vec<f32> = ds.row(first).to_vec();
     let mut closest: Vec<f32> = vec![0.0; n];
-    closest.par_chunks_mut(BLOCK_ROWS).enumerate().for_each(|(b, out)| {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = sq_dist(ds.row(b * BLOCK_ROWS + i), &centers[..d]);
-        }
-    });
+    closest
+        .par_chunks_mut(BLOCK_ROWS)
+        .enumerate()
+        .for_each(|(b, out)| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = sq_dist(ds.row(b * BLOCK_ROWS + i), &centers[..d]);
+            }
+        });
     let mut pot = weighted_sum(ds, &closest);
     for _ in 1..k {
         // Candidates ∝ w·D²: sorted uniform targets found in one cumulative scan.
-        let mut targets: Vec<(f64, usize)> = (0..trials).map(|t| (rng.random::<f64>() * pot, t)).collect();
+        let mut targets: Vec<(f64, usize)> = (0..trials)
+            .map(|t| (rng.random::<f64>() * pot, t))
+            .collect();
         targets.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut cand = vec![n - 1; trials];
         let mut acc = 0.0;
@@ -60,7 +70,10 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
                 break;
             }
         }
-        let cand_rows: Vec<f32> = cand.iter().flat_map(|&i| ds.row(i).iter().copied()).collect();
+        let cand_rows: Vec<f32> = cand
+            .iter()
+            .flat_map(|&i| ds.row(i).iter().copied())
+            .collect();
         // Potential after adding each candidate, in one pass over the data.
         let parts: Vec<Vec<f64>> = closest
             .par_chunks(BLOCK_ROWS)
@@ -85,11 +98,14 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
         }
         let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
         let c = &cand_rows[best * d..(best + 1) * d];
-        closest.par_chunks_mut(BLOCK_ROWS).enumerate().for_each(|(b, out)| {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = o.min(sq_dist(ds.row(b * BLOCK_ROWS + i), c));
-            }
-        });
+        closest
+            .par_chunks_mut(BLOCK_ROWS)
+            .enumerate()
+            .for_each(|(b, out)| {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = o.min(sq_dist(ds.row(b * BLOCK_ROWS + i), c));
+                }
+            });
         pot = pots[best];
         centers.extend_from_slice(c);
     }
@@ -100,7 +116,12 @@ fn weighted_sum(ds: &Dataset, v: &[f32]) -> f64 {
     let parts: Vec<f64> = v
         .par_chunks(BLOCK_ROWS)
         .enumerate()
-        .map(|(b, c)| c.iter().enumerate().map(|(i, &x)| ds.weight(b * BLOCK_ROWS + i) * x as f64).sum())
+        .map(|(b, c)| {
+            c.iter()
+                .enumerate()
+                .map(|(i, &x)| ds.weight(b * BLOCK_ROWS + i) * x as f64)
+                .sum()
+        })
         .collect();
     parts.iter().sum()
 }
@@ -113,7 +134,9 @@ pub fn random_rows(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
             .map(|s| s.into_vec())
             .unwrap_or_else(|_| (0..k).collect()),
     };
-    idx.iter().flat_map(|&i| ds.row(i).iter().copied()).collect()
+    idx.iter()
+        .flat_map(|&i| ds.row(i).iter().copied())
+        .collect()
 }
 
 /// Number of distinct rows, counting only up to `limit` (stops early on typical data).

@@ -53,10 +53,17 @@ impl KMeansConfig {
         if let Init::Given(c) = &self.init
             && c.len() != self.k * ds.d
         {
-            return Err(Error::usage(format!("--init gives {} centroids but --k is {}", c.len() / ds.d, self.k)));
+            return Err(Error::usage(format!(
+                "--init gives {} centroids but --k is {}",
+                c.len() / ds.d,
+                self.k
+            )));
         }
         if self.k > ds.n {
-            return Err(Error::input(format!("--k {} is larger than the number of rows ({})", self.k, ds.n)));
+            return Err(Error::input(format!(
+                "--k {} is larger than the number of rows ({})",
+                self.k, ds.n
+            )));
         }
         let distinct = init::distinct_rows_up_to(ds, self.k);
         if distinct < self.k {
@@ -137,7 +144,12 @@ fn mean_variance(ds: &Dataset) -> f64 {
 
 /// New centroids from the statistics of an assignment; empty clusters take the rows farthest from their
 /// centroids (scikit-learn's relocation), moving those rows' mass out of their old clusters.
-fn update(stats: &mut Stats, old: &[f32], res: &mut dyn Resident, ds: &Dataset) -> Result<(Vec<f32>, usize)> {
+fn update(
+    stats: &mut Stats,
+    old: &[f32],
+    res: &mut dyn Resident,
+    ds: &Dataset,
+) -> Result<(Vec<f32>, usize)> {
     let (k, d) = (stats.k, stats.d);
     let empty: Vec<usize> = (0..k).filter(|&c| stats.weights[c] <= 0.0).collect();
     if !empty.is_empty() {
@@ -152,9 +164,9 @@ fn update(stats: &mut Stats, old: &[f32], res: &mut dyn Resident, ds: &Dataset) 
         for (&c, &row) in empty.iter().zip(&order) {
             let (x, w) = (ds.row(row), ds.weight(row).max(f64::MIN_POSITIVE));
             let from = a.labels[row] as usize;
-            for j in 0..d {
-                stats.sums[from * d + j] -= w * x[j] as f64;
-                stats.sums[c * d + j] = w * x[j] as f64;
+            for (j, &v) in x.iter().enumerate() {
+                stats.sums[from * d + j] -= w * v as f64;
+                stats.sums[c * d + j] = w * v as f64;
             }
             stats.weights[from] -= w;
             stats.weights[c] = w;
@@ -171,7 +183,13 @@ fn update(stats: &mut Stats, old: &[f32], res: &mut dyn Resident, ds: &Dataset) 
     Ok((c, empty.len()))
 }
 
-fn lloyd(res: &mut dyn Resident, ds: &Dataset, init: Vec<f32>, cfg: &KMeansConfig, tol_abs: f64) -> Result<Run> {
+fn lloyd(
+    res: &mut dyn Resident,
+    ds: &Dataset,
+    init: Vec<f32>,
+    cfg: &KMeansConfig,
+    tol_abs: f64,
+) -> Result<Run> {
     let (k, d) = (cfg.k, ds.d);
     let mut c = init;
     let mut history = Vec::new();
@@ -192,7 +210,11 @@ fn lloyd(res: &mut dyn Resident, ds: &Dataset, init: Vec<f32>, cfg: &KMeansConfi
         }
         let (next, fixed) = update(&mut stats, &c, res, ds)?;
         repaired += fixed;
-        let shift: f64 = next.iter().zip(&c).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
+        let shift: f64 = next
+            .iter()
+            .zip(&c)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum();
         c = next;
         if shift <= tol_abs {
             converged = true;
@@ -204,7 +226,14 @@ fn lloyd(res: &mut dyn Resident, ds: &Dataset, init: Vec<f32>, cfg: &KMeansConfi
         stats = res.step(&c, k)?;
         history.push(stats.sse);
     }
-    Ok(Run { centroids: c, sse: stats.sse, iterations, converged, repaired, history })
+    Ok(Run {
+        centroids: c,
+        sse: stats.sse,
+        iterations,
+        converged,
+        repaired,
+        history,
+    })
 }
 
 /// Fits k-means on `ds` with `backend`: `n_init` restarts, the lowest SSE wins (earliest on ties).
@@ -212,7 +241,11 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
     cfg.validate(ds)?;
     let tol_abs = cfg.tol * mean_variance(ds);
     let mut res = backend.load(*ds)?;
-    let n_init = if matches!(cfg.init, Init::Given(_)) { 1 } else { cfg.n_init };
+    let n_init = if matches!(cfg.init, Init::Given(_)) {
+        1
+    } else {
+        cfg.n_init
+    };
     let mut best: Option<(usize, Run)> = None;
     let mut reports = Vec::new();
     let (mut init_s, mut iter_s) = (0.0, 0.0);
@@ -282,5 +315,8 @@ fn renumber_by_size(r: &mut KMeansResult) {
         new_id[old] = new as u32;
     }
     r.labels.iter_mut().for_each(|l| *l = new_id[*l as usize]);
-    r.centroids = order.iter().flat_map(|&old| r.centroids[old * d..(old + 1) * d].to_vec()).collect();
+    r.centroids = order
+        .iter()
+        .flat_map(|&old| r.centroids[old * d..(old + 1) * d].to_vec())
+        .collect();
 }

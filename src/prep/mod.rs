@@ -52,17 +52,30 @@ const PAR_ROWS: usize = 16_384;
 impl Preprocessor {
     /// Fits the preparation on `m` and applies it in place (one copy of the data in memory).
     /// `impute` fills NaN (missing) entries with the column median; otherwise NaNs must be absent.
-    pub fn fit_transform(m: &mut FeatureMatrix, scaling: Scaling, log1p: &[String], impute: bool) -> Result<(Self, PrepReport)> {
+    pub fn fit_transform(
+        m: &mut FeatureMatrix,
+        scaling: Scaling,
+        log1p: &[String],
+        impute: bool,
+    ) -> Result<(Self, PrepReport)> {
         let mut report = PrepReport::default();
         for name in log1p {
             if !m.names.contains(name) {
-                return Err(Error::usage(format!("--log1p names '{name}', which is not one of the feature columns")));
+                return Err(Error::usage(format!(
+                    "--log1p names '{name}', which is not one of the feature columns"
+                )));
             }
         }
         let mut columns: Vec<ColumnPrep> = m
             .names
             .iter()
-            .map(|n| ColumnPrep { name: n.clone(), log1p: log1p.contains(n), impute: None, center: 0.0, scale: 1.0 })
+            .map(|n| ColumnPrep {
+                name: n.clone(),
+                log1p: log1p.contains(n),
+                impute: None,
+                center: 0.0,
+                scale: 1.0,
+            })
             .collect();
         if impute {
             for (j, c) in columns.iter_mut().enumerate() {
@@ -70,7 +83,10 @@ impl Preprocessor {
                 let missing = m.n - col.len();
                 if missing > 0 {
                     if col.is_empty() {
-                        return Err(Error::input(format!("column '{}' has no values at all: nothing to impute from", c.name)));
+                        return Err(Error::input(format!(
+                            "column '{}' has no values at all: nothing to impute from",
+                            c.name
+                        )));
                     }
                     c.impute = Some(quantiles(&mut col, &[0.5])[0]);
                     report.imputed_values += missing;
@@ -121,9 +137,14 @@ impl Preprocessor {
                     (mean, var.sqrt())
                 }
                 Scaling::Minmax => {
-                    let (lo, hi) = m.data.iter().skip(j).step_by(d).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    });
+                    let (lo, hi) = m
+                        .data
+                        .iter()
+                        .skip(j)
+                        .step_by(d)
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                            (lo.min(v), hi.max(v))
+                        });
                     (lo as f64, hi as f64 - lo as f64)
                 }
                 Scaling::Robust => {
@@ -137,7 +158,10 @@ impl Preprocessor {
                 scale
             } else {
                 if scaling != Scaling::None {
-                    report.warnings.push(format!("feature '{}' has zero spread; using scale 1", c.name));
+                    report.warnings.push(format!(
+                        "feature '{}' has zero spread; using scale 1",
+                        c.name
+                    ));
                 }
                 1.0
             };
@@ -151,7 +175,11 @@ impl Preprocessor {
 
     fn scale_in_place(&self, data: &mut [f32]) {
         let d = self.columns.len();
-        let cs: Vec<(f64, f64)> = self.columns.iter().map(|c| (c.center, 1.0 / c.scale)).collect();
+        let cs: Vec<(f64, f64)> = self
+            .columns
+            .iter()
+            .map(|c| (c.center, 1.0 / c.scale))
+            .collect();
         data.par_chunks_mut(PAR_ROWS * d).for_each(|chunk| {
             for row in chunk.chunks_exact_mut(d) {
                 for (v, &(c, inv)) in row.iter_mut().zip(&cs) {
@@ -183,8 +211,22 @@ impl Preprocessor {
 /// Mean and population variance of column `j` (two passes in f64, stable).
 pub fn mean_var(m: &FeatureMatrix, j: usize) -> (f64, f64) {
     let n = m.n as f64;
-    let mean = m.data.iter().skip(j).step_by(m.d).map(|&v| v as f64).sum::<f64>() / n;
-    let var = m.data.iter().skip(j).step_by(m.d).map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let mean = m
+        .data
+        .iter()
+        .skip(j)
+        .step_by(m.d)
+        .map(|&v| v as f64)
+        .sum::<f64>()
+        / n;
+    let var = m
+        .data
+        .iter()
+        .skip(j)
+        .step_by(m.d)
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     (mean, var)
 }
 
@@ -193,7 +235,11 @@ mod tests {
     use super::*;
 
     fn matrix() -> FeatureMatrix {
-        FeatureMatrix::new(vec![1.0, 10.0, 2.0, 10.0, 3.0, 10.0, 6.0, 10.0], 4, vec!["a".into(), "b".into()])
+        FeatureMatrix::new(
+            vec![1.0, 10.0, 2.0, 10.0, 3.0, 10.0, 6.0, 10.0],
+            4,
+            vec!["a".into(), "b".into()],
+        )
     }
 
     #[test]
@@ -211,12 +257,17 @@ mod tests {
 
     #[test]
     fn robust_and_log1p_and_impute() {
-        let mut m = FeatureMatrix::new(vec![0.0, f32::NAN, 3.0, 7.0, 15.0], 5, vec!["money".into()]);
-        let (p, rep) = Preprocessor::fit_transform(&mut m, Scaling::Robust, &["money".into()], true).unwrap();
+        let mut m =
+            FeatureMatrix::new(vec![0.0, f32::NAN, 3.0, 7.0, 15.0], 5, vec!["money".into()]);
+        let (p, rep) =
+            Preprocessor::fit_transform(&mut m, Scaling::Robust, &["money".into()], true).unwrap();
         // median of 0,3,7,15 (NaN ignored) = 5 imputed
         assert_eq!(p.columns[0].impute, Some(5.0));
         assert_eq!(rep.imputed_values, 1);
-        let logged: Vec<f64> = [0.0f64, 5.0, 3.0, 7.0, 15.0].iter().map(|v| v.ln_1p()).collect();
+        let logged: Vec<f64> = [0.0f64, 5.0, 3.0, 7.0, 15.0]
+            .iter()
+            .map(|v| v.ln_1p())
+            .collect();
         let mut s = logged.clone();
         s.sort_by(f64::total_cmp);
         assert!((p.columns[0].center - s[2]).abs() < 1e-6);
@@ -228,7 +279,8 @@ mod tests {
     #[test]
     fn log1p_rejects_negative() {
         let mut m = FeatureMatrix::new(vec![1.0, -2.0], 2, vec!["x".into()]);
-        let e = Preprocessor::fit_transform(&mut m, Scaling::None, &["x".into()], false).unwrap_err();
+        let e =
+            Preprocessor::fit_transform(&mut m, Scaling::None, &["x".into()], false).unwrap_err();
         assert!(e.to_string().contains("negative"), "{e}");
     }
 }

@@ -37,38 +37,65 @@ pub fn ok(o: Output) -> String {
 
 /// Path of a file in ../shared/data, or None (with a loud message) when absent and not required.
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel);
     if p.exists() {
         return Some(p);
     }
     if std::env::var("STRATA_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1") {
-        panic!("{} is missing but STRATA_REQUIRE_SHARED_DATA=1", p.display());
+        panic!(
+            "{} is missing but STRATA_REQUIRE_SHARED_DATA=1",
+            p.display()
+        );
     }
-    eprintln!("SKIPPING: {} not found (set STRATA_REQUIRE_SHARED_DATA=1 to make this a failure)", p.display());
+    eprintln!(
+        "SKIPPING: {} not found (set STRATA_REQUIRE_SHARED_DATA=1 to make this a failure)",
+        p.display()
+    );
     None
 }
 
 pub fn read_parquet(path: &Path) -> RecordBatch {
     let f = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let r = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
     let schema = batches[0].schema();
     arrow_select::concat::concat_batches(&schema, &batches).unwrap()
 }
 
 pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
-    let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
     let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
 
 pub fn col_f64(b: &RecordBatch, name: &str) -> Vec<f64> {
-    let c = arrow_cast::cast(b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")), &arrow_schema::DataType::Float64)
+    let c = arrow_cast::cast(
+        b.column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name}")),
+        &arrow_schema::DataType::Float64,
+    )
+    .unwrap();
+    let a = c
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
         .unwrap();
-    let a = c.as_any().downcast_ref::<arrow_array::Float64Array>().unwrap();
-    (0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }).collect()
+    (0..a.len())
+        .map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) })
+        .collect()
 }
 
 pub fn json(path: &Path) -> serde_json::Value {
@@ -76,4 +103,5 @@ pub fn json(path: &Path) -> serde_json::Value {
 }
 
 /// The AllLife features, in the published order.
-pub const ALLLIFE_FEATURES: &str = "Avg_Credit_Limit,Total_Credit_Cards,Total_visits_bank,Total_visits_online,Total_calls_made";
+pub const ALLLIFE_FEATURES: &str =
+    "Avg_Credit_Limit,Total_Credit_Cards,Total_visits_bank,Total_visits_online,Total_calls_made";

@@ -46,7 +46,9 @@ fn report(index: usize, a: &wgpu::Adapter) -> AdapterReport {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
         software: info.device_type == wgpu::DeviceType::Cpu,
         max_buffer_size: limits.max_buffer_size,
         max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
@@ -56,7 +58,11 @@ fn report(index: usize, a: &wgpu::Adapter) -> AdapterReport {
 
 /// All adapters, and the index of the one `--device auto` would use (software adapters never).
 pub fn list() -> (Vec<AdapterReport>, Option<usize>) {
-    let all: Vec<AdapterReport> = adapters().iter().enumerate().map(|(i, a)| report(i, a)).collect();
+    let all: Vec<AdapterReport> = adapters()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| report(i, a))
+        .collect();
     let auto = pick(&all, None, false);
     (all, auto)
 }
@@ -98,11 +104,18 @@ impl GpuContext {
     /// Opens the adapter named `name` or the best one (see `pick`).
     pub fn open(name: Option<&str>, allow_software: bool) -> Result<GpuContext> {
         let all = adapters();
-        let reports: Vec<AdapterReport> = all.iter().enumerate().map(|(i, a)| report(i, a)).collect();
+        let reports: Vec<AdapterReport> =
+            all.iter().enumerate().map(|(i, a)| report(i, a)).collect();
         let Some(i) = pick(&reports, name, allow_software) else {
-            let seen: Vec<String> = reports.iter().map(|r| format!("{} ({})", r.name, r.device_type)).collect();
+            let seen: Vec<String> = reports
+                .iter()
+                .map(|r| format!("{} ({})", r.name, r.device_type))
+                .collect();
             return Err(Error::device(match name {
-                Some(n) => format!("no GPU adapter matches '{n}'; adapters found: [{}] (see `strata devices`)", seen.join(", ")),
+                Some(n) => format!(
+                    "no GPU adapter matches '{n}'; adapters found: [{}] (see `strata devices`)",
+                    seen.join(", ")
+                ),
                 None => format!(
                     "no usable GPU adapter (found: [{}]); install the GPU's Vulkan driver or use --device cpu",
                     seen.join(", ")
@@ -131,7 +144,14 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, msg| {
             *flag.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
         });
-        Ok(GpuContext { device, queue, report: reports[i].clone(), limits, uncaptured, lost })
+        Ok(GpuContext {
+            device,
+            queue,
+            report: reports[i].clone(),
+            limits,
+            uncaptured,
+            lost,
+        })
     }
 
     /// Fails if the device was lost or reported an error outside a scope.
@@ -153,7 +173,9 @@ impl GpuContext {
         let v = pollster::block_on(val.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(e) = o {
-            return Err(Error::device(format!("GPU out of memory while {what}: {e}; try --gpu-memory with a smaller budget")));
+            return Err(Error::device(format!(
+                "GPU out of memory while {what}: {e}; try --gpu-memory with a smaller budget"
+            )));
         }
         if let Some(e) = v {
             return Err(Error::device(format!("GPU rejected {what}: {e}")));

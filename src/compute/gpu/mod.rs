@@ -107,7 +107,10 @@ fn storage(ctx: &GpuContext, label: &str, bytes: u64, extra: wgpu::BufferUsages)
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC | extra,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC
+            | extra,
         mapped_at_creation: false,
     })
 }
@@ -116,11 +119,16 @@ impl<'a> GpuResident<'a> {
     fn new(ctx: &'a GpuContext, opts: &GpuOptions, data: Dataset<'a>) -> Result<Self> {
         let (n, d) = (data.n, data.d);
         let row_bytes = (d * 4) as u64;
-        let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+        let limit = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
         let cap = opts.max_chunk_bytes.map_or(limit, |c| c.min(limit));
         let mut rows_per_chunk = ((cap / row_bytes) as usize / WG) * WG;
         if rows_per_chunk == 0 {
-            return Err(Error::device(format!("{d} features do not fit one GPU buffer row; use --device cpu")));
+            return Err(Error::device(format!(
+                "{d} features do not fit one GPU buffer row; use --device cpu"
+            )));
         }
         let budget = opts.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
         let total_bytes = n as u64 * row_bytes;
@@ -129,7 +137,9 @@ impl<'a> GpuResident<'a> {
             // Two slots must fit the budget: upload of one chunk overlaps the kernel on the other.
             let slot_rows = ((budget / 2 / row_bytes) as usize / WG) * WG;
             if slot_rows == 0 {
-                return Err(Error::device(format!("--gpu-memory {budget} bytes is too small for one chunk of rows")));
+                return Err(Error::device(format!(
+                    "--gpu-memory {budget} bytes is too small for one chunk of rows"
+                )));
             }
             rows_per_chunk = rows_per_chunk.min(slot_rows);
         }
@@ -139,18 +149,25 @@ impl<'a> GpuResident<'a> {
             let mut data_bufs = Vec::new();
             let n_bufs = if streaming { n_chunks.min(2) } else { n_chunks };
             for _ in 0..n_bufs {
-                data_bufs.push(storage(ctx, "x", rows_per_chunk as u64 * row_bytes, wgpu::BufferUsages::empty()));
+                data_bufs.push(storage(
+                    ctx,
+                    "x",
+                    rows_per_chunk as u64 * row_bytes,
+                    wgpu::BufferUsages::empty(),
+                ));
             }
             let mut chunks = Vec::new();
             for c in 0..n_chunks {
                 let first_row = c * rows_per_chunk;
                 let rows = rows_per_chunk.min(n - first_row);
                 let weights = match data.weights {
-                    Some(w) => ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("w"),
-                        contents: bytemuck::cast_slice(&w[first_row..first_row + rows]),
-                        usage: wgpu::BufferUsages::STORAGE,
-                    }),
+                    Some(w) => ctx
+                        .device
+                        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: Some("w"),
+                            contents: bytemuck::cast_slice(&w[first_row..first_row + rows]),
+                            usage: wgpu::BufferUsages::STORAGE,
+                        }),
                     None => storage(ctx, "w", 4, wgpu::BufferUsages::empty()),
                 };
                 chunks.push(Chunk {
@@ -169,7 +186,15 @@ impl<'a> GpuResident<'a> {
                     groups: (0, 0),
                 });
             }
-            Ok(GpuResident { ctx, data, streaming, data_bufs, chunks, rows_per_wg: WG, kernels: None })
+            Ok(GpuResident {
+                ctx,
+                data,
+                streaming,
+                data_bufs,
+                chunks,
+                rows_per_wg: WG,
+                kernels: None,
+            })
         })??;
 
         if !streaming {
@@ -184,10 +209,15 @@ impl<'a> GpuResident<'a> {
     fn upload(&self, c: usize) -> Result<()> {
         let ch = &self.chunks[c];
         let d = self.data.d;
-        let bytes: &[u8] = bytemuck::cast_slice(&self.data.x[ch.first_row * d..(ch.first_row + ch.rows) * d]);
+        let bytes: &[u8] =
+            bytemuck::cast_slice(&self.data.x[ch.first_row * d..(ch.first_row + ch.rows) * d]);
         self.ctx.scoped("uploading data", || {
             for (i, piece) in bytes.chunks(UPLOAD_PIECE).enumerate() {
-                self.ctx.queue.write_buffer(&self.data_bufs[ch.slot], (i * UPLOAD_PIECE) as u64, piece);
+                self.ctx.queue.write_buffer(
+                    &self.data_bufs[ch.slot],
+                    (i * UPLOAD_PIECE) as u64,
+                    piece,
+                );
                 if bytes.len() > UPLOAD_PIECE {
                     self.ctx.queue.submit(None);
                 }
@@ -210,14 +240,21 @@ impl<'a> GpuResident<'a> {
         let wg_mem = ctx.limits.max_compute_workgroup_storage_size as usize;
         let fixed = 3 * WG * 4;
         if wg_mem < fixed + d * 4 {
-            return Err(Error::device(format!("{d} features exceed this GPU's workgroup memory; use --device cpu")));
+            return Err(Error::device(format!(
+                "{d} features exceed this GPU's workgroup memory; use --device cpu"
+            )));
         }
-        let tk = ((wg_mem - fixed) / (d * 4)).min(k).clamp(1, 2048 / d.max(1)).max(1);
+        let tk = ((wg_mem - fixed) / (d * 4))
+            .min(k)
+            .clamp(1, 2048 / d.max(1))
+            .max(1);
         let s = (WG / lanes).clamp(1, 8);
         let wg_bytes = (s * k * lanes * 4) as u64;
         let partial_cap = PARTIAL_BUDGET.min(ctx.limits.max_storage_buffer_binding_size);
         if wg_bytes > partial_cap {
-            return Err(Error::device(format!("k={k} × d={d} is too large for the GPU path; use --device cpu")));
+            return Err(Error::device(format!(
+                "k={k} × d={d} is too large for the GPU path; use --device cpu"
+            )));
         }
         // Enough rows per workgroup that all partials fit the budget.
         let max_groups = (partial_cap / wg_bytes) as usize;
@@ -229,35 +266,67 @@ impl<'a> GpuResident<'a> {
             let g = ch.rows.div_ceil(self.rows_per_wg);
             let gx = g.min(max_dim);
             ch.groups = (gx as u32, g.div_ceil(gx) as u32);
-            let params: [u32; 8] =
-                [ch.rows as u32, self.rows_per_wg as u32, total_groups as u32, self.data.weights.is_some() as u32, gx as u32, 0, 0, 0];
-            ctx.queue.write_buffer(&ch.params, 0, bytemuck::cast_slice(&params));
+            let params: [u32; 8] = [
+                ch.rows as u32,
+                self.rows_per_wg as u32,
+                total_groups as u32,
+                self.data.weights.is_some() as u32,
+                gx as u32,
+                0,
+                0,
+                0,
+            ];
+            ctx.queue
+                .write_buffer(&ch.params, 0, bytemuck::cast_slice(&params));
             total_groups += (ch.groups.0 * ch.groups.1) as usize;
         }
         let kn = ctx.scoped("building GPU kernels", || {
             let module = |src: String, label: &str| {
-                ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                })
+                ctx.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(label),
+                        source: wgpu::ShaderSource::Wgsl(src.into()),
+                    })
             };
-            let step_mod = module(shader(include_str!("../../../shaders/step.wgsl"), d, k, tk, s), "step");
-            let reduce_mod = module(shader(include_str!("../../../shaders/reduce.wgsl"), d, k, tk, s), "reduce");
+            let step_mod = module(
+                shader(include_str!("../../../shaders/step.wgsl"), d, k, tk, s),
+                "step",
+            );
+            let reduce_mod = module(
+                shader(include_str!("../../../shaders/reduce.wgsl"), d, k, tk, s),
+                "reduce",
+            );
             let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
-                ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: None,
-                    module: m,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
+                ctx.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(entry),
+                        layout: None,
+                        module: m,
+                        entry_point: Some(entry),
+                        compilation_options: Default::default(),
+                        cache: None,
+                    })
             };
             let step = pipeline(&step_mod, "step");
             let reduce = pipeline(&reduce_mod, "reduce");
-            let cent = storage(ctx, "centroids", (k * d * 4) as u64, wgpu::BufferUsages::empty());
-            let partial = storage(ctx, "partial", total_groups as u64 * wg_bytes, wgpu::BufferUsages::empty());
-            let moved = storage(ctx, "moved", total_groups as u64 * 4, wgpu::BufferUsages::empty());
+            let cent = storage(
+                ctx,
+                "centroids",
+                (k * d * 4) as u64,
+                wgpu::BufferUsages::empty(),
+            );
+            let partial = storage(
+                ctx,
+                "partial",
+                total_groups as u64 * wg_bytes,
+                wgpu::BufferUsages::empty(),
+            );
+            let moved = storage(
+                ctx,
+                "moved",
+                total_groups as u64 * 4,
+                wgpu::BufferUsages::empty(),
+            );
             let total_bytes = ((k * lanes + 1) * 4) as u64;
             let total = storage(ctx, "total", total_bytes, wgpu::BufferUsages::empty());
             let readback = ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -266,23 +335,41 @@ impl<'a> GpuResident<'a> {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let reduce_params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("reduce params"),
-                contents: bytemuck::cast_slice(&[total_groups as u32, 0, 0, 0]),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+            let reduce_params = ctx
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("reduce params"),
+                    contents: bytemuck::cast_slice(&[total_groups as u32, 0, 0, 0]),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
             let layout = step.get_bind_group_layout(0);
             let bind = self
                 .chunks
                 .iter()
                 .map(|ch| {
-                    let bufs = [&self.data_bufs[ch.slot], &ch.weights, &cent, &ch.labels, &ch.dist, &partial, &moved, &ch.params];
+                    let bufs = [
+                        &self.data_bufs[ch.slot],
+                        &ch.weights,
+                        &cent,
+                        &ch.labels,
+                        &ch.dist,
+                        &partial,
+                        &moved,
+                        &ch.params,
+                    ];
                     let entries: Vec<wgpu::BindGroupEntry> = bufs
                         .iter()
                         .enumerate()
-                        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                        .map(|(i, b)| wgpu::BindGroupEntry {
+                            binding: i as u32,
+                            resource: b.as_entire_binding(),
+                        })
                         .collect();
-                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("step"), layout: &layout, entries: &entries })
+                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("step"),
+                        layout: &layout,
+                        entries: &entries,
+                    })
                 })
                 .collect();
             let rl = reduce.get_bind_group_layout(0);
@@ -292,10 +379,22 @@ impl<'a> GpuResident<'a> {
                 entries: &[&partial, &moved, &total, &reduce_params]
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                    .map(|(i, b)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: b.as_entire_binding(),
+                    })
                     .collect::<Vec<_>>(),
             });
-            Kernels { k, step, reduce, cent, total, readback, bind, reduce_bind }
+            Kernels {
+                k,
+                step,
+                reduce,
+                cent,
+                total,
+                readback,
+                bind,
+                reduce_bind,
+            }
         })?;
         self.kernels = Some(kn);
         Ok(())
@@ -328,7 +427,10 @@ impl<'a> GpuResident<'a> {
         rx.recv()
             .map_err(|_| Error::device("GPU readback was abandoned"))?
             .map_err(|e| Error::device(format!("GPU readback failed: {e}")))?;
-        let out = dst.get_mapped_range(..bytes).map_err(|e| Error::device(format!("GPU readback failed: {e}")))?.to_vec();
+        let out = dst
+            .get_mapped_range(..bytes)
+            .map_err(|e| Error::device(format!("GPU readback failed: {e}")))?
+            .to_vec();
         dst.unmap();
         Ok(out)
     }
@@ -342,12 +444,17 @@ impl Resident for GpuResident<'_> {
         let d = self.data.d;
         let lanes = d + 2;
         ctx.scoped("running the k-means step", || -> Result<()> {
-            ctx.queue.write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
+            ctx.queue
+                .write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             for (c, ch) in self.chunks.iter().enumerate() {
                 if self.streaming {
                     // The upload must land between this chunk's dispatch and the previous use of its slot.
-                    ctx.queue.submit([std::mem::replace(&mut enc, ctx.device.create_command_encoder(&Default::default())).finish()]);
+                    ctx.queue.submit([std::mem::replace(
+                        &mut enc,
+                        ctx.device.create_command_encoder(&Default::default()),
+                    )
+                    .finish()]);
                     self.upload(c)?;
                 }
                 let mut pass = enc.begin_compute_pass(&Default::default());
@@ -387,8 +494,12 @@ impl Resident for GpuResident<'_> {
         let mut dist2 = Vec::with_capacity(n);
         for ch in &self.chunks {
             let bytes = ch.rows as u64 * 4;
-            labels.extend(bytemuck::pod_collect_to_vec::<u8, u32>(&self.read(&ch.labels, None, bytes)?));
-            dist2.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&self.read(&ch.dist, None, bytes)?));
+            labels.extend(bytemuck::pod_collect_to_vec::<u8, u32>(
+                &self.read(&ch.labels, None, bytes)?,
+            ));
+            dist2.extend(bytemuck::pod_collect_to_vec::<u8, f32>(
+                &self.read(&ch.dist, None, bytes)?,
+            ));
         }
         Ok(Assignment { labels, dist2 })
     }
