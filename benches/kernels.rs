@@ -1,1 +1,59 @@
-fn main() {}
+//! The assign+accumulate step (one Lloyd iteration) on each backend at a few shapes.
+//! `cargo bench --bench kernels`; GPU rows appear when an adapter exists (software ones only at small n).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
+
+fn data(n: usize, d: usize) -> Vec<f32> {
+    let mut s = 0x2545F4914F6CDD1Du64;
+    (0..n * d)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 + ((i / d) % 7) as f32
+        })
+        .collect()
+}
+
+fn step(c: &mut Criterion) {
+    let gpu = GpuBackend::open(GpuOptions {
+        allow_software: true,
+        ..Default::default()
+    })
+    .ok();
+    for (n, d, k) in [
+        (1_000_000usize, 16usize, 8usize),
+        (250_000, 64, 32),
+        (250_000, 32, 256),
+    ] {
+        let x = data(n, d);
+        let ds = Dataset::new(&x, d, None);
+        let cent: Vec<f32> = x[..k * d].to_vec();
+        let mut g = c.benchmark_group(format!("step_{n}x{d}_k{k}"));
+        g.sample_size(10)
+            .throughput(Throughput::Bytes((n * d * 4) as u64));
+        let mut backends: Vec<&dyn Backend> = vec![&CpuBackend];
+        if let Some(gb) = gpu
+            .as_ref()
+            .filter(|g| !g.report().software || n * d * k <= 16_000_000)
+        {
+            backends.push(gb);
+        }
+        for b in backends {
+            let mut res = b.load(ds).unwrap();
+            g.bench_function(
+                if b.name().starts_with("cpu") {
+                    "cpu"
+                } else {
+                    "gpu"
+                },
+                |bench| bench.iter(|| res.step(&cent, k).unwrap()),
+            );
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, step);
+criterion_main!(benches);
