@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""strata vs scikit-learn on the same Parquet file, same initial centroids, same iteration cap.
+
+Run manually (not in CI):  pip install scikit-learn pyarrow
+  python3 benches/compare/sklearn_compare.py FILE.parquet --k 8 --iters 20 --threads 1
+Prints ms per Lloyd iteration and final inertia for both, and their ratio.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("parquet")
+ap.add_argument("--k", type=int, default=8)
+ap.add_argument("--iters", type=int, default=20)
+ap.add_argument("--threads", default="1")
+ap.add_argument("--strata", default="target/release/strata")
+ap.add_argument("--id", default="customer_id")
+a = ap.parse_args()
+for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ[v] = a.threads
+
+import numpy as np, pyarrow.parquet as pq
+from sklearn.cluster import KMeans
+
+t = pq.read_table(a.parquet)
+feats = [f.name for f in t.schema if f.name != a.id and (str(f.type).startswith(("int", "uint", "float", "double", "decimal")))]
+raw = np.column_stack([t.column(f).to_numpy().astype(np.float64) for f in feats])
+mean, std = raw.mean(0), raw.std(0)
+std[std == 0] = 1
+X = ((raw - mean) / std).astype(np.float32)
+init_raw = raw[: a.k]
+
+with tempfile.TemporaryDirectory() as tmp:
+    init_csv = os.path.join(tmp, "init.csv")
+    with open(init_csv, "w") as f:
+        f.write(",".join(feats) + "\n")
+        for r in init_raw:
+            f.write(",".join(repr(float(v)) for v in r) + "\n")
+    out = os.path.join(tmp, "out")
+    subprocess.run([a.strata, "fit", a.parquet, "--k", str(a.k), "--id", a.id, "--init", init_csv, "--n-init", "1",
+                    "--max-iter", str(a.iters), "--tol", "0", "--device", "cpu", "--out", out, "--quiet"],
+                   check=True, stdout=subprocess.DEVNULL)
+    s = json.load(open(os.path.join(out, "summary.json")))
+    steps = s["iterations"] + (0 if s["converged"] else 1)
+    strata_ms = 1000 * s["seconds"]["iterate"] / steps
+    strata_sse = s["sse"]
+
+km = KMeans(n_clusters=a.k, init=X[: a.k], n_init=1, max_iter=a.iters, tol=0, algorithm="lloyd")
+t0 = time.perf_counter()
+km.fit(X)
+sk_ms = 1000 * (time.perf_counter() - t0) / km.n_iter_
+print(json.dumps({"file": a.parquet, "rows": X.shape[0], "d": X.shape[1], "k": a.k, "threads": a.threads,
+                  "strata_ms_per_iter": round(strata_ms, 2), "sklearn_ms_per_iter": round(sk_ms, 2),
+                  "speedup_vs_sklearn": round(sk_ms / strata_ms, 2), "strata_sse": strata_sse,
+                  "sklearn_inertia": float(km.inertia_), "sklearn_iters": int(km.n_iter_), "strata_iters": s["iterations"],
+                  "sse_rel_diff": abs(strata_sse - km.inertia_) / km.inertia_}, indent=1))
