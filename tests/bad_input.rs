@@ -276,3 +276,21 @@ fn directory_with_mismatching_schemas() {
         "does not match the first input file",
     );
 }
+
+#[test]
+fn unknown_gpu_adapter() {
+    let c = Case::new();
+    c.fails(
+        &[
+            s(&c.good()),
+            "--k",
+            "2",
+            "--device",
+            "gpu",
+            "--adapter",
+            "no-such-gpu",
+        ],
+        5,
+        "no GPU adapter matches 'no-such-gpu'",
+    );
+}

@@ -34,23 +34,7 @@ struct CpuResident<'a> {
     dist2: Vec<f32>,
 }
 
-/// Index and squared distance of the nearest centroid (the lowest index wins ties). Reference form,
-/// used where centroids change row by row (k-means++); the step uses the blocked kernel below.
-#[inline]
-pub fn nearest(x: &[f32], centroids: &[f32], d: usize) -> (u32, f32) {
-    let mut best = f32::INFINITY;
-    let mut arg = 0u32;
-    for (j, c) in centroids.chunks_exact(d).enumerate() {
-        let dist = sq_dist(x, c);
-        if dist < best {
-            best = dist;
-            arg = j as u32;
-        }
-    }
-    (arg, best)
-}
-
-/// ‖x − c‖² summed in feature order.
+/// ‖x − c‖² summed in feature order (k-means++ seeding; the step uses the blocked kernel below).
 #[inline]
 pub fn sq_dist(x: &[f32], c: &[f32]) -> f32 {
     x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum()

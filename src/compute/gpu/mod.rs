@@ -257,7 +257,10 @@ impl<'a> GpuResident<'a> {
             )));
         }
         // Enough rows per workgroup that all partials fit the budget.
-        let max_groups = (partial_cap / wg_bytes) as usize;
+        // Each chunk may round up by one workgroup, so leave that many spare.
+        let max_groups = ((partial_cap / wg_bytes) as usize)
+            .saturating_sub(self.chunks.len())
+            .max(1);
         let n = self.data.n;
         self.rows_per_wg = (n.div_ceil(max_groups.max(1))).div_ceil(WG).max(1) * WG;
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
