@@ -46,10 +46,6 @@ pub struct Loaded {
     pub missing: Vec<usize>,
 }
 
-pub fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric()
-}
-
 /// Finds a column by exact name, or fails suggesting the closest names.
 pub fn resolve(schema: &Schema, name: &str, role: &str) -> Result<usize> {
     if let Ok(i) = schema.index_of(name) {
@@ -88,7 +84,7 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
             for name in names {
                 let i = resolve(schema, name, "feature")?;
                 let t = schema.field(i).data_type();
-                if !is_numeric(t) {
+                if !t.is_numeric() {
                     return Err(Error::input(format!(
                         "feature column '{name}' has type {t}, not a number; leave it out of --features (categorical encoding is not supported yet)"
                     )));
@@ -107,7 +103,7 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
             .iter()
             .enumerate()
             .filter(|(_, f)| {
-                is_numeric(f.data_type())
+                f.data_type().is_numeric()
                     && Some(f.name()) != spec.id.as_ref()
                     && Some(f.name()) != spec.weight.as_ref()
             })
@@ -151,7 +147,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     let weight = match spec.weight.as_deref() {
         Some(n) => {
             let i = resolve(&schema, n, "weight")?;
-            if !is_numeric(schema.field(i).data_type()) {
+            if !schema.field(i).data_type().is_numeric() {
                 return Err(Error::input(format!("weight column '{n}' is not numeric")));
             }
             Some(i)

@@ -16,10 +16,6 @@ impl FeatureMatrix {
         FeatureMatrix { data, n, d, names }
     }
 
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.data[i * self.d..(i + 1) * self.d]
-    }
-
     /// Copies column `j` (for quantiles and other column statistics).
     pub fn column(&self, j: usize) -> Vec<f32> {
         self.data.iter().skip(j).step_by(self.d).copied().collect()
