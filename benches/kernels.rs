@@ -22,6 +22,7 @@ fn step(c: &mut Criterion) {
         ..Default::default()
     })
     .ok();
+    let cpu = CpuBackend::default();
     for (n, d, k) in [
         (1_000_000usize, 16usize, 8usize),
         (250_000, 64, 32),
@@ -33,7 +34,7 @@ fn step(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("step_{n}x{d}_k{k}"));
         g.sample_size(10)
             .throughput(Throughput::Bytes((n * d * 4) as u64));
-        let mut backends: Vec<&dyn Backend> = vec![&CpuBackend];
+        let mut backends: Vec<&dyn Backend> = vec![&cpu];
         if let Some(gb) = gpu
             .as_ref()
             .filter(|g| !g.report().software || n * d * k <= 16_000_000)

@@ -19,7 +19,9 @@ use crate::profile::{self, FeatureProfile};
 /// `--init`: a method name or a file of centroids in original units.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InitChoice {
+    Auto,
     KMeansPlusPlus,
+    KMeansParallel,
     Random,
     File(PathBuf),
 }
@@ -28,7 +30,9 @@ impl std::str::FromStr for InitChoice {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s {
+            "auto" => InitChoice::Auto,
             "k-means++" | "kmeans++" => InitChoice::KMeansPlusPlus,
+            "k-means||" | "kmeans||" => InitChoice::KMeansParallel,
             "random" => InitChoice::Random,
             path => InitChoice::File(PathBuf::from(path)),
         })
@@ -38,7 +42,9 @@ impl std::str::FromStr for InitChoice {
 impl std::fmt::Display for InitChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            InitChoice::Auto => write!(f, "auto"),
             InitChoice::KMeansPlusPlus => write!(f, "k-means++"),
+            InitChoice::KMeansParallel => write!(f, "k-means||"),
             InitChoice::Random => write!(f, "random"),
             InitChoice::File(p) => write!(f, "{}", p.display()),
         }
@@ -184,7 +190,9 @@ pub fn run(
     )?;
     warnings.extend(report.warnings.iter().cloned());
     let init = match &opts.init {
+        InitChoice::Auto => Init::Auto,
         InitChoice::KMeansPlusPlus => Init::KMeansPlusPlus,
+        InitChoice::KMeansParallel => Init::KMeansParallel,
         InitChoice::Random => Init::Random,
         InitChoice::File(p) => Init::Given(read_init_file(p, &prep, opts.k)?),
     };

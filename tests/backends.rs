@@ -6,6 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use strata::compute::kernel::Isa;
 use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
 use strata::data::Missing;
 use strata::fit::{FitOptions, InitChoice};
@@ -31,7 +32,11 @@ fn gpu(opts: GpuOptions) -> Option<GpuBackend> {
 }
 
 fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
+    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::default())];
+    if Isa::detect() != Isa::Portable {
+        // The portable kernels (what a CPU without AVX2+FMA runs) against the same expectations.
+        v.push(Box::new(CpuBackend::new(Isa::Portable)));
+    }
     if let Some(g) = gpu(GpuOptions::default()) {
         v.push(Box::new(g));
     }
@@ -112,7 +117,7 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
 fn parity_grid_over_d_and_k() {
     let bs = backends();
     for d in [1usize, 3, 16, 33, 64, 130] {
-        for k in [1usize, 2, 7, 64, 257] {
+        for k in [1usize, 2, 7, 13, 64, 257] {
             let n = 700;
             let x = data(n, d, (d * 1000 + k) as u64);
             let ds = Dataset::new(&x, d, None);
@@ -193,7 +198,7 @@ fn gpu_multi_buffer_and_streaming_match_cpu() {
     let x = data(n, d, 3);
     let ds = Dataset::new(&x, d, None);
     let cent: Vec<f32> = x[..k * d].iter().map(|v| v + 0.01).collect();
-    let cpu = check_step(&CpuBackend, &ds, &cent, k, "cpu");
+    let cpu = check_step(&CpuBackend::default(), &ds, &cent, k, "cpu");
     // ~1000 rows per buffer: 5 chunks resident; then a 64 KiB budget: streamed through two slots.
     for opts in [
         GpuOptions {
@@ -219,7 +224,7 @@ fn gpu_multi_buffer_and_streaming_match_cpu() {
             seed: 0,
         };
         let a = kmeans::fit(&g, &ds, &cfg).unwrap();
-        let b = kmeans::fit(&CpuBackend, &ds, &cfg).unwrap();
+        let b = kmeans::fit(&CpuBackend::default(), &ds, &cfg).unwrap();
         assert!(
             (a.sse - b.sse).abs() <= 1e-5 * b.sse,
             "{opts:?}: SSE {} vs CPU {}",
@@ -311,4 +316,49 @@ fn real_data_references_on_every_backend() {
             r.summary.sse
         );
     }
+}
+
+/// Well-separated blobs: k-means‖ must seed one centre in each, so Lloyd recovers the true partition; and
+/// its sampling must not depend on the thread count.
+#[test]
+fn kmeans_parallel_init_separates_blobs_at_any_thread_count() {
+    let (n, d, k) = (30_000, 4, 6);
+    let truth: Vec<usize> = (0..n).map(|i| (i * 7 + i / 3) % k).collect();
+    let noise = data(n, d, 11);
+    let x: Vec<f32> = (0..n * d)
+        .map(|e| (truth[e / d] * 20 * ((e % d) % 2 + 1)) as f32 + noise[e] * 0.3)
+        .collect();
+    let ds = Dataset::new(&x, d, None);
+    let cfg = KMeansConfig {
+        k,
+        init: Init::KMeansParallel,
+        n_init: 1,
+        max_iter: 50,
+        tol: 1e-4,
+        seed: 9,
+    };
+    let fit_with = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| kmeans::fit(&CpuBackend::default(), &ds, &cfg).unwrap())
+    };
+    let one = fit_with(1);
+    let three = fit_with(3);
+    assert_eq!(
+        one.centroids, three.centroids,
+        "k-means|| differs by thread count"
+    );
+    assert_eq!(one.labels, three.labels);
+    // Each fitted segment is exactly one true blob.
+    let mut map = vec![None; k];
+    for (i, &l) in one.labels.iter().enumerate() {
+        let m = map[l as usize].get_or_insert(truth[i]);
+        assert_eq!(*m, truth[i], "segment {l} mixes blobs");
+    }
+    let true_sse: f64 = (0..n)
+        .map(|i| dist64(ds.row(i), &one.centroids[one.labels[i] as usize * d..][..d]))
+        .sum();
+    assert!((one.sse - true_sse).abs() <= 1e-5 * true_sse);
 }

@@ -39,8 +39,9 @@ pub struct FitArgs {
     /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub log1p: Vec<String>,
-    /// k-means++, random, or a Parquet/CSV file of k centroids in original units (columns named like the features).
-    #[arg(long, default_value = "k-means++")]
+    /// auto (k-means++ below 200,000 rows, k-means|| above), k-means++, k-means||, random, or a Parquet/CSV
+    /// file of k centroids in original units (columns named like the features).
+    #[arg(long, default_value = "auto")]
     pub init: InitChoice,
     /// Restarts; the lowest SSE wins (1 when --init is a file).
     #[arg(long, default_value_t = 10)]

@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod kernel;
 pub mod select;
 
 pub use cpu::CpuBackend;

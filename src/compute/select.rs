@@ -21,7 +21,7 @@ pub struct Selected {
 pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Result<Selected> {
     match choice {
         DeviceChoice::Cpu => Ok(Selected {
-            primary: Box::new(CpuBackend),
+            primary: Box::new(CpuBackend::default()),
             fallback: None,
         }),
         DeviceChoice::Gpu => {
@@ -46,12 +46,12 @@ pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Res
         }) {
             Ok(gpu) => Ok(Selected {
                 primary: Box::new(gpu),
-                fallback: Some(Box::new(CpuBackend)),
+                fallback: Some(Box::new(CpuBackend::default())),
             }),
             Err(Error::Device(why)) => {
                 log(&format!("no usable GPU ({why}); using the CPU path"));
                 Ok(Selected {
-                    primary: Box::new(CpuBackend),
+                    primary: Box::new(CpuBackend::default()),
                     fallback: None,
                 })
             }

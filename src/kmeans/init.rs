@@ -1,12 +1,14 @@
-//! Initial centroids: greedy k-means++ (as scikit-learn does it), random rows, or given centroids.
+//! Initial centroids: greedy k-means++ (as scikit-learn does it), k-means‖, random rows, or given centroids.
 //! Distance work runs over fixed row blocks in parallel with per-block partial sums merged in block order.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::compute::Dataset;
-use crate::compute::cpu::{BLOCK_ROWS, sq_dist};
+use super::{Init, KMeansConfig};
+use crate::compute::cpu::BLOCK_ROWS;
+use crate::compute::kernel::{self, Isa, Transposed};
+use crate::compute::{CpuBackend, Dataset};
 
 /// The generator for restart `r` of a run with `seed`: independent streams, reproducible.
 pub fn restart_rng(seed: u64, r: usize) -> ChaCha8Rng {
@@ -28,28 +30,66 @@ fn pick(mass: impl Iterator<Item = f64>, total: f64, u: f64, n: usize) -> usize 
     n - 1
 }
 
-/// Greedy k-means++ (Arthur & Vassilvitskii; scikit-learn's variant): each new centre is the best of
-/// 2 + ⌊ln k⌋ candidates sampled ∝ w·D², the one that lowers the potential most.
-pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    let (n, d) = (ds.n, ds.d);
-    let trials = 2 + (k as f64).ln().floor() as usize;
-    let total_w: f64 = (0..n).map(|i| ds.weight(i)).sum();
-    let first = pick(
-        (0..n).map(|i| ds.weight(i)),
-        total_w,
-        rng.random::<f64>(),
-        n,
-    );
-    let mut centers: Vec<f32> = ds.row(first).to_vec();
-    let mut closest: Vec<f32> = vec![0.0; n];
+/// Lowers `closest[i]` to the distance from row i to its nearest row of `centers` (m × d) where that is
+/// strictly closer, and then sets `owner[i]` to `base` + that centre's index. One parallel pass.
+fn update_closest(
+    ds: &Dataset,
+    isa: Isa,
+    centers: &[f32],
+    closest: &mut [f32],
+    owner: Option<(&mut [u32], u32)>,
+) {
+    let d = ds.d;
+    let t = Transposed::new(centers, centers.len() / d, d);
+    let base = owner.as_ref().map_or(0, |o| o.1);
+    let owner_blocks: Vec<Option<&mut [u32]>> = match owner {
+        Some((o, _)) => o.chunks_mut(BLOCK_ROWS).map(Some).collect(),
+        None => (0..closest.len().div_ceil(BLOCK_ROWS))
+            .map(|_| None)
+            .collect(),
+    };
     closest
         .par_chunks_mut(BLOCK_ROWS)
+        .zip(owner_blocks)
         .enumerate()
-        .for_each(|(b, out)| {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = sq_dist(ds.row(b * BLOCK_ROWS + i), &centers[..d]);
+        .for_each(|(b, (cl, mut own))| {
+            let start = b * BLOCK_ROWS;
+            let (mut lab, mut dist) = (vec![0u32; cl.len()], vec![0f32; cl.len()]);
+            let x = &ds.x[start * d..(start + cl.len()) * d];
+            kernel::nearest(isa, x, &t, &mut lab, &mut dist);
+            for (i, (c, &nd)) in cl.iter_mut().zip(&dist).enumerate() {
+                if nd < *c {
+                    *c = nd;
+                    if let Some(o) = own.as_deref_mut() {
+                        o[i] = base + lab[i];
+                    }
+                }
             }
         });
+}
+
+/// Picks one row ∝ weight (uniformly when unweighted).
+fn first_center(ds: &Dataset, rng: &mut ChaCha8Rng) -> usize {
+    let total_w: f64 = (0..ds.n).map(|i| ds.weight(i)).sum();
+    pick(
+        (0..ds.n).map(|i| ds.weight(i)),
+        total_w,
+        rng.random::<f64>(),
+        ds.n,
+    )
+}
+
+/// Greedy k-means++ (Arthur & Vassilvitskii; scikit-learn's variant): each new centre is the best of
+/// 2 + ⌊ln k⌋ candidates sampled ∝ w·D², the one that lowers the potential most. Per centre: one fused
+/// pass for all candidates' potentials and one to update the distances.
+pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let (n, d) = (ds.n, ds.d);
+    let isa = Isa::detect();
+    let trials = 2 + (k as f64).ln().floor() as usize;
+    let first = first_center(ds, rng);
+    let mut centers: Vec<f32> = ds.row(first).to_vec();
+    let mut closest: Vec<f32> = vec![f32::INFINITY; n];
+    update_closest(ds, isa, &centers, &mut closest, None);
     let mut pot = weighted_sum(ds, &closest);
     for _ in 1..k {
         // Candidates ∝ w·D²: sorted uniform targets found in one cumulative scan.
@@ -74,19 +114,17 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
             .iter()
             .flat_map(|&i| ds.row(i).iter().copied())
             .collect();
-        // Potential after adding each candidate, in one pass over the data.
+        // Potential after adding each candidate, all candidates in one pass over the data.
+        let t = Transposed::new(&cand_rows, trials, d);
         let parts: Vec<Vec<f64>> = closest
             .par_chunks(BLOCK_ROWS)
             .enumerate()
             .map(|(b, cl)| {
+                let start = b * BLOCK_ROWS;
+                let x = &ds.x[start * d..(start + cl.len()) * d];
+                let w = ds.weights.map(|w| &w[start..start + cl.len()]);
                 let mut p = vec![0.0f64; trials];
-                for (i, &c) in cl.iter().enumerate() {
-                    let row = b * BLOCK_ROWS + i;
-                    let (x, w) = (ds.row(row), ds.weight(row));
-                    for (t, ct) in cand_rows.chunks_exact(d).enumerate() {
-                        p[t] += w * sq_dist(x, ct).min(c) as f64;
-                    }
-                }
+                kernel::potential(isa, x, &t, cl, w, &mut p);
                 p
             })
             .collect();
@@ -98,29 +136,110 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
         }
         let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
         let c = &cand_rows[best * d..(best + 1) * d];
-        closest
-            .par_chunks_mut(BLOCK_ROWS)
-            .enumerate()
-            .for_each(|(b, out)| {
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = o.min(sq_dist(ds.row(b * BLOCK_ROWS + i), c));
-                }
-            });
+        update_closest(ds, isa, c, &mut closest, None);
         pot = pots[best];
         centers.extend_from_slice(c);
     }
     centers
 }
 
+/// Rounds of k-means‖ sampling; Bahmani et al. find 5 enough with oversampling 2k.
+const PARALLEL_ROUNDS: usize = 5;
+
+/// k-means‖ (Bahmani et al., 2012): a few rounds that each sample every row independently with probability
+/// min(1, 2k·w·D²/φ), then the candidates, weighted by the rows nearest to them, are clustered by k-means++
+/// and Lloyd. Needs 1 + rounds passes over the data instead of k·(2 + ln k) for greedy k-means++.
+/// Falls back to greedy k-means++ when the sampling finds too few distinct candidates.
+pub fn kmeans_parallel(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let (n, d) = (ds.n, ds.d);
+    let isa = Isa::detect();
+    let oversample = 2.0 * k as f64;
+    let mut cands: Vec<f32> = ds.row(first_center(ds, rng)).to_vec();
+    let mut closest = vec![f32::INFINITY; n];
+    let mut owner = vec![0u32; n];
+    update_closest(ds, isa, &cands, &mut closest, Some((&mut owner, 0)));
+    for _ in 0..PARALLEL_ROUNDS {
+        let phi = weighted_sum(ds, &closest);
+        if phi <= 0.0 {
+            break;
+        }
+        // One random stream per block: the sample does not depend on the thread count.
+        let seed: u64 = rng.random();
+        let picked: Vec<Vec<usize>> = closest
+            .par_chunks(BLOCK_ROWS)
+            .enumerate()
+            .map(|(b, cl)| {
+                let mut r = ChaCha8Rng::seed_from_u64(seed);
+                r.set_stream(b as u64);
+                let start = b * BLOCK_ROWS;
+                cl.iter()
+                    .enumerate()
+                    .filter_map(|(i, &c)| {
+                        let u: f64 = r.random();
+                        let p = oversample * ds.weight(start + i) * c as f64 / phi;
+                        (u < p).then_some(start + i)
+                    })
+                    .collect()
+            })
+            .collect();
+        let new: Vec<f32> = picked
+            .iter()
+            .flatten()
+            .flat_map(|&i| ds.row(i).iter().copied())
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        let base = (cands.len() / d) as u32;
+        update_closest(ds, isa, &new, &mut closest, Some((&mut owner, base)));
+        cands.extend_from_slice(&new);
+    }
+    // Candidate weights: the weight of the rows nearest to each, merged in block order.
+    let m = cands.len() / d;
+    let parts: Vec<Vec<f64>> = owner
+        .par_chunks(BLOCK_ROWS)
+        .enumerate()
+        .map(|(b, own)| {
+            let mut wsum = vec![0.0f64; m];
+            for (i, &o) in own.iter().enumerate() {
+                wsum[o as usize] += ds.weight(b * BLOCK_ROWS + i);
+            }
+            wsum
+        })
+        .collect();
+    let mut cw = vec![0.0f64; m];
+    for p in &parts {
+        for (a, b) in cw.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    let cw: Vec<f32> = cw.iter().map(|&w| w as f32).collect();
+    let cds = Dataset::new(&cands, d, Some(&cw));
+    let cfg = KMeansConfig {
+        k,
+        init: Init::KMeansPlusPlus,
+        n_init: 1,
+        max_iter: 30,
+        tol: 1e-4,
+        seed: rng.random(),
+    };
+    match super::fit(&CpuBackend::default(), &cds, &cfg) {
+        Ok(r) => r.centroids,
+        Err(_) => kmeans_plus_plus(ds, k, rng),
+    }
+}
+
 fn weighted_sum(ds: &Dataset, v: &[f32]) -> f64 {
     let parts: Vec<f64> = v
         .par_chunks(BLOCK_ROWS)
         .enumerate()
-        .map(|(b, c)| {
-            c.iter()
-                .enumerate()
-                .map(|(i, &x)| ds.weight(b * BLOCK_ROWS + i) * x as f64)
-                .sum()
+        .map(|(b, c)| match ds.weights {
+            None => c.iter().map(|&x| x as f64).sum(),
+            Some(w) => c
+                .iter()
+                .zip(&w[b * BLOCK_ROWS..])
+                .map(|(&x, &w)| w as f64 * x as f64)
+                .sum(),
         })
         .collect();
     parts.iter().sum()

@@ -13,10 +13,29 @@ use crate::error::{Error, Result};
 /// How the initial centroids are chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Init {
+    /// Greedy k-means++ below [`AUTO_PARALLEL_ROWS`] rows, k-means‖ from there on.
+    Auto,
     KMeansPlusPlus,
+    KMeansParallel,
     Random,
     /// k × d centroids in the prepared space.
     Given(Vec<f32>),
+}
+
+/// From this many rows `Init::Auto` uses k-means‖: greedy k-means++ needs k·(2 + ln k) passes over the data
+/// (at 5M rows that costs as much as dozens of Lloyd iterations), k-means‖ six, and on small inputs both are
+/// fast, so there the classic method (and scikit-learn's results) is kept.
+pub const AUTO_PARALLEL_ROWS: usize = 200_000;
+
+impl Init {
+    /// The method `Auto` stands for at `n` rows; other choices are returned as they are.
+    pub fn resolve(self, n: usize) -> Init {
+        match self {
+            Init::Auto if n >= AUTO_PARALLEL_ROWS => Init::KMeansParallel,
+            Init::Auto => Init::KMeansPlusPlus,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -246,14 +265,16 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
     } else {
         cfg.n_init
     };
+    let init = cfg.init.clone().resolve(ds.n);
     let mut best: Option<(usize, Run)> = None;
     let mut reports = Vec::new();
     let (mut init_s, mut iter_s) = (0.0, 0.0);
     for r in 0..n_init {
         let t0 = Instant::now();
         let mut rng = init::restart_rng(cfg.seed, r);
-        let c0 = match &cfg.init {
-            Init::KMeansPlusPlus => init::kmeans_plus_plus(ds, cfg.k, &mut rng),
+        let c0 = match &init {
+            Init::Auto | Init::KMeansPlusPlus => init::kmeans_plus_plus(ds, cfg.k, &mut rng),
+            Init::KMeansParallel => init::kmeans_parallel(ds, cfg.k, &mut rng),
             Init::Random => init::random_rows(ds, cfg.k, &mut rng),
             Init::Given(c) => c.clone(),
         };

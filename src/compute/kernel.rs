@@ -1,0 +1,418 @@
+//! CPU distance kernels: squared Euclidean distances from a run of rows to a set of centroids, in the form
+//! `Σ_j (x_j − c_j)²` summed in feature order (exact, no ‖x‖² − 2x·c cancellation).
+//!
+//! Centroids are transposed to `d × kp` so that KB centroids sit side by side in SIMD lanes; R rows are
+//! processed together so that R·KB/8 independent accumulators hide the FMA latency (register blocking, the
+//! micro-kernel of a GEMM). The code is written once over plain arrays and compiled twice: for AVX2+FMA
+//! (selected at run time) and portable. Results depend only on the instruction set chosen, never on threads.
+
+use super::Stats;
+
+/// Centroids in lane blocks of `kb`: block b holds centroids b·kb.. as d rows of kb lanes, contiguous
+/// (kp = k rounded up to kb; padding = +∞ never wins).
+#[derive(Debug, Clone)]
+pub struct Transposed {
+    ct: Vec<f32>,
+    kp: usize,
+    kb: usize,
+    k: usize,
+    d: usize,
+}
+
+impl Transposed {
+    /// `c` is k × d row-major.
+    pub fn new(c: &[f32], k: usize, d: usize) -> Self {
+        let kb = lane_block(k);
+        let kp = k.div_ceil(kb) * kb;
+        let mut ct = vec![f32::INFINITY; d * kp];
+        for (ci, row) in c.chunks_exact(d).take(k).enumerate() {
+            let (b, lane) = (ci / kb, ci % kb);
+            for (j, &v) in row.iter().enumerate() {
+                ct[b * d * kb + j * kb + lane] = v;
+            }
+        }
+        Transposed { ct, kp, kb, k, d }
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+}
+
+/// Lane block for k centroids: wide enough to fill SIMD registers, narrow enough not to waste work.
+fn lane_block(k: usize) -> usize {
+    match k {
+        0..=8 => 8,
+        9..=16 => 16,
+        _ => 32,
+    }
+}
+
+/// The instruction set the kernels run with, detected once per call site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64 AVX2 with fused multiply-add.
+    Avx2Fma,
+    /// Whatever the build target guarantees (SSE2 on x86-64, NEON on aarch64).
+    Portable,
+}
+
+impl Isa {
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx2Fma;
+        }
+        Isa::Portable
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx2Fma => "avx2+fma",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
+/// The per-instruction-set primitives of the kernels.
+trait Madd {
+    /// `acc + a·a`: fused where the instruction set has FMA (one rounding), else multiply then add.
+    fn sq_add(a: f32, acc: f32) -> f32;
+    /// Lowest value over the lanes and the lowest index among the lanes holding it.
+    fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
+        lane_argmin(*v, *i)
+    }
+}
+struct Fused;
+struct Plain;
+impl Madd for Fused {
+    #[inline(always)]
+    fn sq_add(a: f32, acc: f32) -> f32 {
+        a.mul_add(a, acc)
+    }
+    #[inline(always)]
+    fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Fused` is only used by the AVX2+FMA kernels, which run after feature detection.
+        return unsafe { argmin_avx2(v, i) };
+        #[cfg(not(target_arch = "x86_64"))]
+        lane_argmin(*v, *i)
+    }
+}
+
+/// `Madd::argmin` in AVX2: fold the KB/8 lane vectors into one (ties to the lower index), then a
+/// horizontal minimum and the lowest index among the lanes equal to it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn argmin_avx2<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
+    use std::arch::x86_64::*;
+    // SAFETY: all loads read 8 lanes at offsets 8·g < KB within the arrays (KB is a multiple of 8).
+    unsafe {
+        let mut bv = _mm256_loadu_ps(v.as_ptr());
+        let mut bi = _mm256_loadu_si256(i.as_ptr() as *const __m256i);
+        for g in 1..KB / 8 {
+            let v2 = _mm256_loadu_ps(v.as_ptr().add(8 * g));
+            let i2 = _mm256_loadu_si256(i.as_ptr().add(8 * g) as *const __m256i);
+            let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(v2, bv);
+            let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(v2, bv);
+            let lower = _mm256_castsi256_ps(_mm256_cmpgt_epi32(bi, i2));
+            let take = _mm256_or_ps(lt, _mm256_and_ps(eq, lower));
+            bv = _mm256_blendv_ps(bv, v2, take);
+            bi = _mm256_castps_si256(_mm256_blendv_ps(
+                _mm256_castsi256_ps(bi),
+                _mm256_castsi256_ps(i2),
+                take,
+            ));
+        }
+        let m = _mm256_min_ps(bv, _mm256_permute2f128_ps::<1>(bv, bv));
+        let m = _mm256_min_ps(m, _mm256_permute_ps::<0b01_00_11_10>(m));
+        let m = _mm256_min_ps(m, _mm256_permute_ps::<0b10_11_00_01>(m));
+        let eq = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(bv, m));
+        let c = _mm256_blendv_epi8(_mm256_set1_epi32(-1), bi, eq);
+        let c = _mm256_min_epu32(c, _mm256_permute2x128_si256::<1>(c, c));
+        let c = _mm256_min_epu32(c, _mm256_shuffle_epi32::<0b01_00_11_10>(c));
+        let c = _mm256_min_epu32(c, _mm256_shuffle_epi32::<0b10_11_00_01>(c));
+        (_mm256_cvtsi256_si32(c) as u32, _mm256_cvtss_f32(m))
+    }
+}
+impl Madd for Plain {
+    #[inline(always)]
+    fn sq_add(a: f32, acc: f32) -> f32 {
+        acc + a * a
+    }
+}
+
+/// Distances of R rows (`x`, R × d) to the KB centroids of lane block `b` (which starts at centroid b).
+#[inline(always)]
+fn tile<M: Madd, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    b: usize,
+) -> [[f32; KB]; R] {
+    let d = t.d;
+    let block = &t.ct[b * d..(b + KB) * d];
+    assert_eq!(x.len(), R * d);
+    let mut acc = [[0f32; KB]; R];
+    for (j, lane) in block.chunks_exact(KB).enumerate() {
+        let lane: &[f32; KB] = lane.try_into().expect("chunks_exact");
+        for (r, a) in acc.iter_mut().enumerate() {
+            // SAFETY: j < d (block has d lanes) and r < R, and x.len() == R·d was asserted above.
+            let xj = unsafe { *x.get_unchecked(r * d + j) };
+            for c in 0..KB {
+                a[c] = M::sq_add(xj - lane[c], a[c]);
+            }
+        }
+    }
+    acc
+}
+
+/// Lowest distance and its lowest centroid index over per-lane bests (a pairwise tree, vectorisable).
+#[inline(always)]
+fn lane_argmin<const KB: usize>(mut v: [f32; KB], mut i: [u32; KB]) -> (u32, f32) {
+    let mut h = KB / 2;
+    while h > 0 {
+        for c in 0..h {
+            let (v2, i2) = (v[c + h], i[c + h]);
+            let take = v2 < v[c] || (v2 == v[c] && i2 < i[c]);
+            v[c] = if take { v2 } else { v[c] };
+            i[c] = if take { i2 } else { i[c] };
+        }
+        h /= 2;
+    }
+    (i[0], v[0])
+}
+
+/// Nearest centroid of R rows: per-lane running minimum over lane blocks, then a reduction over the lanes.
+#[inline(always)]
+fn nearest_tile<M: Madd, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    labels: &mut [u32],
+    dist: &mut [f32],
+) {
+    let mut bv = tile::<M, KB, R>(x, t, 0);
+    let mut bi = [std::array::from_fn::<u32, KB, _>(|c| c as u32); R];
+    for b in (KB..t.kp).step_by(KB) {
+        let acc = tile::<M, KB, R>(x, t, b);
+        for r in 0..R {
+            for c in 0..KB {
+                let take = acc[r][c] < bv[r][c];
+                bv[r][c] = if take { acc[r][c] } else { bv[r][c] };
+                bi[r][c] = if take { (b + c) as u32 } else { bi[r][c] };
+            }
+        }
+    }
+    for r in 0..R {
+        (labels[r], dist[r]) = M::argmin(&bv[r], &bi[r]);
+    }
+}
+
+#[inline(always)]
+fn nearest_impl<M: Madd, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    labels: &mut [u32],
+    dist: &mut [f32],
+) {
+    let d = t.d;
+    let n = labels.len();
+    let full = n / R * R;
+    for r0 in (0..full).step_by(R) {
+        nearest_tile::<M, KB, R>(
+            &x[r0 * d..(r0 + R) * d],
+            t,
+            &mut labels[r0..r0 + R],
+            &mut dist[r0..r0 + R],
+        );
+    }
+    for r in full..n {
+        nearest_tile::<M, KB, 1>(
+            &x[r * d..(r + 1) * d],
+            t,
+            &mut labels[r..r + 1],
+            &mut dist[r..r + 1],
+        );
+    }
+}
+
+/// Σ_rows w·min(cur, ‖x − c‖²) for every centroid c (k-means++ candidate potentials), added into `pot`.
+#[inline(always)]
+fn potential_impl<M: Madd, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    cur: &[f32],
+    w: Option<&[f32]>,
+    pot: &mut [f64],
+) {
+    let d = t.d;
+    let n = cur.len();
+    let full = n / R * R;
+    for b in (0..t.kp).step_by(KB) {
+        let mut p = [0f64; KB];
+        let mut add = |r: usize, acc: &[f32; KB]| {
+            let wr = w.map_or(1.0, |w| w[r] as f64);
+            for c in 0..KB {
+                p[c] += wr * acc[c].min(cur[r]) as f64;
+            }
+        };
+        for r0 in (0..full).step_by(R) {
+            let acc = tile::<M, KB, R>(&x[r0 * d..(r0 + R) * d], t, b);
+            for (r, a) in acc.iter().enumerate() {
+                add(r0 + r, a);
+            }
+        }
+        for r in full..n {
+            add(r, &tile::<M, KB, 1>(&x[r * d..(r + 1) * d], t, b)[0]);
+        }
+        for (c, &v) in p.iter().enumerate() {
+            if b + c < t.k {
+                pot[b + c] += v;
+            }
+        }
+    }
+}
+
+/// Rows assigned at once before being accumulated, so that they are still in L1 when summed.
+const CHUNK_ROWS: usize = 256;
+
+/// One Lloyd pass over a block of rows: nearest centroid of each row (counting rows whose label changes
+/// against `labels`, then overwriting it), its distance into `dist`, and w·x, w, w·dist summed into `s`
+/// in row order (f64).
+#[inline(always)]
+fn assign_impl<M: Madd, const KB: usize, const R: usize>(
+    x: &[f32],
+    w: Option<&[f32]>,
+    t: &Transposed,
+    labels: &mut [u32],
+    dist: &mut [f32],
+    s: &mut Stats,
+) {
+    let d = t.d;
+    let mut lab = [0u32; CHUNK_ROWS];
+    for (c, (old, dd)) in labels
+        .chunks_mut(CHUNK_ROWS)
+        .zip(dist.chunks_mut(CHUNK_ROWS))
+        .enumerate()
+    {
+        let (first, m) = (c * CHUNK_ROWS, old.len());
+        let xc = &x[first * d..(first + m) * d];
+        nearest_impl::<M, KB, R>(xc, t, &mut lab[..m], dd);
+        for (o, &l) in old.iter_mut().zip(&lab[..m]) {
+            s.moved += (*o != l) as u64;
+            *o = l;
+        }
+        for (r, (&l, row)) in lab[..m].iter().zip(xc.chunks_exact(d)).enumerate() {
+            let a = l as usize;
+            let sum = &mut s.sums[a * d..(a + 1) * d];
+            match w {
+                None => {
+                    for (acc, &v) in sum.iter_mut().zip(row) {
+                        *acc += v as f64;
+                    }
+                    s.weights[a] += 1.0;
+                    s.sse += dd[r] as f64;
+                }
+                Some(w) => {
+                    let wr = w[first + r] as f64;
+                    for (acc, &v) in sum.iter_mut().zip(row) {
+                        *acc += wr * v as f64;
+                    }
+                    s.weights[a] += wr;
+                    s.sse += wr * dd[r] as f64;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn assign_avx2<const KB: usize, const R: usize>(
+    x: &[f32],
+    w: Option<&[f32]>,
+    t: &Transposed,
+    labels: &mut [u32],
+    dist: &mut [f32],
+    s: &mut Stats,
+) {
+    assign_impl::<Fused, KB, R>(x, w, t, labels, dist, s)
+}
+
+/// Expands to a runtime dispatch over (instruction set, lane block) for one kernel entry point; the row
+/// block R gives R·KB/8 independent accumulators, enough to cover FMA latency.
+macro_rules! dispatch {
+    ($isa:expr, $t:expr, $impl:ident, $avx2:ident, ($($arg:expr),*)) => {{
+        match ($isa, $t.kb) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::Avx2Fma is only constructed after detecting AVX2 and FMA on this CPU.
+            (Isa::Avx2Fma, 8) => unsafe { $avx2::<8, 8>($($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            (Isa::Avx2Fma, 16) => unsafe { $avx2::<16, 4>($($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            (Isa::Avx2Fma, _) => unsafe { $avx2::<32, 2>($($arg),*) },
+            (_, 8) => $impl::<Plain, 8, 4>($($arg),*),
+            (_, 16) => $impl::<Plain, 16, 2>($($arg),*),
+            _ => $impl::<Plain, 32, 2>($($arg),*),
+        }
+    }};
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn nearest_avx2<const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    l: &mut [u32],
+    dd: &mut [f32],
+) {
+    nearest_impl::<Fused, KB, R>(x, t, l, dd)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn potential_avx2<const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    cur: &[f32],
+    w: Option<&[f32]>,
+    pot: &mut [f64],
+) {
+    potential_impl::<Fused, KB, R>(x, t, cur, w, pot)
+}
+
+/// For each row of `x` (row-major, `labels.len()` rows): the nearest centroid (lowest index on ties) and
+/// its squared distance.
+pub fn nearest(isa: Isa, x: &[f32], t: &Transposed, labels: &mut [u32], dist: &mut [f32]) {
+    debug_assert_eq!(x.len(), labels.len() * t.d);
+    dispatch!(isa, t, nearest_impl, nearest_avx2, (x, t, labels, dist))
+}
+
+/// Adds Σ_rows w·min(cur[row], ‖x_row − c‖²) to `pot[c]` for every centroid c of `t`.
+pub fn potential(
+    isa: Isa,
+    x: &[f32],
+    t: &Transposed,
+    cur: &[f32],
+    w: Option<&[f32]>,
+    pot: &mut [f64],
+) {
+    debug_assert_eq!(x.len(), cur.len() * t.d);
+    dispatch!(isa, t, potential_impl, potential_avx2, (x, t, cur, w, pot))
+}
+
+/// One Lloyd pass over a block of rows (`x` row-major, `labels.len()` rows; `w` their weights): see
+/// `assign_impl`. The statistics are added into `s`.
+pub fn assign(
+    isa: Isa,
+    x: &[f32],
+    w: Option<&[f32]>,
+    t: &Transposed,
+    labels: &mut [u32],
+    dist: &mut [f32],
+    s: &mut Stats,
+) {
+    debug_assert_eq!(x.len(), labels.len() * t.d);
+    dispatch!(isa, t, assign_impl, assign_avx2, (x, w, t, labels, dist, s))
+}
