@@ -4,6 +4,7 @@
 //! [`prep::Preprocessor`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
 //! [`profile`] → [`output`] writers. [`fit::run`] is that line; the CLI is a thin layer over it.
 
+pub mod bench;
 pub mod cli;
 pub mod compute;
 pub mod data;

@@ -50,6 +50,9 @@ fn describe(values: &mut [f32], segment: Option<u32>, feature: &str) -> FeatureP
     }
 }
 
+/// Features profiled at once: each holds one column (n values) in memory.
+const PARALLEL_FEATURES: usize = 4;
+
 /// Profiles of every segment (in segment order) followed by the overall rows, feature by feature.
 pub fn profiles(
     m: &FeatureMatrix,
@@ -57,7 +60,7 @@ pub fn profiles(
     labels: &[u32],
     k: usize,
 ) -> Vec<FeatureProfile> {
-    // Rows grouped by segment (a counting sort), so each segment's values are gathered in one sweep.
+    // Where each segment's rows go in a segment-ordered column (a counting sort).
     let mut start = vec![0usize; k + 1];
     for &l in labels {
         start[l as usize + 1] += 1;
@@ -65,50 +68,75 @@ pub fn profiles(
     for s in 0..k {
         start[s + 1] += start[s];
     }
-    let mut order = vec![0u32; labels.len()];
-    let mut fill = start.clone();
-    for (i, &l) in labels.iter().enumerate() {
-        order[fill[l as usize]] = i as u32;
-        fill[l as usize] += 1;
+    let features: Vec<usize> = (0..m.d).collect();
+    let mut per_feature = Vec::with_capacity(m.d);
+    for group in features.chunks(PARALLEL_FEATURES) {
+        per_feature.par_extend(
+            group
+                .par_iter()
+                .map(|&j| feature_profiles(m, prep, labels, &start, j)),
+        );
     }
-    let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::new(); k];
+    let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(m.d); k];
     let mut overall = Vec::with_capacity(m.d);
-    for (j, name) in m.names.iter().enumerate() {
-        let value = |i: usize| prep.invert(j, m.data[i * m.d + j] as f64) as f32;
-        let mut all: Vec<f32> = (0..m.n).map(value).collect();
-        let all_p = describe(&mut all, None, name);
-        drop(all);
-        let per: Vec<FeatureProfile> = (0..k)
-            .into_par_iter()
-            .map(|s| {
-                let mut v: Vec<f32> = order[start[s]..start[s + 1]]
-                    .iter()
-                    .map(|&i| value(i as usize))
-                    .collect();
-                let mut p = if v.is_empty() {
-                    FeatureProfile {
-                        segment: Some(s as u32),
-                        feature: name.clone(),
-                        customers: 0,
-                        ..nan_profile()
-                    }
-                } else {
-                    describe(&mut v, Some(s as u32), name)
-                };
-                p.z = if all_p.std > 0.0 && p.customers > 0 {
-                    (p.mean - all_p.mean) / all_p.std
-                } else {
-                    0.0
-                };
-                p
-            })
-            .collect();
+    for (per, all) in per_feature {
         for (s, p) in per.into_iter().enumerate() {
             segs[s].push(p);
         }
-        overall.push(all_p);
+        overall.push(all);
     }
     segs.into_iter().flatten().chain(overall).collect()
+}
+
+/// One feature: its values in original units scattered into a segment-ordered column in one sequential
+/// sweep of the matrix, each segment's slice described in parallel, then the whole column.
+fn feature_profiles(
+    m: &FeatureMatrix,
+    prep: &Preprocessor,
+    labels: &[u32],
+    start: &[usize],
+    j: usize,
+) -> (Vec<FeatureProfile>, FeatureProfile) {
+    let name = &m.names[j];
+    let mut col = vec![0f32; m.n];
+    let mut fill = start.to_vec();
+    for (row, &l) in m.data.chunks_exact(m.d).zip(labels) {
+        let f = &mut fill[l as usize];
+        col[*f] = prep.invert(j, row[j] as f64) as f32;
+        *f += 1;
+    }
+    let mut slices = Vec::with_capacity(start.len() - 1);
+    let mut rest = col.as_mut_slice();
+    for w in start.windows(2) {
+        let (seg, tail) = rest.split_at_mut(w[1] - w[0]);
+        slices.push(seg);
+        rest = tail;
+    }
+    let mut per: Vec<FeatureProfile> = slices
+        .into_par_iter()
+        .enumerate()
+        .map(|(s, v)| {
+            if v.is_empty() {
+                FeatureProfile {
+                    segment: Some(s as u32),
+                    feature: name.clone(),
+                    customers: 0,
+                    ..nan_profile()
+                }
+            } else {
+                describe(v, Some(s as u32), name)
+            }
+        })
+        .collect();
+    let all = describe(&mut col, None, name);
+    for p in &mut per {
+        p.z = if all.std > 0.0 && p.customers > 0 {
+            (p.mean - all.mean) / all.std
+        } else {
+            0.0
+        };
+    }
+    (per, all)
 }
 
 fn nan_profile() -> FeatureProfile {

@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions and one handler per subcommand.
 
+mod bench;
 mod fit;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Fit segments on a customer table and write labels, segments, profiles and a model.
     Fit(fit::FitArgs),
+    /// Time fixed Lloyd iterations on the CPU and every GPU adapter, side by side (CPU-vs-GPU comparisons).
+    Bench(bench::BenchArgs),
     /// Write a synthetic customer-like Parquet table (streamed; any size).
     Generate(GenerateArgs),
     /// List GPU adapters and say which one `--device auto` uses.
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Fit(args) => fit::run(args, &log),
+        Command::Bench(args) => bench::run(args, &log),
         Command::Devices { json } => {
             let (all, auto) = crate::compute::gpu::list();
             if json {

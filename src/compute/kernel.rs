@@ -416,3 +416,59 @@ pub fn assign(
     debug_assert_eq!(x.len(), labels.len() * t.d);
     dispatch!(isa, t, assign_impl, assign_avx2, (x, w, t, labels, dist, s))
 }
+
+/// Σ x in 8 lanes over fixed blocks in parallel: one streaming read of `x`, the memory floor of a pass.
+pub fn stream_sum(x: &[f32]) -> f32 {
+    use rayon::prelude::*;
+    x.par_chunks(1 << 16)
+        .map(|c| {
+            let mut acc = [0f32; 8];
+            for v in c.chunks_exact(8) {
+                for (a, &b) in acc.iter_mut().zip(v) {
+                    *a += b;
+                }
+            }
+            acc.iter().sum::<f32>()
+        })
+        .sum()
+}
+
+/// Rounds of the peak loop: 8×8 lanes each, 2 flops per lane and round.
+const PEAK_ROUNDS: usize = 4_000_000;
+
+#[inline(always)]
+fn peak_impl<M: Madd>(seed: f32) -> f32 {
+    let mut acc = [seed; 64];
+    let a = std::hint::black_box(1e-4f32);
+    for _ in 0..PEAK_ROUNDS {
+        for v in acc.iter_mut() {
+            *v = M::sq_add(a, *v);
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn peak_avx2(seed: f32) -> f32 {
+    peak_impl::<Fused>(seed)
+}
+
+/// Multiply-add throughput of all rayon threads right now, GFLOP/s (8 independent accumulator vectors
+/// per thread: the ceiling for the distance kernels).
+pub fn peak_gflops(isa: Isa) -> f64 {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let t = std::time::Instant::now();
+    let s: f32 = (0..threads)
+        .into_par_iter()
+        .map(|i| match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::Avx2Fma is only constructed after detecting AVX2 and FMA on this CPU.
+            Isa::Avx2Fma => unsafe { peak_avx2(i as f32) },
+            _ => peak_impl::<Plain>(i as f32),
+        })
+        .sum();
+    std::hint::black_box(s);
+    (threads * PEAK_ROUNDS * 64 * 2) as f64 / t.elapsed().as_secs_f64() / 1e9
+}

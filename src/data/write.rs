@@ -147,3 +147,20 @@ pub fn write_parquet(path: PathBuf, batch: &RecordBatch) -> Result<()> {
     sink.write(batch)?;
     sink.finish()
 }
+
+/// Writes `bytes` to `path` through a temporary file in the same directory renamed at the end.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".strata-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::output(dir, format!("{e}; choose a writable path")))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::output(path, e))?;
+    tmp.persist(path).map_err(|e| Error::output(path, e.error))?;
+    Ok(())
+}

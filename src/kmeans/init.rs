@@ -145,12 +145,32 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
 
 /// Rounds of k-means‖ sampling; Bahmani et al. find 5 enough with oversampling 2k.
 const PARALLEL_ROUNDS: usize = 5;
+/// k-means‖ runs on a uniform sample of this many rows (more when k is large) of bigger inputs.
+const PARALLEL_SAMPLE_ROWS: usize = 1 << 18;
 
 /// k-means‖ (Bahmani et al., 2012): a few rounds that each sample every row independently with probability
 /// min(1, 2k·w·D²/φ), then the candidates, weighted by the rows nearest to them, are clustered by k-means++
-/// and Lloyd. Needs 1 + rounds passes over the data instead of k·(2 + ln k) for greedy k-means++.
-/// Falls back to greedy k-means++ when the sampling finds too few distinct candidates.
+/// and Lloyd. Its 1 + rounds passes each compare rows with ~2k new candidates, about as many distances as
+/// greedy k-means++ needs, so on inputs larger than max(2^18, 256·k) rows it runs on a uniform sample of
+/// that size (any segment above ~0.01 % of the rows is still seen hundreds of times); Lloyd then
+/// refines on all rows. Falls back to greedy k-means++ on all rows when too few distinct candidates are found.
 pub fn kmeans_parallel(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let d = ds.d;
+    let m = PARALLEL_SAMPLE_ROWS.max(256 * k);
+    let found = if ds.n > m {
+        let mut idx = rand::seq::index::sample(rng, ds.n, m).into_vec();
+        idx.sort_unstable();
+        let x: Vec<f32> = idx.iter().flat_map(|&i| ds.row(i)).copied().collect();
+        let w: Option<Vec<f32>> = ds.weights.map(|w| idx.iter().map(|&i| w[i]).collect());
+        parallel_on(&Dataset::new(&x, d, w.as_deref()), k, rng)
+    } else {
+        parallel_on(ds, k, rng)
+    };
+    found.unwrap_or_else(|| kmeans_plus_plus(ds, k, rng))
+}
+
+/// k-means‖ on all rows of `ds`; None when the candidates cannot be clustered into k.
+fn parallel_on(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Option<Vec<f32>> {
     let (n, d) = (ds.n, ds.d);
     let isa = Isa::detect();
     let oversample = 2.0 * k as f64;
@@ -223,10 +243,9 @@ pub fn kmeans_parallel(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32>
         tol: 1e-4,
         seed: rng.random(),
     };
-    match super::fit(&CpuBackend::default(), &cds, &cfg) {
-        Ok(r) => r.centroids,
-        Err(_) => kmeans_plus_plus(ds, k, rng),
-    }
+    super::fit(&CpuBackend::default(), &cds, &cfg)
+        .ok()
+        .map(|r| r.centroids)
 }
 
 fn weighted_sum(ds: &Dataset, v: &[f32]) -> f64 {

@@ -129,13 +129,14 @@ impl Preprocessor {
                 )));
             }
         }
+        let moments = match scaling {
+            Scaling::Zscore => mean_var(m),
+            _ => Vec::new(),
+        };
         for (j, c) in columns.iter_mut().enumerate() {
             let (center, scale) = match scaling {
                 Scaling::None => (0.0, 1.0),
-                Scaling::Zscore => {
-                    let (mean, var) = mean_var(m, j);
-                    (mean, var.sqrt())
-                }
+                Scaling::Zscore => (moments[j].0, moments[j].1.sqrt()),
                 Scaling::Minmax => {
                     let (lo, hi) = m
                         .data
@@ -209,25 +210,37 @@ impl Preprocessor {
 }
 
 /// Mean and population variance of column `j` (two passes in f64, stable).
-pub fn mean_var(m: &FeatureMatrix, j: usize) -> (f64, f64) {
+pub fn mean_var(m: &FeatureMatrix) -> Vec<(f64, f64)> {
     let n = m.n as f64;
-    let mean = m
-        .data
+    let mean: Vec<f64> = column_sums(m, |_, v| v as f64)
         .iter()
-        .skip(j)
-        .step_by(m.d)
-        .map(|&v| v as f64)
-        .sum::<f64>()
-        / n;
-    let var = m
+        .map(|s| s / n)
+        .collect();
+    let var = column_sums(m, |j, v| (v as f64 - mean[j]).powi(2));
+    mean.iter().zip(var).map(|(&m, v)| (m, v / n)).collect()
+}
+
+/// Σ_rows f(j, x_j) for every column j: row-major passes over fixed blocks merged in block order.
+fn column_sums(m: &FeatureMatrix, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f64> {
+    let d = m.d;
+    let parts: Vec<Vec<f64>> = m
         .data
-        .iter()
-        .skip(j)
-        .step_by(m.d)
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    (mean, var)
+        .par_chunks(PAR_ROWS * d)
+        .map(|chunk| {
+            let mut s = vec![0.0f64; d];
+            for row in chunk.chunks_exact(d) {
+                for (j, (a, &v)) in s.iter_mut().zip(row).enumerate() {
+                    *a += f(j, v);
+                }
+            }
+            s
+        })
+        .collect();
+    let mut total = vec![0.0f64; d];
+    for p in &parts {
+        total.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    total
 }
 
 #[cfg(test)]
