@@ -1,8 +1,14 @@
-//! The assign+accumulate step (one Lloyd iteration) on each backend at a few shapes.
-//! `cargo bench --bench kernels`; GPU rows appear when an adapter exists (software ones only at small n).
+//! The assign+accumulate step (one Lloyd iteration) on each backend at a few shapes, and `fit` end to end
+//! on the sample data. `cargo bench --bench kernels`; GPU rows appear when an adapter exists (software
+//! ones only at small n).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::path::PathBuf;
+
 use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
+use strata::data::Missing;
+use strata::fit::{self, FitOptions, InitChoice};
+use strata::prep::Scaling;
 
 fn data(n: usize, d: usize) -> Vec<f32> {
     let mut s = 0x2545F4914F6CDD1Du64;
@@ -56,5 +62,41 @@ fn step(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, step);
+/// The whole `strata fit` pipeline (read, prepare, k-means++ with 10 restarts, profiles, atomic writes) on
+/// data/customers.parquet (50,000 × 8), on the CPU.
+fn fit_end_to_end(c: &mut Criterion) {
+    let out = tempfile::tempdir().unwrap();
+    let opts = FitOptions {
+        inputs: vec![PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/customers.parquet"
+        ))],
+        out: out.path().join("o"),
+        k: 5,
+        features: None,
+        id: Some("customer_id".into()),
+        weight: None,
+        missing: Missing::Error,
+        scale: Scaling::Zscore,
+        log1p: vec![
+            "balance".into(),
+            "credit_limit".into(),
+            "monthly_spend".into(),
+        ],
+        init: InitChoice::Auto,
+        n_init: 10,
+        max_iter: 300,
+        tol: 1e-4,
+        seed: 0,
+    };
+    let cpu = CpuBackend::default();
+    let mut g = c.benchmark_group("fit_end_to_end");
+    g.sample_size(10);
+    g.bench_function("customers_50k_cpu", |b| {
+        b.iter(|| fit::run(&opts, &cpu, None, &|_| {}).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, step, fit_end_to_end);
 criterion_main!(benches);

@@ -117,7 +117,9 @@ pub fn run(opts: &BenchOptions, log: &dyn Fn(&str)) -> Result<Vec<BenchRow>> {
         }
     }
     if backends.is_empty() {
-        return Err(Error::usage("nothing to run: no CPU (--no-cpu) and no GPU adapter"));
+        return Err(Error::usage(
+            "nothing to run: no CPU (--no-cpu) and no GPU adapter",
+        ));
     }
     let mut rows = Vec::new();
     match &opts.workload {
@@ -168,9 +170,7 @@ fn measure(
     Preprocessor::fit_transform(&mut m, Scaling::Zscore, &[], false)?;
     let (n, d) = (m.n, m.d);
     if k > n {
-        return Err(Error::usage(format!(
-            "k = {k} is larger than the {n} rows"
-        )));
+        return Err(Error::usage(format!("k = {k} is larger than the {n} rows")));
     }
     let ds = Dataset::new(&m.data, d, None);
     let c0 = init::random_rows(&ds, k, &mut init::restart_rng(opts.seed, 0));
@@ -200,7 +200,10 @@ fn measure(
         }
         let secs = t.elapsed().as_secs_f64() / opts.iters as f64;
         let is_cpu = b.name().starts_with("cpu");
-        let cpu_ms = out.iter().find(|r| r.device.starts_with("cpu")).map(|r| r.ms_per_iter);
+        let cpu_ms = out
+            .iter()
+            .find(|r| r.device.starts_with("cpu"))
+            .map(|r| r.ms_per_iter);
         out.push(BenchRow {
             shape: shape.clone(),
             n,
@@ -215,7 +218,11 @@ fn measure(
             gflop_per_s: 2.0 * (n * d * k) as f64 / secs / 1e9,
             floor_ms: is_cpu.then_some(floor_ms),
             pct_of_floor: is_cpu.then_some(100.0 * floor_ms / (secs * 1e3)),
-            speedup_vs_cpu: if is_cpu { None } else { cpu_ms.map(|c| c / (secs * 1e3)) },
+            speedup_vs_cpu: if is_cpu {
+                None
+            } else {
+                cpu_ms.map(|c| c / (secs * 1e3))
+            },
             sse,
             peak_rss_mb: peak_rss_mb(),
         });
@@ -249,9 +256,20 @@ pub fn peak_rss_mb() -> Option<f64> {
 pub fn table(rows: &[BenchRow]) -> String {
     let mut s = format!(
         "{:<18} {:<34} {:>9} {:>10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}\n",
-        "shape", "device", "read s", "ms/iter", "GB/s", "GFLOP/s", "floor", "% floor", "vs CPU", "RSS MB", "SSE"
+        "shape",
+        "device",
+        "read s",
+        "ms/iter",
+        "GB/s",
+        "GFLOP/s",
+        "floor",
+        "% floor",
+        "vs CPU",
+        "RSS MB",
+        "SSE"
     );
-    let opt = |v: Option<f64>, suffix: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{suffix}"));
+    let opt =
+        |v: Option<f64>, suffix: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{suffix}"));
     for r in rows {
         let mut dev = r.device.clone();
         dev.truncate(34);

@@ -386,3 +386,62 @@ fn weights_and_given_init_match_reference_lloyd() {
         );
     }
 }
+
+/// `strata bench`: one row per device, devices agree on the SSE of the same fixed work, the derived rates
+/// follow from the timings, JSON and CSV say the same; a malformed shape is a usage error.
+#[test]
+fn bench_reports_every_device_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, c) = (dir.path().join("b.json"), dir.path().join("b.csv"));
+    let table = ok(strata(&[
+        "bench",
+        "--sizes",
+        "6000x5x3,3000x9x4",
+        "--iters",
+        "3",
+        "--allow-software",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--json",
+        j.to_str().unwrap(),
+        "--csv",
+        c.to_str().unwrap(),
+    ]));
+    let rows = json(&j);
+    let rows = rows.as_array().unwrap();
+    let gpu = std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let per_shape = if gpu { 2 } else { 1 };
+    assert!(rows.len() >= 2 * per_shape, "{table}");
+    for shape in ["6000x5x3", "3000x9x4"] {
+        let mine: Vec<_> = rows.iter().filter(|r| r["shape"] == shape).collect();
+        assert!(mine.len() >= per_shape, "{shape}: {table}");
+        assert!(mine[0]["device"].as_str().unwrap().starts_with("cpu"));
+        let sse0 = mine[0]["sse"].as_f64().unwrap();
+        for r in &mine {
+            let (n, d) = (r["n"].as_f64().unwrap(), r["d"].as_f64().unwrap());
+            let ms = r["ms_per_iter"].as_f64().unwrap();
+            assert!(ms > 0.0);
+            let gbs = n * d * 4.0 / (ms / 1e3) / 1e9;
+            assert!((r["gb_per_s"].as_f64().unwrap() - gbs).abs() <= 1e-9 * gbs.max(1.0));
+            let sse = r["sse"].as_f64().unwrap();
+            assert!(
+                (sse - sse0).abs() <= 1e-5 * sse0,
+                "{shape}: {sse} vs {sse0}"
+            );
+        }
+    }
+    let csv = std::fs::read_to_string(&c).unwrap();
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    assert!(csv.starts_with("shape,n,d,k,device,"));
+    // Generated files are removed afterwards.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let bad = strata(&["bench", "--sizes", "10x3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("NxDxK"), "{}", stderr(&bad));
+}

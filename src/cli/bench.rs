@@ -9,7 +9,11 @@ use crate::error::Result;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Shapes to generate, NxDxK (rows × features × clusters), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1000000x16x8,5000000x16x8,1000000x64x32")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000000x16x8,5000000x16x8,1000000x64x32"
+    )]
     pub sizes: Vec<Shape>,
     /// Benchmark this Parquet/CSV table instead of generated data (all numeric columns but --id).
     #[arg(long)]

@@ -161,6 +161,7 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::output(path, e))?;
-    tmp.persist(path).map_err(|e| Error::output(path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::output(path, e.error))?;
     Ok(())
 }
