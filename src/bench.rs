@@ -190,13 +190,8 @@ fn measure(
         for _ in 0..opts.iters {
             let s = res.step(&c, k)?;
             sse = s.sse;
-            for (j, &w) in s.weights.iter().enumerate() {
-                if w > 0.0 {
-                    for f in 0..d {
-                        c[j * d + f] = (s.sums[j * d + f] / w) as f32;
-                    }
-                }
-            }
+            // Plain Lloyd updates (an empty cluster keeps its centroid): the same work on every device.
+            c = s.means(&c);
         }
         let secs = t.elapsed().as_secs_f64() / opts.iters as f64;
         let is_cpu = b.name().starts_with("cpu");

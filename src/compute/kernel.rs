@@ -74,7 +74,7 @@ impl Isa {
 }
 
 /// The per-instruction-set primitives of the kernels.
-trait Madd {
+trait Arith {
     /// `acc + a·a`: fused where the instruction set has FMA (one rounding), else multiply then add.
     fn sq_add(a: f32, acc: f32) -> f32;
     /// Lowest value over the lanes and the lowest index among the lanes holding it.
@@ -84,7 +84,7 @@ trait Madd {
 }
 struct Fused;
 struct Plain;
-impl Madd for Fused {
+impl Arith for Fused {
     #[inline(always)]
     fn sq_add(a: f32, acc: f32) -> f32 {
         a.mul_add(a, acc)
@@ -99,7 +99,7 @@ impl Madd for Fused {
     }
 }
 
-/// `Madd::argmin` in AVX2: fold the KB/8 lane vectors into one (ties to the lower index), then a
+/// `Arith::argmin` in AVX2: fold the KB/8 lane vectors into one (ties to the lower index), then a
 /// horizontal minimum and the lowest index among the lanes equal to it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -135,7 +135,7 @@ fn argmin_avx2<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
         (_mm256_cvtsi256_si32(c) as u32, _mm256_cvtss_f32(m))
     }
 }
-impl Madd for Plain {
+impl Arith for Plain {
     #[inline(always)]
     fn sq_add(a: f32, acc: f32) -> f32 {
         acc + a * a
@@ -144,7 +144,7 @@ impl Madd for Plain {
 
 /// Distances of R rows (`x`, R × d) to the KB centroids of lane block `b` (which starts at centroid b).
 #[inline(always)]
-fn tile<M: Madd, const KB: usize, const R: usize>(
+fn tile<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
     b: usize,
@@ -184,7 +184,7 @@ fn lane_argmin<const KB: usize>(mut v: [f32; KB], mut i: [u32; KB]) -> (u32, f32
 
 /// Nearest centroid of R rows: per-lane running minimum over lane blocks, then a reduction over the lanes.
 #[inline(always)]
-fn nearest_tile<M: Madd, const KB: usize, const R: usize>(
+fn nearest_tile<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
     labels: &mut [u32],
@@ -208,7 +208,7 @@ fn nearest_tile<M: Madd, const KB: usize, const R: usize>(
 }
 
 #[inline(always)]
-fn nearest_impl<M: Madd, const KB: usize, const R: usize>(
+fn nearest_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
     labels: &mut [u32],
@@ -237,7 +237,7 @@ fn nearest_impl<M: Madd, const KB: usize, const R: usize>(
 
 /// Σ_rows w·min(cur, ‖x − c‖²) for every centroid c (k-means++ candidate potentials), added into `pot`.
 #[inline(always)]
-fn potential_impl<M: Madd, const KB: usize, const R: usize>(
+fn potential_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
     cur: &[f32],
@@ -279,7 +279,7 @@ const CHUNK_ROWS: usize = 256;
 /// against `labels`, then overwriting it), its distance into `dist`, and w·x, w, w·dist summed into `s`
 /// in row order (f64).
 #[inline(always)]
-fn assign_impl<M: Madd, const KB: usize, const R: usize>(
+fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     w: Option<&[f32]>,
     t: &Transposed,
@@ -437,7 +437,7 @@ pub fn stream_sum(x: &[f32]) -> f32 {
 const PEAK_ROUNDS: usize = 4_000_000;
 
 #[inline(always)]
-fn peak_impl<M: Madd>(seed: f32) -> f32 {
+fn peak_impl<M: Arith>(seed: f32) -> f32 {
     let mut acc = [seed; 64];
     let a = std::hint::black_box(1e-4f32);
     for _ in 0..PEAK_ROUNDS {

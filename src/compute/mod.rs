@@ -69,6 +69,23 @@ impl Stats {
         }
     }
 
+    /// The weighted mean of each cluster; clusters without weight keep their row of `old` (k × d).
+    pub fn means(&self, old: &[f32]) -> Vec<f32> {
+        let d = self.d;
+        let mut c = old.to_vec();
+        for (j, &w) in self.weights.iter().enumerate() {
+            if w > 0.0 {
+                for (v, &s) in c[j * d..(j + 1) * d]
+                    .iter_mut()
+                    .zip(&self.sums[j * d..(j + 1) * d])
+                {
+                    *v = (s / w) as f32;
+                }
+            }
+        }
+        c
+    }
+
     /// Adds `other` into `self`. Callers merge in a fixed order, which makes the f64 result reproducible.
     pub fn merge(&mut self, other: &Stats) {
         for (a, b) in self.sums.iter_mut().zip(&other.sums) {

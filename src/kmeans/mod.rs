@@ -191,14 +191,7 @@ fn update(
             stats.weights[c] = w;
         }
     }
-    let mut c = old.to_vec();
-    for j in 0..k {
-        if stats.weights[j] > 0.0 {
-            for t in 0..d {
-                c[j * d + t] = (stats.sums[j * d + t] / stats.weights[j]) as f32;
-            }
-        }
-    }
+    let c = stats.means(old);
     Ok((c, empty.len()))
 }
 
