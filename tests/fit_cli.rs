@@ -445,3 +445,87 @@ fn bench_reports_every_device_consistently() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("NxDxK"), "{}", stderr(&bad));
 }
+
+/// A file of many row groups (decoded in parallel) gives the same result as the same rows in one group, drops
+/// exactly the rows with a null, keeps the ids in order, and reports the first infinite value in row order.
+#[test]
+fn row_groups_read_in_parallel_like_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1000usize;
+    let cols = |inf: &[usize]| -> Vec<(&'static str, arrow_array::ArrayRef)> {
+        let a: Float64Array = (0..n)
+            .map(|i| (![5, 300, 999].contains(&i)).then_some((i as f64 * 0.5) % 17.0))
+            .collect();
+        let b: Float64Array = (0..n)
+            .map(|i| {
+                Some(if inf.contains(&i) {
+                    f64::INFINITY
+                } else {
+                    ((i * 7) % 13) as f64
+                })
+            })
+            .collect();
+        vec![
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..n as i64)) as _,
+            ),
+            ("a", Arc::new(a) as _),
+            ("b", Arc::new(b) as _),
+        ]
+    };
+    let (many, one) = (
+        dir.path().join("many.parquet"),
+        dir.path().join("one.parquet"),
+    );
+    write_parquet_groups(&many, cols(&[]), Some(64));
+    write_parquet(&one, cols(&[]));
+    let run = |input: &std::path::Path, out: &str| {
+        let out = dir.path().join(out);
+        ok(strata(&[
+            "fit",
+            input.to_str().unwrap(),
+            "--k",
+            "3",
+            "--id",
+            "id",
+            "--missing",
+            "drop",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        out
+    };
+    let (m, o) = (run(&many, "many"), run(&one, "one"));
+    let (lm, lo) = (
+        read_parquet(&m.join("labels.parquet")),
+        read_parquet(&o.join("labels.parquet")),
+    );
+    assert_eq!(lm.num_rows(), n);
+    assert_eq!(lm, lo, "many row groups vs one");
+    assert_eq!(
+        col_f64(&lm, "id"),
+        (0..n).map(|i| i as f64).collect::<Vec<_>>()
+    );
+    let seg = lm.column_by_name("segment").unwrap();
+    let nulls: Vec<usize> = (0..n).filter(|&i| seg.is_null(i)).collect();
+    assert_eq!(nulls, vec![5, 300, 999]);
+    assert_eq!(json(&m.join("summary.json"))["rows_dropped"], 3);
+
+    let bad = dir.path().join("inf.parquet");
+    write_parquet_groups(&bad, cols(&[900, 700]), Some(64));
+    let o = strata(&[
+        "fit",
+        bad.to_str().unwrap(),
+        "--k",
+        "2",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("'b' holds inf at row 700"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -3,9 +3,10 @@
 
 use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch};
 use arrow_schema::{DataType, Schema};
+use rayon::prelude::*;
 
 use crate::data::matrix::FeatureMatrix;
-use crate::data::source::Source;
+use crate::data::source::{Part, Source};
 use crate::error::{Error, Result};
 
 /// What to do with nulls and NaNs in feature columns.
@@ -128,11 +129,123 @@ fn to_f32(col: &ArrayRef, name: &str) -> Result<Float32Array> {
         .clone())
 }
 
-/// Reads all inputs into a feature matrix under the given missing-value policy.
+/// What one part contributed besides its rows of the matrix.
+struct PartOut {
+    ids: Vec<ArrayRef>,
+    missing: Vec<usize>,
+    /// Part-local indices of rows with a missing feature.
+    missing_rows: Vec<u32>,
+}
+
+/// The columns to read and their roles.
+struct Columns<'a> {
+    all: Vec<usize>,
+    names: &'a [String],
+    weight: Option<&'a str>,
+    id: bool,
+}
+
+/// Decodes one part into its rows of the matrix (`x`, rows × d) and of the weights: values converted to
+/// f32, missing ones set to NaN and counted, ±Inf and bad weights an error naming the global row.
+fn load_part(
+    source: &Source,
+    part: &Part,
+    cols: &Columns,
+    x: &mut [f32],
+    mut w: Option<&mut [f32]>,
+) -> Result<PartOut> {
+    let d = cols.names.len();
+    let mut out = PartOut {
+        ids: Vec::new(),
+        missing: vec![0; d],
+        missing_rows: Vec::new(),
+    };
+    let mut row = 0usize;
+    let mut feats: Vec<Float32Array> = Vec::with_capacity(d);
+    for batch in source.part_batches(part, &cols.all) {
+        let batch: RecordBatch = batch?;
+        let n = batch.num_rows();
+        if row + n > part.rows {
+            return Err(Error::input(format!(
+                "{} holds more rows than its footer says ({}): the file is corrupt",
+                source.path_of(part).display(),
+                part.rows
+            )));
+        }
+        feats.clear();
+        for (j, name) in cols.names.iter().enumerate() {
+            feats.push(to_f32(batch.column(j), name)?);
+        }
+        if cols.id {
+            out.ids.push(batch.column(cols.all.len() - 1).clone());
+        }
+        let xs = &mut x[row * d..(row + n) * d];
+        for (j, c) in feats.iter().enumerate() {
+            let nulls = c.null_count() > 0;
+            for (i, (dst, &v)) in xs.iter_mut().skip(j).step_by(d).zip(c.values()).enumerate() {
+                if v.is_finite() && !(nulls && c.is_null(i)) {
+                    *dst = v;
+                } else if v.is_infinite() && !c.is_null(i) {
+                    return Err(Error::input(format!(
+                        "column '{}' holds {v} at row {} (0-based): infinite values cannot be clustered; fix or filter the input",
+                        cols.names[j],
+                        part.first_row + row + i
+                    )));
+                } else {
+                    *dst = f32::NAN;
+                    out.missing[j] += 1;
+                }
+            }
+        }
+        if let (Some(name), Some(ws)) = (cols.weight, w.as_deref_mut()) {
+            let wc = to_f32(batch.column(d), name)?;
+            for (i, (dst, &v)) in ws[row..row + n].iter_mut().zip(wc.values()).enumerate() {
+                if wc.is_null(i) || !v.is_finite() || v < 0.0 {
+                    return Err(Error::input(format!(
+                        "weight column '{name}' has {} at row {} (0-based): weights must be finite and >= 0",
+                        if wc.is_null(i) {
+                            "null".to_string()
+                        } else {
+                            v.to_string()
+                        },
+                        part.first_row + row + i
+                    )));
+                }
+                *dst = v;
+            }
+        }
+        if out.missing.iter().any(|&m| m > 0) {
+            for (i, r) in xs.chunks_exact(d).enumerate() {
+                if r.iter().any(|v| v.is_nan()) {
+                    out.missing_rows.push((row + i) as u32);
+                }
+            }
+        }
+        row += n;
+    }
+    if row != part.rows {
+        return Err(Error::input(format!(
+            "{} holds {row} rows where its footer says {}: the file is corrupt or truncated",
+            source.path_of(part).display(),
+            part.rows
+        )));
+    }
+    Ok(out)
+}
+
+/// Reads all inputs into a feature matrix under the given missing-value policy. Parts (Parquet row groups,
+/// CSV files) are decoded in parallel straight into their rows of one pre-allocated matrix; errors are
+/// reported for the first bad row in input order, as a sequential read would.
 pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded> {
     let schema = source.schema().clone();
-    if source.known_rows() == Some(0) {
+    let total = source.rows();
+    if total == 0 {
         return Err(Error::input("the input has no rows"));
+    }
+    if total > u32::MAX as usize {
+        return Err(Error::input(
+            "more than 4,294,967,295 rows: split the input",
+        ));
     }
     let feat = feature_columns(&schema, spec)?;
     let names: Vec<String> = feat
@@ -155,89 +268,52 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         None => None,
     };
     let d = feat.len();
-    let mut columns = feat.clone();
-    columns.extend(weight);
-    columns.extend(id);
+    let mut all = feat.clone();
+    all.extend(weight);
+    all.extend(id);
+    let cols = Columns {
+        all,
+        names: &names,
+        weight: spec.weight.as_deref(),
+        id: id.is_some(),
+    };
 
-    let mut data: Vec<f32> = Vec::with_capacity(source.known_rows().unwrap_or(0) * d);
-    let mut weights: Option<Vec<f32>> =
-        weight.map(|_| Vec::with_capacity(source.known_rows().unwrap_or(0)));
-    let mut ids: Option<Vec<ArrayRef>> = id.map(|_| Vec::new());
-    let mut kept: Vec<u32> = Vec::new();
-    let mut any_dropped = false;
+    let parts = source.parts();
+    let mut data = vec![0f32; total * d];
+    let mut weights: Option<Vec<f32>> = weight.map(|_| vec![0f32; total]);
+    let mut x_slices = Vec::with_capacity(parts.len());
+    let mut rest = data.as_mut_slice();
+    for p in &parts {
+        let (mine, tail) = rest.split_at_mut(p.rows * d);
+        x_slices.push(mine);
+        rest = tail;
+    }
+    let mut w_slices: Vec<Option<&mut [f32]>> = Vec::with_capacity(parts.len());
+    match weights.as_mut() {
+        Some(w) => {
+            let mut rest = w.as_mut_slice();
+            for p in &parts {
+                let (mine, tail) = rest.split_at_mut(p.rows);
+                w_slices.push(Some(mine));
+                rest = tail;
+            }
+        }
+        None => w_slices.extend(parts.iter().map(|_| None)),
+    }
+    let outs: Vec<Result<PartOut>> = parts
+        .par_iter()
+        .zip(x_slices)
+        .zip(w_slices)
+        .map(|((p, x), w)| load_part(source, p, &cols, x, w))
+        .collect();
+    let outs: Vec<PartOut> = outs.into_iter().collect::<Result<_>>()?;
+
     let mut missing_counts = vec![0usize; d];
-    let mut row0 = 0usize;
-    let mut cols_f32: Vec<Float32Array> = Vec::with_capacity(d);
-    for batch in source.batches(&columns) {
-        let batch: RecordBatch = batch?;
-        let n = batch.num_rows();
-        cols_f32.clear();
-        for (j, name) in names.iter().enumerate() {
-            cols_f32.push(to_f32(batch.column(j), name)?);
-        }
-        let w = match weight {
-            Some(_) => Some(to_f32(batch.column(d), spec.weight.as_deref().unwrap())?),
-            None => None,
-        };
-        if let (Some(ids), Some(_)) = (ids.as_mut(), id) {
-            ids.push(batch.column(columns.len() - 1).clone());
-        }
-        // Per row: a missing feature, an infinite value or a bad weight.
-        let start = data.len();
-        data.resize(start + n * d, 0.0);
-        let mut out = start;
-        for i in 0..n {
-            let mut row_missing = false;
-            for (j, c) in cols_f32.iter().enumerate() {
-                let v = c.value(i);
-                let is_missing = c.is_null(i) || v.is_nan();
-                if is_missing {
-                    missing_counts[j] += 1;
-                    row_missing = true;
-                    data[out + j] = f32::NAN;
-                } else if v.is_infinite() {
-                    return Err(Error::input(format!(
-                        "column '{}' holds {} at row {} (0-based): infinite values cannot be clustered; fix or filter the input",
-                        names[j],
-                        v,
-                        row0 + i
-                    )));
-                } else {
-                    data[out + j] = v;
-                }
-            }
-            if let (Some(wc), Some(ws)) = (&w, weights.as_mut()) {
-                let wv = wc.value(i);
-                if wc.is_null(i) || !wv.is_finite() || wv < 0.0 {
-                    return Err(Error::input(format!(
-                        "weight column '{}' has {} at row {} (0-based): weights must be finite and >= 0",
-                        spec.weight.as_deref().unwrap(),
-                        if wc.is_null(i) {
-                            "null".to_string()
-                        } else {
-                            wv.to_string()
-                        },
-                        row0 + i
-                    )));
-                }
-                if !(row_missing && missing == Missing::Drop) {
-                    ws.push(wv);
-                }
-            }
-            if row_missing && missing == Missing::Drop {
-                any_dropped = true;
-                continue;
-            }
-            kept.push((row0 + i) as u32);
-            out += d;
-        }
-        data.truncate(out);
-        row0 += n;
-        if row0 > u32::MAX as usize {
-            return Err(Error::input(
-                "more than 4,294,967,295 rows: split the input",
-            ));
-        }
+    for o in &outs {
+        missing_counts
+            .iter_mut()
+            .zip(&o.missing)
+            .for_each(|(a, b)| *a += b);
     }
     if missing == Missing::Error && missing_counts.iter().any(|&c| c > 0) {
         let list: Vec<String> = names
@@ -251,23 +327,64 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
             list.join(", ")
         )));
     }
-    if row0 == 0 {
-        return Err(Error::input("the input has no rows"));
-    }
+    let dropped: Vec<usize> = if missing == Missing::Drop {
+        parts
+            .iter()
+            .zip(&outs)
+            .flat_map(|(p, o)| o.missing_rows.iter().map(|&r| p.first_row + r as usize))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let kept_rows =
+        (!dropped.is_empty()).then(|| compact(&mut data, weights.as_mut(), d, &dropped));
     let n = data.len() / d;
     if n == 0 {
         return Err(Error::input(format!(
-            "all {row0} rows have missing feature values and were dropped; try --missing median"
+            "all {total} rows have missing feature values and were dropped; try --missing median"
         )));
     }
     data.shrink_to_fit();
     Ok(Loaded {
         matrix: FeatureMatrix::new(data, n, names),
         id_field: id.map(|i| schema.field(i).clone()),
-        ids,
+        ids: id.map(|_| outs.into_iter().flat_map(|o| o.ids).collect()),
         weights,
-        rows_read: row0,
-        kept_rows: any_dropped.then_some(kept),
+        rows_read: total,
+        kept_rows,
         missing: missing_counts,
     })
+}
+
+/// Removes the rows `dropped` (ascending) from the matrix and the weights, returning the kept row numbers.
+fn compact(
+    data: &mut Vec<f32>,
+    weights: Option<&mut Vec<f32>>,
+    d: usize,
+    dropped: &[usize],
+) -> Vec<u32> {
+    let total = data.len() / d;
+    let mut kept = Vec::with_capacity(total - dropped.len());
+    let mut next = dropped.iter().peekable();
+    for r in 0..total {
+        if next.peek() == Some(&&r) {
+            next.next();
+        } else {
+            kept.push(r as u32);
+        }
+    }
+    for (to, &from) in kept.iter().enumerate() {
+        let from = from as usize;
+        if from != to {
+            data.copy_within(from * d..(from + 1) * d, to * d);
+        }
+    }
+    data.truncate(kept.len() * d);
+    if let Some(w) = weights {
+        for (to, &from) in kept.iter().enumerate() {
+            w[to] = w[from as usize];
+        }
+        w.truncate(kept.len());
+    }
+    kept
 }

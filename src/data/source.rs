@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
 use crate::error::{Error, Result};
 
@@ -26,8 +26,21 @@ pub enum Format {
 struct InputFile {
     path: PathBuf,
     format: Format,
-    /// Row count from the Parquet footer or the CSV schema inference pass.
-    rows: Option<usize>,
+    /// Rows per Parquet row group (from the footer), or the CSV file's rows (inference pass) as one part.
+    parts: Vec<usize>,
+    /// The parsed Parquet footer, shared by the readers of its row groups.
+    meta: Option<ArrowReaderMetadata>,
+}
+
+/// A unit of input that can be decoded independently: one Parquet row group, or one CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    file: usize,
+    row_group: Option<usize>,
+    /// Rows it holds, as its file's metadata says.
+    pub rows: usize,
+    /// Rows of all the parts before it.
+    pub first_row: usize,
 }
 
 /// All input files of one run, checked to share one schema.
@@ -162,19 +175,24 @@ impl Source {
         let mut schema: Option<SchemaRef> = None;
         for path in paths {
             let format = detect(&path)?;
-            let (file_schema, rows) = match format {
+            let (file_schema, rows, meta) = match format {
                 Format::Parquet => {
                     let f = File::open(&path).map_err(|e| {
                         Error::input(format!("cannot open {}: {e}", path.display()))
                     })?;
-                    let b = ParquetRecordBatchReaderBuilder::try_new(f)
+                    let meta = ArrowReaderMetadata::load(&f, Default::default())
                         .map_err(|e| parquet_err(&path, e))?;
-                    let rows = b.metadata().file_metadata().num_rows() as usize;
-                    (Arc::new(strip_metadata(b.schema())), Some(rows))
+                    let groups = meta
+                        .metadata()
+                        .row_groups()
+                        .iter()
+                        .map(|g| g.num_rows().max(0) as usize)
+                        .collect();
+                    (Arc::new(strip_metadata(meta.schema())), groups, Some(meta))
                 }
                 Format::Csv => {
                     let (schema, rows) = csv_schema(&path, text_columns)?;
-                    (Arc::new(schema), Some(rows))
+                    (Arc::new(schema), vec![rows], None)
                 }
             };
             if let Some(first) = &schema {
@@ -187,7 +205,12 @@ impl Source {
             } else {
                 schema = Some(file_schema);
             }
-            files.push(InputFile { path, format, rows });
+            files.push(InputFile {
+                path,
+                format,
+                parts: rows,
+                meta,
+            });
         }
         Ok(Source {
             files,
@@ -200,8 +223,31 @@ impl Source {
     }
 
     /// Total rows (from footers and the CSV inference pass), for exact pre-allocation.
-    pub fn known_rows(&self) -> Option<usize> {
-        self.files.iter().map(|f| f.rows).sum()
+    pub fn rows(&self) -> usize {
+        self.files.iter().flat_map(|f| &f.parts).sum()
+    }
+
+    /// The independently decodable parts of all files, in read order.
+    pub fn parts(&self) -> Vec<Part> {
+        let mut first_row = 0;
+        let mut out = Vec::new();
+        for (file, f) in self.files.iter().enumerate() {
+            for (g, &rows) in f.parts.iter().enumerate() {
+                out.push(Part {
+                    file,
+                    row_group: (f.format == Format::Parquet).then_some(g),
+                    rows,
+                    first_row,
+                });
+                first_row += rows;
+            }
+        }
+        out
+    }
+
+    /// The path a part comes from (for error messages).
+    pub fn path_of(&self, part: &Part) -> &Path {
+        &self.files[part.file].path
     }
 
     /// Input paths in read order (for the summary).
@@ -209,17 +255,22 @@ impl Source {
         self.files.iter().map(|f| f.path.clone()).collect()
     }
 
-    /// Streams record batches holding only `columns` (indices into `schema()`, returned in that order).
-    pub fn batches(&self, columns: &[usize]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
-        let columns = columns.to_vec();
-        self.files
-            .iter()
-            .flat_map(move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>>> {
-                match open_batches(f, &self.schema, &columns) {
-                    Ok(it) => it,
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                }
-            })
+    /// Streams the record batches of one part, holding only `columns` (indices into `schema()`, returned
+    /// in that order).
+    pub fn part_batches(
+        &self,
+        part: &Part,
+        columns: &[usize],
+    ) -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
+        match open_batches(
+            &self.files[part.file],
+            part.row_group,
+            &self.schema,
+            columns,
+        ) {
+            Ok(it) => it,
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 }
 
@@ -229,9 +280,10 @@ fn strip_metadata(schema: &Schema) -> Schema {
 
 fn open_batches(
     f: &InputFile,
+    row_group: Option<usize>,
     schema: &SchemaRef,
     columns: &[usize],
-) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>>>> {
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
     let path = f.path.clone();
     let mut file = File::open(&path)
         .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
@@ -256,11 +308,12 @@ fn open_batches(
     };
     match f.format {
         Format::Parquet => {
-            let b = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| parquet_err(&path, e))?;
+            let meta = f.meta.clone().expect("Parquet footer read at open");
+            let b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
             let mask = ProjectionMask::roots(b.parquet_schema(), sorted.iter().copied());
             let reader = b
                 .with_projection(mask)
+                .with_row_groups(row_group.into_iter().collect())
                 .with_batch_size(BATCH_ROWS)
                 .build()
                 .map_err(|e| parquet_err(&path, e))?;

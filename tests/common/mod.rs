@@ -68,6 +68,11 @@ pub fn read_parquet(path: &Path) -> RecordBatch {
 }
 
 pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
+    write_parquet_groups(path, cols, None)
+}
+
+/// Like `write_parquet`, with row groups of at most `group_rows` rows.
+pub fn write_parquet_groups(path: &Path, cols: Vec<(&str, ArrayRef)>, group_rows: Option<usize>) {
     let fields: Vec<Field> = cols
         .iter()
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
@@ -77,7 +82,12 @@ pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
         cols.into_iter().map(|(_, a)| a).collect(),
     )
     .unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    let props = group_rows.map(|g| {
+        parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(g))
+            .build()
+    });
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), props).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
