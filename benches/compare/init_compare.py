@@ -20,25 +20,12 @@ a = ap.parse_args()
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ[v] = a.threads
 
-import numpy as np, pyarrow.parquet as pq
+import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
+from _common import load_zscored, sse64
 
-t = pq.read_table(a.parquet)
-feats = [f.name for f in t.schema if f.name != a.id and str(f.type).startswith(("int", "uint", "float", "double"))]
-raw = np.column_stack([t.column(f).to_numpy().astype(np.float64) for f in feats])
-mean, std = raw.mean(0), raw.std(0)
-std[std == 0] = 1
-X = ((raw - mean) / std).astype(np.float32)
-del raw, t
-
-
-def sse64(C):
-    C = C.astype(np.float64)
-    s = 0.0
-    for b in range(0, X.shape[0], 1 << 18):
-        xb = X[b : b + (1 << 18)].astype(np.float64)
-        s += ((xb[:, None, :] - C[None, :, :]) ** 2).sum(-1).min(1).sum()
-    return s
+_, raw, X = load_zscored(a.parquet, a.id)
+del raw
 
 
 rows = []
@@ -54,7 +41,7 @@ for seed in range(a.seeds):
     km = KMeans(n_clusters=a.k, init=centers, n_init=1, algorithm="lloyd", random_state=seed).fit(X)
     rows.append({"seed": seed, "strata_init_s": round(s["seconds"]["init"], 3), "sklearn_init_s": round(sk_init, 3),
                  "init_speedup": round(sk_init / s["seconds"]["init"], 1),
-                 "strata_sse": s["sse"], "sklearn_sse_f64": sse64(km.cluster_centers_),
+                 "strata_sse": s["sse"], "sklearn_sse_f64": sse64(X, km.cluster_centers_),
                  "strata_iters": s["iterations"], "sklearn_iters": int(km.n_iter_)})
     print(json.dumps(rows[-1]), flush=True)
 print(json.dumps({"file": a.parquet, "k": a.k, "init": a.init, "threads": a.threads,

@@ -23,7 +23,9 @@ import numpy as np, pyarrow as pa, pyarrow.parquet as pq
 pa.set_cpu_count(int(a.threads))
 pa.set_io_thread_count(int(a.threads))
 schema = pq.read_schema(a.parquet)
-feats = [f.name for f in schema if f.name != a.id and str(f.type).startswith(("int", "uint", "float", "double"))]
+from _common import numeric_features
+
+feats = numeric_features(schema, a.id)
 
 
 def pyarrow_read():

@@ -18,15 +18,11 @@ a = ap.parse_args()
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ[v] = a.threads
 
-import numpy as np, pyarrow.parquet as pq
+import numpy as np
 from sklearn.cluster import KMeans
+from _common import load_zscored, sse64
 
-t = pq.read_table(a.parquet)
-feats = [f.name for f in t.schema if f.name != a.id and (str(f.type).startswith(("int", "uint", "float", "double", "decimal")))]
-raw = np.column_stack([t.column(f).to_numpy().astype(np.float64) for f in feats])
-mean, std = raw.mean(0), raw.std(0)
-std[std == 0] = 1
-X = ((raw - mean) / std).astype(np.float32)
+feats, raw, X = load_zscored(a.parquet, a.id)
 init_raw = raw[: a.k]
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -50,23 +46,13 @@ km.fit(X)
 sk_ms = 1000 * (time.perf_counter() - t0) / km.n_iter_
 
 
-def sse64(C):
-    """SSE of the nearest-centre assignment, in float64, in blocks to bound memory."""
-    C = C.astype(np.float64)
-    s = 0.0
-    for b in range(0, X.shape[0], 1 << 18):
-        xb = X[b : b + (1 << 18)].astype(np.float64)
-        s += ((xb[:, None, :] - C[None, :, :]) ** 2).sum(-1).min(1).sum()
-    return s
-
-
 # scikit-learn sums inertia_ and the centre updates in float32 for float32 input, so its trajectory drifts
 # (~1e-6..1e-5 relative after 20 iterations). The exact reference is scikit-learn on the same values in
 # float64 (same init, same iterations); strata accumulates in f64 too.
-sk_sse = sse64(km.cluster_centers_)
+sk_sse = sse64(X, km.cluster_centers_)
 km64 = KMeans(n_clusters=a.k, init=X[: a.k].astype(np.float64), n_init=1, max_iter=a.iters, tol=0,
               algorithm="lloyd").fit(X.astype(np.float64))
-ref_sse = sse64(km64.cluster_centers_)
+ref_sse = sse64(X, km64.cluster_centers_)
 print(json.dumps({"file": a.parquet, "rows": X.shape[0], "d": X.shape[1], "k": a.k, "threads": a.threads,
                   "strata_ms_per_iter": round(strata_ms, 2), "sklearn_ms_per_iter": round(sk_ms, 2),
                   "speedup_vs_sklearn": round(sk_ms / strata_ms, 2), "strata_sse": strata_sse,

@@ -20,14 +20,11 @@ ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--device", default="cuda")
 a = ap.parse_args()
 
-import numpy as np, pyarrow.parquet as pq, torch
+import numpy as np, torch
+from _common import load_zscored
 
-t = pq.read_table(a.parquet)
-feats = [f.name for f in t.schema if f.name != a.id and str(f.type).startswith(("int", "uint", "float", "double"))]
-raw = np.column_stack([t.column(f).to_numpy().astype(np.float64) for f in feats])
-mean, std = raw.mean(0), raw.std(0)
-std[std == 0] = 1
-X = torch.from_numpy(((raw - mean) / std).astype(np.float32)).to(a.device)
+_, _, X32 = load_zscored(a.parquet, a.id)
+X = torch.from_numpy(X32).to(a.device)
 n, d = X.shape
 g = np.random.default_rng(a.seed)
 C = X[torch.from_numpy(g.choice(n, a.k, replace=False)).to(a.device)].clone()
