@@ -26,7 +26,7 @@ pub struct FeatureProfile {
     pub z: f64,
 }
 
-fn describe(values: &mut [f32], segment: Option<u32>, feature: &str) -> FeatureProfile {
+fn describe(values: &[f32], segment: Option<u32>, feature: &str) -> FeatureProfile {
     let n = values.len() as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
     let var = values
@@ -105,17 +105,11 @@ fn feature_profiles(
         col[*f] = prep.invert(j, row[j] as f64) as f32;
         *f += 1;
     }
-    let mut slices = Vec::with_capacity(start.len() - 1);
-    let mut rest = col.as_mut_slice();
-    for w in start.windows(2) {
-        let (seg, tail) = rest.split_at_mut(w[1] - w[0]);
-        slices.push(seg);
-        rest = tail;
-    }
-    let mut per: Vec<FeatureProfile> = slices
-        .into_par_iter()
+    let mut per: Vec<FeatureProfile> = start
+        .par_windows(2)
         .enumerate()
-        .map(|(s, v)| {
+        .map(|(s, w)| {
+            let v = &col[w[0]..w[1]];
             if v.is_empty() {
                 FeatureProfile {
                     segment: Some(s as u32),
@@ -128,7 +122,7 @@ fn feature_profiles(
             }
         })
         .collect();
-    let all = describe(&mut col, None, name);
+    let all = describe(&col, None, name);
     for p in &mut per {
         p.z = if all.std > 0.0 && p.customers > 0 {
             (p.mean - all.mean) / all.std

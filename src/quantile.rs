@@ -1,48 +1,130 @@
 //! Quantiles with linear interpolation between order statistics (numpy's default "linear" method, which
 //! pandas and scikit-learn's RobustScaler also use), computed by selection instead of a full sort.
 
-/// Returns the `qs` quantiles (each in [0, 1], ascending) of `values`, reordering `values` in place.
-/// NaNs must have been removed. Empty input gives NaN.
-pub fn quantiles(values: &mut [f32], qs: &[f64]) -> Vec<f64> {
+/// Above this many values the order statistics are found through a histogram of the keys' top 16 bits.
+const RADIX_MIN: usize = 1 << 16;
+
+/// Returns the `qs` quantiles (each in [0, 1]) of `values`. NaNs must have been removed. Empty input
+/// gives NaN.
+pub fn quantiles(values: &[f32], qs: &[f64]) -> Vec<f64> {
     let n = values.len();
     if n == 0 {
         return vec![f64::NAN; qs.len()];
     }
-    // Selection on integer keys ordered like `f32::total_cmp`: plain integer comparisons partition faster.
-    let keys: &mut [i32] = bytemuck::cast_slice_mut(values);
-    keys.iter_mut().for_each(|k| *k = flip(*k));
-    let mut out = Vec::with_capacity(qs.len());
-    // Selecting ascending positions lets each selection work on the suffix left by the previous one.
-    let mut done = 0usize;
-    for &q in qs {
-        let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
-        let lo = pos.floor() as usize;
-        let hi = (lo + 1).min(n - 1);
-        let v_lo = select(keys, done, lo);
-        let v_hi = if hi == lo {
-            v_lo
-        } else {
-            select(keys, lo + 1, hi)
-        };
-        done = lo;
-        out.push(v_lo + (v_hi - v_lo) * (pos - lo as f64));
+    // The ranks each quantile interpolates between.
+    let pos: Vec<(usize, usize, f64)> = qs
+        .iter()
+        .map(|&q| {
+            let p = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = p.floor() as usize;
+            (lo, (lo + 1).min(n - 1), p - lo as f64)
+        })
+        .collect();
+    let mut ranks: Vec<usize> = pos.iter().flat_map(|&(lo, hi, _)| [lo, hi]).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let found = if n < RADIX_MIN {
+        let mut keys: Vec<u32> = values.iter().map(|&v| key(v)).collect();
+        select_ranks(&mut keys, &ranks, 0)
+    } else {
+        radix_ranks(values, &ranks)
+    };
+    let at = |r: usize| value(found[ranks.binary_search(&r).expect("rank selected")]);
+    pos.iter()
+        .map(|&(lo, hi, frac)| {
+            let (a, b) = (at(lo), at(hi));
+            a + (b - a) * frac
+        })
+        .collect()
+}
+
+/// The keys of ranks `ranks` (ascending) of `keys`, whose first element has rank `base`.
+fn select_ranks(keys: &mut [u32], ranks: &[usize], base: usize) -> Vec<u32> {
+    // Ascending selections each work on the part right of the previous one.
+    let mut done = 0;
+    ranks
+        .iter()
+        .map(|&r| {
+            let k = r - base;
+            let tail = &mut keys[done.min(k)..];
+            let (_, v, _) = tail.select_nth_unstable(k - done.min(k));
+            done = k;
+            *v
+        })
+        .collect()
+}
+
+/// Order statistics in two sequential passes: a histogram of the top 16 key bits locates each rank's
+/// bucket, then only those buckets' keys are gathered and selected.
+fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
+    // Four interleaved histograms: runs of equal values (integer counts) would otherwise serialise on
+    // one counter's store-to-load latency.
+    let mut h4 = vec![[0u32; 4]; 1 << 16];
+    let mut quads = values.chunks_exact(4);
+    for q in &mut quads {
+        for (lane, &v) in q.iter().enumerate() {
+            h4[(key(v) >> 16) as usize][lane] += 1;
+        }
     }
-    keys.iter_mut().for_each(|k| *k = flip(*k));
-    out
+    for &v in quads.remainder() {
+        h4[(key(v) >> 16) as usize][0] += 1;
+    }
+    let hist: Vec<u32> = h4.iter().map(|h| h.iter().sum()).collect();
+    drop(h4);
+    // For each rank: its bucket and the rank of the bucket's first key.
+    let mut at = Vec::with_capacity(ranks.len());
+    let (mut bucket, mut before) = (0usize, 0usize);
+    for &r in ranks {
+        while before + hist[bucket] as usize <= r {
+            before += hist[bucket] as usize;
+            bucket += 1;
+        }
+        at.push((bucket, before));
+    }
+    let mut slot = vec![u8::MAX; 1 << 16];
+    let mut firsts: Vec<usize> = Vec::new();
+    for &(b, first) in &at {
+        if slot[b] == u8::MAX {
+            slot[b] = firsts.len() as u8;
+            firsts.push(first);
+        }
+    }
+    let mut bufs: Vec<Vec<u32>> = firsts
+        .iter()
+        .enumerate()
+        .map(|(s, _)| {
+            let b = slot.iter().position(|&x| x as usize == s).expect("slot");
+            Vec::with_capacity(hist[b] as usize)
+        })
+        .collect();
+    for &v in values {
+        let k = key(v);
+        let s = slot[(k >> 16) as usize];
+        if s != u8::MAX {
+            bufs[s as usize].push(k);
+        }
+    }
+    ranks
+        .iter()
+        .zip(&at)
+        .map(|(&r, &(b, first))| {
+            let buf = &mut bufs[slot[b] as usize];
+            *buf.select_nth_unstable(r - first).1
+        })
+        .collect()
 }
 
-/// The f32 bit pattern ↔ an i32 that orders like `f32::total_cmp` (an involution).
+/// f32 → u32 with the order of `f32::total_cmp` (unsigned integer comparisons select faster).
 #[inline]
-fn flip(bits: i32) -> i32 {
-    bits ^ (((bits >> 31) as u32) >> 1) as i32
+fn key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
 }
 
-/// The value of rank `k` given that `values[..from]` already hold the `from` smallest values.
-fn select(keys: &mut [i32], from: usize, k: usize) -> f64 {
-    let from = from.min(k);
-    let tail = &mut keys[from..];
-    let (_, v, _) = tail.select_nth_unstable(k - from);
-    f32::from_bits(flip(*v) as u32) as f64
+#[inline]
+fn value(k: u32) -> f64 {
+    let b = if k >> 31 == 1 { k & 0x7fff_ffff } else { !k };
+    f32::from_bits(b) as f64
 }
 
 #[cfg(test)]
@@ -52,8 +134,8 @@ mod tests {
     #[test]
     fn matches_sorted_interpolation() {
         let mut rng = 12345u64;
-        for n in [1usize, 2, 3, 10, 101, 1000] {
-            let mut v: Vec<f32> = (0..n)
+        for n in [1usize, 2, 3, 10, 101, 1000, 70_000, 200_001] {
+            let v: Vec<f32> = (0..n)
                 .map(|_| {
                     rng = rng
                         .wrapping_mul(6364136223846793005)
@@ -64,7 +146,7 @@ mod tests {
             let mut sorted = v.clone();
             sorted.sort_by(f32::total_cmp);
             let qs = [0.0, 0.25, 0.5, 0.75, 1.0];
-            let got = quantiles(&mut v, &qs);
+            let got = quantiles(&v, &qs);
             for (q, g) in qs.iter().zip(got) {
                 let pos = q * (n - 1) as f64;
                 let lo = pos.floor() as usize;

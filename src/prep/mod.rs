@@ -79,7 +79,7 @@ impl Preprocessor {
             .collect();
         if impute {
             for (j, c) in columns.iter_mut().enumerate() {
-                let mut col: Vec<f32> = m.column(j).into_iter().filter(|v| !v.is_nan()).collect();
+                let col: Vec<f32> = m.column(j).into_iter().filter(|v| !v.is_nan()).collect();
                 let missing = m.n - col.len();
                 if missing > 0 {
                     if col.is_empty() {
@@ -88,7 +88,7 @@ impl Preprocessor {
                             c.name
                         )));
                     }
-                    c.impute = Some(quantiles(&mut col, &[0.5])[0]);
+                    c.impute = Some(quantiles(&col, &[0.5])[0]);
                     report.imputed_values += missing;
                 }
             }
@@ -149,8 +149,8 @@ impl Preprocessor {
                     (lo as f64, hi as f64 - lo as f64)
                 }
                 Scaling::Robust => {
-                    let mut col = m.column(j);
-                    let q = quantiles(&mut col, &[0.25, 0.5, 0.75]);
+                    let col = m.column(j);
+                    let q = quantiles(&col, &[0.25, 0.5, 0.75]);
                     (q[1], q[2] - q[0])
                 }
             };
