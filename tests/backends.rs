@@ -319,10 +319,16 @@ fn real_data_references_on_every_backend() {
 }
 
 /// Well-separated blobs: k-means‖ must seed one centre in each, so Lloyd recovers the true partition; and
-/// its sampling must not depend on the thread count.
+/// its sampling must not depend on the thread count. 300,000 rows take the subsampled path.
 #[test]
 fn kmeans_parallel_init_separates_blobs_at_any_thread_count() {
-    let (n, d, k) = (30_000, 4, 6);
+    for n in [30_000, 300_000] {
+        kmeans_parallel_case(n);
+    }
+}
+
+fn kmeans_parallel_case(n: usize) {
+    let (d, k) = (4, 6);
     let truth: Vec<usize> = (0..n).map(|i| (i * 7 + i / 3) % k).collect();
     let noise = data(n, d, 11);
     let x: Vec<f32> = (0..n * d)
@@ -355,7 +361,7 @@ fn kmeans_parallel_init_separates_blobs_at_any_thread_count() {
     let mut map = vec![None; k];
     for (i, &l) in one.labels.iter().enumerate() {
         let m = map[l as usize].get_or_insert(truth[i]);
-        assert_eq!(*m, truth[i], "segment {l} mixes blobs");
+        assert_eq!(*m, truth[i], "n={n}: segment {l} mixes blobs");
     }
     let true_sse: f64 = (0..n)
         .map(|i| dist64(ds.row(i), &one.centroids[one.labels[i] as usize * d..][..d]))
