@@ -325,19 +325,6 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn assign_avx2<const KB: usize, const R: usize>(
-    x: &[f32],
-    w: Option<&[f32]>,
-    t: &Transposed,
-    labels: &mut [u32],
-    dist: &mut [f32],
-    s: &mut Stats,
-) {
-    assign_impl::<Fused, KB, R>(x, w, t, labels, dist, s)
-}
-
 /// Expands to a runtime dispatch over (instruction set, lane block) for one kernel entry point; the row
 /// block R gives R·KB/8 independent accumulators, enough to cover FMA latency.
 macro_rules! dispatch {
@@ -359,28 +346,24 @@ macro_rules! dispatch {
     }};
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn nearest_avx2<const KB: usize, const R: usize>(
-    x: &[f32],
-    t: &Transposed,
-    l: &mut [u32],
-    dd: &mut [f32],
-) {
-    nearest_impl::<Fused, KB, R>(x, t, l, dd)
+/// Declares `$avx2`: `$imp::<Fused, KB, R>` compiled with AVX2 and FMA enabled (same parameters).
+macro_rules! avx2_twin {
+    ($avx2:ident => $imp:ident($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2<const KB: usize, const R: usize>($($arg: $ty),*) {
+            $imp::<Fused, KB, R>($($arg),*)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn potential_avx2<const KB: usize, const R: usize>(
-    x: &[f32],
-    t: &Transposed,
-    cur: &[f32],
-    w: Option<&[f32]>,
-    pot: &mut [f64],
-) {
-    potential_impl::<Fused, KB, R>(x, t, cur, w, pot)
-}
+avx2_twin!(nearest_avx2 => nearest_impl(x: &[f32], t: &Transposed, l: &mut [u32], dd: &mut [f32]));
+avx2_twin!(potential_avx2 => potential_impl(
+    x: &[f32], t: &Transposed, cur: &[f32], w: Option<&[f32]>, pot: &mut [f64]
+));
+avx2_twin!(assign_avx2 => assign_impl(
+    x: &[f32], w: Option<&[f32]>, t: &Transposed, l: &mut [u32], dd: &mut [f32], s: &mut Stats
+));
 
 /// For each row of `x` (row-major, `labels.len()` rows): the nearest centroid (lowest index on ties) and
 /// its squared distance.
