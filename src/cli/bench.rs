@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::bench::{self, BenchOptions, Shape, Workload};
 use crate::data::write::write_file_atomic;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -50,6 +50,16 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs, log: &dyn Fn(&str)) -> Result<()> {
+    // Fail before minutes of measuring, not after, when a result file cannot be written.
+    for p in a.json.iter().chain(&a.csv) {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            return Err(Error::output(
+                p,
+                "its directory does not exist; create it or choose another path",
+            ));
+        }
+    }
     let workload = match a.input {
         Some(path) => Workload::File {
             path,
