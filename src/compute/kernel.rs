@@ -152,12 +152,17 @@ fn tile<M: Arith, const KB: usize, const R: usize>(
     let d = t.d;
     let block = &t.ct[b * d..(b + KB) * d];
     assert_eq!(x.len(), R * d);
+    // One base pointer per row, indexed by j: no per-row address arithmetic in the inner loop.
+    let mut rows: [&[f32]; R] = [&[]; R];
+    for (r, row) in rows.iter_mut().zip(x.chunks_exact(d)) {
+        *r = row;
+    }
     let mut acc = [[0f32; KB]; R];
     for (j, lane) in block.chunks_exact(KB).enumerate() {
         let lane: &[f32; KB] = lane.try_into().expect("chunks_exact");
-        for (r, a) in acc.iter_mut().enumerate() {
-            // SAFETY: j < d (block has d lanes) and r < R, and x.len() == R·d was asserted above.
-            let xj = unsafe { *x.get_unchecked(r * d + j) };
+        for (a, row) in acc.iter_mut().zip(&rows) {
+            // SAFETY: j < d (block has d lanes) and every row has d values.
+            let xj = unsafe { *row.get_unchecked(j) };
             for c in 0..KB {
                 a[c] = M::sq_add(xj - lane[c], a[c]);
             }
