@@ -81,6 +81,17 @@ trait Arith {
     fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
         lane_argmin(*v, *i)
     }
+    /// `argmin` of each of R rows whose lane c is centroid c (a single lane block).
+    fn argmin_rows<const KB: usize, const R: usize>(
+        acc: &[[f32; KB]; R],
+        labels: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        let iota = std::array::from_fn(|c| c as u32);
+        for r in 0..R {
+            (labels[r], dist[r]) = Self::argmin(&acc[r], &iota);
+        }
+    }
 }
 struct Fused;
 struct Plain;
@@ -96,6 +107,73 @@ impl Arith for Fused {
         return unsafe { argmin_avx2(v, i) };
         #[cfg(not(target_arch = "x86_64"))]
         lane_argmin(*v, *i)
+    }
+    #[inline(always)]
+    fn argmin_rows<const KB: usize, const R: usize>(
+        acc: &[[f32; KB]; R],
+        labels: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if KB == 8 && R == 8 {
+            // SAFETY: the shapes were just checked; the AVX2 kernels run after feature detection.
+            let acc = unsafe { &*(acc as *const [[f32; KB]; R] as *const [[f32; 8]; 8]) };
+            return unsafe { argmin_8x8_avx2(acc, &mut labels[..8], &mut dist[..8]) };
+        }
+        let iota = std::array::from_fn(|c| c as u32);
+        for r in 0..R {
+            (labels[r], dist[r]) = Self::argmin(&acc[r], &iota);
+        }
+    }
+}
+
+/// Nearest of 8 centroids for 8 rows at once: the 8×8 distance tile is transposed in registers so that each
+/// vector holds one centroid's distances to the 8 rows, then a vertical running minimum (strict `<`: the
+/// lower centroid index wins ties) gives labels and distances with no horizontal reduction per row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn argmin_8x8_avx2(acc: &[[f32; 8]; 8], labels: &mut [u32], dist: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(labels.len() >= 8 && dist.len() >= 8);
+    // SAFETY: loads of the 8 rows of `acc`; stores of 8 lanes into slices checked to hold 8.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(acc[i].as_ptr()));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let c = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        let mut best = c[0];
+        let mut idx = _mm256_setzero_si256();
+        for (j, &cj) in c.iter().enumerate().skip(1) {
+            let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(cj, best);
+            best = _mm256_blendv_ps(best, cj, lt);
+            idx = _mm256_blendv_epi8(idx, _mm256_set1_epi32(j as i32), _mm256_castps_si256(lt));
+        }
+        _mm256_storeu_si256(labels.as_mut_ptr() as *mut __m256i, idx);
+        _mm256_storeu_ps(dist.as_mut_ptr(), best);
     }
 }
 
@@ -196,6 +274,10 @@ fn nearest_tile<M: Arith, const KB: usize, const R: usize>(
     dist: &mut [f32],
 ) {
     let mut bv = tile::<M, KB, R>(x, t, 0);
+    if t.kp == KB {
+        M::argmin_rows(&bv, labels, dist);
+        return;
+    }
     let mut bi = [std::array::from_fn::<u32, KB, _>(|c| c as u32); R];
     for b in (KB..t.kp).step_by(KB) {
         let acc = tile::<M, KB, R>(x, t, b);
@@ -294,6 +376,10 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
 ) {
     let d = t.d;
     let mut lab = [0u32; CHUNK_ROWS];
+    // Locals instead of fields behind `s`: the compiler keeps them in registers across the row loop.
+    let (mut moved, mut sse) = (0u64, 0.0f64);
+    let mut counts = vec![0u64; t.k];
+    let mut sums: Vec<&mut [f64]> = s.sums.chunks_exact_mut(d).collect();
     for (c, (old, dd)) in labels
         .chunks_mut(CHUNK_ROWS)
         .zip(dist.chunks_mut(CHUNK_ROWS))
@@ -303,30 +389,52 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         let xc = &x[first * d..(first + m) * d];
         nearest_impl::<M, KB, R>(xc, t, &mut lab[..m], dd);
         for (o, &l) in old.iter_mut().zip(&lab[..m]) {
-            s.moved += (*o != l) as u64;
+            moved += (*o != l) as u64;
             *o = l;
         }
-        for (r, (&l, row)) in lab[..m].iter().zip(xc.chunks_exact(d)).enumerate() {
-            let a = l as usize;
-            let sum = &mut s.sums[a * d..(a + 1) * d];
-            match w {
-                None => {
-                    for (acc, &v) in sum.iter_mut().zip(row) {
-                        *acc += v as f64;
-                    }
-                    s.weights[a] += 1.0;
-                    s.sse += dd[r] as f64;
+        let rows = lab[..m].iter().zip(xc.chunks_exact(d)).zip(dd.iter());
+        match w {
+            None => {
+                for ((&l, row), &dist) in rows {
+                    add_row(sums[l as usize], row, None);
+                    counts[l as usize] += 1;
+                    sse += dist as f64;
                 }
-                Some(w) => {
-                    let wr = w[first + r] as f64;
-                    for (acc, &v) in sum.iter_mut().zip(row) {
-                        *acc += wr * v as f64;
-                    }
-                    s.weights[a] += wr;
-                    s.sse += wr * dd[r] as f64;
+            }
+            Some(w) => {
+                for (((&l, row), &dist), &wr) in rows.zip(&w[first..first + m]) {
+                    let wr = wr as f64;
+                    add_row(sums[l as usize], row, Some(wr));
+                    s.weights[l as usize] += wr;
+                    sse += wr * dist as f64;
                 }
             }
         }
+    }
+    if w.is_none() {
+        for (wt, &n) in s.weights.iter_mut().zip(&counts) {
+            *wt += n as f64;
+        }
+    }
+    s.moved += moved;
+    s.sse += sse;
+}
+
+/// `sum += w·row` in f64, in fixed blocks of 8 features (no per-row dispatch on the length).
+#[inline(always)]
+fn add_row(sum: &mut [f64], row: &[f32], w: Option<f64>) {
+    let mut s8 = sum.chunks_exact_mut(8);
+    let mut r8 = row.chunks_exact(8);
+    for (s, r) in (&mut s8).zip(&mut r8) {
+        let s: &mut [f64; 8] = s.try_into().expect("chunks_exact");
+        let r: &[f32; 8] = r.try_into().expect("chunks_exact");
+        match w {
+            None => (0..8).for_each(|i| s[i] += r[i] as f64),
+            Some(w) => (0..8).for_each(|i| s[i] += w * r[i] as f64),
+        }
+    }
+    for (s, &r) in s8.into_remainder().iter_mut().zip(r8.remainder()) {
+        *s += w.map_or(r as f64, |w| w * r as f64);
     }
 }
 
