@@ -379,7 +379,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     // Locals instead of fields behind `s`: the compiler keeps them in registers across the row loop.
     let (mut moved, mut sse) = (0u64, 0.0f64);
     let mut counts = vec![0u64; t.k];
-    let mut sums: Vec<&mut [f64]> = s.sums.chunks_exact_mut(d).collect();
+    assert!(s.sums.len() >= t.k * d && s.weights.len() >= t.k);
     for (c, (old, dd)) in labels
         .chunks_mut(CHUNK_ROWS)
         .zip(dist.chunks_mut(CHUNK_ROWS))
@@ -396,16 +396,24 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         match w {
             None => {
                 for ((&l, row), &dist) in rows {
-                    add_row(sums[l as usize], row, None);
-                    counts[l as usize] += 1;
+                    let l = l as usize;
+                    assert!(l < t.k, "label {l} out of range");
+                    // SAFETY: l < k was just checked and sums holds k·d values (asserted above).
+                    let sum = unsafe { s.sums.get_unchecked_mut(l * d..(l + 1) * d) };
+                    add_row(sum, row, None);
+                    counts[l] += 1;
                     sse += dist as f64;
                 }
             }
             Some(w) => {
                 for (((&l, row), &dist), &wr) in rows.zip(&w[first..first + m]) {
                     let wr = wr as f64;
-                    add_row(sums[l as usize], row, Some(wr));
-                    s.weights[l as usize] += wr;
+                    let l = l as usize;
+                    assert!(l < t.k, "label {l} out of range");
+                    // SAFETY: as above.
+                    let sum = unsafe { s.sums.get_unchecked_mut(l * d..(l + 1) * d) };
+                    add_row(sum, row, Some(wr));
+                    s.weights[l] += wr;
                     sse += wr * dist as f64;
                 }
             }
