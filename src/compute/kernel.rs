@@ -1,10 +1,11 @@
 //! CPU distance kernels: squared Euclidean distances from a run of rows to a set of centroids, in the form
 //! `Σ_j (x_j − c_j)²` summed in feature order (exact, no ‖x‖² − 2x·c cancellation).
 //!
-//! Centroids are transposed to `d × kp` so that KB centroids sit side by side in SIMD lanes; R rows are
-//! processed together so that R·KB/8 independent accumulators hide the FMA latency (register blocking, the
-//! micro-kernel of a GEMM). The code is written once over plain arrays and compiled twice: for AVX2+FMA
-//! (selected at run time) and portable. Results depend only on the instruction set chosen, never on threads.
+//! Centroids are transposed into blocks of KB (8/16/32) so that KB centroids sit side by side in SIMD lanes;
+//! R rows are processed together so that R·KB/8 independent accumulators hide the FMA latency (register
+//! blocking, the micro-kernel of a GEMM). For k ≤ 8 the 8 rows × 8 centroids tile is transposed in
+//! registers and reduced vertically. The code is written once over plain arrays and compiled twice: for
+//! AVX2+FMA (selected at run time) and portable. Results depend only on the instruction set, never on threads.
 
 use super::Stats;
 
