@@ -174,7 +174,8 @@ fn measure(
     }
     let ds = Dataset::new(&m.data, d, None);
     let c0 = init::random_rows(&ds, k, &mut init::restart_rng(opts.seed, 0));
-    let floor_ms = cpu_floor_ms(&m.data, n, d, k);
+    // Measured only when the CPU runs: it spins every thread for a moment.
+    let floor_ms = opts.cpu.then(|| cpu_floor_ms(&m.data, n, d, k));
     let shape = format!("{n}x{d}x{k}");
     let mut out: Vec<BenchRow> = Vec::new();
     for b in backends {
@@ -211,8 +212,10 @@ fn measure(
             ms_per_iter: secs * 1e3,
             gb_per_s: (n * d * 4) as f64 / secs / 1e9,
             gflop_per_s: 2.0 * (n * d * k) as f64 / secs / 1e9,
-            floor_ms: is_cpu.then_some(floor_ms),
-            pct_of_floor: is_cpu.then_some(100.0 * floor_ms / (secs * 1e3)),
+            floor_ms: floor_ms.filter(|_| is_cpu),
+            pct_of_floor: floor_ms
+                .filter(|_| is_cpu)
+                .map(|f| 100.0 * f / (secs * 1e3)),
             speedup_vs_cpu: if is_cpu {
                 None
             } else {

@@ -81,22 +81,16 @@ fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
         }
         at.push((bucket, before));
     }
+    // Each needed bucket gets a slot (a buffer for its keys).
     let mut slot = vec![u8::MAX; 1 << 16];
-    let mut firsts: Vec<usize> = Vec::new();
-    for &(b, first) in &at {
+    let mut bufs: Vec<Vec<u32>> = Vec::new();
+    for &(b, _) in &at {
         if slot[b] == u8::MAX {
-            slot[b] = firsts.len() as u8;
-            firsts.push(first);
+            assert!(bufs.len() < u8::MAX as usize, "too many quantiles at once");
+            slot[b] = bufs.len() as u8;
+            bufs.push(Vec::with_capacity(hist[b] as usize));
         }
     }
-    let mut bufs: Vec<Vec<u32>> = firsts
-        .iter()
-        .enumerate()
-        .map(|(s, _)| {
-            let b = slot.iter().position(|&x| x as usize == s).expect("slot");
-            Vec::with_capacity(hist[b] as usize)
-        })
-        .collect();
     for &v in values {
         let k = key(v);
         let s = slot[(k >> 16) as usize];

@@ -99,6 +99,16 @@ impl Stats {
     }
 }
 
+/// Element-wise sum of per-block partial sums, in block order: the fixed merge that keeps parallel f64 sums
+/// identical at any thread count.
+pub fn sum_in_order(parts: &[Vec<f64>], len: usize) -> Vec<f64> {
+    let mut total = vec![0.0f64; len];
+    for p in parts {
+        total.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    total
+}
+
 /// Labels and squared distances of the current assignment.
 #[derive(Debug, Clone)]
 pub struct Assignment {

@@ -180,17 +180,27 @@ fn load_part(
             out.ids.push(batch.column(cols.all.len() - 1).clone());
         }
         let xs = &mut x[row * d..(row + n) * d];
+        // The first bad value of the batch in row order (features before the weight within a row), as a
+        // row-by-row read would report it, although the columns are converted one after the other.
+        let mut bad: Option<(usize, usize, String)> = None;
+        let mut note = |i: usize, rank: usize, msg: &dyn Fn() -> String| {
+            if bad.as_ref().is_none_or(|b| (i, rank) < (b.0, b.1)) {
+                bad = Some((i, rank, msg()));
+            }
+        };
         for (j, c) in feats.iter().enumerate() {
             let nulls = c.null_count() > 0;
             for (i, (dst, &v)) in xs.iter_mut().skip(j).step_by(d).zip(c.values()).enumerate() {
                 if v.is_finite() && !(nulls && c.is_null(i)) {
                     *dst = v;
                 } else if v.is_infinite() && !c.is_null(i) {
-                    return Err(Error::input(format!(
-                        "column '{}' holds {v} at row {} (0-based): infinite values cannot be clustered; fix or filter the input",
-                        cols.names[j],
-                        part.first_row + row + i
-                    )));
+                    note(i, j, &|| {
+                        format!(
+                            "column '{}' holds {v} at row {} (0-based): infinite values cannot be clustered; fix or filter the input",
+                            cols.names[j],
+                            part.first_row + row + i
+                        )
+                    });
                 } else {
                     *dst = f32::NAN;
                     out.missing[j] += 1;
@@ -201,18 +211,23 @@ fn load_part(
             let wc = to_f32(batch.column(d), name)?;
             for (i, (dst, &v)) in ws[row..row + n].iter_mut().zip(wc.values()).enumerate() {
                 if wc.is_null(i) || !v.is_finite() || v < 0.0 {
-                    return Err(Error::input(format!(
-                        "weight column '{name}' has {} at row {} (0-based): weights must be finite and >= 0",
-                        if wc.is_null(i) {
-                            "null".to_string()
-                        } else {
-                            v.to_string()
-                        },
-                        part.first_row + row + i
-                    )));
+                    note(i, d, &|| {
+                        format!(
+                            "weight column '{name}' has {} at row {} (0-based): weights must be finite and >= 0",
+                            if wc.is_null(i) {
+                                "null".to_string()
+                            } else {
+                                v.to_string()
+                            },
+                            part.first_row + row + i
+                        )
+                    });
                 }
                 *dst = v;
             }
+        }
+        if let Some((_, _, msg)) = bad {
+            return Err(Error::input(msg));
         }
         if out.missing.iter().any(|&m| m > 0) {
             for (i, r) in xs.chunks_exact(d).enumerate() {

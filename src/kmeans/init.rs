@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::{Init, KMeansConfig};
 use crate::compute::cpu::BLOCK_ROWS;
 use crate::compute::kernel::{self, Isa, Transposed};
-use crate::compute::{CpuBackend, Dataset};
+use crate::compute::{CpuBackend, Dataset, sum_in_order};
 
 /// The generator for restart `r` of a run with `seed`: independent streams, reproducible.
 pub fn restart_rng(seed: u64, r: usize) -> ChaCha8Rng {
@@ -128,12 +128,7 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
                 p
             })
             .collect();
-        let mut pots = vec![0.0f64; trials];
-        for p in &parts {
-            for (a, b) in pots.iter_mut().zip(p) {
-                *a += b;
-            }
-        }
+        let pots = sum_in_order(&parts, trials);
         let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
         let c = &cand_rows[best * d..(best + 1) * d];
         update_closest(ds, isa, c, &mut closest, None);
@@ -152,7 +147,7 @@ const PARALLEL_SAMPLE_ROWS: usize = 1 << 18;
 /// min(1, 2k·w·D²/φ), then the candidates, weighted by the rows nearest to them, are clustered by k-means++
 /// and Lloyd. Its 1 + rounds passes each compare rows with ~2k new candidates, about as many distances as
 /// greedy k-means++ needs, so on inputs larger than max(2^18, 256·k) rows it runs on a uniform sample of
-/// that size (any segment above ~0.01 % of the rows is still seen hundreds of times); Lloyd then
+/// that size (a segment of 0.1 % of the rows still has ~260 rows in it); Lloyd then
 /// refines on all rows. Falls back to greedy k-means++ on all rows when too few distinct candidates are found.
 pub fn kmeans_parallel(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let d = ds.d;
@@ -227,13 +222,7 @@ fn parallel_on(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Option<Vec<f32>>
             wsum
         })
         .collect();
-    let mut cw = vec![0.0f64; m];
-    for p in &parts {
-        for (a, b) in cw.iter_mut().zip(p) {
-            *a += b;
-        }
-    }
-    let cw: Vec<f32> = cw.iter().map(|&w| w as f32).collect();
+    let cw: Vec<f32> = sum_in_order(&parts, m).iter().map(|&w| w as f32).collect();
     let cds = Dataset::new(&cands, d, Some(&cw));
     let cfg = KMeansConfig {
         k,

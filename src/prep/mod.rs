@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::compute::sum_in_order;
 use crate::data::FeatureMatrix;
 use crate::error::{Error, Result};
 use crate::quantile::quantiles;
@@ -236,11 +237,7 @@ fn column_sums(m: &FeatureMatrix, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f
             s
         })
         .collect();
-    let mut total = vec![0.0f64; d];
-    for p in &parts {
-        total.iter_mut().zip(p).for_each(|(a, b)| *a += b);
-    }
-    total
+    sum_in_order(&parts, d)
 }
 
 #[cfg(test)]
