@@ -78,6 +78,18 @@ impl Isa {
 trait Arith {
     /// `acc + a·a`: fused where the instruction set has FMA (one rounding), else multiply then add.
     fn sq_add(a: f32, acc: f32) -> f32;
+    /// `add_rows_impl`, compiled as a function of its own: inlined into the kernels, its loop competes for
+    /// registers with theirs and spills on every row.
+    fn add_rows(
+        part: &mut [f32],
+        counts: &mut [u32],
+        weights: &mut [f64],
+        x: &[f32],
+        labels: &[u32],
+        w: Option<&[f32]>,
+    ) {
+        add_rows_portable(part, counts, weights, x, labels, w)
+    }
     /// Lowest value over the lanes and the lowest index among the lanes holding it.
     fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
         lane_argmin(*v, *i)
@@ -100,6 +112,23 @@ impl Arith for Fused {
     #[inline(always)]
     fn sq_add(a: f32, acc: f32) -> f32 {
         a.mul_add(a, acc)
+    }
+    #[inline(always)]
+    fn add_rows(
+        part: &mut [f32],
+        counts: &mut [u32],
+        weights: &mut [f64],
+        x: &[f32],
+        labels: &[u32],
+        w: Option<&[f32]>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Fused` is only used by the AVX2+FMA kernels, which run after feature detection.
+        unsafe {
+            add_rows_avx2(part, counts, weights, x, labels, w)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        add_rows_portable(part, counts, weights, x, labels, w)
     }
     #[inline(always)]
     fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
@@ -376,11 +405,15 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     s: &mut Stats,
 ) {
     let d = t.d;
+    let k = t.k;
     let mut lab = [0u32; CHUNK_ROWS];
+    // This chunk's sums in f32 (at most CHUNK_ROWS rows each, so the f32 error stays ~1e-7 relative), added
+    // into the f64 totals once per chunk: half the vector work of f64 per row and no conversions.
+    let mut part = vec![0f32; k * d];
+    let mut counts = vec![0u32; k];
     // Locals instead of fields behind `s`: the compiler keeps them in registers across the row loop.
     let (mut moved, mut sse) = (0u64, 0.0f64);
-    let mut counts = vec![0u64; t.k];
-    assert!(s.sums.len() >= t.k * d && s.weights.len() >= t.k);
+    assert!(s.sums.len() >= k * d && s.weights.len() >= k);
     for (c, (old, dd)) in labels
         .chunks_mut(CHUNK_ROWS)
         .zip(dist.chunks_mut(CHUNK_ROWS))
@@ -393,59 +426,143 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             moved += (*o != l) as u64;
             *o = l;
         }
-        let rows = lab[..m].iter().zip(xc.chunks_exact(d)).zip(dd.iter());
-        match w {
-            None => {
-                for ((&l, row), &dist) in rows {
-                    let l = l as usize;
-                    assert!(l < t.k, "label {l} out of range");
-                    // SAFETY: l < k was just checked and sums holds k·d values (asserted above).
-                    let sum = unsafe { s.sums.get_unchecked_mut(l * d..(l + 1) * d) };
-                    add_row(sum, row, None);
-                    counts[l] += 1;
-                    sse += dist as f64;
-                }
-            }
-            Some(w) => {
-                for (((&l, row), &dist), &wr) in rows.zip(&w[first..first + m]) {
-                    let wr = wr as f64;
-                    let l = l as usize;
-                    assert!(l < t.k, "label {l} out of range");
-                    // SAFETY: as above.
-                    let sum = unsafe { s.sums.get_unchecked_mut(l * d..(l + 1) * d) };
-                    add_row(sum, row, Some(wr));
-                    s.weights[l] += wr;
-                    sse += wr * dist as f64;
-                }
-            }
+        let wc = w.map(|w| &w[first..first + m]);
+        M::add_rows(&mut part, &mut counts, &mut s.weights, xc, &lab[..m], wc);
+        sse += weighted_sum(dd, wc);
+        for (a, p) in s.sums.iter_mut().zip(part.iter_mut()) {
+            *a += std::mem::take(p) as f64;
         }
     }
-    if w.is_none() {
-        for (wt, &n) in s.weights.iter_mut().zip(&counts) {
-            *wt += n as f64;
-        }
+    for (wt, &n) in s.weights.iter_mut().zip(&counts) {
+        *wt += n as f64;
     }
     s.moved += moved;
     s.sse += sse;
 }
 
-/// `sum += w·row` in f64, in fixed blocks of 8 features (no per-row dispatch on the length).
+/// Σ w·v in f64 over four interleaved partial sums (no loop-carried chain through one register).
 #[inline(always)]
-fn add_row(sum: &mut [f64], row: &[f32], w: Option<f64>) {
-    let mut s8 = sum.chunks_exact_mut(8);
-    let mut r8 = row.chunks_exact(8);
-    for (s, r) in (&mut s8).zip(&mut r8) {
-        let s: &mut [f64; 8] = s.try_into().expect("chunks_exact");
-        let r: &[f32; 8] = r.try_into().expect("chunks_exact");
-        match w {
-            None => (0..8).for_each(|i| s[i] += r[i] as f64),
-            Some(w) => (0..8).for_each(|i| s[i] += w * r[i] as f64),
+fn weighted_sum(v: &[f32], w: Option<&[f32]>) -> f64 {
+    let mut p = [0f64; 4];
+    let mut v4 = v.chunks_exact(4);
+    match w {
+        None => {
+            for c in &mut v4 {
+                (0..4).for_each(|i| p[i] += c[i] as f64);
+            }
+            for (i, &x) in v4.remainder().iter().enumerate() {
+                p[i] += x as f64;
+            }
+        }
+        Some(w) => {
+            for (i, (&x, &wi)) in v.iter().zip(w).enumerate() {
+                p[i % 4] += wi as f64 * x as f64;
+            }
         }
     }
-    for (s, &r) in s8.into_remainder().iter_mut().zip(r8.remainder()) {
-        *s += w.map_or(r as f64, |w| w * r as f64);
+    (p[0] + p[1]) + (p[2] + p[3])
+}
+
+/// Adds each row of the chunk `x` (row-major, d = part.len() / counts.len()) into its label's f32 sums in
+/// `part`, scaled by its weight if any, and counts it in `counts` (unweighted) or `weights` (weighted).
+#[inline(always)]
+fn add_rows_impl<const NB: usize>(
+    part: &mut [f32],
+    counts: &mut [u32],
+    weights: &mut [f64],
+    x: &[f32],
+    labels: &[u32],
+    w: Option<&[f32]>,
+) {
+    match w {
+        None => add_rows_scaled::<NB, false>(part, counts, weights, x, labels, &[]),
+        Some(w) => add_rows_scaled::<NB, true>(part, counts, weights, x, labels, w),
     }
 }
+
+/// `add_rows_impl` for one case of weights, with NB = ⌊d/8⌋ when known at compile time (0: at run time), so
+/// that the row loop has no inner loop or branch.
+#[inline(always)]
+fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
+    part: &mut [f32],
+    counts: &mut [u32],
+    weights: &mut [f64],
+    x: &[f32],
+    labels: &[u32],
+    w: &[f32],
+) {
+    let k = counts.len();
+    let d = part.len() / k;
+    let nb = if NB > 0 { NB } else { d / 8 };
+    assert!(x.len() == labels.len() * d && weights.len() >= k && nb * 8 <= d);
+    assert!(!WEIGHTED || w.len() == labels.len());
+    for (i, (&l, row)) in labels.iter().zip(x.chunks_exact(d)).enumerate() {
+        let l = l as usize;
+        assert!(l < k, "label {l} out of range");
+        // SAFETY: i < labels.len() = w.len() when weighted (asserted above).
+        let wr = if WEIGHTED {
+            unsafe { *w.get_unchecked(i) }
+        } else {
+            1.0
+        };
+        // SAFETY: l < k was just checked and part holds k·d values.
+        let sum = unsafe { part.get_unchecked_mut(l * d..(l + 1) * d) };
+        for b in 0..nb {
+            // By value: with references the compiler cannot rule out that `sum` and `row` overlap.
+            let r: [f32; 8] = row[8 * b..8 * b + 8].try_into().expect("8 values");
+            let mut v: [f32; 8] = sum[8 * b..8 * b + 8].try_into().expect("8 values");
+            (0..8).for_each(|j| v[j] += if WEIGHTED { wr * r[j] } else { r[j] });
+            sum[8 * b..8 * b + 8].copy_from_slice(&v);
+        }
+        if WEIGHTED {
+            weights[l] += wr as f64;
+        } else {
+            counts[l] += 1;
+        }
+    }
+    // The last d mod 8 features in a loop of their own: in the one above they cost a loop per row.
+    if nb * 8 < d {
+        for (i, (&l, row)) in labels.iter().zip(x.chunks_exact(d)).enumerate() {
+            let wr = if WEIGHTED { w[i] } else { 1.0 };
+            let sum = &mut part[l as usize * d..(l as usize + 1) * d];
+            for j in nb * 8..d {
+                sum[j] += if WEIGHTED { wr * row[j] } else { row[j] };
+            }
+        }
+    }
+}
+
+/// Expands to `$name`: `add_rows_impl` with NB fixed for d < 72 (64 + a remainder), compiled on its own.
+macro_rules! add_rows_fn {
+    ($name:ident $(, $feature:literal)?) => {
+        $(#[target_feature(enable = $feature)])?
+        #[inline(never)]
+        fn $name(
+            part: &mut [f32],
+            counts: &mut [u32],
+            weights: &mut [f64],
+            x: &[f32],
+            labels: &[u32],
+            w: Option<&[f32]>,
+        ) {
+            let args = (part, counts, weights, x, labels, w);
+            match args.0.len() / args.1.len().max(1) / 8 {
+                1 => add_rows_impl::<1>(args.0, args.1, args.2, args.3, args.4, args.5),
+                2 => add_rows_impl::<2>(args.0, args.1, args.2, args.3, args.4, args.5),
+                3 => add_rows_impl::<3>(args.0, args.1, args.2, args.3, args.4, args.5),
+                4 => add_rows_impl::<4>(args.0, args.1, args.2, args.3, args.4, args.5),
+                5 => add_rows_impl::<5>(args.0, args.1, args.2, args.3, args.4, args.5),
+                6 => add_rows_impl::<6>(args.0, args.1, args.2, args.3, args.4, args.5),
+                7 => add_rows_impl::<7>(args.0, args.1, args.2, args.3, args.4, args.5),
+                8 => add_rows_impl::<8>(args.0, args.1, args.2, args.3, args.4, args.5),
+                _ => add_rows_impl::<0>(args.0, args.1, args.2, args.3, args.4, args.5),
+            }
+        }
+    };
+}
+add_rows_fn!(add_rows_portable);
+#[cfg(target_arch = "x86_64")]
+add_rows_fn!(add_rows_avx2, "avx2,fma");
 
 /// Expands to a runtime dispatch over (instruction set, lane block) for one kernel entry point; the row
 /// block R gives R·KB/8 independent accumulators, enough to cover FMA latency.
