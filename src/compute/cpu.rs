@@ -45,7 +45,7 @@ impl Backend for CpuBackend {
             data,
             isa: self.isa,
             labels: vec![u32::MAX; data.n],
-            dist2: vec![0.0; data.n],
+            last: None,
         }))
     }
 }
@@ -54,7 +54,8 @@ struct CpuResident<'a> {
     data: Dataset<'a>,
     isa: Isa,
     labels: Vec<u32>,
-    dist2: Vec<f32>,
+    /// The centroids of the last step: `assignment` recomputes the distances from them.
+    last: Option<Transposed>,
 }
 
 impl Resident for CpuResident<'_> {
@@ -65,20 +66,18 @@ impl Resident for CpuResident<'_> {
         let group = BLOCK_ROWS * BLOCKS_PER_GROUP;
         let t = Transposed::new(centroids, k, d);
         let mut labels = std::mem::take(&mut self.labels);
-        let mut dist2 = std::mem::take(&mut self.dist2);
         for g in (0..n).step_by(group) {
             let end = (g + group).min(n);
             let this = &*self;
             let parts: Vec<Stats> = labels[g..end]
                 .par_chunks_mut(BLOCK_ROWS)
-                .zip(dist2[g..end].par_chunks_mut(BLOCK_ROWS))
                 .enumerate()
-                .map(|(b, (l, dd))| {
+                .map(|(b, l)| {
                     let start = g + b * BLOCK_ROWS;
                     let x = &this.data.x[start * d..(start + l.len()) * d];
                     let w = this.data.weights.map(|w| &w[start..start + l.len()]);
                     let mut s = Stats::zeros(k, d);
-                    kernel::assign(this.isa, x, w, &t, l, dd, &mut s);
+                    kernel::assign(this.isa, x, w, &t, l, &mut s);
                     s
                 })
                 .collect();
@@ -87,14 +86,33 @@ impl Resident for CpuResident<'_> {
             }
         }
         self.labels = labels;
-        self.dist2 = dist2;
+        self.last = Some(t);
         Ok(total)
     }
 
     fn assignment(&mut self) -> Result<Assignment> {
-        Ok(Assignment {
-            labels: self.labels.clone(),
-            dist2: self.dist2.clone(),
-        })
+        let n = self.data.n;
+        let Some(t) = &self.last else {
+            return Ok(Assignment {
+                labels: self.labels.clone(),
+                dist2: vec![0.0; n],
+            });
+        };
+        // The same kernel on the same tiles as the last step: the same labels and distances, bit for bit.
+        let (mut labels, mut dist2) = (vec![0u32; n], vec![0f32; n]);
+        let d = self.data.d;
+        labels
+            .par_chunks_mut(BLOCK_ROWS)
+            .zip(dist2.par_chunks_mut(BLOCK_ROWS))
+            .enumerate()
+            .for_each(|(b, (l, dd))| {
+                let x = &self.data.x[b * BLOCK_ROWS * d..(b * BLOCK_ROWS + l.len()) * d];
+                kernel::nearest(self.isa, x, t, l, dd);
+            });
+        assert!(
+            labels == self.labels,
+            "CPU kernels disagree with their last step"
+        );
+        Ok(Assignment { labels, dist2 })
     }
 }

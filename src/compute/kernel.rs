@@ -393,20 +393,20 @@ fn potential_impl<M: Arith, const KB: usize, const R: usize>(
 const CHUNK_ROWS: usize = 256;
 
 /// One Lloyd pass over a block of rows: nearest centroid of each row (counting rows whose label changes
-/// against `labels`, then overwriting it), its distance into `dist`, and w·x, w, w·dist summed into `s`
-/// in row order (f64).
+/// against `labels`, then overwriting it), and w·x, w, w·dist summed into `s`. The distances themselves
+/// are not kept: writing them would add 8 bytes of memory traffic per row and pass (`nearest` gives them
+/// again, bit for bit, when they are needed).
 #[inline(always)]
 fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     w: Option<&[f32]>,
     t: &Transposed,
     labels: &mut [u32],
-    dist: &mut [f32],
     s: &mut Stats,
 ) {
     let d = t.d;
     let k = t.k;
-    let mut lab = [0u32; CHUNK_ROWS];
+    let (mut lab, mut dist) = ([0u32; CHUNK_ROWS], [0f32; CHUNK_ROWS]);
     // This chunk's sums in f32 (at most CHUNK_ROWS rows each, so the f32 error stays ~1e-7 relative), added
     // into the f64 totals once per chunk: half the vector work of f64 per row and no conversions.
     let mut part = vec![0f32; k * d];
@@ -414,13 +414,10 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     // Locals instead of fields behind `s`: the compiler keeps them in registers across the row loop.
     let (mut moved, mut sse) = (0u64, 0.0f64);
     assert!(s.sums.len() >= k * d && s.weights.len() >= k);
-    for (c, (old, dd)) in labels
-        .chunks_mut(CHUNK_ROWS)
-        .zip(dist.chunks_mut(CHUNK_ROWS))
-        .enumerate()
-    {
+    for (c, old) in labels.chunks_mut(CHUNK_ROWS).enumerate() {
         let (first, m) = (c * CHUNK_ROWS, old.len());
         let xc = &x[first * d..(first + m) * d];
+        let dd = &mut dist[..m];
         nearest_impl::<M, KB, R>(xc, t, &mut lab[..m], dd);
         for (o, &l) in old.iter_mut().zip(&lab[..m]) {
             moved += (*o != l) as u64;
@@ -601,7 +598,7 @@ avx2_twin!(potential_avx2 => potential_impl(
     x: &[f32], t: &Transposed, cur: &[f32], w: Option<&[f32]>, pot: &mut [f64]
 ));
 avx2_twin!(assign_avx2 => assign_impl(
-    x: &[f32], w: Option<&[f32]>, t: &Transposed, l: &mut [u32], dd: &mut [f32], s: &mut Stats
+    x: &[f32], w: Option<&[f32]>, t: &Transposed, l: &mut [u32], s: &mut Stats
 ));
 
 /// For each row of `x` (row-major, `labels.len()` rows): the nearest centroid (lowest index on ties) and
@@ -632,11 +629,10 @@ pub fn assign(
     w: Option<&[f32]>,
     t: &Transposed,
     labels: &mut [u32],
-    dist: &mut [f32],
     s: &mut Stats,
 ) {
     debug_assert_eq!(x.len(), labels.len() * t.d);
-    dispatch!(isa, t, assign_impl, assign_avx2, (x, w, t, labels, dist, s))
+    dispatch!(isa, t, assign_impl, assign_avx2, (x, w, t, labels, s))
 }
 
 /// Σ x in 8 lanes over fixed blocks in parallel: one streaming read of `x`, the memory floor of a pass.
