@@ -98,12 +98,20 @@ fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
             bufs[s as usize].push(k);
         }
     }
+    // A bucket of one repeated key (an integer count shared by a fifth of the rows, say) needs no selection;
+    // selecting in it anyway costs a partition pass per rank.
+    let single: Vec<bool> = bufs.iter().map(|b| b.iter().all(|&k| k == b[0])).collect();
     ranks
         .iter()
         .zip(&at)
         .map(|(&r, &(b, first))| {
-            let buf = &mut bufs[slot[b] as usize];
-            *buf.select_nth_unstable(r - first).1
+            let s = slot[b] as usize;
+            let buf = &mut bufs[s];
+            if single[s] {
+                buf[0]
+            } else {
+                *buf.select_nth_unstable(r - first).1
+            }
         })
         .collect()
 }
@@ -128,13 +136,23 @@ mod tests {
     #[test]
     fn matches_sorted_interpolation() {
         let mut rng = 12345u64;
-        for n in [1usize, 2, 3, 10, 101, 1000, 70_000, 200_001] {
+        // (n, distinct values): 5 distinct integers make buckets of one repeated key.
+        let cases = [1usize, 2, 3, 10, 101, 1000, 70_000, 200_001]
+            .map(|n| (n, 1000))
+            .into_iter()
+            .chain([(70_000, 5), (200_001, 5), (200_001, 1)]);
+        for (n, levels) in cases {
             let v: Vec<f32> = (0..n)
                 .map(|_| {
                     rng = rng
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
-                    ((rng >> 33) % 1000) as f32 / 7.0 - 60.0
+                    let r = (rng >> 33) % levels;
+                    if levels == 1000 {
+                        r as f32 / 7.0 - 60.0
+                    } else {
+                        r as f32
+                    }
                 })
                 .collect();
             let mut sorted = v.clone();
@@ -147,7 +165,10 @@ mod tests {
                 let hi = pos.ceil() as usize;
                 let want =
                     sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * (pos - lo as f64);
-                assert!((g - want).abs() < 1e-9, "n={n} q={q}: {g} vs {want}");
+                assert!(
+                    (g - want).abs() < 1e-9,
+                    "n={n} levels={levels} q={q}: {g} vs {want}"
+                );
             }
         }
     }
