@@ -80,15 +80,8 @@ trait Arith {
     fn sq_add(a: f32, acc: f32) -> f32;
     /// `add_rows_impl`, compiled as a function of its own: inlined into the kernels, its loop competes for
     /// registers with theirs and spills on every row.
-    fn add_rows(
-        part: &mut [f32],
-        counts: &mut [u32],
-        weights: &mut [f64],
-        x: &[f32],
-        labels: &[u32],
-        w: Option<&[f32]>,
-    ) {
-        add_rows_portable(part, counts, weights, x, labels, w)
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+        add_rows_portable(tally, x, labels, w)
     }
     /// Lowest value over the lanes and the lowest index among the lanes holding it.
     fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
@@ -114,21 +107,14 @@ impl Arith for Fused {
         a.mul_add(a, acc)
     }
     #[inline(always)]
-    fn add_rows(
-        part: &mut [f32],
-        counts: &mut [u32],
-        weights: &mut [f64],
-        x: &[f32],
-        labels: &[u32],
-        w: Option<&[f32]>,
-    ) {
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Fused` is only used by the AVX2+FMA kernels, which run after feature detection.
         unsafe {
-            add_rows_avx2(part, counts, weights, x, labels, w)
+            add_rows_avx2(tally, x, labels, w)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        add_rows_portable(part, counts, weights, x, labels, w)
+        add_rows_portable(tally, x, labels, w)
     }
     #[inline(always)]
     fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
@@ -409,8 +395,11 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     let (mut lab, mut dist) = ([0u32; CHUNK_ROWS], [0f32; CHUNK_ROWS]);
     // This chunk's sums in f32 (at most CHUNK_ROWS rows each, so the f32 error stays ~1e-7 relative), added
     // into the f64 totals once per chunk: half the vector work of f64 per row and no conversions.
-    let mut part = vec![0f32; k * d];
-    let mut counts = vec![0u32; k];
+    let mut tally = Tally {
+        part: vec![0f32; k * d],
+        counts: vec![0u32; k],
+        weights: vec![0f64; k],
+    };
     // Locals instead of fields behind `s`: the compiler keeps them in registers across the row loop.
     let (mut moved, mut sse) = (0u64, 0.0f64);
     assert!(s.sums.len() >= k * d && s.weights.len() >= k);
@@ -424,14 +413,14 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             *o = l;
         }
         let wc = w.map(|w| &w[first..first + m]);
-        M::add_rows(&mut part, &mut counts, &mut s.weights, xc, &lab[..m], wc);
+        M::add_rows(&mut tally, xc, &lab[..m], wc);
         sse += weighted_sum(dd, wc);
-        for (a, p) in s.sums.iter_mut().zip(part.iter_mut()) {
+        for (a, p) in s.sums.iter_mut().zip(tally.part.iter_mut()) {
             *a += std::mem::take(p) as f64;
         }
     }
-    for (wt, &n) in s.weights.iter_mut().zip(&counts) {
-        *wt += n as f64;
+    for ((wt, &n), &tw) in s.weights.iter_mut().zip(&tally.counts).zip(&tally.weights) {
+        *wt += if w.is_some() { tw } else { n as f64 };
     }
     s.moved += moved;
     s.sse += sse;
@@ -460,20 +449,20 @@ fn weighted_sum(v: &[f32], w: Option<&[f32]>) -> f64 {
     (p[0] + p[1]) + (p[2] + p[3])
 }
 
-/// Adds each row of the chunk `x` (row-major, d = part.len() / counts.len()) into its label's f32 sums in
-/// `part`, scaled by its weight if any, and counts it in `counts` (unweighted) or `weights` (weighted).
+/// A chunk's per-cluster sums (k × d, f32) and the block's per-cluster row counts (unweighted) or weights.
+struct Tally {
+    part: Vec<f32>,
+    counts: Vec<u32>,
+    weights: Vec<f64>,
+}
+
+/// Adds each row of the chunk `x` (row-major, d = part.len() / k) into its label's f32 sums in
+/// `tally.part`, scaled by its weight if any, and counts it (unweighted) or adds up its weight.
 #[inline(always)]
-fn add_rows_impl<const NB: usize>(
-    part: &mut [f32],
-    counts: &mut [u32],
-    weights: &mut [f64],
-    x: &[f32],
-    labels: &[u32],
-    w: Option<&[f32]>,
-) {
+fn add_rows_impl<const NB: usize>(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
     match w {
-        None => add_rows_scaled::<NB, false>(part, counts, weights, x, labels, &[]),
-        Some(w) => add_rows_scaled::<NB, true>(part, counts, weights, x, labels, w),
+        None => add_rows_scaled::<NB, false>(tally, x, labels, &[]),
+        Some(w) => add_rows_scaled::<NB, true>(tally, x, labels, w),
     }
 }
 
@@ -481,13 +470,16 @@ fn add_rows_impl<const NB: usize>(
 /// that the row loop has no inner loop or branch.
 #[inline(always)]
 fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
-    part: &mut [f32],
-    counts: &mut [u32],
-    weights: &mut [f64],
+    tally: &mut Tally,
     x: &[f32],
     labels: &[u32],
     w: &[f32],
 ) {
+    let Tally {
+        part,
+        counts,
+        weights,
+    } = tally;
     let k = counts.len();
     let d = part.len() / k;
     let nb = if NB > 0 { NB } else { d / 8 };
@@ -534,25 +526,17 @@ macro_rules! add_rows_fn {
     ($name:ident $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
         #[inline(never)]
-        fn $name(
-            part: &mut [f32],
-            counts: &mut [u32],
-            weights: &mut [f64],
-            x: &[f32],
-            labels: &[u32],
-            w: Option<&[f32]>,
-        ) {
-            let args = (part, counts, weights, x, labels, w);
-            match args.0.len() / args.1.len().max(1) / 8 {
-                1 => add_rows_impl::<1>(args.0, args.1, args.2, args.3, args.4, args.5),
-                2 => add_rows_impl::<2>(args.0, args.1, args.2, args.3, args.4, args.5),
-                3 => add_rows_impl::<3>(args.0, args.1, args.2, args.3, args.4, args.5),
-                4 => add_rows_impl::<4>(args.0, args.1, args.2, args.3, args.4, args.5),
-                5 => add_rows_impl::<5>(args.0, args.1, args.2, args.3, args.4, args.5),
-                6 => add_rows_impl::<6>(args.0, args.1, args.2, args.3, args.4, args.5),
-                7 => add_rows_impl::<7>(args.0, args.1, args.2, args.3, args.4, args.5),
-                8 => add_rows_impl::<8>(args.0, args.1, args.2, args.3, args.4, args.5),
-                _ => add_rows_impl::<0>(args.0, args.1, args.2, args.3, args.4, args.5),
+        fn $name(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+            match tally.part.len() / tally.counts.len().max(1) / 8 {
+                1 => add_rows_impl::<1>(tally, x, labels, w),
+                2 => add_rows_impl::<2>(tally, x, labels, w),
+                3 => add_rows_impl::<3>(tally, x, labels, w),
+                4 => add_rows_impl::<4>(tally, x, labels, w),
+                5 => add_rows_impl::<5>(tally, x, labels, w),
+                6 => add_rows_impl::<6>(tally, x, labels, w),
+                7 => add_rows_impl::<7>(tally, x, labels, w),
+                8 => add_rows_impl::<8>(tally, x, labels, w),
+                _ => add_rows_impl::<0>(tally, x, labels, w),
             }
         }
     };
