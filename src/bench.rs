@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::compute::kernel::{self, Isa};
 use crate::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
@@ -80,7 +79,8 @@ pub struct BenchRow {
     pub gb_per_s: f64,
     /// 2·n·d·k flops per iteration (the GEMM count), per second.
     pub gflop_per_s: f64,
-    /// The CPU floor: max(one streaming read of the matrix, 2·n·d·k flops at the measured FMA peak).
+    /// This device's floor, measured in the same run (`Resident::floor_ms`): max(one streaming read of
+    /// the data, the step's flops at the measured multiply-add peak). None for streamed GPU data.
     pub floor_ms: Option<f64>,
     pub pct_of_floor: Option<f64>,
     /// CPU ms/iter ÷ this device's (GPU rows, when the CPU ran).
@@ -174,8 +174,6 @@ fn measure(
     }
     let ds = Dataset::new(&m.data, d, None);
     let c0 = init::random_rows(&ds, k, &mut init::restart_rng(opts.seed, 0));
-    // Measured only when the CPU runs: it spins every thread for a moment.
-    let floor_ms = opts.cpu.then(|| cpu_floor_ms(&m.data, n, d, k));
     let shape = format!("{n}x{d}x{k}");
     let mut out: Vec<BenchRow> = Vec::new();
     for b in backends {
@@ -185,6 +183,7 @@ fn measure(
         // The first step also builds pipelines; it is not timed.
         res.step(&c0, k)?;
         let load_s = t.elapsed().as_secs_f64();
+        let floor_ms = res.floor_ms(k)?;
         let mut c = c0.clone();
         let t = Instant::now();
         let mut sse = 0.0;
@@ -212,10 +211,8 @@ fn measure(
             ms_per_iter: secs * 1e3,
             gb_per_s: (n * d * 4) as f64 / secs / 1e9,
             gflop_per_s: 2.0 * (n * d * k) as f64 / secs / 1e9,
-            floor_ms: floor_ms.filter(|_| is_cpu),
-            pct_of_floor: floor_ms
-                .filter(|_| is_cpu)
-                .map(|f| 100.0 * f / (secs * 1e3)),
+            floor_ms,
+            pct_of_floor: floor_ms.map(|f| 100.0 * f / (secs * 1e3)),
             speedup_vs_cpu: if is_cpu {
                 None
             } else {
@@ -226,20 +223,6 @@ fn measure(
         });
     }
     Ok(out)
-}
-
-/// The CPU's floor for one iteration: the larger of a streaming read of the matrix (best of 3) and
-/// 2·n·d·k flops at the FMA peak measured now on all threads.
-fn cpu_floor_ms(x: &[f32], n: usize, d: usize, k: usize) -> f64 {
-    let read = (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(kernel::stream_sum(x));
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min);
-    let flops = 2.0 * (n * d * k) as f64 / (kernel::peak_gflops(Isa::detect()) * 1e9);
-    1e3 * read.max(flops)
 }
 
 /// VmHWM from /proc/self/status (None off Linux).

@@ -423,6 +423,13 @@ fn bench_reports_every_device_consistently() {
             assert!(ms > 0.0);
             let gbs = n * d * 4.0 / (ms / 1e3) / 1e9;
             assert!((r["gb_per_s"].as_f64().unwrap() - gbs).abs() <= 1e-9 * gbs.max(1.0));
+            // Every device, GPU included, measures its own floor in the run; % floor is relative to it.
+            let floor = r["floor_ms"]
+                .as_f64()
+                .expect("a floor for every resident device");
+            assert!(floor > 0.0, "{shape}: floor {floor}");
+            let pct = 100.0 * floor / ms;
+            assert!((r["pct_of_floor"].as_f64().unwrap() - pct).abs() <= 1e-9 * pct.max(1.0));
             let sse = r["sse"].as_f64().unwrap();
             assert!(
                 (sse - sse0).abs() <= 1e-5 * sse0,

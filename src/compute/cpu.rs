@@ -115,4 +115,18 @@ impl Resident for CpuResident<'_> {
         );
         Ok(Assignment { labels, dist2 })
     }
+
+    /// 2·n·d·k flops at the multiply-add peak: the exact form's subtracts run on separate adders.
+    fn floor_ms(&mut self, k: usize) -> Result<Option<f64>> {
+        let x = self.data.x;
+        let read = (0..3)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                std::hint::black_box(kernel::stream_sum(x));
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let flops = 2.0 * (x.len() * k) as f64 / (kernel::peak_gflops(self.isa) * 1e9);
+        Ok(Some(1e3 * read.max(flops)))
+    }
 }

@@ -130,4 +130,8 @@ pub trait Resident {
     fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats>;
     /// Labels and squared distances from the last step.
     fn assignment(&mut self) -> Result<Assignment>;
+    /// This device's floor for one step with `k` centroids, ms, measured now: the larger of one streaming
+    /// read of the resident data and the step's arithmetic at the device's multiply-add peak. None where
+    /// there is no such floor (GPU data streamed from the host every step).
+    fn floor_ms(&mut self, k: usize) -> Result<Option<f64>>;
 }

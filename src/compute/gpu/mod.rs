@@ -4,6 +4,7 @@
 //! reduction, and reads back k×(d+2) totals. Labels and distances are read back only when asked for.
 
 mod context;
+mod floor;
 
 pub use context::{AdapterReport, GpuContext, list};
 
@@ -505,5 +506,18 @@ impl Resident for GpuResident<'_> {
             ));
         }
         Ok(Assignment { labels, dist2 })
+    }
+
+    fn floor_ms(&mut self, k: usize) -> Result<Option<f64>> {
+        if self.streaming {
+            return Ok(None);
+        }
+        let d = self.data.d;
+        let chunks: Vec<(&wgpu::Buffer, u64)> = self
+            .chunks
+            .iter()
+            .map(|ch| (&self.data_bufs[ch.slot], (ch.rows * d) as u64))
+            .collect();
+        floor::floor_ms(self.ctx, &chunks, self.data.n, d, k).map(Some)
     }
 }
