@@ -117,7 +117,7 @@ impl Resident for CpuResident<'_> {
     }
 
     /// 2·n·d·k flops at the multiply-add peak: the exact form's subtracts run on separate adders.
-    fn floor_ms(&mut self, k: usize) -> Result<Option<f64>> {
+    fn floor_ms(&self, k: usize) -> Result<Option<f64>> {
         let x = self.data.x;
         let read = (0..3)
             .map(|_| {

@@ -133,5 +133,5 @@ pub trait Resident {
     /// This device's floor for one step with `k` centroids, ms, measured now: the larger of one streaming
     /// read of the resident data and the step's arithmetic at the device's multiply-add peak. None where
     /// there is no such floor (GPU data streamed from the host every step).
-    fn floor_ms(&mut self, k: usize) -> Result<Option<f64>>;
+    fn floor_ms(&self, k: usize) -> Result<Option<f64>>;
 }

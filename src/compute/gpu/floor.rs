@@ -53,7 +53,8 @@ pub(super) fn floor_ms(
             ctx,
             &module,
             "stream",
-            &[buf, &sink],
+            Some(buf),
+            &sink,
             [values as u32, 0, groups * WG, 0],
             groups,
         )?;
@@ -62,7 +63,8 @@ pub(super) fn floor_ms(
         ctx,
         &module,
         "peak",
-        &[&sink],
+        None,
+        &sink,
         [0, PEAK_ITERS, 0, 0],
         PEAK_GROUPS,
     )?;
@@ -71,13 +73,14 @@ pub(super) fn floor_ms(
     Ok(1e3 * read.max(compute))
 }
 
-/// Best seconds per dispatch of `entry` over `groups` workgroups. `bufs` fill the bindings the entry
-/// uses, in order, followed by the uniform `params`.
+/// Best seconds per dispatch of `entry` over `groups` workgroups, bound as floor.wgsl declares them:
+/// `x` (the stream entry only), `sink` and the uniform `params`.
 fn per_dispatch(
     ctx: &GpuContext,
     module: &wgpu::ShaderModule,
     entry: &str,
-    bufs: &[&wgpu::Buffer],
+    x: Option<&wgpu::Buffer>,
+    sink: &wgpu::Buffer,
     params: [u32; 4],
     groups: u32,
 ) -> Result<f64> {
@@ -99,16 +102,13 @@ fn per_dispatch(
                 contents: bytemuck::cast_slice(&params),
                 usage: wgpu::BufferUsages::UNIFORM,
             });
-        // Bindings as declared in floor.wgsl: x (stream only), sink, params.
-        let first = if bufs.len() == 2 { 0 } else { 1 };
-        let entries: Vec<wgpu::BindGroupEntry> = bufs
-            .iter()
-            .copied()
-            .chain([&params])
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: first + i as u32,
-                resource: b.as_entire_binding(),
+        let entries: Vec<wgpu::BindGroupEntry> = [(0, x), (1, Some(sink)), (2, Some(&params))]
+            .into_iter()
+            .filter_map(|(binding, b)| {
+                b.map(|b| wgpu::BindGroupEntry {
+                    binding,
+                    resource: b.as_entire_binding(),
+                })
             })
             .collect();
         let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

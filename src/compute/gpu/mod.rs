@@ -508,7 +508,7 @@ impl Resident for GpuResident<'_> {
         Ok(Assignment { labels, dist2 })
     }
 
-    fn floor_ms(&mut self, k: usize) -> Result<Option<f64>> {
+    fn floor_ms(&self, k: usize) -> Result<Option<f64>> {
         if self.streaming {
             return Ok(None);
         }
