@@ -5,9 +5,10 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::path::PathBuf;
 
+use strata::compute::select::Selected;
 use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
 use strata::data::Missing;
-use strata::fit::{self, FitOptions, InitChoice};
+use strata::jobs::fit::{self, FitOptions, InitChoice};
 use strata::prep::Scaling;
 
 fn data(n: usize, d: usize) -> Vec<f32> {
@@ -89,11 +90,11 @@ fn fit_end_to_end(c: &mut Criterion) {
         tol: 1e-4,
         seed: 0,
     };
-    let cpu = CpuBackend::default();
+    let cpu = Selected::only(Box::new(CpuBackend::default()));
     let mut g = c.benchmark_group("fit_end_to_end");
     g.sample_size(10);
     g.bench_function("customers_50k_cpu", |b| {
-        b.iter(|| fit::run(&opts, &cpu, None, &|_| {}).unwrap())
+        b.iter(|| fit::run(&opts, &cpu, &|_| {}).unwrap())
     });
     g.finish();
 }

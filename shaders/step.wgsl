@@ -4,15 +4,10 @@
 //   2. accumulation: the same rows (still in cache) are summed into this workgroup's private slice of
 //      `partial`, lane by lane in row order: no atomics, so the result is the same on every run.
 // Sums are of w·(x − c), deviations from the current centroid, which keeps f32 partial sums accurate.
-// D, K, TK and S are substituted by the host (one pipeline per shape).
+// The host prepends distance.wgsl (D, K, TK, the tile and `sqdist`) and substitutes S.
 
-const D: u32 = __D__u;        // features
-const K: u32 = __K__u;        // centroids
-const TK: u32 = __TK__u;      // centroids per workgroup-memory tile
 const S: u32 = __S__u;        // row substreams accumulated side by side
 const LANES: u32 = D + 2u;    // per cluster: D sums, weight, sse
-const WG: u32 = 256u;
-const BIG: f32 = 3.4028235e38;
 
 struct Params {
     n: u32,            // rows in this chunk
@@ -31,7 +26,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> moved: array<u32>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-var<workgroup> tile: array<f32, TK * D>;
 var<workgroup> tlabel: array<u32, WG>;
 var<workgroup> tdist: array<f32, WG>;
 var<workgroup> tmoved: array<u32, WG>;
@@ -63,18 +57,10 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var arg = 0u;
         for (var c0 = 0u; c0 < K; c0 += TK) {
             let nt = min(TK, K - c0);
-            workgroupBarrier();
-            for (var i = lid; i < nt * D; i += WG) {
-                tile[i] = cent[c0 * D + i];
-            }
-            workgroupBarrier();
+            load_tile(lid, c0, nt);
             if (live) {
                 for (var t = 0u; t < nt; t++) {
-                    var s = 0.0;
-                    for (var j = 0u; j < D; j++) {
-                        let df = xr[j] - tile[t * D + j];
-                        s += df * df;
-                    }
+                    let s = sqdist(&xr, t);
                     if (s < best) {
                         best = s;
                         arg = c0 + t;

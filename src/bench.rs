@@ -10,7 +10,7 @@ use crate::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::kmeans::init;
-use crate::prep::{Preprocessor, Scaling};
+use crate::prep::{FittedPrep, Scaling};
 
 /// One `--sizes` entry: rows × features × clusters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -167,7 +167,7 @@ fn measure(
     };
     let mut m = load(&source, &spec, Missing::Error)?.matrix;
     let read_s = t.elapsed().as_secs_f64();
-    Preprocessor::fit_transform(&mut m, Scaling::Zscore, &[], false)?;
+    FittedPrep::fit_transform(&mut m, Scaling::Zscore, &[], false)?;
     let (n, d) = (m.n, m.d);
     if k > n {
         return Err(Error::usage(format!("k = {k} is larger than the {n} rows")));
@@ -189,7 +189,7 @@ fn measure(
         let mut sse = 0.0;
         for _ in 0..opts.iters {
             let s = res.step(&c, k)?;
-            sse = s.sse;
+            sse = s.total_sse();
             // Plain Lloyd updates (an empty cluster keeps its centroid): the same work on every device.
             c = s.means(&c);
         }

@@ -1,51 +1,108 @@
-//! One error type for the whole engine. Every variant renders as a single line that names the problem and,
-//! where there is one, what to do about it; `exit_code` maps the kind of failure to the documented exit code.
+//! One error type for the whole engine: a [`Kind`] (which decides the exit code), a one-line message that
+//! names the problem and, where there is one, what to do about it, and the underlying error kept as the
+//! [`std::error::Error::source`] rather than flattened into the text.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Result alias used throughout strata.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Invalid arguments or option combinations (exit code 2, like clap's own usage errors).
-    #[error("{0}")]
-    Usage(String),
-    /// The input could not be read or its content is not usable (exit code 3).
-    #[error("{0}")]
-    Input(String),
+/// What went wrong, broadly: the caller's arguments, the input, the outputs or the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Invalid arguments or parameters (exit code 2, like clap's own usage errors).
+    Usage,
+    /// The input (data, model file, init file) could not be read or is not usable (exit code 3).
+    Input,
     /// Writing the outputs failed; the output directory was left as it was (exit code 4).
-    #[error("cannot write {path}: {msg}")]
-    Output { path: PathBuf, msg: String },
+    Output,
     /// No usable GPU, or the GPU failed (exit code 5).
-    #[error("{0}")]
-    Device(String),
+    Device,
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A strata error. `Display` is the message followed by the source's own text, on one line.
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+    message: String,
+    source: Option<Source>,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(s) = &self.source {
+            write!(f, ": {s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl Error {
-    pub fn usage(msg: impl Into<String>) -> Self {
-        Error::Usage(msg.into())
-    }
-    pub fn input(msg: impl Into<String>) -> Self {
-        Error::Input(msg.into())
-    }
-    pub fn output(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
-        Error::Output {
-            path: path.into(),
-            msg: msg.to_string(),
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
         }
     }
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Self::new(Kind::Usage, msg)
+    }
+    pub fn input(msg: impl Into<String>) -> Self {
+        Self::new(Kind::Input, msg)
+    }
+    /// Writing `path` failed because of `why` (an error, kept as the source, or a sentence).
+    pub fn output(path: impl AsRef<Path>, why: impl Into<Source>) -> Self {
+        Self::new(
+            Kind::Output,
+            format!("cannot write {}", path.as_ref().display()),
+        )
+        .with_source(why)
+    }
     pub fn device(msg: impl Into<String>) -> Self {
-        Error::Device(msg.into())
+        Self::new(Kind::Device, msg)
+    }
+
+    /// Keeps `source` as the underlying cause (its text is appended to the message when displayed).
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Prefixes the message with context (e.g. which file or flag), keeping kind and source.
+    pub fn context(mut self, prefix: impl std::fmt::Display) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The message without the source's text.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// Process exit code for this error (documented in the README).
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) => 2,
-            Error::Input(_) => 3,
-            Error::Output { .. } => 4,
-            Error::Device(_) => 5,
+        match self.kind {
+            Kind::Usage => 2,
+            Kind::Input => 3,
+            Kind::Output => 4,
+            Kind::Device => 5,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! strata: customer segmentation at portfolio scale.
 //!
 //! The data path is one straight line: [`data::Source`] batches → [`data::FeatureMatrix`] →
-//! [`prep::Preprocessor`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
+//! [`prep::FittedPrep`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
 //! [`profile`] → [`output`] writers. [`fit::run`] is that line; the CLI is a thin layer over it.
 
 pub mod bench;
@@ -9,11 +9,12 @@ pub mod cli;
 pub mod compute;
 pub mod data;
 pub mod error;
-pub mod fit;
 pub mod generate;
+pub mod jobs;
 pub mod kmeans;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 pub mod prep;
 pub mod profile;
 pub mod quantile;

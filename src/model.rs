@@ -1,31 +1,53 @@
-//! The saved model (model.json): everything a later run needs to prepare new data the same way and assign
-//! it to the same segments. Versioned: readers check `format` and `format_version`.
+//! The saved model (model.json, format version 2): everything a later run needs to prepare new customers
+//! exactly as the training ones were prepared and to assign them to the same segments, plus the reference
+//! sketches the drift checks compare against. Reading validates every field, so a damaged or hand-edited
+//! file is one clear error, never a panic.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 
+use crate::data::Missing;
 use crate::error::{Error, Result};
-use crate::prep::Preprocessor;
+use crate::prep::{FittedPrep, Scaling};
 
 pub const FORMAT: &str = "strata-model";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
+/// What a feature column is to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A number, prepared by imputation, optional log1p and scaling.
+    Numeric,
+}
+
+/// One input column the model uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Model {
-    pub format: String,
-    pub format_version: u32,
-    pub strata_version: String,
-    /// Seconds since the Unix epoch when the model was written (the only field that differs between reruns).
-    pub created_unix: u64,
-    pub features: Vec<String>,
-    pub id_column: Option<String>,
-    pub weight_column: Option<String>,
-    pub preprocessor: Preprocessor,
-    pub k: usize,
-    /// k rows of d values in the prepared space, segment order (segment 0 = largest).
-    pub centroids: Vec<Vec<f32>>,
+pub struct Feature {
+    pub name: String,
+    /// The Arrow type it had at training (any numeric type is accepted later).
+    pub input_type: String,
+    pub role: Role,
+}
+
+/// One segment: an explicit id (not a position), its centroid and what it looked like at training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub id: u32,
+    /// d values in the prepared space.
+    pub centroid: Vec<f32>,
+    /// Customers the segment held at training, and their share of all fitted customers.
+    pub training_customers: u64,
+    pub training_share: f64,
+    /// Quantiles 0, 10 %, … 100 % of the members' Euclidean distance to the centroid (prepared space).
+    pub distance_deciles: Vec<f64>,
+}
+
+/// How the model was fitted (for the record; not needed to apply it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitRecord {
     pub init: String,
     pub n_init: usize,
     pub seed: u64,
@@ -34,9 +56,27 @@ pub struct Model {
     pub sse: f64,
     pub iterations: usize,
     pub converged: bool,
-    pub input_rows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub format: String,
+    pub format_version: u32,
+    pub strata_version: String,
+    /// Seconds since the Unix epoch when the model was written (the only field that differs between reruns).
+    pub created_unix: u64,
+    pub features: Vec<Feature>,
+    pub id_column: Option<String>,
+    pub weight_column: Option<String>,
+    /// The missing-value policy of the training run; `assign` applies the same.
+    pub missing: Missing,
+    pub preparation: FittedPrep,
+    pub segments: Vec<Segment>,
+    /// Rows read at training, and rows that were fitted (after dropping rows with missing values).
+    pub training_rows: usize,
     pub fitted_rows: usize,
-    /// xxh64 over the input schema's column names and types: a changed export layout is detectable.
+    pub fit: FitRecord,
+    /// xxh64 over the training schema's column names and types: a changed export layout is detectable.
     pub schema_fingerprint: String,
 }
 
@@ -53,24 +93,179 @@ pub fn schema_fingerprint(schema: &Schema) -> String {
     )
 }
 
+/// Only the version fields, read first so that an old or foreign file gets a message about its version
+/// rather than about whichever field it lacks.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<String>,
+    format_version: Option<u32>,
+}
+
 impl Model {
+    /// The model file at `path`: a model.json, or a fit's output directory holding one.
+    pub fn locate(path: &Path) -> PathBuf {
+        if path.is_dir() {
+            path.join("model.json")
+        } else {
+            path.to_path_buf()
+        }
+    }
+
+    /// Reads and validates a model file (see [`Model::validate`]). Every failure is an input error.
     pub fn read(path: &Path) -> Result<Model> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input(format!("cannot read model {}: {e}", path.display())))?;
-        let m: Model = serde_json::from_str(&text).map_err(|e| {
+        let path = Self::locate(path);
+        let shown = path.display();
+        let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::input(format!(
-                "{} is not a strata model file: {e}",
-                path.display()
+                "cannot read model {shown}; give a model.json or a fit's output directory"
+            ))
+            .with_source(e)
+        })?;
+        let bad = |why: String| Error::input(format!("model {shown} is not usable: {why}"));
+        let header: Header = serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "not valid JSON ({e}); the file is truncated or damaged: refit or restore it"
             ))
         })?;
-        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
-            return Err(Error::input(format!(
-                "{} has format {} v{}; this strata reads {FORMAT} up to v{FORMAT_VERSION}",
-                path.display(),
-                m.format,
-                m.format_version
+        if header.format.as_deref() != Some(FORMAT) {
+            return Err(bad(format!(
+                "it is not a strata model (format {:?}, expected \"{FORMAT}\")",
+                header.format.unwrap_or_default()
             )));
         }
+        match header.format_version {
+            Some(FORMAT_VERSION) => {}
+            Some(1) => {
+                return Err(bad(
+                    "it is a format version 1 model (strata 0.1), which lacks the training medians, shares \
+                     and reference sketches that assign needs; refit it with this strata (`strata fit ... --out DIR`)"
+                        .into(),
+                ));
+            }
+            v => {
+                return Err(bad(format!(
+                    "format version {v:?}; this strata reads version {FORMAT_VERSION}: use the strata that wrote it, or refit"
+                )));
+            }
+        }
+        let m: Model = serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "{e}; the file is damaged or hand-edited: refit or restore it"
+            ))
+        })?;
+        m.validate().map_err(|why| bad(why))?;
         Ok(m)
+    }
+
+    /// Writes the model as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a model serialises")
+    }
+
+    /// Writes the model to `path` atomically (a temporary file renamed into place).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut text = self.to_json();
+        text.push('\n');
+        crate::data::write::write_file_atomic(path, text.as_bytes())
+    }
+
+    pub fn k(&self) -> usize {
+        self.segments.len()
+    }
+
+    pub fn d(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// k × d centroids in the prepared space, segment order.
+    pub fn centroids(&self) -> Vec<f32> {
+        self.segments
+            .iter()
+            .flat_map(|s| s.centroid.iter().copied())
+            .collect()
+    }
+
+    /// Checks that the model is internally consistent: dimensions, finite values, unique ids, shares.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let d = self.features.len();
+        let k = self.segments.len();
+        if d == 0 {
+            return Err("it has no features".into());
+        }
+        if k == 0 {
+            return Err("it has no segments".into());
+        }
+        let prep = &self.preparation;
+        if prep.columns.len() != d {
+            return Err(format!(
+                "{d} features but a preparation for {} columns",
+                prep.columns.len()
+            ));
+        }
+        for (f, c) in self.features.iter().zip(&prep.columns) {
+            if f.name != c.name {
+                return Err(format!("feature '{}' is prepared as '{}'", f.name, c.name));
+            }
+            let finite = c.median.is_finite()
+                && c.center.is_finite()
+                && c.scale.is_finite()
+                && c.scale > 0.0
+                && c.deciles.iter().all(|v| v.is_finite());
+            if !finite {
+                return Err(format!(
+                    "feature '{}' has a non-finite median, center or deciles, or a scale that is not > 0",
+                    f.name
+                ));
+            }
+            if prep.scaling == Scaling::None && (c.center != 0.0 || c.scale != 1.0) {
+                return Err(format!(
+                    "feature '{}' is scaled although the scaling is none",
+                    f.name
+                ));
+            }
+        }
+        let mut names: Vec<&str> = self.features.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a feature is listed twice".into());
+        }
+        let mut ids: Vec<u32> = self.segments.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err("two segments share an id".into());
+        }
+        for s in &self.segments {
+            if s.centroid.len() != d {
+                return Err(format!(
+                    "segment {} has a centroid of {} values for {d} features",
+                    s.id,
+                    s.centroid.len()
+                ));
+            }
+            if !s.centroid.iter().all(|v| v.is_finite()) {
+                return Err(format!("segment {} has a non-finite centroid value", s.id));
+            }
+            if !(0.0..=1.0).contains(&s.training_share) {
+                return Err(format!(
+                    "segment {} has a training share of {}",
+                    s.id, s.training_share
+                ));
+            }
+            if !s
+                .distance_deciles
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0)
+            {
+                return Err(format!("segment {} has invalid distance deciles", s.id));
+            }
+        }
+        if self.fitted_rows > self.training_rows {
+            return Err("more fitted rows than training rows".into());
+        }
+        Ok(())
     }
 }

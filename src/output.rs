@@ -7,75 +7,122 @@ use arrow_array::builder::{Float32Builder, UInt32Builder};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
+use crate::compute::Nearest;
 use crate::data::source::BATCH_ROWS;
 use crate::data::write::{ParquetSink, write_parquet};
 use crate::error::{Error, Result};
 use crate::profile::FeatureProfile;
 
-/// Per-row results aligned with the input: rows dropped for missing values get null segment and distance.
-pub struct LabelColumns<'a> {
-    pub labels: &'a [u32],
-    pub dist2: &'a [f32],
-    /// Input row of each fitted row (None when no row was dropped).
-    pub kept_rows: Option<&'a [u32]>,
-    pub rows_read: usize,
-}
-
-/// Writes labels.parquet: the id column (or `row`), `segment` (uint32), `distance` (float32).
-pub fn write_labels(
-    path: PathBuf,
-    cols: &LabelColumns,
-    ids: Option<(&arrow_schema::Field, &[ArrayRef])>,
-) -> Result<()> {
-    let first = match ids {
-        Some((f, _)) => f.clone(),
+/// The schema of labels.parquet: the id column (or `row`), `segment`, `distance`, `second_segment`,
+/// `margin`.
+pub fn labels_schema(id: Option<&Field>) -> Arc<Schema> {
+    let first = match id {
+        Some(f) => f.clone(),
         None => Field::new("row", DataType::UInt64, false),
     };
-    let schema = Arc::new(Schema::new(vec![
+    Arc::new(Schema::new(vec![
         first,
         Field::new("segment", DataType::UInt32, true),
         Field::new("distance", DataType::Float32, true),
-    ]));
-    let mut sink = ParquetSink::create(path.clone(), schema.clone())?;
-    // Batches follow the id arrays as read, or fixed-size blocks without an id column.
-    let bounds: Vec<usize> = match ids {
-        Some((_, arrays)) => arrays.iter().map(|a| a.len()).collect(),
-        None => (0..cols.rows_read)
-            .step_by(BATCH_ROWS)
-            .map(|s| (cols.rows_read - s).min(BATCH_ROWS))
-            .collect(),
-    };
-    let mut row = 0usize;
-    let mut fitted = 0usize;
-    for (b, len) in bounds.into_iter().enumerate() {
-        let mut seg = UInt32Builder::with_capacity(len);
-        let mut dist = Float32Builder::with_capacity(len);
-        for r in row..row + len {
-            let present = match cols.kept_rows {
-                None => true,
-                Some(k) => fitted < k.len() && k[fitted] as usize == r,
-            };
-            if present {
-                seg.append_value(cols.labels[fitted]);
-                dist.append_value(cols.dist2[fitted].max(0.0).sqrt());
-                fitted += 1;
-            } else {
+        Field::new("second_segment", DataType::UInt32, true),
+        Field::new("margin", DataType::Float32, true),
+    ]))
+}
+
+/// One batch of labels.parquet: `len` input rows starting at input row `first_row`, their ids (or row
+/// numbers), and for each row the index of its result in `res` (None: the row was dropped, and gets nulls).
+/// `ids` maps a centroid index to its segment id. Distances are Euclidean, in the prepared space; margin is
+/// the distance to the second-nearest segment minus the distance to the nearest.
+pub fn labels_batch(
+    schema: &Arc<Schema>,
+    first_row: usize,
+    ids: Option<&ArrayRef>,
+    rows: &[Option<usize>],
+    res: &Nearest,
+    segment_ids: &[u32],
+) -> Result<RecordBatch> {
+    let len = rows.len();
+    let mut seg = UInt32Builder::with_capacity(len);
+    let mut dist = Float32Builder::with_capacity(len);
+    let mut second = UInt32Builder::with_capacity(len);
+    let mut margin = Float32Builder::with_capacity(len);
+    for r in rows {
+        match *r {
+            Some(i) => {
+                let d1 = res.dist2[i].max(0.0).sqrt();
+                seg.append_value(segment_ids[res.labels[i] as usize]);
+                dist.append_value(d1);
+                match segment_ids.get(res.second[i] as usize) {
+                    Some(&s2) => {
+                        second.append_value(s2);
+                        margin.append_value(res.second_dist2[i].max(0.0).sqrt() - d1);
+                    }
+                    None => {
+                        second.append_null();
+                        margin.append_null();
+                    }
+                }
+            }
+            None => {
                 seg.append_null();
                 dist.append_null();
+                second.append_null();
+                margin.append_null();
             }
         }
-        let first: ArrayRef = match ids {
-            Some((_, arrays)) => arrays[b].clone(),
-            None => Arc::new(UInt64Array::from_iter_values(
-                (row as u64)..(row + len) as u64,
-            )),
-        };
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![first, Arc::new(seg.finish()), Arc::new(dist.finish())],
-        )
-        .map_err(|e| Error::output(&path, e))?;
-        sink.write(&batch)?;
+    }
+    let first: ArrayRef = match ids {
+        Some(a) => a.clone(),
+        None => Arc::new(UInt64Array::from_iter_values(
+            (first_row as u64)..(first_row + len) as u64,
+        )),
+    };
+    RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            first,
+            Arc::new(seg.finish()),
+            Arc::new(dist.finish()),
+            Arc::new(second.finish()),
+            Arc::new(margin.finish()),
+        ],
+    )
+    .map_err(|e| Error::output("labels.parquet", e))
+}
+
+/// Writes a fit's labels.parquet from its in-memory results: batches follow the id arrays as read, or
+/// fixed-size blocks without an id column. `kept_rows` is the input row of each fitted row (None when no
+/// row was dropped).
+pub fn write_labels(
+    path: PathBuf,
+    res: &Nearest,
+    kept_rows: Option<&[u32]>,
+    rows_read: usize,
+    ids: Option<(&Field, &[ArrayRef])>,
+) -> Result<()> {
+    let schema = labels_schema(ids.map(|(f, _)| f));
+    let mut sink = ParquetSink::create(path, schema.clone())?;
+    let bounds: Vec<usize> = match ids {
+        Some((_, arrays)) => arrays.iter().map(|a| a.len()).collect(),
+        None => (0..rows_read)
+            .step_by(BATCH_ROWS)
+            .map(|s| (rows_read - s).min(BATCH_ROWS))
+            .collect(),
+    };
+    let identity: Vec<u32> = (0..res.labels.len() as u32).collect();
+    let (mut row, mut fitted) = (0usize, 0usize);
+    for (b, len) in bounds.into_iter().enumerate() {
+        let rows: Vec<Option<usize>> = (row..row + len)
+            .map(|r| {
+                let present = kept_rows.is_none_or(|k| fitted < k.len() && k[fitted] as usize == r);
+                present.then(|| {
+                    fitted += 1;
+                    fitted - 1
+                })
+            })
+            .collect();
+        let id = ids.map(|(_, a)| &a[b]);
+        sink.write(&labels_batch(&schema, row, id, &rows, res, &identity)?)?;
         row += len;
     }
     sink.finish()

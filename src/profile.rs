@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::data::FeatureMatrix;
-use crate::prep::Preprocessor;
+use crate::prep::FittedPrep;
 use crate::quantile::quantiles;
 
 /// Statistics of one feature over one group of customers (a segment, or all of them).
@@ -56,7 +56,7 @@ const PARALLEL_FEATURES: usize = 4;
 /// Profiles of every segment (in segment order) followed by the overall rows, feature by feature.
 pub fn profiles(
     m: &FeatureMatrix,
-    prep: &Preprocessor,
+    prep: &FittedPrep,
     labels: &[u32],
     k: usize,
 ) -> Vec<FeatureProfile> {
@@ -92,7 +92,7 @@ pub fn profiles(
 /// sweep of the matrix, each segment's slice described in parallel, then the whole column.
 fn feature_profiles(
     m: &FeatureMatrix,
-    prep: &Preprocessor,
+    prep: &FittedPrep,
     labels: &[u32],
     start: &[usize],
     j: usize,

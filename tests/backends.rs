@@ -7,9 +7,10 @@ mod common;
 use std::path::PathBuf;
 
 use strata::compute::kernel::Isa;
+use strata::compute::select::Selected;
 use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
 use strata::data::Missing;
-use strata::fit::{FitOptions, InitChoice};
+use strata::jobs::fit::{FitOptions, InitChoice};
 use strata::kmeans::{self, Init, KMeansConfig};
 use strata::prep::Scaling;
 
@@ -69,13 +70,15 @@ fn dist64(x: &[f32], c: &[f32]) -> f64 {
         .sum()
 }
 
-/// Checks one step's labels and SSE against brute force; labels may differ only at (near-)exact ties.
+/// Checks one step's labels, per-cluster SSE and sums, and the nearest/second-nearest pass, against brute
+/// force; labels may differ only at (near-)exact ties.
 fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str) -> Vec<u32> {
     let mut res = b.load(*ds).unwrap();
     let stats = res.step(cent, k).unwrap();
     let a = res.assignment().unwrap();
+    let near = res.nearest(cent, k).unwrap();
     let d = ds.d;
-    let mut sse = 0.0;
+    let mut sse = vec![0.0; k];
     let mut sums = vec![0.0f64; k * d];
     for i in 0..ds.n {
         let x = ds.row(i);
@@ -92,17 +95,42 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
             (a.dist2[i] as f64 - dists[l]).abs() <= 1e-4 * (1.0 + dists[l]),
             "{what}: distance of row {i}"
         );
-        sse += ds.weight(i) * dists[l];
+        // The nearest pass: the step's label and distance bit for bit, and a true second-nearest.
+        assert_eq!(
+            (near.labels[i], near.dist2[i].to_bits()),
+            (a.labels[i], a.dist2[i].to_bits()),
+            "{what} on {}: nearest pass disagrees with the step at row {i}",
+            b.name()
+        );
+        if k == 1 {
+            assert_eq!(near.second[i], u32::MAX);
+            assert_eq!(near.second_dist2[i], f32::INFINITY);
+        } else {
+            let l2 = near.second[i] as usize;
+            let second = (0..k)
+                .filter(|&c| c != l)
+                .map(|c| dists[c])
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                l2 != l && (dists[l2] - second).abs() <= 1e-5 * (1.0 + second),
+                "{what} on {}: row {i} second {l2} at {} but the second-nearest is at {second}",
+                b.name(),
+                dists[l2]
+            );
+            assert!((near.second_dist2[i] as f64 - dists[l2]).abs() <= 1e-4 * (1.0 + dists[l2]));
+        }
+        sse[l] += ds.weight(i) * dists[l];
         for j in 0..d {
             sums[l * d + j] += ds.weight(i) * x[j] as f64;
         }
     }
-    assert!(
-        (stats.sse - sse).abs() <= 1e-5 * sse.max(1e-9),
-        "{what} on {}: SSE {} vs brute force {sse}",
-        b.name(),
-        stats.sse
-    );
+    for (c, (&got, &want)) in stats.sse.iter().zip(&sse).enumerate() {
+        assert!(
+            (got - want).abs() <= 1e-5 * want.max(1e-9) + 1e-9,
+            "{what} on {}: SSE of cluster {c} {got} vs brute force {want}",
+            b.name()
+        );
+    }
     for (g, w) in stats.sums.iter().zip(&sums) {
         assert!(
             (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
@@ -174,7 +202,13 @@ fn weighted_fit_agrees_and_sse_never_increases() {
         }
         // Independent SSE of the final labels and centroids.
         let brute: f64 = (0..n)
-            .map(|i| w[i] as f64 * dist64(ds.row(i), &r.centroids[r.labels[i] as usize * d..][..d]))
+            .map(|i| {
+                w[i] as f64
+                    * dist64(
+                        ds.row(i),
+                        &r.centroids[r.nearest.labels[i] as usize * d..][..d],
+                    )
+            })
             .sum();
         assert!(
             (r.sse - brute).abs() <= 1e-5 * brute,
@@ -251,7 +285,7 @@ fn gpu_fit_is_bit_identical_run_to_run() {
     };
     let a = kmeans::fit(&g, &ds, &cfg).unwrap();
     let b = kmeans::fit(&g, &ds, &cfg).unwrap();
-    assert_eq!(a.labels, b.labels);
+    assert_eq!(a.nearest, b.nearest);
     assert_eq!(a.centroids, b.centroids);
     assert_eq!(a.sse.to_bits(), b.sse.to_bits());
 }
@@ -285,6 +319,7 @@ fn real_data_references_on_every_backend() {
     };
     let dir = tempfile::tempdir().unwrap();
     for b in backends() {
+        let b = Selected::only(b);
         let o = fit_opts(
             alllife.clone(),
             3,
@@ -292,15 +327,15 @@ fn real_data_references_on_every_backend() {
             Scaling::Zscore,
             dir.path().join("a"),
         );
-        let r = strata::fit::run(&o, b.as_ref(), None, &|_| {}).unwrap();
+        let r = strata::jobs::fit::run(&o, &b, &|_| {}).unwrap();
         assert!(
             (r.summary.sse - 933.04).abs() <= 0.01,
             "{}: AllLife SSE {}",
-            b.name(),
+            b.primary.name(),
             r.summary.sse
         );
         let sizes: Vec<u64> = r.segments.iter().map(|s| s.customers).collect();
-        assert_eq!(sizes, vec![386, 224, 50], "{}", b.name());
+        assert_eq!(sizes, vec![386, 224, 50], "{}", b.primary.name());
         let o = fit_opts(
             mall.clone(),
             5,
@@ -308,11 +343,11 @@ fn real_data_references_on_every_backend() {
             Scaling::None,
             dir.path().join("m"),
         );
-        let r = strata::fit::run(&o, b.as_ref(), None, &|_| {}).unwrap();
+        let r = strata::jobs::fit::run(&o, &b, &|_| {}).unwrap();
         assert!(
             (r.summary.sse - 44448.46).abs() <= 0.01,
             "{}: Mall SSE {}",
-            b.name(),
+            b.primary.name(),
             r.summary.sse
         );
     }
@@ -356,15 +391,20 @@ fn kmeans_parallel_case(n: usize) {
         one.centroids, three.centroids,
         "k-means|| differs by thread count"
     );
-    assert_eq!(one.labels, three.labels);
+    assert_eq!(one.nearest, three.nearest);
     // Each fitted segment is exactly one true blob.
     let mut map = vec![None; k];
-    for (i, &l) in one.labels.iter().enumerate() {
+    for (i, &l) in one.nearest.labels.iter().enumerate() {
         let m = map[l as usize].get_or_insert(truth[i]);
         assert_eq!(*m, truth[i], "n={n}: segment {l} mixes blobs");
     }
     let true_sse: f64 = (0..n)
-        .map(|i| dist64(ds.row(i), &one.centroids[one.labels[i] as usize * d..][..d]))
+        .map(|i| {
+            dist64(
+                ds.row(i),
+                &one.centroids[one.nearest.labels[i] as usize * d..][..d],
+            )
+        })
         .sum();
     assert!((one.sse - true_sse).abs() <= 1e-5 * true_sse);
 }

@@ -29,7 +29,7 @@ fn alllife_reproduces_published_partition() {
     ]));
     assert!(stdout.contains("segment 0"), "{stdout}");
     let model = json(&out.join("model.json"));
-    let sse = model["sse"].as_f64().unwrap();
+    let sse = model["fit"]["sse"].as_f64().unwrap();
     assert!(
         (sse - 933.04).abs() <= 0.01,
         "SSE {sse}, published 933.0437"
@@ -107,7 +107,9 @@ fn mall_reproduces_reference_with_text_ids_and_odd_names() {
         out.to_str().unwrap(),
         "--quiet",
     ]));
-    let sse = json(&out.join("model.json"))["sse"].as_f64().unwrap();
+    let sse = json(&out.join("model.json"))["fit"]["sse"]
+        .as_f64()
+        .unwrap();
     assert!(
         (sse - 44448.46).abs() <= 0.01,
         "SSE {sse}, reference 44448.4554"
@@ -283,10 +285,10 @@ fn missing_drop_and_median() {
         .concat(),
     ));
     let model = json(&out.join("model.json"));
-    let cols = &model["preprocessor"]["columns"];
+    let cols = &model["preparation"]["columns"];
     // Independent medians: a over {1,2,10,11,12} = 10; b over {1,10,7,12} = (7+10)/2.
-    assert_eq!(cols[0]["impute"].as_f64(), Some(10.0));
-    assert_eq!(cols[1]["impute"].as_f64(), Some(8.5));
+    assert_eq!(cols[0]["median"].as_f64(), Some(10.0));
+    assert_eq!(cols[1]["median"].as_f64(), Some(8.5));
     assert_eq!(json(&out.join("summary.json"))["values_imputed"], 3);
 }
 
@@ -370,7 +372,9 @@ fn weights_and_given_init_match_reference_lloyd() {
         out.to_str().unwrap(),
     ]));
     let (c, sse) = reference_lloyd(&x, &w, vec![[1.0, 2.0], [9.0, 5.0], [20.0, 8.0]], 300);
-    let got = json(&out.join("model.json"))["sse"].as_f64().unwrap();
+    let got = json(&out.join("model.json"))["fit"]["sse"]
+        .as_f64()
+        .unwrap();
     assert!(
         (got - sse).abs() < 1e-4 * sse,
         "weighted SSE {got} vs reference {sse}"

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::compute::select::parse_bytes;
-use crate::compute::{DeviceChoice, GpuOptions, select};
+use super::DeviceArgs;
 use crate::data::Missing;
 use crate::error::Result;
-use crate::fit::{FitOptions, FitOutcome, InitChoice};
+use crate::jobs::fit::{FitOptions, FitOutcome, InitChoice};
 use crate::prep::Scaling;
 use crate::profile;
 
@@ -55,15 +54,8 @@ pub struct FitArgs {
     /// Random seed: the same input and seed give bit-identical outputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where the k-means steps run: auto = a real GPU if there is one, else the CPU.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// GPU adapter by name (substring, case-insensitive; see `strata devices`), e.g. llvmpipe.
-    #[arg(long)]
-    pub adapter: Option<String>,
-    /// Feature bytes kept resident on the GPU (e.g. 2G); larger inputs are streamed each iteration.
-    #[arg(long, value_parser = parse_bytes)]
-    pub gpu_memory: Option<u64>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 impl From<&FitArgs> for FitOptions {
@@ -90,16 +82,8 @@ impl From<&FitArgs> for FitOptions {
 
 pub fn run(args: FitArgs, log: &dyn Fn(&str)) -> Result<()> {
     let opts = FitOptions::from(&args);
-    if args.adapter.is_some() && args.device == DeviceChoice::Cpu {
-        return Err(crate::Error::usage("--adapter needs --device gpu or auto"));
-    }
-    let gpu = GpuOptions {
-        adapter: args.adapter.clone(),
-        memory_budget: args.gpu_memory,
-        ..Default::default()
-    };
-    let sel = select(args.device, gpu, log)?;
-    let outcome = crate::fit::run(&opts, sel.primary.as_ref(), sel.fallback.as_deref(), log)?;
+    let sel = args.device.select(log)?;
+    let outcome = crate::jobs::fit::run(&opts, &sel, log)?;
     print_summary(&opts, &outcome);
     Ok(())
 }

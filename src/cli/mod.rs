@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions and one handler per subcommand.
 
+mod assign;
 mod bench;
 mod fit;
 
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::compute::select::{Selected, parse_bytes};
+use crate::compute::{DeviceChoice, GpuOptions, select};
 use crate::error::Result;
 
 #[derive(Debug, Parser)]
@@ -27,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Fit segments on a customer table and write labels, segments, profiles and a model.
     Fit(fit::FitArgs),
+    /// Score customers with a saved model: labels.parquet and summary.json, streamed in bounded memory.
+    Assign(assign::AssignArgs),
     /// Time fixed Lloyd iterations on the CPU and every GPU adapter, side by side (CPU-vs-GPU comparisons).
     Bench(bench::BenchArgs),
     /// Write a synthetic customer-like Parquet table (streamed; any size).
@@ -57,6 +62,34 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
+/// Where the heavy passes run (shared by fit and assign).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// Where the k-means passes run: auto = a real GPU if there is one, else the CPU.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// GPU adapter by name (substring, case-insensitive; see `strata devices`), e.g. llvmpipe.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Feature bytes kept resident on the GPU (e.g. 2G); larger inputs are streamed each iteration.
+    #[arg(long, value_parser = parse_bytes)]
+    pub gpu_memory: Option<u64>,
+}
+
+impl DeviceArgs {
+    pub fn select(&self, log: &dyn Fn(&str)) -> Result<Selected> {
+        if self.adapter.is_some() && self.device == DeviceChoice::Cpu {
+            return Err(crate::Error::usage("--adapter needs --device gpu or auto"));
+        }
+        let gpu = GpuOptions {
+            adapter: self.adapter.clone(),
+            memory_budget: self.gpu_memory,
+            ..Default::default()
+        };
+        select(self.device, gpu, log)
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
@@ -67,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Fit(args) => fit::run(args, &log),
+        Command::Assign(args) => assign::run(args, &log),
         Command::Bench(args) => bench::run(args, &log),
         Command::Devices { json } => {
             let (all, auto) = crate::compute::gpu::list();

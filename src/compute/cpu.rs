@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{self, Isa, Transposed};
-use super::{Assignment, Backend, Dataset, Resident, Stats};
+use super::kernel::{self, Isa, NearestRows, Transposed};
+use super::{Assignment, Backend, Dataset, Nearest, Resident, Stats};
 use crate::error::Result;
 
 /// Rows per block: the unit of parallel work and of the fixed merge order.
@@ -114,6 +114,35 @@ impl Resident for CpuResident<'_> {
             "CPU kernels disagree with their last step"
         );
         Ok(Assignment { labels, dist2 })
+    }
+
+    fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest> {
+        let (n, d) = (self.data.n, self.data.d);
+        let t = Transposed::new(centroids, k, d);
+        let mut out = Nearest {
+            labels: vec![0; n],
+            dist2: vec![0.0; n],
+            second: vec![0; n],
+            second_dist2: vec![0.0; n],
+        };
+        out.labels
+            .par_chunks_mut(BLOCK_ROWS)
+            .zip(out.dist2.par_chunks_mut(BLOCK_ROWS))
+            .zip(out.second.par_chunks_mut(BLOCK_ROWS))
+            .zip(out.second_dist2.par_chunks_mut(BLOCK_ROWS))
+            .enumerate()
+            .for_each(|(b, (((labels, dist2), second), second_dist2))| {
+                let first = b * BLOCK_ROWS;
+                let x = &self.data.x[first * d..(first + labels.len()) * d];
+                let mut rows = NearestRows {
+                    labels,
+                    dist2,
+                    second,
+                    second_dist2,
+                };
+                kernel::nearest2(self.isa, x, &t, &mut rows);
+            });
+        Ok(out)
     }
 
     /// 2·n·d·k flops at the multiply-add peak: the exact form's subtracts run on separate adders.

@@ -48,27 +48,34 @@ fn lane_block(k: usize) -> usize {
     }
 }
 
-/// The instruction set the kernels run with, detected once per call site.
+/// Proof that this CPU has AVX2 and FMA. The private field means only [`Isa::detect`] (runtime feature
+/// detection) can make one, and every `#[target_feature(enable = "avx2,fma")]` entry point takes one, so
+/// safe code cannot run the AVX2 kernels on a CPU without AVX2 (the pattern of `pulp` and `std::arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avx2Fma(());
+
+/// The instruction set the kernels run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// x86-64 AVX2 with fused multiply-add.
-    Avx2Fma,
+    /// x86-64 AVX2 with fused multiply-add, proven present by the token.
+    Avx2Fma(Avx2Fma),
     /// Whatever the build target guarantees (SSE2 on x86-64, NEON on aarch64).
     Portable,
 }
 
 impl Isa {
+    /// The best instruction set this CPU has.
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            return Isa::Avx2Fma;
+            return Isa::Avx2Fma(Avx2Fma(()));
         }
         Isa::Portable
     }
     pub fn name(self) -> &'static str {
         match self {
-            Isa::Avx2Fma => "avx2+fma",
+            Isa::Avx2Fma(_) => "avx2+fma",
             Isa::Portable => "portable",
         }
     }
@@ -109,7 +116,8 @@ impl Arith for Fused {
     #[inline(always)]
     fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Fused` is only used by the AVX2+FMA kernels, which run after feature detection.
+        // SAFETY: `Fused` is private to this module and only instantiated inside the `avx2_twin!`
+        // functions, which take an `Avx2Fma` token: this CPU has AVX2 and FMA.
         unsafe {
             add_rows_avx2(tally, x, labels, w)
         }
@@ -119,7 +127,7 @@ impl Arith for Fused {
     #[inline(always)]
     fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Fused` is only used by the AVX2+FMA kernels, which run after feature detection.
+        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
         return unsafe { argmin_avx2(v, i) };
         #[cfg(not(target_arch = "x86_64"))]
         lane_argmin(*v, *i)
@@ -132,7 +140,7 @@ impl Arith for Fused {
     ) {
         #[cfg(target_arch = "x86_64")]
         if KB == 8 && R == 8 {
-            // SAFETY: the shapes were just checked; the AVX2 kernels run after feature detection.
+            // SAFETY: the shapes were just checked; as in `add_rows`, only reached with an `Avx2Fma` token.
             let acc = unsafe { &*(acc as *const [[f32; KB]; R] as *const [[f32; 8]; 8]) };
             return unsafe { argmin_8x8_avx2(acc, &mut labels[..8], &mut dist[..8]) };
         }
@@ -338,6 +346,58 @@ fn nearest_impl<M: Arith, const KB: usize, const R: usize>(
     }
 }
 
+/// Nearest and second-nearest centroid of every row, from the same tiles as `nearest_impl` (so the
+/// nearest label and distance are the same bits): a scalar scan in centroid order with strict `<`, so the
+/// lowest index wins ties for both.
+#[inline(always)]
+fn nearest2_impl<M: Arith, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    out: &mut NearestRows,
+) {
+    let d = t.d;
+    let n = out.labels.len();
+    let mut best = vec![(f32::INFINITY, u32::MAX, f32::INFINITY, u32::MAX); n];
+    let mut scan = |r: usize, b: usize, acc: &[f32; KB]| {
+        let (b1, i1, b2, i2) = &mut best[r];
+        for (c, &v) in acc.iter().enumerate().take(t.k.saturating_sub(b)) {
+            let c = (b + c) as u32;
+            if v < *b1 || *i1 == u32::MAX {
+                (*b2, *i2) = (*b1, *i1);
+                (*b1, *i1) = (v, c);
+            } else if v < *b2 || *i2 == u32::MAX {
+                (*b2, *i2) = (v, c);
+            }
+        }
+    };
+    let full = n / R * R;
+    for b in (0..t.kp).step_by(KB) {
+        for r0 in (0..full).step_by(R) {
+            let acc = tile::<M, KB, R>(&x[r0 * d..(r0 + R) * d], t, b);
+            for (r, a) in acc.iter().enumerate() {
+                scan(r0 + r, b, a);
+            }
+        }
+        for r in full..n {
+            scan(r, b, &tile::<M, KB, 1>(&x[r * d..(r + 1) * d], t, b)[0]);
+        }
+    }
+    for (r, &(b1, i1, b2, i2)) in best.iter().enumerate() {
+        out.labels[r] = i1;
+        out.dist2[r] = b1;
+        out.second[r] = i2;
+        out.second_dist2[r] = b2;
+    }
+}
+
+/// Output slices of `nearest2` for a run of rows.
+pub struct NearestRows<'a> {
+    pub labels: &'a mut [u32],
+    pub dist2: &'a mut [f32],
+    pub second: &'a mut [u32],
+    pub second_dist2: &'a mut [f32],
+}
+
 /// Σ_rows w·min(cur, ‖x − c‖²) for every centroid c (k-means++ candidate potentials), added into `pot`.
 #[inline(always)]
 fn potential_impl<M: Arith, const KB: usize, const R: usize>(
@@ -400,9 +460,9 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         counts: vec![0u32; k],
         weights: vec![0f64; k],
     };
-    // Locals instead of fields behind `s`: the compiler keeps them in registers across the row loop.
-    let (mut moved, mut sse) = (0u64, 0.0f64);
-    assert!(s.sums.len() >= k * d && s.weights.len() >= k);
+    // A local instead of a field behind `s`: the compiler keeps it in a register across the row loop.
+    let mut moved = 0u64;
+    assert!(s.sums.len() >= k * d && s.weights.len() >= k && s.sse.len() >= k);
     for (c, old) in labels.chunks_mut(CHUNK_ROWS).enumerate() {
         let (first, m) = (c * CHUNK_ROWS, old.len());
         let xc = &x[first * d..(first + m) * d];
@@ -414,7 +474,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         }
         let wc = w.map(|w| &w[first..first + m]);
         M::add_rows(&mut tally, xc, &lab[..m], wc);
-        sse += weighted_sum(dd, wc);
+        add_sse(&mut s.sse[..k], dd, &lab[..m], wc);
         for (a, p) in s.sums.iter_mut().zip(tally.part.iter_mut()) {
             *a += std::mem::take(p) as f64;
         }
@@ -423,30 +483,23 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         *wt += if w.is_some() { tw } else { n as f64 };
     }
     s.moved += moved;
-    s.sse += sse;
 }
 
-/// Σ w·v in f64 over four interleaved partial sums (no loop-carried chain through one register).
+/// Adds w·dist of each row into its cluster's SSE, in row order.
 #[inline(always)]
-fn weighted_sum(v: &[f32], w: Option<&[f32]>) -> f64 {
-    let mut p = [0f64; 4];
-    let mut v4 = v.chunks_exact(4);
+fn add_sse(sse: &mut [f64], dist: &[f32], labels: &[u32], w: Option<&[f32]>) {
     match w {
         None => {
-            for c in &mut v4 {
-                (0..4).for_each(|i| p[i] += c[i] as f64);
-            }
-            for (i, &x) in v4.remainder().iter().enumerate() {
-                p[i] += x as f64;
+            for (&v, &l) in dist.iter().zip(labels) {
+                sse[l as usize] += v as f64;
             }
         }
         Some(w) => {
-            for (i, (&x, &wi)) in v.iter().zip(w).enumerate() {
-                p[i % 4] += wi as f64 * x as f64;
+            for ((&v, &l), &wi) in dist.iter().zip(labels).zip(w) {
+                sse[l as usize] += wi as f64 * v as f64;
             }
         }
     }
-    (p[0] + p[1]) + (p[2] + p[3])
 }
 
 /// A chunk's per-cluster sums (k × d, f32) and the block's per-cluster row counts (unweighted) or weights.
@@ -551,14 +604,14 @@ macro_rules! dispatch {
     ($isa:expr, $t:expr, $impl:ident, $avx2:ident, ($($arg:expr),*)) => {{
         match ($isa, $t.kb) {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: Isa::Avx2Fma is only constructed after detecting AVX2 and FMA on this CPU.
-            (Isa::Avx2Fma, 8) => unsafe { $avx2::<8, 8>($($arg),*) },
+            // SAFETY: the token proves this CPU has AVX2 and FMA.
+            (Isa::Avx2Fma(tok), 8) => unsafe { $avx2::<8, 8>(tok, $($arg),*) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            (Isa::Avx2Fma, 16) => unsafe { $avx2::<16, 4>($($arg),*) },
+            (Isa::Avx2Fma(tok), 16) => unsafe { $avx2::<16, 4>(tok, $($arg),*) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            (Isa::Avx2Fma, _) => unsafe { $avx2::<32, 2>($($arg),*) },
+            (Isa::Avx2Fma(tok), _) => unsafe { $avx2::<32, 2>(tok, $($arg),*) },
             (_, 8) => $impl::<Plain, 8, 4>($($arg),*),
             (_, 16) => $impl::<Plain, 16, 2>($($arg),*),
             _ => $impl::<Plain, 32, 2>($($arg),*),
@@ -566,18 +619,20 @@ macro_rules! dispatch {
     }};
 }
 
-/// Declares `$avx2`: `$imp::<Fused, KB, R>` compiled with AVX2 and FMA enabled (same parameters).
+/// Declares `$avx2`: `$imp::<Fused, KB, R>` compiled with AVX2 and FMA enabled (same parameters), callable
+/// only with the token that proves the CPU has them.
 macro_rules! avx2_twin {
     ($avx2:ident => $imp:ident($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        fn $avx2<const KB: usize, const R: usize>($($arg: $ty),*) {
+        fn $avx2<const KB: usize, const R: usize>(_proof: Avx2Fma, $($arg: $ty),*) {
             $imp::<Fused, KB, R>($($arg),*)
         }
     };
 }
 
 avx2_twin!(nearest_avx2 => nearest_impl(x: &[f32], t: &Transposed, l: &mut [u32], dd: &mut [f32]));
+avx2_twin!(nearest2_avx2 => nearest2_impl(x: &[f32], t: &Transposed, out: &mut NearestRows));
 avx2_twin!(potential_avx2 => potential_impl(
     x: &[f32], t: &Transposed, cur: &[f32], w: Option<&[f32]>, pot: &mut [f64]
 ));
@@ -590,6 +645,13 @@ avx2_twin!(assign_avx2 => assign_impl(
 pub fn nearest(isa: Isa, x: &[f32], t: &Transposed, labels: &mut [u32], dist: &mut [f32]) {
     debug_assert_eq!(x.len(), labels.len() * t.d);
     dispatch!(isa, t, nearest_impl, nearest_avx2, (x, t, labels, dist))
+}
+
+/// For each row of `x`: the nearest and second-nearest centroid and their squared distances; the nearest
+/// is bit for bit what [`nearest`] gives.
+pub fn nearest2(isa: Isa, x: &[f32], t: &Transposed, out: &mut NearestRows) {
+    debug_assert_eq!(x.len(), out.labels.len() * t.d);
+    dispatch!(isa, t, nearest2_impl, nearest2_avx2, (x, t, out))
 }
 
 /// Adds Σ_rows w·min(cur[row], ‖x_row − c‖²) to `pot[c]` for every centroid c of `t`.
@@ -652,7 +714,7 @@ fn peak_impl<M: Arith>(seed: f32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn peak_avx2(seed: f32) -> f32 {
+fn peak_avx2(_proof: Avx2Fma, seed: f32) -> f32 {
     peak_impl::<Fused>(seed)
 }
 
@@ -666,8 +728,8 @@ pub fn peak_gflops(isa: Isa) -> f64 {
         .into_par_iter()
         .map(|i| match isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: Isa::Avx2Fma is only constructed after detecting AVX2 and FMA on this CPU.
-            Isa::Avx2Fma => unsafe { peak_avx2(i as f32) },
+            // SAFETY: the token proves this CPU has AVX2 and FMA.
+            Isa::Avx2Fma(tok) => unsafe { peak_avx2(tok, i as f32) },
             _ => peak_impl::<Plain>(i as f32),
         })
         .sum();

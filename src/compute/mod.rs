@@ -51,8 +51,8 @@ pub struct Stats {
     pub sums: Vec<f64>,
     /// Per cluster: total weight (the row count when unweighted).
     pub weights: Vec<f64>,
-    /// Σ w·‖x − c‖² over all rows, computed from differences (not the expanded form).
-    pub sse: f64,
+    /// Per cluster: Σ w·‖x − c‖² over its rows, computed from differences (not the expanded form).
+    pub sse: Vec<f64>,
     /// Rows whose label differs from the previous pass (meaningless on the first pass of a restart).
     pub moved: u64,
 }
@@ -64,7 +64,7 @@ impl Stats {
             d,
             sums: vec![0.0; k * d],
             weights: vec![0.0; k],
-            sse: 0.0,
+            sse: vec![0.0; k],
             moved: 0,
         }
     }
@@ -86,6 +86,11 @@ impl Stats {
         c
     }
 
+    /// Σ over clusters (in cluster order) of the per-cluster SSE.
+    pub fn total_sse(&self) -> f64 {
+        self.sse.iter().sum()
+    }
+
     /// Adds `other` into `self`. Callers merge in a fixed order, which makes the f64 result reproducible.
     pub fn merge(&mut self, other: &Stats) {
         for (a, b) in self.sums.iter_mut().zip(&other.sums) {
@@ -94,7 +99,9 @@ impl Stats {
         for (a, b) in self.weights.iter_mut().zip(&other.weights) {
             *a += b;
         }
-        self.sse += other.sse;
+        for (a, b) in self.sse.iter_mut().zip(&other.sse) {
+            *a += b;
+        }
         self.moved += other.moved;
     }
 }
@@ -116,8 +123,20 @@ pub struct Assignment {
     pub dist2: Vec<f32>,
 }
 
+/// Nearest and second-nearest centroid of every row: what `assign` reports and what a fit's final labels
+/// are made of, so that assigning the training data reproduces them bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nearest {
+    pub labels: Vec<u32>,
+    pub dist2: Vec<f32>,
+    /// The nearest centroid other than `labels` (lowest index on ties); `u32::MAX` when k = 1.
+    pub second: Vec<u32>,
+    /// Squared distance to `second` (+∞ when k = 1).
+    pub second_dist2: Vec<f32>,
+}
+
 /// A compute device. `load` makes the data resident (uploads it, for a GPU) for the duration of a fit.
-pub trait Backend {
+pub trait Backend: Sync {
     /// Human-readable device name (for logs and summary.json).
     fn name(&self) -> String;
     fn load<'a>(&'a self, data: Dataset<'a>) -> Result<Box<dyn Resident + 'a>>;
@@ -130,6 +149,9 @@ pub trait Resident {
     fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats>;
     /// Labels and squared distances from the last step.
     fn assignment(&mut self) -> Result<Assignment>;
+    /// Nearest and second-nearest of the `k` centroids (row-major k × d) for every row, squared distances
+    /// in the same exact form as `step` (lowest index wins ties). Leaves the step's labels alone.
+    fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest>;
     /// This device's floor for one step with `k` centroids, ms, measured now: the larger of one streaming
     /// read of the resident data and the step's arithmetic at the device's multiply-add peak. None where
     /// there is no such floor (GPU data streamed from the host every step).

@@ -3,7 +3,7 @@
 //! or with `--device gpu`.
 
 use super::{Backend, CpuBackend, GpuBackend, GpuOptions};
-use crate::error::{Error, Result};
+use crate::error::{Kind, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceChoice {
@@ -16,6 +16,16 @@ pub enum DeviceChoice {
 pub struct Selected {
     pub primary: Box<dyn Backend>,
     pub fallback: Option<Box<dyn Backend>>,
+}
+
+impl Selected {
+    /// Exactly this backend, with no fallback.
+    pub fn only(backend: Box<dyn Backend>) -> Selected {
+        Selected {
+            primary: backend,
+            fallback: None,
+        }
+    }
 }
 
 pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Result<Selected> {
@@ -48,7 +58,7 @@ pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Res
                 primary: Box::new(gpu),
                 fallback: Some(Box::new(CpuBackend::default())),
             }),
-            Err(Error::Device(why)) => {
+            Err(why) if why.kind() == Kind::Device => {
                 log(&format!("no usable GPU ({why}); using the CPU path"));
                 Ok(Selected {
                     primary: Box::new(CpuBackend::default()),
@@ -83,4 +93,37 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a size like 512M or 2G"))?;
     Ok((v * mul as f64) as u64)
+}
+
+/// What a job run through [`run_with_fallback`] produced, and on which device.
+pub struct OnDevice<T> {
+    pub value: T,
+    pub device: String,
+    /// Set when the GPU failed and the job was rerun on the CPU.
+    pub fell_back: Option<String>,
+}
+
+/// Runs `job` on the selected device. If that is a GPU chosen by `auto` and it fails with a device error,
+/// the job is rerun from the start on the CPU fallback (logged, and reported in `fell_back`).
+pub fn run_with_fallback<T>(
+    sel: &Selected,
+    log: &dyn Fn(&str),
+    job: impl Fn(&dyn Backend) -> Result<T>,
+) -> Result<OnDevice<T>> {
+    match (job(sel.primary.as_ref()), sel.fallback.as_deref()) {
+        (Err(e), Some(cpu)) if e.kind() == Kind::Device => {
+            let msg = format!("GPU failed ({e}); reran on {}", cpu.name());
+            log(&format!("warning: {msg}"));
+            Ok(OnDevice {
+                value: job(cpu)?,
+                device: cpu.name(),
+                fell_back: Some(msg),
+            })
+        }
+        (r, _) => Ok(OnDevice {
+            value: r?,
+            device: sel.primary.name(),
+            fell_back: None,
+        }),
+    }
 }

@@ -137,16 +137,144 @@ struct PartOut {
     missing_rows: Vec<u32>,
 }
 
-/// The columns to read and their roles.
-struct Columns<'a> {
-    all: Vec<usize>,
-    names: &'a [String],
-    weight: Option<&'a str>,
-    id: bool,
+/// The columns to read, resolved against the input schema, and their roles: features (in feature order),
+/// then the weight, then the id.
+pub struct Columns {
+    /// Schema indices to project, in that order.
+    pub all: Vec<usize>,
+    pub names: Vec<String>,
+    pub weight: Option<String>,
+    pub id: Option<arrow_schema::Field>,
 }
 
-/// Decodes one part into its rows of the matrix (`x`, rows × d) and of the weights: values converted to
-/// f32, missing ones set to NaN and counted, ±Inf and bad weights an error naming the global row.
+impl Columns {
+    /// Resolves `spec` against `schema`: named features must exist and be numeric.
+    pub fn resolve(schema: &Schema, spec: &LoadSpec) -> Result<Columns> {
+        let feat = feature_columns(schema, spec)?;
+        let names: Vec<String> = feat
+            .iter()
+            .map(|&i| schema.field(i).name().clone())
+            .collect();
+        let id = spec
+            .id
+            .as_deref()
+            .map(|n| resolve(schema, n, "id"))
+            .transpose()?;
+        let weight = match spec.weight.as_deref() {
+            Some(n) => {
+                let i = resolve(schema, n, "weight")?;
+                if !schema.field(i).data_type().is_numeric() {
+                    return Err(Error::input(format!("weight column '{n}' is not numeric")));
+                }
+                Some(i)
+            }
+            None => None,
+        };
+        let mut all = feat;
+        all.extend(weight);
+        all.extend(id);
+        Ok(Columns {
+            all,
+            names,
+            weight: spec.weight.clone(),
+            id: id.map(|i| schema.field(i).clone()),
+        })
+    }
+
+    pub fn d(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// What one decoded batch held besides its values.
+pub struct Decoded {
+    /// The id column of the batch, when there is one.
+    pub ids: Option<ArrayRef>,
+    /// Missing values (null or NaN) per feature.
+    pub missing: Vec<usize>,
+    /// Batch-local indices of the rows with a missing feature.
+    pub missing_rows: Vec<u32>,
+}
+
+/// Decodes one projected batch (columns in `cols.all` order) into its rows of the matrix (`xs`,
+/// rows × d) and of the weights: values converted to f32, missing ones set to NaN and counted, ±Inf and bad
+/// weights an error naming the global row (`first_row` + batch row), the first one in row order.
+pub fn decode_batch(
+    batch: &RecordBatch,
+    cols: &Columns,
+    first_row: usize,
+    xs: &mut [f32],
+    ws: Option<&mut [f32]>,
+) -> Result<Decoded> {
+    let d = cols.d();
+    let mut out = Decoded {
+        ids: cols
+            .id
+            .as_ref()
+            .map(|_| batch.column(cols.all.len() - 1).clone()),
+        missing: vec![0; d],
+        missing_rows: Vec::new(),
+    };
+    // The first bad value of the batch in row order (features before the weight within a row), as a
+    // row-by-row read would report it, although the columns are converted one after the other.
+    let mut bad: Option<(usize, usize, String)> = None;
+    let mut note = |i: usize, rank: usize, msg: &dyn Fn() -> String| {
+        if bad.as_ref().is_none_or(|b| (i, rank) < (b.0, b.1)) {
+            bad = Some((i, rank, msg()));
+        }
+    };
+    for (j, name) in cols.names.iter().enumerate() {
+        let c = to_f32(batch.column(j), name)?;
+        let nulls = c.null_count() > 0;
+        for (i, (dst, &v)) in xs.iter_mut().skip(j).step_by(d).zip(c.values()).enumerate() {
+            if v.is_finite() && !(nulls && c.is_null(i)) {
+                *dst = v;
+            } else if v.is_infinite() && !c.is_null(i) {
+                note(i, j, &|| {
+                    format!(
+                        "column '{name}' holds {v} at row {} (0-based): infinite values cannot be clustered; fix or filter the input",
+                        first_row + i
+                    )
+                });
+            } else {
+                *dst = f32::NAN;
+                out.missing[j] += 1;
+            }
+        }
+    }
+    if let (Some(name), Some(ws)) = (cols.weight.as_deref(), ws) {
+        let wc = to_f32(batch.column(d), name)?;
+        for (i, (dst, &v)) in ws.iter_mut().zip(wc.values()).enumerate() {
+            if wc.is_null(i) || !v.is_finite() || v < 0.0 {
+                note(i, d, &|| {
+                    format!(
+                        "weight column '{name}' has {} at row {} (0-based): weights must be finite and >= 0",
+                        if wc.is_null(i) {
+                            "null".to_string()
+                        } else {
+                            v.to_string()
+                        },
+                        first_row + i
+                    )
+                });
+            }
+            *dst = v;
+        }
+    }
+    if let Some((_, _, msg)) = bad {
+        return Err(Error::input(msg));
+    }
+    if out.missing.iter().any(|&m| m > 0) {
+        for (i, r) in xs.chunks_exact(d).enumerate() {
+            if r.iter().any(|v| v.is_nan()) {
+                out.missing_rows.push(i as u32);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes one part into its rows of the matrix (`x`, rows × d) and of the weights.
 fn load_part(
     source: &Source,
     part: &Part,
@@ -154,14 +282,13 @@ fn load_part(
     x: &mut [f32],
     mut w: Option<&mut [f32]>,
 ) -> Result<PartOut> {
-    let d = cols.names.len();
+    let d = cols.d();
     let mut out = PartOut {
         ids: Vec::new(),
         missing: vec![0; d],
         missing_rows: Vec::new(),
     };
     let mut row = 0usize;
-    let mut feats: Vec<Float32Array> = Vec::with_capacity(d);
     for batch in source.part_batches(part, &cols.all) {
         let batch: RecordBatch = batch?;
         let n = batch.num_rows();
@@ -172,70 +299,21 @@ fn load_part(
                 part.rows
             )));
         }
-        feats.clear();
-        for (j, name) in cols.names.iter().enumerate() {
-            feats.push(to_f32(batch.column(j), name)?);
-        }
-        if cols.id {
-            out.ids.push(batch.column(cols.all.len() - 1).clone());
-        }
-        let xs = &mut x[row * d..(row + n) * d];
-        // The first bad value of the batch in row order (features before the weight within a row), as a
-        // row-by-row read would report it, although the columns are converted one after the other.
-        let mut bad: Option<(usize, usize, String)> = None;
-        let mut note = |i: usize, rank: usize, msg: &dyn Fn() -> String| {
-            if bad.as_ref().is_none_or(|b| (i, rank) < (b.0, b.1)) {
-                bad = Some((i, rank, msg()));
-            }
-        };
-        for (j, c) in feats.iter().enumerate() {
-            let nulls = c.null_count() > 0;
-            for (i, (dst, &v)) in xs.iter_mut().skip(j).step_by(d).zip(c.values()).enumerate() {
-                if v.is_finite() && !(nulls && c.is_null(i)) {
-                    *dst = v;
-                } else if v.is_infinite() && !c.is_null(i) {
-                    note(i, j, &|| {
-                        format!(
-                            "column '{}' holds {v} at row {} (0-based): infinite values cannot be clustered; fix or filter the input",
-                            cols.names[j],
-                            part.first_row + row + i
-                        )
-                    });
-                } else {
-                    *dst = f32::NAN;
-                    out.missing[j] += 1;
-                }
-            }
-        }
-        if let (Some(name), Some(ws)) = (cols.weight, w.as_deref_mut()) {
-            let wc = to_f32(batch.column(d), name)?;
-            for (i, (dst, &v)) in ws[row..row + n].iter_mut().zip(wc.values()).enumerate() {
-                if wc.is_null(i) || !v.is_finite() || v < 0.0 {
-                    note(i, d, &|| {
-                        format!(
-                            "weight column '{name}' has {} at row {} (0-based): weights must be finite and >= 0",
-                            if wc.is_null(i) {
-                                "null".to_string()
-                            } else {
-                                v.to_string()
-                            },
-                            part.first_row + row + i
-                        )
-                    });
-                }
-                *dst = v;
-            }
-        }
-        if let Some((_, _, msg)) = bad {
-            return Err(Error::input(msg));
-        }
-        if out.missing.iter().any(|&m| m > 0) {
-            for (i, r) in xs.chunks_exact(d).enumerate() {
-                if r.iter().any(|v| v.is_nan()) {
-                    out.missing_rows.push((row + i) as u32);
-                }
-            }
-        }
+        let ws = w.as_deref_mut().map(|w| &mut w[row..row + n]);
+        let dec = decode_batch(
+            &batch,
+            cols,
+            part.first_row + row,
+            &mut x[row * d..(row + n) * d],
+            ws,
+        )?;
+        out.ids.extend(dec.ids);
+        out.missing
+            .iter_mut()
+            .zip(&dec.missing)
+            .for_each(|(a, b)| *a += b);
+        out.missing_rows
+            .extend(dec.missing_rows.iter().map(|&r| r + row as u32));
         row += n;
     }
     if row != part.rows {
@@ -248,11 +326,24 @@ fn load_part(
     Ok(out)
 }
 
+/// The error for missing values under `--missing error`, naming each affected column and its count.
+pub fn missing_error(names: &[String], counts: &[usize], hint: &str) -> Error {
+    let list: Vec<String> = names
+        .iter()
+        .zip(counts)
+        .filter(|(_, c)| **c > 0)
+        .map(|(n, c)| format!("'{n}' ({c})"))
+        .collect();
+    Error::input(format!(
+        "missing values (null or NaN) in feature columns {}; {hint}",
+        list.join(", ")
+    ))
+}
+
 /// Reads all inputs into a feature matrix under the given missing-value policy. Parts (Parquet row groups,
 /// CSV files) are decoded in parallel straight into their rows of one pre-allocated matrix; errors are
 /// reported for the first bad row in input order, as a sequential read would.
 pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded> {
-    let schema = source.schema().clone();
     let total = source.rows();
     if total == 0 {
         return Err(Error::input("the input has no rows"));
@@ -262,40 +353,11 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
             "more than 4,294,967,295 rows: split the input",
         ));
     }
-    let feat = feature_columns(&schema, spec)?;
-    let names: Vec<String> = feat
-        .iter()
-        .map(|&i| schema.field(i).name().clone())
-        .collect();
-    let id = spec
-        .id
-        .as_deref()
-        .map(|n| resolve(&schema, n, "id"))
-        .transpose()?;
-    let weight = match spec.weight.as_deref() {
-        Some(n) => {
-            let i = resolve(&schema, n, "weight")?;
-            if !schema.field(i).data_type().is_numeric() {
-                return Err(Error::input(format!("weight column '{n}' is not numeric")));
-            }
-            Some(i)
-        }
-        None => None,
-    };
-    let d = feat.len();
-    let mut all = feat.clone();
-    all.extend(weight);
-    all.extend(id);
-    let cols = Columns {
-        all,
-        names: &names,
-        weight: spec.weight.as_deref(),
-        id: id.is_some(),
-    };
-
+    let cols = Columns::resolve(source.schema(), spec)?;
+    let d = cols.d();
     let parts = source.parts();
     let mut data = vec![0f32; total * d];
-    let mut weights: Option<Vec<f32>> = weight.map(|_| vec![0f32; total]);
+    let mut weights: Option<Vec<f32>> = cols.weight.as_ref().map(|_| vec![0f32; total]);
     let mut x_slices = Vec::with_capacity(parts.len());
     let mut rest = data.as_mut_slice();
     for p in &parts {
@@ -331,16 +393,11 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
             .for_each(|(a, b)| *a += b);
     }
     if missing == Missing::Error && missing_counts.iter().any(|&c| c > 0) {
-        let list: Vec<String> = names
-            .iter()
-            .zip(&missing_counts)
-            .filter(|(_, c)| **c > 0)
-            .map(|(n, c)| format!("'{n}' ({c})"))
-            .collect();
-        return Err(Error::input(format!(
-            "missing values (null or NaN) in feature columns {}; use --missing drop to skip those rows or --missing median to impute",
-            list.join(", ")
-        )));
+        return Err(missing_error(
+            &cols.names,
+            &missing_counts,
+            "use --missing drop to skip those rows or --missing median to impute",
+        ));
     }
     let dropped: Vec<usize> = if missing == Missing::Drop {
         parts
@@ -360,10 +417,11 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         )));
     }
     data.shrink_to_fit();
+    let has_id = cols.id.is_some();
     Ok(Loaded {
-        matrix: FeatureMatrix::new(data, n, names),
-        id_field: id.map(|i| schema.field(i).clone()),
-        ids: id.map(|_| outs.into_iter().flat_map(|o| o.ids).collect()),
+        matrix: FeatureMatrix::new(data, n, cols.names),
+        id_field: cols.id,
+        ids: has_id.then(|| outs.into_iter().flat_map(|o| o.ids).collect()),
         weights,
         rows_read: total,
         kept_rows,

@@ -55,7 +55,9 @@ impl Staging {
 
     /// Path for a staged file `name` (final name in `dir` after commit).
     pub fn path(&mut self, name: &str) -> PathBuf {
-        self.files.push(name.to_string());
+        if !self.files.iter().any(|f| f == name) {
+            self.files.push(name.to_string());
+        }
         self.tmp.as_ref().expect("staging alive").path().join(name)
     }
 
@@ -67,7 +69,7 @@ impl Staging {
         serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::output(&path, e))?;
         w.write_all(b"\n").map_err(|e| Error::output(&path, e))?;
         w.into_inner()
-            .map_err(|e| Error::output(&path, e.error()))?
+            .map_err(|e| Error::output(&path, e.into_error()))?
             .sync_all()
             .map_err(|e| Error::output(&path, e))
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::compute::{Backend, Dataset, Resident, Stats};
+use crate::compute::{Backend, Dataset, Nearest, Resident, Stats};
 use crate::error::{Error, Result};
 
 /// How the initial centroids are chosen.
@@ -119,9 +119,11 @@ pub struct KMeansResult {
     pub d: usize,
     /// k × d centroids in the prepared space.
     pub centroids: Vec<f32>,
-    pub labels: Vec<u32>,
-    /// Squared distance of each row to its centroid.
-    pub dist2: Vec<f32>,
+    /// Nearest and second-nearest segment of every row for `centroids`, from [`Resident::nearest`]: the
+    /// pass `assign` runs, so assigning the training rows gives these labels and distances bit for bit.
+    pub nearest: Nearest,
+    /// Per segment: Σ w·‖x − c‖² of the rows it holds (as the backend accumulated it).
+    pub segment_sse: Vec<f64>,
     pub sse: f64,
     pub iterations: usize,
     pub converged: bool,
@@ -136,6 +138,7 @@ pub struct KMeansResult {
 struct Run {
     centroids: Vec<f32>,
     sse: f64,
+    segment_sse: Vec<f64>,
     iterations: usize,
     converged: bool,
     repaired: usize,
@@ -213,7 +216,7 @@ fn lloyd(
     for it in 0..cfg.max_iter {
         stats = res.step(&c, k)?;
         iterations = it + 1;
-        history.push(stats.sse);
+        history.push(stats.total_sse());
         if it > 0 && stats.moved == 0 {
             // Same labels as the previous pass: `c` is already their mean.
             converged = true;
@@ -236,11 +239,12 @@ fn lloyd(
     if !strict {
         // Labels and SSE for the final centroids.
         stats = res.step(&c, k)?;
-        history.push(stats.sse);
+        history.push(stats.total_sse());
     }
     Ok(Run {
         centroids: c,
-        sse: stats.sse,
+        sse: stats.total_sse(),
+        segment_sse: stats.sse,
         iterations,
         converged,
         repaired,
@@ -294,14 +298,21 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
         // The resident labels belong to the last restart: one pass restores the best one's.
         res.step(&run.centroids, cfg.k)?;
     }
-    let a = res.assignment()?;
+    let order = size_order(&res.assignment()?.labels, cfg.k);
+    let d = ds.d;
+    let centroids: Vec<f32> = order
+        .iter()
+        .flat_map(|&old| run.centroids[old * d..(old + 1) * d].to_vec())
+        .collect();
+    // The final labels come from the same pass `assign` runs, on the renumbered centroids.
+    let nearest = res.nearest(&centroids, cfg.k)?;
     drop(res);
-    let mut out = KMeansResult {
+    Ok(KMeansResult {
         k: cfg.k,
-        d: ds.d,
-        centroids: run.centroids,
-        labels: a.labels,
-        dist2: a.dist2,
+        d,
+        centroids,
+        nearest,
+        segment_sse: order.iter().map(|&old| run.segment_sse[old]).collect(),
         sse: run.sse,
         iterations: run.iterations,
         converged: run.converged,
@@ -310,27 +321,17 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
         sse_history: run.history,
         init_seconds: init_s,
         iterate_seconds: iter_s,
-    };
-    renumber_by_size(&mut out);
-    Ok(out)
+    })
 }
 
-/// Renumbers segments by row count, largest first (ties keep centroid order), so segment 0 is the largest.
-fn renumber_by_size(r: &mut KMeansResult) {
-    let (k, d) = (r.k, r.d);
+/// Old cluster indices ordered by row count, largest first (ties keep centroid order): position = new id,
+/// so segment 0 is the largest.
+fn size_order(labels: &[u32], k: usize) -> Vec<usize> {
     let mut counts = vec![0u64; k];
-    for &l in &r.labels {
+    for &l in labels {
         counts[l as usize] += 1;
     }
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
-    let mut new_id = vec![0u32; k];
-    for (new, &old) in order.iter().enumerate() {
-        new_id[old] = new as u32;
-    }
-    r.labels.iter_mut().for_each(|l| *l = new_id[*l as usize]);
-    r.centroids = order
-        .iter()
-        .flat_map(|&old| r.centroids[old * d..(old + 1) * d].to_vec())
-        .collect();
+    order
 }

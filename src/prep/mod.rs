@@ -1,5 +1,5 @@
 //! Feature preparation: median imputation, log1p for skewed money columns, and scaling. The fitted
-//! [`Preprocessor`] is saved in the model so that later runs prepare data exactly the same way, and it inverts
+//! [`FittedPrep`] is saved in the model so that later runs prepare data exactly the same way, and it inverts
 //! the transform so that centroids and profiles are reported in original units.
 
 use rayon::prelude::*;
@@ -29,14 +29,19 @@ pub enum Scaling {
 pub struct ColumnPrep {
     pub name: String,
     pub log1p: bool,
-    /// Value used for missing entries, in original units (None when no imputation was fitted).
-    pub impute: Option<f64>,
+    /// Training median in original units (missing values excluded): the value imputed for a missing
+    /// entry under `--missing median`, stored for every feature so that new nulls anywhere can be filled.
+    pub median: f64,
+    /// Training deciles (10 %, 20 % … 90 %) in original units, missing values excluded: the reference
+    /// distribution for drift checks.
+    pub deciles: Vec<f64>,
     pub center: f64,
     pub scale: f64,
 }
 
+/// The fitted preparation: what `fit` learned and every later run applies unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Preprocessor {
+pub struct FittedPrep {
     pub scaling: Scaling,
     pub columns: Vec<ColumnPrep>,
 }
@@ -49,8 +54,17 @@ pub struct PrepReport {
 }
 
 const PAR_ROWS: usize = 16_384;
+const DECILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
-impl Preprocessor {
+/// A value of a `--log1p` column below zero, found while preparing.
+#[derive(Debug, Clone, Copy)]
+pub struct NegativeLog {
+    pub column: usize,
+    pub row: usize,
+    pub value: f32,
+}
+
+impl FittedPrep {
     /// Fits the preparation on `m` and applies it in place (one copy of the data in memory).
     /// `impute` fills NaN (missing) entries with the column median; otherwise NaNs must be absent.
     pub fn fit_transform(
@@ -67,74 +81,38 @@ impl Preprocessor {
                 )));
             }
         }
-        let mut columns: Vec<ColumnPrep> = m
-            .names
-            .iter()
-            .map(|n| ColumnPrep {
-                name: n.clone(),
-                log1p: log1p.contains(n),
-                impute: None,
-                center: 0.0,
-                scale: 1.0,
-            })
-            .collect();
-        if impute {
-            for (j, c) in columns.iter_mut().enumerate() {
-                let col: Vec<f32> = m.column(j).into_iter().filter(|v| !v.is_nan()).collect();
-                let missing = m.n - col.len();
-                if missing > 0 {
-                    if col.is_empty() {
-                        return Err(Error::input(format!(
-                            "column '{}' has no values at all: nothing to impute from",
-                            c.name
-                        )));
-                    }
-                    c.impute = Some(quantiles(&col, &[0.5])[0]);
-                    report.imputed_values += missing;
-                }
-            }
-        }
-        // Imputation and log1p in one pass over the rows.
-        let d = m.d;
-        let fill: Vec<Option<f32>> = columns.iter().map(|c| c.impute.map(|v| v as f32)).collect();
-        let logs: Vec<bool> = columns.iter().map(|c| c.log1p).collect();
-        if fill.iter().any(Option::is_some) || logs.iter().any(|&l| l) {
-            let bad = m
-                .data
-                .par_chunks_mut(PAR_ROWS * d)
-                .enumerate()
-                .map(|(ci, chunk)| {
-                    for (r, row) in chunk.chunks_exact_mut(d).enumerate() {
-                        for j in 0..d {
-                            if row[j].is_nan()
-                                && let Some(f) = fill[j]
-                            {
-                                row[j] = f;
-                            }
-                            if logs[j] {
-                                if row[j] < 0.0 {
-                                    return Some((j, ci * PAR_ROWS + r, row[j]));
-                                }
-                                row[j] = row[j].ln_1p();
-                            }
-                        }
-                    }
-                    None
-                })
-                .find_first(Option::is_some)
-                .flatten();
-            if let Some((j, r, v)) = bad {
+        let mut columns = Vec::with_capacity(m.d);
+        for (j, name) in m.names.iter().enumerate() {
+            let col: Vec<f32> = m.column(j).into_iter().filter(|v| !v.is_nan()).collect();
+            if col.is_empty() {
                 return Err(Error::input(format!(
-                    "--log1p column '{}' has the negative value {v} at matrix row {r}; log1p needs values >= 0",
-                    columns[j].name
+                    "column '{name}' has no values at all: nothing to cluster or impute from"
                 )));
             }
+            let missing = m.n - col.len();
+            if impute {
+                report.imputed_values += missing;
+            }
+            let deciles = quantiles(&col, &DECILES);
+            columns.push(ColumnPrep {
+                name: name.clone(),
+                log1p: log1p.contains(name),
+                median: deciles[4],
+                deciles,
+                center: 0.0,
+                scale: 1.0,
+            });
         }
+        let mut p = FittedPrep { scaling, columns };
+        // Imputation and log1p first: the scale is fitted on their result.
+        p.impute_and_log(&mut m.data, impute)
+            .map_err(|e| p.negative_error(e, "matrix row"))?;
         let moments = match scaling {
             Scaling::Zscore => mean_var(m),
             _ => Vec::new(),
         };
-        for (j, c) in columns.iter_mut().enumerate() {
+        let d = m.d;
+        for (j, c) in p.columns.iter_mut().enumerate() {
             let (center, scale) = match scaling {
                 Scaling::None => (0.0, 1.0),
                 Scaling::Zscore => (moments[j].0, moments[j].1.sqrt()),
@@ -168,14 +146,82 @@ impl Preprocessor {
                 1.0
             };
         }
-        let p = Preprocessor { scaling, columns };
-        if scaling != Scaling::None {
-            p.scale_in_place(&mut m.data);
-        }
+        p.scale_in_place(&mut m.data);
         Ok((p, report))
     }
 
+    /// Prepares rows (row-major, this preparation's columns) in place exactly as `fit_transform` prepared
+    /// the training rows, value for value: so the same input gives the same bits. With `impute`, NaN
+    /// entries take the training median; otherwise they stay NaN (the caller has dealt with them).
+    pub fn transform(
+        &self,
+        data: &mut [f32],
+        impute: bool,
+    ) -> std::result::Result<(), NegativeLog> {
+        self.impute_and_log(data, impute)?;
+        self.scale_in_place(data);
+        Ok(())
+    }
+
+    /// The error for a negative `--log1p` value; `where_` names what the row number counts.
+    pub fn negative_error(&self, e: NegativeLog, where_: &str) -> Error {
+        Error::input(format!(
+            "--log1p column '{}' has the negative value {} at {where_} {}; log1p needs values >= 0",
+            self.columns[e.column].name, e.value, e.row
+        ))
+    }
+
+    /// Imputation and log1p in one parallel pass over fixed row blocks; the first negative log1p value
+    /// in row order is an error.
+    fn impute_and_log(
+        &self,
+        data: &mut [f32],
+        impute: bool,
+    ) -> std::result::Result<(), NegativeLog> {
+        let d = self.columns.len();
+        let fill: Vec<Option<f32>> = self
+            .columns
+            .iter()
+            .map(|c| impute.then_some(c.median as f32))
+            .collect();
+        let logs: Vec<bool> = self.columns.iter().map(|c| c.log1p).collect();
+        if !impute && !logs.iter().any(|&l| l) {
+            return Ok(());
+        }
+        let bad = data
+            .par_chunks_mut(PAR_ROWS * d)
+            .enumerate()
+            .map(|(ci, chunk)| {
+                for (r, row) in chunk.chunks_exact_mut(d).enumerate() {
+                    for j in 0..d {
+                        if row[j].is_nan()
+                            && let Some(f) = fill[j]
+                        {
+                            row[j] = f;
+                        }
+                        if logs[j] {
+                            if row[j] < 0.0 {
+                                return Some(NegativeLog {
+                                    column: j,
+                                    row: ci * PAR_ROWS + r,
+                                    value: row[j],
+                                });
+                            }
+                            row[j] = row[j].ln_1p();
+                        }
+                    }
+                }
+                None
+            })
+            .find_first(Option::is_some)
+            .flatten();
+        bad.map_or(Ok(()), Err)
+    }
+
     fn scale_in_place(&self, data: &mut [f32]) {
+        if self.scaling == Scaling::None {
+            return;
+        }
         let d = self.columns.len();
         let cs: Vec<(f64, f64)> = self
             .columns
@@ -255,7 +301,7 @@ mod tests {
     #[test]
     fn zscore_uses_population_std_and_warns_on_constant() {
         let mut m = matrix();
-        let (p, rep) = Preprocessor::fit_transform(&mut m, Scaling::Zscore, &[], false).unwrap();
+        let (p, rep) = FittedPrep::fit_transform(&mut m, Scaling::Zscore, &[], false).unwrap();
         // mean 3, population variance (4+1+0+9)/4 = 3.5
         assert!((p.columns[0].center - 3.0).abs() < 1e-12);
         assert!((p.columns[0].scale - 3.5f64.sqrt()).abs() < 1e-12);
@@ -270,9 +316,9 @@ mod tests {
         let mut m =
             FeatureMatrix::new(vec![0.0, f32::NAN, 3.0, 7.0, 15.0], 5, vec!["money".into()]);
         let (p, rep) =
-            Preprocessor::fit_transform(&mut m, Scaling::Robust, &["money".into()], true).unwrap();
+            FittedPrep::fit_transform(&mut m, Scaling::Robust, &["money".into()], true).unwrap();
         // median of 0,3,7,15 (NaN ignored) = 5 imputed
-        assert_eq!(p.columns[0].impute, Some(5.0));
+        assert_eq!(p.columns[0].median, 5.0);
         assert_eq!(rep.imputed_values, 1);
         let logged: Vec<f64> = [0.0f64, 5.0, 3.0, 7.0, 15.0]
             .iter()
@@ -289,8 +335,7 @@ mod tests {
     #[test]
     fn log1p_rejects_negative() {
         let mut m = FeatureMatrix::new(vec![1.0, -2.0], 2, vec!["x".into()]);
-        let e =
-            Preprocessor::fit_transform(&mut m, Scaling::None, &["x".into()], false).unwrap_err();
+        let e = FittedPrep::fit_transform(&mut m, Scaling::None, &["x".into()], false).unwrap_err();
         assert!(e.to_string().contains("negative"), "{e}");
     }
 }

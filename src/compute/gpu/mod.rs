@@ -10,7 +10,7 @@ pub use context::{AdapterReport, GpuContext, list};
 
 use wgpu::util::DeviceExt;
 
-use super::{Assignment, Backend, Dataset, Resident, Stats};
+use super::{Assignment, Backend, Dataset, Nearest, Resident, Stats};
 use crate::error::{Error, Result};
 
 const WG: usize = 256;
@@ -61,6 +61,9 @@ impl Backend for GpuBackend {
     }
 }
 
+/// The distance code shared by the step and nearest kernels (prepended to each).
+const DISTANCE: &str = include_str!("../../../shaders/distance.wgsl");
+
 /// Shader source with the shape constants filled in.
 fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize) -> String {
     template
@@ -68,6 +71,27 @@ fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize) -> String {
         .replace("__K__", &k.to_string())
         .replace("__TK__", &tk.to_string())
         .replace("__S__", &s.to_string())
+}
+
+/// A bind group for `pipeline` with `bufs` at bindings 0, 1, 2… in order.
+fn bind_all(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    bufs: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = bufs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
 }
 
 struct Chunk {
@@ -86,6 +110,7 @@ struct Chunk {
 struct Kernels {
     k: usize,
     step: wgpu::ComputePipeline,
+    nearest: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
     cent: wgpu::Buffer,
     total: wgpu::Buffer,
@@ -292,10 +317,10 @@ impl<'a> GpuResident<'a> {
                         source: wgpu::ShaderSource::Wgsl(src.into()),
                     })
             };
-            let step_mod = module(
-                shader(include_str!("../../../shaders/step.wgsl"), d, k, tk, s),
-                "step",
-            );
+            let step_src = [DISTANCE, include_str!("../../../shaders/step.wgsl")].concat();
+            let step_mod = module(shader(&step_src, d, k, tk, s), "step");
+            let nearest_src = [DISTANCE, include_str!("../../../shaders/nearest.wgsl")].concat();
+            let nearest_mod = module(shader(&nearest_src, d, k, tk, s), "nearest");
             let reduce_mod = module(
                 shader(include_str!("../../../shaders/reduce.wgsl"), d, k, tk, s),
                 "reduce",
@@ -312,6 +337,7 @@ impl<'a> GpuResident<'a> {
                     })
             };
             let step = pipeline(&step_mod, "step");
+            let nearest = pipeline(&nearest_mod, "nearest");
             let reduce = pipeline(&reduce_mod, "reduce");
             let cent = storage(
                 ctx,
@@ -346,7 +372,6 @@ impl<'a> GpuResident<'a> {
                     contents: bytemuck::cast_slice(&[total_groups as u32, 0, 0, 0]),
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
-            let layout = step.get_bind_group_layout(0);
             let bind = self
                 .chunks
                 .iter()
@@ -361,37 +386,14 @@ impl<'a> GpuResident<'a> {
                         &moved,
                         &ch.params,
                     ];
-                    let entries: Vec<wgpu::BindGroupEntry> = bufs
-                        .iter()
-                        .enumerate()
-                        .map(|(i, b)| wgpu::BindGroupEntry {
-                            binding: i as u32,
-                            resource: b.as_entire_binding(),
-                        })
-                        .collect();
-                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("step"),
-                        layout: &layout,
-                        entries: &entries,
-                    })
+                    bind_all(ctx, &step, &bufs)
                 })
                 .collect();
-            let rl = reduce.get_bind_group_layout(0);
-            let reduce_bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("reduce"),
-                layout: &rl,
-                entries: &[&partial, &moved, &total, &reduce_params]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: b.as_entire_binding(),
-                    })
-                    .collect::<Vec<_>>(),
-            });
+            let reduce_bind = bind_all(ctx, &reduce, &[&partial, &moved, &total, &reduce_params]);
             Kernels {
                 k,
                 step,
+                nearest,
                 reduce,
                 cent,
                 total,
@@ -486,7 +488,7 @@ impl Resident for GpuResident<'_> {
                 // Deviations from the centroid back to plain weighted sums.
                 s.sums[c * d + j] = f(j) + wsum * centroids[c * d + j] as f64;
             }
-            s.sse += f(d + 1);
+            s.sse[c] = f(d + 1);
         }
         s.moved = t[k * lanes] as u64;
         Ok(s)
@@ -506,6 +508,81 @@ impl Resident for GpuResident<'_> {
             ));
         }
         Ok(Assignment { labels, dist2 })
+    }
+
+    fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest> {
+        self.kernels(k)?;
+        let ctx = self.ctx;
+        let kn = self.kernels.as_ref().expect("kernels built");
+        let n = self.data.n;
+        let mut out = Nearest {
+            labels: Vec::with_capacity(n),
+            dist2: Vec::with_capacity(n),
+            second: Vec::with_capacity(n),
+            second_dist2: Vec::with_capacity(n),
+        };
+        ctx.queue
+            .write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
+        let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
+        for (c, ch) in self.chunks.iter().enumerate() {
+            if self.streaming {
+                self.upload(c)?;
+            }
+            let bytes = ch.rows as u64 * 4;
+            let groups = ch.rows.div_ceil(WG);
+            let gx = groups.min(max_dim);
+            let outs = ctx.scoped("running the nearest-centroid pass", || {
+                let outs: [wgpu::Buffer; 4] = std::array::from_fn(|_| {
+                    storage(ctx, "nearest", bytes, wgpu::BufferUsages::empty())
+                });
+                let params = ctx
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("nearest params"),
+                        contents: bytemuck::cast_slice(&[ch.rows as u32, gx as u32, 0, 0]),
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    });
+                let bufs = [
+                    &self.data_bufs[ch.slot],
+                    &kn.cent,
+                    &outs[0],
+                    &outs[1],
+                    &outs[2],
+                    &outs[3],
+                    &params,
+                ];
+                let bind = bind_all(ctx, &kn.nearest, &bufs);
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&kn.nearest);
+                    pass.set_bind_group(0, &bind, &[]);
+                    pass.dispatch_workgroups(gx as u32, groups.div_ceil(gx) as u32, 1);
+                }
+                ctx.queue.submit([enc.finish()]);
+                outs
+            })?;
+            out.labels.extend(bytemuck::pod_collect_to_vec::<u8, u32>(
+                &self.read(&outs[0], None, bytes)?,
+            ));
+            out.dist2.extend(bytemuck::pod_collect_to_vec::<u8, f32>(
+                &self.read(&outs[1], None, bytes)?,
+            ));
+            out.second.extend(bytemuck::pod_collect_to_vec::<u8, u32>(
+                &self.read(&outs[2], None, bytes)?,
+            ));
+            out.second_dist2
+                .extend(bytemuck::pod_collect_to_vec::<u8, f32>(
+                    &self.read(&outs[3], None, bytes)?,
+                ));
+        }
+        // The kernel's "no centroid" sentinel distance is the largest finite f32; the CPU's is +∞.
+        for v in &mut out.second_dist2 {
+            if *v == f32::MAX {
+                *v = f32::INFINITY;
+            }
+        }
+        Ok(out)
     }
 
     fn floor_ms(&self, k: usize) -> Result<Option<f64>> {

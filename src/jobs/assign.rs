@@ -1,0 +1,272 @@
+//! `strata assign`: scores new customers with a saved model. The input streams through the model's fitted
+//! preparation (never refitted) batch by batch, in input order, so any input size runs in bounded memory;
+//! every row goes to its nearest segment with the pass a fit's final labels come from, so the training
+//! input gets the fit's labels and distances bit for bit.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use arrow_schema::Schema;
+use serde::Serialize;
+
+use super::{MissingCount, missing_counts};
+use crate::compute::select::{Selected, run_with_fallback};
+use crate::compute::{Backend, Dataset, Nearest};
+use crate::data::load::{Columns, resolve};
+use crate::data::write::{ParquetSink, Staging};
+use crate::data::{LoadSpec, Source};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::output::{labels_batch, labels_schema};
+use crate::pipeline::{PreparedBatch, stream_prepared};
+
+/// Everything `strata assign` needs.
+#[derive(Debug, Clone)]
+pub struct AssignOptions {
+    /// model.json or a fit's output directory.
+    pub model: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    /// The id column copied into labels.parquet (default: the model's, when the input has it).
+    pub id: Option<String>,
+}
+
+/// One segment's count tonight next to its share at training.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentCount {
+    pub segment: u32,
+    pub customers: u64,
+    pub share: f64,
+    pub training_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignSeconds {
+    /// Reading, preparing, assigning and writing overlap (streamed): one figure for all of them.
+    pub stream: f64,
+    pub total: f64,
+    pub rows_per_second: f64,
+}
+
+/// summary.json of an assign run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignSummary {
+    pub strata_version: String,
+    pub model: String,
+    pub inputs: Vec<String>,
+    pub rows_read: usize,
+    pub rows_assigned: usize,
+    pub rows_dropped: usize,
+    pub values_imputed: usize,
+    pub missing_per_feature: Vec<MissingCount>,
+    /// Values of categorical features not seen at training, per feature (none without categorical features).
+    pub unseen_categories: std::collections::BTreeMap<String, u64>,
+    pub segments: Vec<SegmentCount>,
+    pub device: String,
+    pub seconds: AssignSeconds,
+    pub warnings: Vec<String>,
+}
+
+pub struct AssignOutcome {
+    pub summary: AssignSummary,
+    pub files: Vec<PathBuf>,
+}
+
+/// What the stream counted.
+#[derive(Debug, Default)]
+struct Tally {
+    rows: usize,
+    dropped: usize,
+    imputed: usize,
+    missing: Vec<usize>,
+    per_segment: Vec<u64>,
+}
+
+/// Runs the job. Nothing appears in `opts.out` unless every output was written.
+pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<AssignOutcome> {
+    let t_start = Instant::now();
+    let model = Model::read(&opts.model)?;
+    let mut staging = Staging::new(&opts.out)?;
+    let mut warnings = Vec::new();
+    let id = opts.id.clone().or(model.id_column.clone());
+    let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
+    let source = Source::open(&opts.inputs, &text_cols)?;
+    let id = match id {
+        Some(name) if opts.id.is_none() && source.schema().index_of(&name).is_err() => {
+            let msg = format!(
+                "the input has no column '{name}' (the model's id column): labels.parquet numbers the rows instead"
+            );
+            log(&format!("warning: {msg}"));
+            warnings.push(msg);
+            None
+        }
+        other => other,
+    };
+    let cols = model_columns(&model, source.schema(), id)?;
+    log(&format!(
+        "assigning to {} segments of {} with {}",
+        model.k(),
+        Model::locate(&opts.model).display(),
+        sel.primary.name()
+    ));
+    let labels_path = staging.path("labels.parquet");
+    let t = Instant::now();
+    let on = run_with_fallback(sel, log, |b| {
+        stream(&source, &cols, &model, b, labels_path.clone())
+    })?;
+    let stream_s = t.elapsed().as_secs_f64();
+    warnings.extend(on.fell_back.clone());
+    let tally = on.value;
+    if tally.dropped > 0 {
+        warnings.push(format!(
+            "{} rows with missing feature values have no segment (the model's --missing drop)",
+            tally.dropped
+        ));
+    }
+    let assigned = tally.rows - tally.dropped;
+    let summary = AssignSummary {
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        model: Model::locate(&opts.model).display().to_string(),
+        inputs: source
+            .paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        rows_read: tally.rows,
+        rows_assigned: assigned,
+        rows_dropped: tally.dropped,
+        values_imputed: tally.imputed,
+        missing_per_feature: missing_counts(&cols.names, &tally.missing),
+        unseen_categories: Default::default(),
+        segments: model
+            .segments
+            .iter()
+            .zip(&tally.per_segment)
+            .map(|(s, &c)| SegmentCount {
+                segment: s.id,
+                customers: c,
+                share: if assigned > 0 {
+                    c as f64 / assigned as f64
+                } else {
+                    0.0
+                },
+                training_share: s.training_share,
+            })
+            .collect(),
+        device: on.device,
+        seconds: AssignSeconds {
+            stream: stream_s,
+            total: t_start.elapsed().as_secs_f64(),
+            rows_per_second: tally.rows as f64 / stream_s.max(1e-9),
+        },
+        warnings,
+    };
+    staging.write_json("summary.json", &summary)?;
+    let files = staging.commit()?;
+    Ok(AssignOutcome { summary, files })
+}
+
+/// The model's features resolved in the input (any order, extra columns ignored), each checked to be
+/// numeric, plus the id column.
+fn model_columns(model: &Model, schema: &Schema, id: Option<String>) -> Result<Columns> {
+    for f in &model.features {
+        let i = resolve(schema, &f.name, "model feature")?;
+        let t = schema.field(i).data_type();
+        if !t.is_numeric() {
+            return Err(Error::input(format!(
+                "model feature column '{}' has type {t} in the input, not a number (it was {} at training)",
+                f.name, f.input_type
+            )));
+        }
+    }
+    Columns::resolve(
+        schema,
+        &LoadSpec {
+            features: Some(model.feature_names()),
+            id,
+            weight: None,
+        },
+    )
+}
+
+/// Streams the input through the model on `backend` into labels.parquet at `path`.
+fn stream(
+    source: &Source,
+    cols: &Columns,
+    model: &Model,
+    backend: &dyn Backend,
+    path: PathBuf,
+) -> Result<Tally> {
+    let (k, d) = (model.k(), model.d());
+    let centroids = model.centroids();
+    let segment_ids: Vec<u32> = model.segments.iter().map(|s| s.id).collect();
+    let schema = labels_schema(cols.id.as_ref());
+    let mut sink = ParquetSink::create(path, schema.clone())?;
+    // One batch on the device at a time; decoding and preparing run on all workers.
+    let device = Mutex::new(());
+    let mut tally = Tally {
+        missing: vec![0; d],
+        per_segment: vec![0; k],
+        ..Default::default()
+    };
+    let map = |b: PreparedBatch| -> Result<(arrow_array::RecordBatch, PreparedBatch, Vec<u32>)> {
+        let near = if b.x.is_empty() {
+            Nearest {
+                labels: vec![],
+                dist2: vec![],
+                second: vec![],
+                second_dist2: vec![],
+            }
+        } else {
+            let _one = device.lock().expect("device lock");
+            backend
+                .load(Dataset::new(&b.x, d, None))?
+                .nearest(&centroids, k)?
+        };
+        let batch = labels_batch(
+            &schema,
+            b.first_row,
+            b.ids.as_ref(),
+            &b.rows,
+            &near,
+            &segment_ids,
+        )?;
+        // Only the counts travel on to the writer with the output batch.
+        let b = PreparedBatch {
+            x: Vec::new(),
+            ids: None,
+            ..b
+        };
+        Ok((batch, b, near.labels))
+    };
+    let workers = rayon::current_num_threads();
+    stream_prepared(
+        source,
+        cols,
+        &model.preparation,
+        model.missing,
+        workers,
+        map,
+        |(batch, b, labels)| {
+            sink.write(&batch)?;
+            tally.rows += b.rows.len();
+            tally.dropped += b.rows.iter().filter(|r| r.is_none()).count();
+            tally.imputed += b.imputed;
+            tally
+                .missing
+                .iter_mut()
+                .zip(&b.missing)
+                .for_each(|(a, m)| *a += m);
+            for l in labels {
+                tally.per_segment[l as usize] += 1;
+            }
+            Ok(())
+        },
+    )?;
+    if tally.rows == 0 {
+        return Err(Error::input("the input has no rows"));
+    }
+    sink.finish()?;
+    Ok(tally)
+}

@@ -1,0 +1,375 @@
+//! `strata fit`: input → prepared matrix → k-means on a device → labels, segments, profiles, model and
+//! summary, published atomically into the output directory.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{MissingCount, PhaseSeconds, missing_counts, now_unix};
+use crate::compute::Dataset;
+use crate::compute::select::{Selected, run_with_fallback};
+use crate::data::write::Staging;
+use crate::data::{LoadSpec, Missing, Source, load};
+use crate::error::{Error, Result};
+use crate::kmeans::{self, Init, KMeansConfig, KMeansResult, RestartReport};
+use crate::model::{self, Feature, FitRecord, Model, Role, Segment};
+use crate::output::{self, SegmentRow};
+use crate::pipeline::{self, PrepSpec, Prepared};
+use crate::prep::{FittedPrep, Scaling};
+use crate::profile::{self, FeatureProfile};
+use crate::quantile::quantiles;
+
+/// `--init`: a method name or a file of centroids in original units.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitChoice {
+    Auto,
+    KMeansPlusPlus,
+    KMeansParallel,
+    Random,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for InitChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "auto" => InitChoice::Auto,
+            "k-means++" | "kmeans++" => InitChoice::KMeansPlusPlus,
+            "k-means||" | "kmeans||" => InitChoice::KMeansParallel,
+            "random" => InitChoice::Random,
+            path => InitChoice::File(PathBuf::from(path)),
+        })
+    }
+}
+
+impl std::fmt::Display for InitChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitChoice::Auto => write!(f, "auto"),
+            InitChoice::KMeansPlusPlus => write!(f, "k-means++"),
+            InitChoice::KMeansParallel => write!(f, "k-means||"),
+            InitChoice::Random => write!(f, "random"),
+            InitChoice::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Everything `strata fit` needs.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub k: usize,
+    pub features: Option<Vec<String>>,
+    pub id: Option<String>,
+    pub weight: Option<String>,
+    pub missing: Missing,
+    pub scale: Scaling,
+    pub log1p: Vec<String>,
+    pub init: InitChoice,
+    pub n_init: usize,
+    pub max_iter: usize,
+    pub tol: f64,
+    pub seed: u64,
+}
+
+/// summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub strata_version: String,
+    pub inputs: Vec<String>,
+    pub rows_read: usize,
+    pub rows_dropped: usize,
+    pub rows_used: usize,
+    pub values_imputed: usize,
+    pub missing_per_feature: Vec<MissingCount>,
+    pub features: Vec<String>,
+    pub device: String,
+    pub k: usize,
+    pub sse: f64,
+    pub iterations: usize,
+    pub converged: bool,
+    pub best_restart: usize,
+    pub restarts: Vec<RestartReport>,
+    pub empty_clusters_repaired: usize,
+    pub seconds: PhaseSeconds,
+    pub warnings: Vec<String>,
+}
+
+/// What a fit produced (also what the CLI prints).
+pub struct FitOutcome {
+    pub summary: Summary,
+    pub segments: Vec<SegmentRow>,
+    pub profiles: Vec<FeatureProfile>,
+    pub model: Model,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads the `--init` file: one row per centroid, columns named like the features, original units.
+fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32>> {
+    let wrap = |e: Error| e.context(format!("--init file {}", path.display()));
+    let source = Source::open(std::slice::from_ref(path), &[]).map_err(wrap)?;
+    let spec = LoadSpec {
+        features: Some(prep.names()),
+        ..Default::default()
+    };
+    let m = load(&source, &spec, Missing::Error).map_err(wrap)?.matrix;
+    if m.n != k {
+        return Err(Error::input(format!(
+            "--init file {} has {} centroids but --k is {k}",
+            path.display(),
+            m.n
+        )));
+    }
+    Ok((0..m.n * m.d)
+        .map(|i| prep.forward(i % m.d, m.data[i] as f64) as f32)
+        .collect())
+}
+
+fn kmeans_config(opts: &FitOptions, prep: &FittedPrep) -> Result<KMeansConfig> {
+    let init = match &opts.init {
+        InitChoice::Auto => Init::Auto,
+        InitChoice::KMeansPlusPlus => Init::KMeansPlusPlus,
+        InitChoice::KMeansParallel => Init::KMeansParallel,
+        InitChoice::Random => Init::Random,
+        InitChoice::File(p) => Init::Given(read_init_file(p, prep, opts.k)?),
+    };
+    Ok(KMeansConfig {
+        k: opts.k,
+        init,
+        n_init: opts.n_init,
+        max_iter: opts.max_iter,
+        tol: opts.tol,
+        seed: opts.seed,
+    })
+}
+
+/// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
+pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
+    let t_start = Instant::now();
+    if opts.k == 0 {
+        return Err(Error::usage("--k must be at least 1"));
+    }
+    let mut staging = Staging::new(&opts.out)?;
+    let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
+    let source = Source::open(&opts.inputs, &text_cols)?;
+    let spec = LoadSpec {
+        features: opts.features.clone(),
+        id: opts.id.clone(),
+        weight: opts.weight.clone(),
+    };
+    let prep_spec = PrepSpec {
+        missing: opts.missing,
+        scale: opts.scale,
+        log1p: opts.log1p.clone(),
+    };
+    let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
+    let t = Instant::now();
+    let cfg = kmeans_config(opts, &p.prep)?;
+    let init_file_s = t.elapsed().as_secs_f64();
+    let m = &p.loaded.matrix;
+    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
+    log(&format!(
+        "k-means k={} on {} ({} restart(s))",
+        opts.k,
+        sel.primary.name(),
+        opts.n_init
+    ));
+    let on = run_with_fallback(sel, log, |b| kmeans::fit(b, &ds, &cfg))?;
+    let fit = &on.value;
+    let mut warnings = p.report.warnings.clone();
+    warnings.extend(on.fell_back.clone());
+    let dropped = p.loaded.rows_read - m.n;
+    if dropped > 0 {
+        warnings.push(format!(
+            "dropped {dropped} rows with missing feature values (--missing drop)"
+        ));
+    }
+    if !fit.converged {
+        warnings.push(format!(
+            "best restart did not converge within --max-iter {}",
+            opts.max_iter
+        ));
+    }
+
+    let t = Instant::now();
+    let model = build_model(opts, &p, fit);
+    let segments = segment_rows(fit, &ds, &p.prep);
+    let profiles = profile::profiles(m, &p.prep, &fit.nearest.labels, fit.k);
+    write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)?;
+    let seconds = PhaseSeconds {
+        read: p.read_seconds,
+        prepare: p.prepare_seconds + init_file_s,
+        init: fit.init_seconds,
+        iterate: fit.iterate_seconds,
+        write: t.elapsed().as_secs_f64(),
+        total: t_start.elapsed().as_secs_f64(),
+    };
+    let summary = summary(&p, fit, on.device, seconds, warnings);
+    staging.write_json("summary.json", &summary)?;
+    let files = staging.commit()?;
+    Ok(FitOutcome {
+        summary,
+        segments,
+        profiles,
+        model,
+        files,
+    })
+}
+
+fn write_outputs(
+    staging: &mut Staging,
+    p: &Prepared,
+    fit: &KMeansResult,
+    segments: &[SegmentRow],
+    profiles: &[FeatureProfile],
+    model: &Model,
+) -> Result<()> {
+    let l = &p.loaded;
+    let ids = l.id_field.as_ref().zip(l.ids.as_deref());
+    output::write_labels(
+        staging.path("labels.parquet"),
+        &fit.nearest,
+        l.kept_rows.as_deref(),
+        l.rows_read,
+        ids,
+    )?;
+    output::write_segments(
+        staging.path("segments.parquet"),
+        segments,
+        &l.matrix.names,
+        l.weights.is_some(),
+    )?;
+    output::write_profiles(staging.path("profiles.parquet"), profiles)?;
+    staging.write_json("model.json", model)
+}
+
+/// The model file: preparation, segments with their training shares and distance deciles, fit record.
+fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
+    let (d, n) = (fit.d, fit.nearest.labels.len());
+    let schema = p.source.schema();
+    let mut dist: Vec<Vec<f32>> = vec![Vec::new(); fit.k];
+    for (&l, &d2) in fit.nearest.labels.iter().zip(&fit.nearest.dist2) {
+        dist[l as usize].push(d2.max(0.0).sqrt());
+    }
+    let tenths: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+    let segments = dist
+        .iter()
+        .enumerate()
+        .map(|(s, v)| Segment {
+            id: s as u32,
+            centroid: fit.centroids[s * d..(s + 1) * d].to_vec(),
+            training_customers: v.len() as u64,
+            training_share: v.len() as f64 / n as f64,
+            distance_deciles: if v.is_empty() {
+                Vec::new()
+            } else {
+                quantiles(v, &tenths)
+            },
+        })
+        .collect();
+    let features = p
+        .loaded
+        .matrix
+        .names
+        .iter()
+        .map(|name| Feature {
+            name: name.clone(),
+            input_type: schema
+                .field_with_name(name)
+                .map(|f| f.data_type().to_string())
+                .unwrap_or_default(),
+            role: Role::Numeric,
+        })
+        .collect();
+    Model {
+        format: model::FORMAT.into(),
+        format_version: model::FORMAT_VERSION,
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        created_unix: now_unix(),
+        features,
+        id_column: opts.id.clone(),
+        weight_column: opts.weight.clone(),
+        missing: opts.missing,
+        preparation: p.prep.clone(),
+        segments,
+        training_rows: p.loaded.rows_read,
+        fitted_rows: n,
+        fit: FitRecord {
+            init: opts.init.to_string(),
+            n_init: opts.n_init,
+            seed: opts.seed,
+            tol: opts.tol,
+            max_iter: opts.max_iter,
+            sse: fit.sse,
+            iterations: fit.iterations,
+            converged: fit.converged,
+        },
+        schema_fingerprint: model::schema_fingerprint(schema),
+    }
+}
+
+fn summary(
+    p: &Prepared,
+    fit: &KMeansResult,
+    device: String,
+    seconds: PhaseSeconds,
+    warnings: Vec<String>,
+) -> Summary {
+    let l = &p.loaded;
+    Summary {
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        inputs: p
+            .source
+            .paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        rows_read: l.rows_read,
+        rows_dropped: l.rows_read - l.matrix.n,
+        rows_used: l.matrix.n,
+        values_imputed: p.report.imputed_values,
+        missing_per_feature: missing_counts(&l.matrix.names, &l.missing),
+        features: l.matrix.names.clone(),
+        device,
+        k: fit.k,
+        sse: fit.sse,
+        iterations: fit.iterations,
+        converged: fit.converged,
+        best_restart: fit.best_restart,
+        restarts: fit.restarts.clone(),
+        empty_clusters_repaired: fit.restarts.iter().map(|r| r.empty_clusters_repaired).sum(),
+        seconds,
+        warnings,
+    }
+}
+
+/// Per-segment size, weight, SSE and centroid in original units.
+fn segment_rows(fit: &KMeansResult, ds: &Dataset, prep: &FittedPrep) -> Vec<SegmentRow> {
+    let d = fit.d;
+    let mut rows: Vec<SegmentRow> = (0..fit.k)
+        .map(|s| SegmentRow {
+            customers: 0,
+            weight: 0.0,
+            sse: 0.0,
+            centroid: (0..d)
+                .map(|j| prep.invert(j, fit.centroids[s * d + j] as f64))
+                .collect(),
+        })
+        .collect();
+    for (i, (&l, &dd)) in fit
+        .nearest
+        .labels
+        .iter()
+        .zip(&fit.nearest.dist2)
+        .enumerate()
+    {
+        let r = &mut rows[l as usize];
+        let w = ds.weight(i);
+        r.customers += 1;
+        r.weight += w;
+        r.sse += w * dd as f64;
+    }
+    rows
+}

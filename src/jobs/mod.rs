@@ -1,0 +1,46 @@
+//! The jobs: orchestration only. Each reads through [`crate::pipeline`], computes on a device chosen by
+//! [`crate::compute::select`] (with the one GPU→CPU fallback helper) and publishes its outputs atomically.
+
+pub mod assign;
+pub mod fit;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// Wall seconds per phase, for summary.json.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PhaseSeconds {
+    pub read: f64,
+    pub prepare: f64,
+    pub init: f64,
+    pub iterate: f64,
+    pub write: f64,
+    pub total: f64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Missing values of one feature, for summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingCount {
+    pub feature: String,
+    pub missing: usize,
+}
+
+fn missing_counts(names: &[String], counts: &[usize]) -> Vec<MissingCount> {
+    names
+        .iter()
+        .zip(counts)
+        .map(|(f, &m)| MissingCount {
+            feature: f.clone(),
+            missing: m,
+        })
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! Read → select columns → prepare, the one component every job shares. `fit` reads the whole input
+//! into memory and fits the preparation ([`read_and_prepare`]); `assign` streams it batch by batch through
+//! a fitted preparation ([`stream_prepared`]). Both decode with [`decode_batch`] and prepare with
+//! [`FittedPrep::transform`]'s operations, so the same rows give the same prepared bits either way.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Instant;
+
+use arrow_array::ArrayRef;
+
+use crate::data::load::{Columns, decode_batch};
+use crate::data::{LoadSpec, Loaded, Missing, Source, load};
+use crate::error::{Error, Result};
+use crate::prep::{FittedPrep, PrepReport, Scaling};
+
+/// How to prepare the features at fit time.
+#[derive(Debug, Clone)]
+pub struct PrepSpec {
+    pub missing: Missing,
+    pub scale: Scaling,
+    pub log1p: Vec<String>,
+}
+
+/// The whole input in memory, prepared, with what reading and preparing it found.
+pub struct Prepared {
+    pub source: Source,
+    /// The feature matrix is in the prepared space.
+    pub loaded: Loaded,
+    pub prep: FittedPrep,
+    pub report: PrepReport,
+    pub read_seconds: f64,
+    pub prepare_seconds: f64,
+}
+
+/// Reads every input into memory and fits and applies the preparation (fit, sweep).
+pub fn read_and_prepare(
+    source: Source,
+    spec: &LoadSpec,
+    prep: &PrepSpec,
+    log: &dyn Fn(&str),
+) -> Result<Prepared> {
+    let t = Instant::now();
+    let mut loaded = load(&source, spec, prep.missing)?;
+    let read_seconds = t.elapsed().as_secs_f64();
+    log(&format!(
+        "read {} rows × {} features from {} file(s) in {read_seconds:.2}s",
+        loaded.rows_read,
+        loaded.matrix.d,
+        source.paths().len(),
+    ));
+    let t = Instant::now();
+    let (fitted, report) = FittedPrep::fit_transform(
+        &mut loaded.matrix,
+        prep.scale,
+        &prep.log1p,
+        prep.missing == Missing::Median,
+    )?;
+    Ok(Prepared {
+        source,
+        loaded,
+        prep: fitted,
+        report,
+        read_seconds,
+        prepare_seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// One streamed batch after preparation.
+pub struct PreparedBatch {
+    /// Input row number of the batch's first row.
+    pub first_row: usize,
+    /// The id column's values for every row of the batch (dropped rows included).
+    pub ids: Option<ArrayRef>,
+    /// Prepared rows (row-major), the batch's rows minus the dropped ones.
+    pub x: Vec<f32>,
+    /// For each input row of the batch: its row in `x`, or None when it was dropped.
+    pub rows: Vec<Option<usize>>,
+    /// Missing values per feature, and how many of them were imputed.
+    pub missing: Vec<usize>,
+    pub imputed: usize,
+}
+
+/// Streams the input through `prep` in record batches: `map` runs on worker threads (one input part at a
+/// time each, parts claimed in order), `sink` on the calling thread receives the results in input order.
+/// At most `workers` parts are in flight and each holds at most two finished batches, so memory stays
+/// bounded whatever the input size. The first error stops everything.
+pub fn stream_prepared<T: Send>(
+    source: &Source,
+    cols: &Columns,
+    prep: &FittedPrep,
+    missing: Missing,
+    workers: usize,
+    map: impl Fn(PreparedBatch) -> Result<T> + Sync,
+    mut sink: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let parts = source.parts();
+    let (txs, rxs): (Vec<_>, Vec<_>) = parts
+        .iter()
+        .map(|_| {
+            let (tx, rx) = mpsc::sync_channel::<Result<T>>(2);
+            (Mutex::new(Some(tx)), rx)
+        })
+        .unzip();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let work = || {
+        loop {
+            let p = next.fetch_add(1, Ordering::SeqCst);
+            if p >= parts.len() || stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let tx = txs[p]
+                .lock()
+                .expect("sender")
+                .take()
+                .expect("one worker per part");
+            let part = &parts[p];
+            let mut row = 0usize;
+            for batch in source.part_batches(part, &cols.all) {
+                let out = batch.and_then(|b| {
+                    let first_row = part.first_row + row;
+                    row += b.num_rows();
+                    if row > part.rows {
+                        return Err(Error::input(format!(
+                            "{} holds more rows than its footer says ({}): the file is corrupt",
+                            source.path_of(part).display(),
+                            part.rows
+                        )));
+                    }
+                    prepare_batch(&b, cols, prep, missing, first_row)
+                });
+                let failed = out.is_err();
+                if tx.send(out.and_then(&map)).is_err() || failed {
+                    stop.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+            if row != part.rows {
+                let _ = tx.send(Err(Error::input(format!(
+                    "{} holds {row} rows where its footer says {}: the file is corrupt or truncated",
+                    source.path_of(part).display(),
+                    part.rows
+                ))));
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(work);
+        }
+        let result = (|| {
+            for rx in rxs {
+                for item in rx {
+                    sink(item?)?;
+                }
+            }
+            Ok(())
+        })();
+        // On an error the receivers are gone: blocked workers wake up, see `stop` and leave.
+        stop.store(true, Ordering::SeqCst);
+        result
+    })
+}
+
+/// Decodes, applies the missing-value policy and prepares one batch.
+fn prepare_batch(
+    batch: &arrow_array::RecordBatch,
+    cols: &Columns,
+    prep: &FittedPrep,
+    missing: Missing,
+    first_row: usize,
+) -> Result<PreparedBatch> {
+    let (n, d) = (batch.num_rows(), cols.d());
+    let mut x = vec![0f32; n * d];
+    let dec = decode_batch(batch, cols, first_row, &mut x, None)?;
+    if let Some(&r) = dec.missing_rows.first() {
+        if missing == Missing::Error {
+            let row = &x[r as usize * d..(r as usize + 1) * d];
+            let j = row
+                .iter()
+                .position(|v| v.is_nan())
+                .expect("a missing value");
+            return Err(Error::input(format!(
+                "missing value (null or NaN) in feature column '{}' at row {} (0-based); the model was \
+                 fitted with --missing error: fill or filter the input, or refit with --missing drop or median",
+                cols.names[j],
+                first_row + r as usize
+            )));
+        }
+    }
+    let mut rows: Vec<Option<usize>> = (0..n).map(Some).collect();
+    if missing == Missing::Drop && !dec.missing_rows.is_empty() {
+        let mut kept = 0;
+        let mut drop = dec.missing_rows.iter().peekable();
+        for (i, r) in rows.iter_mut().enumerate() {
+            if drop.peek() == Some(&&(i as u32)) {
+                drop.next();
+                *r = None;
+            } else {
+                x.copy_within(i * d..(i + 1) * d, kept * d);
+                *r = Some(kept);
+                kept += 1;
+            }
+        }
+        x.truncate(kept * d);
+    }
+    let impute = missing == Missing::Median;
+    prep.transform(&mut x, impute).map_err(|mut e| {
+        let in_batch = rows.iter().position(|r| *r == Some(e.row)).unwrap_or(e.row);
+        e.row = first_row + in_batch;
+        prep.negative_error(e, "row")
+    })?;
+    Ok(PreparedBatch {
+        first_row,
+        ids: dec.ids,
+        x,
+        rows,
+        imputed: if impute { dec.missing.iter().sum() } else { 0 },
+        missing: dec.missing,
+    })
+}
