@@ -1,0 +1,563 @@
+//! `strata assign`: a saved model applied to new rows. Checked against the fit's own labels (bit for bit,
+//! on every backend), against a brute-force nearest centroid computed here in f64 from model.json, and
+//! for clear errors on damaged models and mismatching inputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use common::*;
+use strata::compute::kernel::Isa;
+use strata::compute::select::Selected;
+use strata::compute::{Backend, CpuBackend, GpuBackend, GpuOptions};
+use strata::data::Missing;
+use strata::jobs::assign::{self, AssignOptions};
+use strata::jobs::fit::{self, FitOptions, InitChoice};
+use strata::prep::Scaling;
+
+fn generate(path: &Path, rows: usize, seed: u64) {
+    ok(strata(&[
+        "generate",
+        "--rows",
+        &rows.to_string(),
+        "--features",
+        "8",
+        "--clusters",
+        "6",
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        path.to_str().unwrap(),
+    ]));
+}
+
+fn backends() -> Vec<Box<dyn Backend>> {
+    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::default())];
+    if Isa::detect() != Isa::Portable {
+        v.push(Box::new(CpuBackend::new(Isa::Portable)));
+    }
+    match GpuBackend::open(GpuOptions {
+        allow_software: true,
+        ..Default::default()
+    }) {
+        Ok(g) => v.push(Box::new(g)),
+        Err(e) if std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("STRATA_REQUIRE_GPU=1 but no GPU adapter: {e}")
+        }
+        Err(e) => eprintln!("SKIPPING GPU case: {e}"),
+    }
+    v
+}
+
+fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions {
+    FitOptions {
+        inputs,
+        out,
+        k: 6,
+        features: None,
+        id: Some("customer_id".into()),
+        weight: None,
+        missing,
+        scale: Scaling::Zscore,
+        log1p: vec!["balance".into(), "monthly_spend".into()],
+        init: InitChoice::KMeansPlusPlus,
+        n_init: 2,
+        max_iter: 50,
+        tol: 1e-4,
+        seed: 3,
+    }
+}
+
+/// The streamed assign (two files: a 70,000-row group read in two batches, then a 50,000-row one) gives
+/// the in-memory fit's labels, distances, second segments and margins bit for bit, on every backend.
+#[test]
+fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("in");
+    std::fs::create_dir(&data).unwrap();
+    generate(&data.join("a.parquet"), 70_000, 1);
+    generate(&data.join("b.parquet"), 50_000, 2);
+    for (i, b) in backends().into_iter().enumerate() {
+        let name = b.name();
+        let sel = Selected::only(b);
+        let f = dir.path().join(format!("fit{i}"));
+        fit::run(
+            &fit_opts(vec![data.clone()], f.clone(), Missing::Error),
+            &sel,
+            &|_| {},
+        )
+        .unwrap();
+        let a = dir.path().join(format!("assign{i}"));
+        let o = AssignOptions {
+            model: f.clone(),
+            inputs: vec![data.clone()],
+            out: a.clone(),
+            id: None,
+        };
+        let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
+        assert_eq!(s.rows_assigned, 120_000);
+        let fitted = read_parquet(&f.join("labels.parquet"));
+        let assigned = read_parquet(&a.join("labels.parquet"));
+        assert_eq!(fitted.schema(), assigned.schema(), "{name}");
+        for c in 0..fitted.num_columns() {
+            assert_eq!(
+                fitted.column(c).to_data(),
+                assigned.column(c).to_data(),
+                "{name}: column {} differs between fit and assign",
+                fitted.schema().field(c).name()
+            );
+        }
+        // Shares match the training shares exactly on the training rows.
+        for seg in &s.segments {
+            assert_eq!(seg.share, seg.training_share, "{name}");
+        }
+    }
+}
+
+/// Brute-force expectation from model.json alone: prepare each row in f64, nearest centroid by exact
+/// distance. Returns (label, distance, second label, margin) per row.
+fn brute_force(model: &serde_json::Value, rows: &[Vec<f64>]) -> Vec<(u32, f64, u32, f64)> {
+    let cols = model["preparation"]["columns"].as_array().unwrap();
+    let cents: Vec<Vec<f64>> = model["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["centroid"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    rows.iter()
+        .map(|x| {
+            let p: Vec<f64> = x
+                .iter()
+                .zip(cols)
+                .map(|(&v, c)| {
+                    let v = if v.is_nan() {
+                        c["median"].as_f64().unwrap()
+                    } else {
+                        v
+                    };
+                    let t = if c["log1p"].as_bool().unwrap() {
+                        v.ln_1p()
+                    } else {
+                        v
+                    };
+                    (t - c["center"].as_f64().unwrap()) / c["scale"].as_f64().unwrap()
+                })
+                .collect();
+            let mut d: Vec<(f64, u32)> = cents
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        p.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>(),
+                        i as u32,
+                    )
+                })
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (d[0].1, d[0].0.sqrt(), d[1].1, d[1].0.sqrt() - d[0].0.sqrt())
+        })
+        .collect()
+}
+
+fn column_values(b: &RecordBatch, names: &[String]) -> Vec<Vec<f64>> {
+    let cols: Vec<Vec<f64>> = names.iter().map(|n| col_f64(b, n)).collect();
+    (0..b.num_rows())
+        .map(|i| cols.iter().map(|c| c[i]).collect())
+        .collect()
+}
+
+fn u32s(b: &RecordBatch, name: &str) -> Vec<Option<u32>> {
+    let a = b.column_by_name(name).unwrap();
+    let a = a.as_any().downcast_ref::<UInt32Array>().unwrap();
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i)))
+        .collect()
+}
+
+/// Columns in another order plus an extra text column: the same labels as the fit, and labels that agree
+/// with a brute-force nearest centroid computed from model.json.
+#[test]
+fn shuffled_and_extra_columns_match_fit_and_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.parquet");
+    generate(&input, 5_000, 9);
+    let f = dir.path().join("fit");
+    let fs = f.to_str().unwrap();
+    ok(strata(&[
+        "fit",
+        input.to_str().unwrap(),
+        "--k",
+        "4",
+        "--id",
+        "customer_id",
+        "--log1p",
+        "balance",
+        "--device",
+        "cpu",
+        "--out",
+        fs,
+        "--quiet",
+    ]));
+    let t = read_parquet(&input);
+    let n = t.num_rows();
+    let mut cols: Vec<(String, ArrayRef)> = t
+        .schema()
+        .fields()
+        .iter()
+        .zip(t.columns())
+        .map(|(f, c)| (f.name().clone(), c.clone()))
+        .rev()
+        .collect();
+    cols.insert(
+        2,
+        ("note".into(), Arc::new(StringArray::from(vec!["x"; n]))),
+    );
+    let shuffled = dir.path().join("s.parquet");
+    write_parquet(
+        &shuffled,
+        cols.iter().map(|(n, a)| (n.as_str(), a.clone())).collect(),
+    );
+    let a = dir.path().join("assign");
+    ok(strata(&[
+        "assign",
+        "--model",
+        fs,
+        shuffled.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let fitted = read_parquet(&f.join("labels.parquet"));
+    let assigned = read_parquet(&a.join("labels.parquet"));
+    for c in 0..fitted.num_columns() {
+        assert_eq!(
+            fitted.column(c).to_data(),
+            assigned.column(c).to_data(),
+            "column {c}"
+        );
+    }
+    let model = json(&f.join("model.json"));
+    let names: Vec<String> = model["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    let want = brute_force(&model, &column_values(&t, &names));
+    let (seg, dist) = (u32s(&assigned, "segment"), col_f64(&assigned, "distance"));
+    let (second, margin) = (
+        u32s(&assigned, "second_segment"),
+        col_f64(&assigned, "margin"),
+    );
+    let mut near_ties = 0;
+    for (i, w) in want.iter().enumerate() {
+        assert!(
+            (dist[i] - w.1).abs() <= 1e-4 * (1.0 + w.1),
+            "row {i} distance"
+        );
+        if w.3 < 1e-4 {
+            near_ties += 1;
+            continue;
+        }
+        assert_eq!((seg[i], second[i]), (Some(w.0), Some(w.2)), "row {i}");
+        assert!(
+            (margin[i] - w.3).abs() <= 1e-3 * (1.0 + w.3),
+            "row {i} margin"
+        );
+    }
+    assert!(near_ties < n / 100, "{near_ties} near-ties");
+}
+
+/// Three small tables: training (nulls in b only), tonight (a null in a, which had none at training).
+fn missing_tables(dir: &Path) -> (PathBuf, PathBuf) {
+    let train = dir.join("train.parquet");
+    let a: Vec<f64> = (0..40)
+        .map(|i| {
+            if i < 20 {
+                i as f64 * 0.1
+            } else {
+                10.0 + i as f64 * 0.1
+            }
+        })
+        .collect();
+    let b: Vec<Option<f64>> = (0..40)
+        .map(|i| {
+            if i % 7 == 3 {
+                None
+            } else {
+                Some((i % 5) as f64)
+            }
+        })
+        .collect();
+    let id = Int64Array::from_iter_values(0..40);
+    write_parquet(
+        &train,
+        vec![
+            ("id", Arc::new(id) as ArrayRef),
+            ("a", Arc::new(Float64Array::from(a))),
+            ("b", Arc::new(Float64Array::from(b))),
+        ],
+    );
+    let tonight = dir.join("tonight.parquet");
+    write_parquet(
+        &tonight,
+        vec![
+            ("id", Arc::new(Int64Array::from(vec![7, 8, 9])) as ArrayRef),
+            (
+                "a",
+                Arc::new(Float64Array::from(vec![Some(0.5), None, Some(12.0)])),
+            ),
+            (
+                "b",
+                Arc::new(Float64Array::from(vec![Some(1.0), Some(4.0), Some(2.0)])),
+            ),
+        ],
+    );
+    (train, tonight)
+}
+
+#[test]
+fn missing_values_follow_the_models_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, tonight) = missing_tables(dir.path());
+    let fit_with = |policy: &str| {
+        let out = dir.path().join(format!("fit-{policy}"));
+        ok(strata(&[
+            "fit",
+            train.to_str().unwrap(),
+            "--k",
+            "2",
+            "--id",
+            "id",
+            "--missing",
+            policy,
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]));
+        out
+    };
+    let assign_with = |model: &Path, out: &str| {
+        strata(&[
+            "assign",
+            "--model",
+            model.to_str().unwrap(),
+            tonight.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+    // median: the null in `a` (no nulls there at training) takes a's training median.
+    let m = fit_with("median");
+    ok(assign_with(&m, "am"));
+    let model = json(&m.join("model.json"));
+    let median_a = model["preparation"]["columns"][0]["median"]
+        .as_f64()
+        .unwrap();
+    // a is 0.0, 0.1 … 1.9 and 12.0 … 13.9: its median is (1.9 + 12.0) / 2 (in f32, as read).
+    assert!((median_a - 6.95).abs() < 1e-6, "median of a: {median_a}");
+    let labels = read_parquet(&dir.path().join("am/labels.parquet"));
+    let want = brute_force(
+        &model,
+        &[vec![0.5, 1.0], vec![f64::NAN, 4.0], vec![12.0, 2.0]],
+    );
+    let seg = u32s(&labels, "segment");
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(seg[i], Some(w.0), "row {i}");
+    }
+    let s = json(&dir.path().join("am/summary.json"));
+    assert_eq!(s["values_imputed"], 1);
+    assert_eq!(s["missing_per_feature"][0]["missing"], 1);
+    // drop: the row keeps its place with a null segment.
+    ok(assign_with(&fit_with("drop"), "ad"));
+    let labels = read_parquet(&dir.path().join("ad/labels.parquet"));
+    let seg = u32s(&labels, "segment");
+    assert!(seg[0].is_some() && seg[1].is_none() && seg[2].is_some());
+    assert_eq!(json(&dir.path().join("ad/summary.json"))["rows_dropped"], 1);
+    // error: one line naming the column and the row; nothing written.
+    let bad = dir.path().join("fit-error-train.parquet");
+    write_parquet(
+        &bad,
+        vec![
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..10)) as ArrayRef,
+            ),
+            (
+                "a",
+                Arc::new(Float64Array::from_iter_values((0..10).map(|i| i as f64))),
+            ),
+            (
+                "b",
+                Arc::new(Float64Array::from_iter_values(
+                    (0..10).map(|i| (i % 3) as f64),
+                )),
+            ),
+        ],
+    );
+    let e = dir.path().join("fit-error");
+    ok(strata(&[
+        "fit",
+        bad.to_str().unwrap(),
+        "--k",
+        "2",
+        "--id",
+        "id",
+        "--device",
+        "cpu",
+        "--out",
+        e.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let o = assign_with(&e, "ae");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("'a'") && err.contains("row 1"), "{err}");
+    assert!(!dir.path().join("ae").exists());
+}
+
+/// A damaged model, or an input that lacks what the model needs: one `error:` line, exit 3, no panic.
+#[test]
+fn damaged_models_and_mismatching_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.parquet");
+    generate(&input, 2_000, 4);
+    let f = dir.path().join("fit");
+    ok(strata(&[
+        "fit",
+        input.to_str().unwrap(),
+        "--k",
+        "3",
+        "--id",
+        "customer_id",
+        "--device",
+        "cpu",
+        "--out",
+        f.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let text = std::fs::read_to_string(f.join("model.json")).unwrap();
+    let good: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = good.clone();
+        change(&mut v);
+        serde_json::to_string(&v).unwrap()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "truncated",
+            text[..text.len() / 2].to_string(),
+            "truncated or damaged",
+        ),
+        (
+            "version",
+            edit(&|v| v["format_version"] = 99.into()),
+            "format version Some(99)",
+        ),
+        ("v1", edit(&|v| v["format_version"] = 1.into()), "refit"),
+        (
+            "foreign",
+            edit(&|v| v["format"] = "sklearn".into()),
+            "not a strata model",
+        ),
+        (
+            "nan",
+            edit(&|v| v["segments"][1]["centroid"][0] = serde_json::Value::Null),
+            "damaged or hand-edited",
+        ),
+        (
+            "dims",
+            edit(&|v| {
+                v["segments"][2]["centroid"].as_array_mut().unwrap().pop();
+            }),
+            "segment 2 has a centroid of 7 values for 8 features",
+        ),
+        (
+            "ids",
+            edit(&|v| v["segments"][1]["id"] = 0.into()),
+            "two segments share an id",
+        ),
+        (
+            "scale",
+            edit(&|v| v["preparation"]["columns"][3]["scale"] = 0.0.into()),
+            "scale that is not > 0",
+        ),
+    ];
+    for (name, body, needle) in cases {
+        let p = dir.path().join(format!("{name}.json"));
+        std::fs::write(&p, body).unwrap();
+        let o = strata(&[
+            "assign",
+            "--model",
+            p.to_str().unwrap(),
+            input.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{name}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    // The input lacks a model feature, or has it as text.
+    let t = read_parquet(&input);
+    let schema = t.schema();
+    let keep: Vec<(&str, ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(t.columns())
+        .filter(|(f, _)| f.name() != "calls")
+        .map(|(f, c)| (f.name().as_str(), c.clone()))
+        .collect();
+    let lacking = dir.path().join("lacking.parquet");
+    write_parquet(&lacking, keep.clone());
+    let mut texty = keep;
+    texty.push((
+        "calls",
+        Arc::new(StringArray::from(vec!["3"; t.num_rows()])),
+    ));
+    let text_calls = dir.path().join("text.parquet");
+    write_parquet(&text_calls, texty);
+    for (p, needle) in [
+        (&lacking, "unknown model feature column 'calls'"),
+        (&text_calls, "model feature column 'calls' has type Utf8"),
+    ] {
+        let o = strata(&[
+            "assign",
+            "--model",
+            f.to_str().unwrap(),
+            p.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+}
