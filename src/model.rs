@@ -153,7 +153,7 @@ impl Model {
                 "{e}; the file is damaged or hand-edited: refit or restore it"
             ))
         })?;
-        m.validate().map_err(|why| bad(why))?;
+        m.validate().map_err(bad)?;
         Ok(m)
     }
 

@@ -174,20 +174,20 @@ fn prepare_batch(
     let (n, d) = (batch.num_rows(), cols.d());
     let mut x = vec![0f32; n * d];
     let dec = decode_batch(batch, cols, first_row, &mut x, None)?;
-    if let Some(&r) = dec.missing_rows.first() {
-        if missing == Missing::Error {
-            let row = &x[r as usize * d..(r as usize + 1) * d];
-            let j = row
-                .iter()
-                .position(|v| v.is_nan())
-                .expect("a missing value");
-            return Err(Error::input(format!(
-                "missing value (null or NaN) in feature column '{}' at row {} (0-based); the model was \
-                 fitted with --missing error: fill or filter the input, or refit with --missing drop or median",
-                cols.names[j],
-                first_row + r as usize
-            )));
-        }
+    if let Some(&r) = dec.missing_rows.first()
+        && missing == Missing::Error
+    {
+        let row = &x[r as usize * d..(r as usize + 1) * d];
+        let j = row
+            .iter()
+            .position(|v| v.is_nan())
+            .expect("a missing value");
+        return Err(Error::input(format!(
+            "missing value (null or NaN) in feature column '{}' at row {} (0-based); the model was \
+             fitted with --missing error: fill or filter the input, or refit with --missing drop or median",
+            cols.names[j],
+            first_row + r as usize
+        )));
     }
     let mut rows: Vec<Option<usize>> = (0..n).map(Some).collect();
     if missing == Missing::Drop && !dec.missing_rows.is_empty() {
