@@ -29,6 +29,8 @@ pub struct Error {
     kind: Kind,
     message: String,
     source: Option<Source>,
+    /// The library parameter a usage error is about (the CLI names its flag).
+    param: Option<&'static str>,
 }
 
 impl std::fmt::Display for Error {
@@ -55,7 +57,14 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            param: None,
         }
+    }
+    /// An invalid parameter: a usage error whose message names `param` (as the library spells it).
+    pub fn param(param: &'static str, msg: impl std::fmt::Display) -> Self {
+        let mut e = Self::usage(format!("{param} {msg}"));
+        e.param = Some(param);
+        e
     }
     pub fn usage(msg: impl Into<String>) -> Self {
         Self::new(Kind::Usage, msg)
@@ -89,6 +98,11 @@ impl Error {
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// The parameter an invalid-parameter error is about.
+    pub fn param_name(&self) -> Option<&'static str> {
+        self.param
     }
 
     /// The message without the source's text.

@@ -1,11 +1,30 @@
 //! strata: customer segmentation at portfolio scale.
 //!
+//! As a library: [`KMeans::params`] → checked parameters → `fit` on an ndarray array → a [`Model`]
+//! (the same model file `strata fit` writes) → [`Model::assign`] for new rows. Errors are one [`Error`]
+//! type whose [`Kind`] says whether the parameters, the input, the output or the device failed.
+//!
+//! ```
+//! use ndarray::array;
+//! use strata::{KMeans, prep::Scaling};
+//!
+//! let customers = array![
+//!     [1_200.0f32, 3.0], [900.0, 4.0], [1_100.0, 5.0],
+//!     [25_000.0, 40.0], [27_500.0, 38.0],
+//! ];
+//! let model = KMeans::params(2).scaling(Scaling::Zscore).seed(42).fit(&customers.view())?;
+//! let tonight = array![[1_000.0f32, 4.0], [26_000.0, 41.0]];
+//! let a = model.assign(&tonight.view())?;
+//! assert_eq!(a.segment.to_vec(), vec![0, 1]); // segment 0 is the largest
+//! assert!(a.margin.unwrap().iter().all(|&m| m > 0.0));
+//! # Ok::<(), strata::Error>(())
+//! ```
+//!
 //! The data path is one straight line: [`data::Source`] batches → [`data::FeatureMatrix`] →
 //! [`prep::FittedPrep`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
-//! [`profile`] → [`output`] writers. [`fit::run`] is that line; the CLI is a thin layer over it.
+//! [`profile`] → [`output`] writers. [`jobs`] run that line; the `strata` binary's CLI is a thin layer over them.
 
 pub mod bench;
-pub mod cli;
 pub mod compute;
 pub mod data;
 pub mod error;
@@ -19,4 +38,6 @@ pub mod prep;
 pub mod profile;
 pub mod quantile;
 
-pub use error::{Error, Result};
+pub use error::{Error, Kind, Result};
+pub use kmeans::{KMeans, KMeansConfig, KMeansParams};
+pub use model::{Assigned, Model};

@@ -49,19 +49,11 @@ pub fn labels_batch(
     for r in rows {
         match *r {
             Some(i) => {
-                let d1 = res.dist2[i].max(0.0).sqrt();
                 seg.append_value(segment_ids[res.labels[i] as usize]);
-                dist.append_value(d1);
-                match segment_ids.get(res.second[i] as usize) {
-                    Some(&s2) => {
-                        second.append_value(s2);
-                        margin.append_value(res.second_dist2[i].max(0.0).sqrt() - d1);
-                    }
-                    None => {
-                        second.append_null();
-                        margin.append_null();
-                    }
-                }
+                dist.append_value(res.distance(i));
+                let s2 = res.second(i);
+                second.append_option(s2.map(|(s, _)| segment_ids[s as usize]));
+                margin.append_option(s2.map(|(_, m)| m));
             }
             None => {
                 seg.append_null();

@@ -11,7 +11,7 @@ use strata::compute::select::Selected;
 use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
 use strata::data::Missing;
 use strata::jobs::fit::{FitOptions, InitChoice};
-use strata::kmeans::{self, Init, KMeansConfig};
+use strata::kmeans::{self, Init, KMeans};
 use strata::prep::Scaling;
 
 fn gpu(opts: GpuOptions) -> Option<GpuBackend> {
@@ -180,14 +180,14 @@ fn weighted_fit_agrees_and_sse_never_increases() {
     let x = data(n, d, 42);
     let w: Vec<f32> = (0..n).map(|i| (i % 7) as f32 * 0.5).collect();
     let ds = Dataset::new(&x, d, Some(&w));
-    let cfg = KMeansConfig {
-        k,
-        init: Init::KMeansPlusPlus,
-        n_init: 3,
-        max_iter: 100,
-        tol: 0.0,
-        seed: 5,
-    };
+    let cfg = KMeans::params(k)
+        .init(Init::KMeansPlusPlus)
+        .n_init(3)
+        .max_iter(100)
+        .tol(0.0)
+        .seed(5)
+        .check()
+        .unwrap();
     let mut sses = Vec::new();
     for b in backends() {
         let r = kmeans::fit(b.as_ref(), &ds, &cfg).unwrap();
@@ -249,14 +249,14 @@ fn gpu_multi_buffer_and_streaming_match_cpu() {
         let differ = labels.iter().zip(&cpu).filter(|(a, b)| a != b).count();
         assert!(differ <= 5, "{opts:?}: {differ} labels differ from the CPU");
         // A whole fit over several iterations on the split layout.
-        let cfg = KMeansConfig {
-            k,
-            init: Init::Given(cent.clone()),
-            n_init: 1,
-            max_iter: 50,
-            tol: 1e-6,
-            seed: 0,
-        };
+        let cfg = KMeans::params(k)
+            .init(Init::Given(cent.clone()))
+            .n_init(1)
+            .max_iter(50)
+            .tol(1e-6)
+            .seed(0)
+            .check()
+            .unwrap();
         let a = kmeans::fit(&g, &ds, &cfg).unwrap();
         let b = kmeans::fit(&CpuBackend::default(), &ds, &cfg).unwrap();
         assert!(
@@ -275,14 +275,14 @@ fn gpu_fit_is_bit_identical_run_to_run() {
     };
     let x = data(4000, 6, 11);
     let ds = Dataset::new(&x, 6, None);
-    let cfg = KMeansConfig {
-        k: 5,
-        init: Init::KMeansPlusPlus,
-        n_init: 2,
-        max_iter: 50,
-        tol: 1e-4,
-        seed: 1,
-    };
+    let cfg = KMeans::params(5)
+        .init(Init::KMeansPlusPlus)
+        .n_init(2)
+        .max_iter(50)
+        .tol(1e-4)
+        .seed(1)
+        .check()
+        .unwrap();
     let a = kmeans::fit(&g, &ds, &cfg).unwrap();
     let b = kmeans::fit(&g, &ds, &cfg).unwrap();
     assert_eq!(a.nearest, b.nearest);
@@ -370,14 +370,14 @@ fn kmeans_parallel_case(n: usize) {
         .map(|e| (truth[e / d] * 20 * ((e % d) % 2 + 1)) as f32 + noise[e] * 0.3)
         .collect();
     let ds = Dataset::new(&x, d, None);
-    let cfg = KMeansConfig {
-        k,
-        init: Init::KMeansParallel,
-        n_init: 1,
-        max_iter: 50,
-        tol: 1e-4,
-        seed: 9,
-    };
+    let cfg = KMeans::params(k)
+        .init(Init::KMeansParallel)
+        .n_init(1)
+        .max_iter(50)
+        .tol(1e-4)
+        .seed(9)
+        .check()
+        .unwrap();
     let fit_with = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

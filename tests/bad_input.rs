@@ -189,7 +189,7 @@ fn nulls_nan_and_inf() {
 fn bad_k() {
     let c = Case::new();
     let good = c.good();
-    c.fails(&[s(&good), "--k", "0"], 2, "--k must be at least 1");
+    c.fails(&[s(&good), "--k", "0"], 2, "k must be at least 1 (--k)");
     let p = c.path("dups.csv");
     std::fs::write(&p, "x,y\n1,2\n1,2\n3,4\n1,2\n3,4\n").unwrap();
     c.fails(&[s(&p), "--k", "3"], 3, "number of distinct rows (2)");

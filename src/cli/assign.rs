@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::DeviceArgs;
-use crate::error::Result;
-use crate::jobs::assign::{AssignOptions, run as assign};
+use strata::error::Result;
+use strata::jobs::assign::{AssignOptions, run as assign};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AssignArgs {

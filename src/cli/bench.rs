@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::bench::{self, BenchOptions, Shape, Workload};
-use crate::data::write::write_file_atomic;
-use crate::error::{Error, Result};
+use strata::bench::{self, BenchOptions, Shape, Workload};
+use strata::data::write::write_file_atomic;
+use strata::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::DeviceArgs;
-use crate::data::Missing;
-use crate::error::Result;
-use crate::jobs::fit::{FitOptions, FitOutcome, InitChoice};
-use crate::prep::Scaling;
-use crate::profile;
+use super::{DeviceArgs, one_of};
+use strata::data::Missing;
+use strata::error::Result;
+use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice};
+use strata::prep::Scaling;
+use strata::profile;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FitArgs {
@@ -30,10 +30,10 @@ pub struct FitArgs {
     #[arg(long)]
     pub weight: Option<String>,
     /// Missing values (null, NaN) in feature columns.
-    #[arg(long, value_enum, default_value = "error")]
+    #[arg(long, value_parser = one_of::<Missing>(&Missing::NAMES), default_value = "error")]
     pub missing: Missing,
     /// Feature scaling.
-    #[arg(long, value_enum, default_value = "zscore")]
+    #[arg(long, value_parser = one_of::<Scaling>(&Scaling::NAMES), default_value = "zscore")]
     pub scale: Scaling,
     /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -83,7 +83,7 @@ impl From<&FitArgs> for FitOptions {
 pub fn run(args: FitArgs, log: &dyn Fn(&str)) -> Result<()> {
     let opts = FitOptions::from(&args);
     let sel = args.device.select(log)?;
-    let outcome = crate::jobs::fit::run(&opts, &sel, log)?;
+    let outcome = strata::jobs::fit::run(&opts, &sel, log)?;
     print_summary(&opts, &outcome);
     Ok(())
 }

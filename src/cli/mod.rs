@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::compute::select::{Selected, parse_bytes};
-use crate::compute::{DeviceChoice, GpuOptions, select};
-use crate::error::Result;
+use strata::compute::select::{Selected, parse_bytes};
+use strata::compute::{DeviceChoice, GpuOptions, select};
+use strata::error::Result;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,11 +62,21 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
+/// A clap value parser for a library enum parsed by `FromStr`: help and errors list `names`.
+pub fn one_of<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| s.parse::<T>().ok().expect("a listed name parses"))
+}
+
 /// Where the heavy passes run (shared by fit and assign).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeviceArgs {
     /// Where the k-means passes run: auto = a real GPU if there is one, else the CPU.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = one_of::<DeviceChoice>(&DeviceChoice::NAMES), default_value = "auto")]
     pub device: DeviceChoice,
     /// GPU adapter by name (substring, case-insensitive; see `strata devices`), e.g. llvmpipe.
     #[arg(long)]
@@ -79,7 +89,7 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     pub fn select(&self, log: &dyn Fn(&str)) -> Result<Selected> {
         if self.adapter.is_some() && self.device == DeviceChoice::Cpu {
-            return Err(crate::Error::usage("--adapter needs --device gpu or auto"));
+            return Err(strata::Error::usage("--adapter needs --device gpu or auto"));
         }
         let gpu = GpuOptions {
             adapter: self.adapter.clone(),
@@ -103,7 +113,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Assign(args) => assign::run(args, &log),
         Command::Bench(args) => bench::run(args, &log),
         Command::Devices { json } => {
-            let (all, auto) = crate::compute::gpu::list();
+            let (all, auto) = strata::compute::gpu::list();
             if json {
                 let v = serde_json::json!({ "adapters": all, "auto": auto });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
@@ -137,7 +147,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(a) => {
             let t = std::time::Instant::now();
-            crate::generate::generate(&a.out, a.rows, a.features, a.clusters, a.seed)?;
+            strata::generate::generate(&a.out, a.rows, a.features, a.clusters, a.seed)?;
             log(&format!(
                 "wrote {} rows × {} features to {} in {:.2}s",
                 a.rows,

@@ -135,6 +135,34 @@ pub struct Nearest {
     pub second_dist2: Vec<f32>,
 }
 
+impl Nearest {
+    /// No rows.
+    pub fn empty() -> Nearest {
+        Nearest {
+            labels: vec![],
+            dist2: vec![],
+            second: vec![],
+            second_dist2: vec![],
+        }
+    }
+
+    /// Euclidean distance of row `i` to its nearest centroid.
+    pub fn distance(&self, i: usize) -> f32 {
+        self.dist2[i].max(0.0).sqrt()
+    }
+
+    /// The second-nearest centroid of row `i` and the margin (its distance minus the nearest one's),
+    /// None when there is a single centroid.
+    pub fn second(&self, i: usize) -> Option<(u32, f32)> {
+        (self.second[i] != u32::MAX).then(|| {
+            (
+                self.second[i],
+                self.second_dist2[i].max(0.0).sqrt() - self.distance(i),
+            )
+        })
+    }
+}
+
 /// A compute device. `load` makes the data resident (uploads it, for a GPU) for the duration of a fit.
 pub trait Backend: Sync {
     /// Human-readable device name (for logs and summary.json).

@@ -10,9 +10,7 @@ use crate::data::source::{Part, Source};
 use crate::error::{Error, Result};
 
 /// What to do with nulls and NaNs in feature columns.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Missing {
     /// Stop with an error naming each affected column and its count.
@@ -460,4 +458,31 @@ fn compact(
         w.truncate(kept.len());
     }
     kept
+}
+
+impl Missing {
+    /// The names accepted by `FromStr` (and shown by the CLI).
+    pub const NAMES: [&'static str; 3] = ["error", "drop", "median"];
+}
+
+impl std::str::FromStr for Missing {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "error" => Ok(Missing::Error),
+            "drop" => Ok(Missing::Drop),
+            "median" => Ok(Missing::Median),
+            _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Missing::Error => "error",
+            Missing::Drop => "drop",
+            Missing::Median => "median",
+        })
+    }
 }

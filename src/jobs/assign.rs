@@ -212,12 +212,7 @@ fn stream(
     };
     let map = |b: PreparedBatch| -> Result<(arrow_array::RecordBatch, PreparedBatch, Vec<u32>)> {
         let near = if b.x.is_empty() {
-            Nearest {
-                labels: vec![],
-                dist2: vec![],
-                second: vec![],
-                second_dist2: vec![],
-            }
+            Nearest::empty()
         } else {
             let _one = device.lock().expect("device lock");
             backend

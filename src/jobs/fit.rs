@@ -6,19 +6,18 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{MissingCount, PhaseSeconds, missing_counts, now_unix};
+use super::{MissingCount, PhaseSeconds, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::write::Staging;
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
-use crate::kmeans::{self, Init, KMeansConfig, KMeansResult, RestartReport};
-use crate::model::{self, Feature, FitRecord, Model, Role, Segment};
+use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
+use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
 use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, PrepSpec, Prepared};
 use crate::prep::{FittedPrep, Scaling};
 use crate::profile::{self, FeatureProfile};
-use crate::quantile::quantiles;
 
 /// `--init`: a method name or a file of centroids in original units.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +126,16 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
         .collect())
 }
 
+/// The k-means parameters of `opts`, with `init` resolved (checked by the caller).
+fn kmeans_params(opts: &FitOptions, init: Init) -> KMeansParams {
+    KMeans::params(opts.k)
+        .init(init)
+        .n_init(opts.n_init)
+        .max_iter(opts.max_iter)
+        .tol(opts.tol)
+        .seed(opts.seed)
+}
+
 fn kmeans_config(opts: &FitOptions, prep: &FittedPrep) -> Result<KMeansConfig> {
     let init = match &opts.init {
         InitChoice::Auto => Init::Auto,
@@ -135,22 +144,14 @@ fn kmeans_config(opts: &FitOptions, prep: &FittedPrep) -> Result<KMeansConfig> {
         InitChoice::Random => Init::Random,
         InitChoice::File(p) => Init::Given(read_init_file(p, prep, opts.k)?),
     };
-    Ok(KMeansConfig {
-        k: opts.k,
-        init,
-        n_init: opts.n_init,
-        max_iter: opts.max_iter,
-        tol: opts.tol,
-        seed: opts.seed,
-    })
+    kmeans_params(opts, init).check()
 }
 
 /// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
 pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
     let t_start = Instant::now();
-    if opts.k == 0 {
-        return Err(Error::usage("--k must be at least 1"));
-    }
+    // Parameters first, before any work (the init file is read once the preparation is known).
+    kmeans_params(opts, Init::Auto).check()?;
     let mut staging = Staging::new(&opts.out)?;
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open(&opts.inputs, &text_cols)?;
@@ -245,30 +246,9 @@ fn write_outputs(
     staging.write_json("model.json", model)
 }
 
-/// The model file: preparation, segments with their training shares and distance deciles, fit record.
+/// The model file: features, preparation, segments, fit record.
 fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
-    let (d, n) = (fit.d, fit.nearest.labels.len());
     let schema = p.source.schema();
-    let mut dist: Vec<Vec<f32>> = vec![Vec::new(); fit.k];
-    for (&l, &d2) in fit.nearest.labels.iter().zip(&fit.nearest.dist2) {
-        dist[l as usize].push(d2.max(0.0).sqrt());
-    }
-    let tenths: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
-    let segments = dist
-        .iter()
-        .enumerate()
-        .map(|(s, v)| Segment {
-            id: s as u32,
-            centroid: fit.centroids[s * d..(s + 1) * d].to_vec(),
-            training_customers: v.len() as u64,
-            training_share: v.len() as f64 / n as f64,
-            distance_deciles: if v.is_empty() {
-                Vec::new()
-            } else {
-                quantiles(v, &tenths)
-            },
-        })
-        .collect();
     let features = p
         .loaded
         .matrix
@@ -283,20 +263,13 @@ fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
             role: Role::Numeric,
         })
         .collect();
-    Model {
-        format: model::FORMAT.into(),
-        format_version: model::FORMAT_VERSION,
-        strata_version: env!("CARGO_PKG_VERSION").into(),
-        created_unix: now_unix(),
+    let parts = ModelParts {
         features,
         id_column: opts.id.clone(),
         weight_column: opts.weight.clone(),
         missing: opts.missing,
         preparation: p.prep.clone(),
-        segments,
-        training_rows: p.loaded.rows_read,
-        fitted_rows: n,
-        fit: FitRecord {
+        record: FitRecord {
             init: opts.init.to_string(),
             n_init: opts.n_init,
             seed: opts.seed,
@@ -306,8 +279,10 @@ fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
             iterations: fit.iterations,
             converged: fit.converged,
         },
+        training_rows: p.loaded.rows_read,
         schema_fingerprint: model::schema_fingerprint(schema),
-    }
+    };
+    Model::from_fit(parts, fit)
 }
 
 fn summary(

@@ -5,7 +5,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{Init, KMeansConfig};
+use super::{Init, KMeans};
 use crate::compute::cpu::BLOCK_ROWS;
 use crate::compute::kernel::{self, Isa, Transposed};
 use crate::compute::{CpuBackend, Dataset, sum_in_order};
@@ -224,14 +224,13 @@ fn parallel_on(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Option<Vec<f32>>
         .collect();
     let cw: Vec<f32> = sum_in_order(&parts, m).iter().map(|&w| w as f32).collect();
     let cds = Dataset::new(&cands, d, Some(&cw));
-    let cfg = KMeansConfig {
-        k,
-        init: Init::KMeansPlusPlus,
-        n_init: 1,
-        max_iter: 30,
-        tol: 1e-4,
-        seed: rng.random(),
-    };
+    let cfg = KMeans::params(k)
+        .init(Init::KMeansPlusPlus)
+        .n_init(1)
+        .max_iter(30)
+        .seed(rng.random())
+        .check()
+        .ok()?;
     super::fit(&CpuBackend::default(), &cds, &cfg)
         .ok()
         .map(|r| r.centroids)

@@ -1,7 +1,11 @@
 //! k-means, device-agnostic: validated configuration, initialisation, the Lloyd driver with restarts,
 //! convergence and empty-cluster repair. All heavy passes go through a [`Backend`].
 
+pub mod estimator;
 pub mod init;
+pub mod params;
+
+pub use params::{KMeans, KMeansConfig, KMeansParams};
 
 use std::time::Instant;
 
@@ -27,6 +31,18 @@ pub enum Init {
 /// fast, so there the classic method (and scikit-learn's results) is kept.
 pub const AUTO_PARALLEL_ROWS: usize = 200_000;
 
+impl std::fmt::Display for Init {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Init::Auto => "auto",
+            Init::KMeansPlusPlus => "k-means++",
+            Init::KMeansParallel => "k-means||",
+            Init::Random => "random",
+            Init::Given(_) => "given centroids",
+        })
+    }
+}
+
 impl Init {
     /// The method `Auto` stands for at `n` rows; other choices are returned as they are.
     pub fn resolve(self, n: usize) -> Init {
@@ -38,31 +54,9 @@ impl Init {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct KMeansConfig {
-    pub k: usize,
-    pub init: Init,
-    pub n_init: usize,
-    pub max_iter: usize,
-    /// Convergence tolerance relative to the mean feature variance (scikit-learn's definition).
-    pub tol: f64,
-    pub seed: u64,
-}
-
 impl KMeansConfig {
-    pub fn validate(&self, ds: &Dataset) -> Result<()> {
-        if self.k == 0 {
-            return Err(Error::usage("--k must be at least 1"));
-        }
-        if self.n_init == 0 {
-            return Err(Error::usage("--n-init must be at least 1"));
-        }
-        if self.max_iter == 0 {
-            return Err(Error::usage("--max-iter must be at least 1"));
-        }
-        if !(self.tol >= 0.0 && self.tol.is_finite()) {
-            return Err(Error::usage("--tol must be a finite number >= 0"));
-        }
+    /// Checks the parameters against the data: enough (distinct) rows, init of the right shape, weights.
+    fn validate(&self, ds: &Dataset) -> Result<()> {
         if ds.n < 2 {
             return Err(Error::input(format!(
                 "the input has {} usable row(s); k-means needs at least 2 customers",
@@ -72,22 +66,27 @@ impl KMeansConfig {
         if let Init::Given(c) = &self.init
             && c.len() != self.k * ds.d
         {
-            return Err(Error::usage(format!(
-                "--init gives {} centroids but --k is {}",
-                c.len() / ds.d,
-                self.k
-            )));
+            return Err(Error::param(
+                "init",
+                format!(
+                    "gives {} values; k = {} centroids of {} features need {}",
+                    c.len(),
+                    self.k,
+                    ds.d,
+                    self.k * ds.d
+                ),
+            ));
         }
         if self.k > ds.n {
             return Err(Error::input(format!(
-                "--k {} is larger than the number of rows ({})",
+                "k = {} is larger than the number of rows ({})",
                 self.k, ds.n
             )));
         }
         let distinct = init::distinct_rows_up_to(ds, self.k);
         if distinct < self.k {
             return Err(Error::input(format!(
-                "--k {} is larger than the number of distinct rows ({distinct}); choose k <= {distinct}",
+                "k = {} is larger than the number of distinct rows ({distinct}); choose k <= {distinct}",
                 self.k
             )));
         }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::quantile::quantiles;
 
 /// How features are scaled before clustering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scaling {
     /// (x − mean) / std, population std (scikit-learn's StandardScaler).
@@ -284,6 +284,35 @@ fn column_sums(m: &FeatureMatrix, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f
         })
         .collect();
     sum_in_order(&parts, d)
+}
+
+impl Scaling {
+    /// The names accepted by `FromStr` (and shown by the CLI).
+    pub const NAMES: [&'static str; 4] = ["zscore", "minmax", "robust", "none"];
+}
+
+impl std::str::FromStr for Scaling {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "zscore" => Ok(Scaling::Zscore),
+            "minmax" => Ok(Scaling::Minmax),
+            "robust" => Ok(Scaling::Robust),
+            "none" => Ok(Scaling::None),
+            _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
+        }
+    }
+}
+
+impl std::fmt::Display for Scaling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scaling::Zscore => "zscore",
+            Scaling::Minmax => "minmax",
+            Scaling::Robust => "robust",
+            Scaling::None => "none",
+        })
+    }
 }
 
 #[cfg(test)]

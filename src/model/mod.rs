@@ -10,7 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Missing;
 use crate::error::{Error, Result};
+use crate::kmeans::KMeansResult;
 use crate::prep::{FittedPrep, Scaling};
+use crate::quantile::quantiles;
+
+mod assign;
+
+pub use assign::Assigned;
 
 pub const FORMAT: &str = "strata-model";
 pub const FORMAT_VERSION: u32 = 2;
@@ -80,6 +86,18 @@ pub struct Model {
     pub schema_fingerprint: String,
 }
 
+/// What a fitted model is made of besides the fit itself.
+pub struct ModelParts {
+    pub features: Vec<Feature>,
+    pub id_column: Option<String>,
+    pub weight_column: Option<String>,
+    pub missing: Missing,
+    pub preparation: FittedPrep,
+    pub record: FitRecord,
+    pub training_rows: usize,
+    pub schema_fingerprint: String,
+}
+
 /// A stable fingerprint of column names and types.
 pub fn schema_fingerprint(schema: &Schema) -> String {
     let text: String = schema
@@ -102,6 +120,48 @@ struct Header {
 }
 
 impl Model {
+    /// The model of a fit: segments (ids 0… in the fit's order, largest first) with their centroids,
+    /// training shares and distance deciles.
+    pub fn from_fit(parts: ModelParts, fit: &KMeansResult) -> Model {
+        let (d, n) = (fit.d, fit.nearest.labels.len());
+        let mut dist: Vec<Vec<f32>> = vec![Vec::new(); fit.k];
+        for (&l, &d2) in fit.nearest.labels.iter().zip(&fit.nearest.dist2) {
+            dist[l as usize].push(d2.max(0.0).sqrt());
+        }
+        let tenths: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+        let segments = dist
+            .iter()
+            .enumerate()
+            .map(|(s, v)| Segment {
+                id: s as u32,
+                centroid: fit.centroids[s * d..(s + 1) * d].to_vec(),
+                training_customers: v.len() as u64,
+                training_share: v.len() as f64 / n as f64,
+                distance_deciles: if v.is_empty() {
+                    Vec::new()
+                } else {
+                    quantiles(v, &tenths)
+                },
+            })
+            .collect();
+        Model {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            strata_version: env!("CARGO_PKG_VERSION").into(),
+            created_unix: crate::jobs::now_unix(),
+            features: parts.features,
+            id_column: parts.id_column,
+            weight_column: parts.weight_column,
+            missing: parts.missing,
+            preparation: parts.preparation,
+            segments,
+            training_rows: parts.training_rows,
+            fitted_rows: n,
+            fit: parts.record,
+            schema_fingerprint: parts.schema_fingerprint,
+        }
+    }
+
     /// The model file at `path`: a model.json, or a fit's output directory holding one.
     pub fn locate(path: &Path) -> PathBuf {
         if path.is_dir() {
@@ -163,6 +223,19 @@ impl Model {
     }
 
     /// Writes the model to `path` atomically (a temporary file renamed into place).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use strata::{KMeans, Model};
+    ///
+    /// let x = array![[0.0f32, 0.0], [0.1, 0.2], [5.0, 5.0], [5.2, 4.9]];
+    /// let model = KMeans::params(2).fit(&x.view())?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("model.json");
+    /// model.write(&path)?;
+    /// assert_eq!(Model::read(&path)?, model);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut text = self.to_json();
         text.push('\n');
