@@ -84,6 +84,8 @@ fn fit_end_to_end(c: &mut Criterion) {
             "credit_limit".into(),
             "monthly_spend".into(),
         ],
+        categorical: vec![],
+        min_category_share: 0.01,
         init: InitChoice::Auto,
         n_init: 10,
         max_iter: 300,

@@ -177,10 +177,15 @@ pub fn write_segments(
 
 /// Writes profiles.parquet: one row per (segment, feature); `segment` is null on the all-customers rows.
 pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> {
+    // Numeric statistics are null on category rows; the category and its share are null on numeric rows.
     let f64col = |name: &str, get: fn(&FeatureProfile) -> f64| -> (Field, ArrayRef) {
         (
             Field::new(name, DataType::Float64, true),
-            Arc::new(Float64Array::from_iter_values(profiles.iter().map(get))),
+            Arc::new(Float64Array::from_iter(
+                profiles
+                    .iter()
+                    .map(|p| p.category.is_none().then(|| get(p))),
+            )),
         )
     };
     let mut fields = vec![
@@ -205,11 +210,24 @@ pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> 
         f64col("median", |p| p.median),
         f64col("p75", |p| p.p75),
         f64col("max", |p| p.max),
-        f64col("z", |p| p.z),
     ] {
         fields.push(f);
         cols.push(c);
     }
+    fields.push(Field::new("z", DataType::Float64, false));
+    cols.push(Arc::new(Float64Array::from_iter_values(
+        profiles.iter().map(|p| p.z),
+    )));
+    fields.push(Field::new("category", DataType::Utf8, true));
+    cols.push(Arc::new(StringArray::from_iter(
+        profiles.iter().map(|p| p.category.as_deref()),
+    )));
+    fields.push(Field::new("share", DataType::Float64, true));
+    cols.push(Arc::new(Float64Array::from_iter(
+        profiles
+            .iter()
+            .map(|p| p.category.is_some().then_some(p.share)),
+    )));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::output(&path, e))?;
     write_parquet(path, &batch)

@@ -3,6 +3,7 @@
 //! a fitted preparation ([`stream_prepared`]). Both decode with [`decode_batch`] and prepare with
 //! [`FittedPrep::transform`]'s operations, so the same rows give the same prepared bits either way.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use arrow_array::ArrayRef;
 use crate::data::load::{Columns, decode_batch};
 use crate::data::{LoadSpec, Loaded, Missing, Source, load};
 use crate::error::{Error, Result};
+use crate::prep::categorical::MISSING;
 use crate::prep::{FittedPrep, PrepReport, Scaling};
 
 /// How to prepare the features at fit time.
@@ -20,6 +22,8 @@ pub struct PrepSpec {
     pub missing: Missing,
     pub scale: Scaling,
     pub log1p: Vec<String>,
+    /// Categories rarer than this share of the rows pool into "(other)".
+    pub min_category_share: f64,
 }
 
 /// The whole input in memory, prepared, with what reading and preparing it found.
@@ -44,18 +48,30 @@ pub fn read_and_prepare(
     let mut loaded = load(&source, spec, prep.missing)?;
     let read_seconds = t.elapsed().as_secs_f64();
     log(&format!(
-        "read {} rows × {} features from {} file(s) in {read_seconds:.2}s",
+        "read {} rows × {} numeric and {} categorical features from {} file(s) in {read_seconds:.2}s",
         loaded.rows_read,
         loaded.matrix.d,
+        loaded.categorical.len(),
         source.paths().len(),
     ));
     let t = Instant::now();
-    let (fitted, report) = FittedPrep::fit_transform(
+    let impute = prep.missing == Missing::Median;
+    let (mut fitted, mut report) =
+        FittedPrep::fit_transform(&mut loaded.matrix, prep.scale, &prep.log1p, impute)?;
+    let cats = std::mem::take(&mut loaded.categorical);
+    report.warnings.extend(fitted.fit_categorical(
         &mut loaded.matrix,
-        prep.scale,
-        &prep.log1p,
-        prep.missing == Missing::Median,
-    )?;
+        &spec.categorical,
+        &cats,
+        prep.min_category_share,
+        impute,
+    ));
+    if impute {
+        report.imputed_values += cats
+            .iter()
+            .map(|(_, codes)| codes.iter().filter(|&&c| c == MISSING).count())
+            .sum::<usize>();
+    }
     Ok(Prepared {
         source,
         loaded,
@@ -79,6 +95,8 @@ pub struct PreparedBatch {
     /// Missing values per feature, and how many of them were imputed.
     pub missing: Vec<usize>,
     pub imputed: usize,
+    /// Per categorical feature: values the model does not know (mapped to "(other)").
+    pub unseen: Vec<u64>,
 }
 
 /// Streams the input through `prep` in record batches: `map` runs on worker threads (one input part at a
@@ -104,6 +122,7 @@ pub fn stream_prepared<T: Send>(
         .unzip();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let lookups: Vec<_> = prep.categorical.iter().map(|c| c.lookup()).collect();
     let work = || {
         loop {
             let p = next.fetch_add(1, Ordering::SeqCst);
@@ -128,7 +147,7 @@ pub fn stream_prepared<T: Send>(
                             part.rows
                         )));
                     }
-                    prepare_batch(&b, cols, prep, missing, first_row)
+                    prepare_batch(&b, cols, (prep, &lookups), missing, first_row)
                 });
                 let failed = out.is_err();
                 if tx.send(out.and_then(&map)).is_err() || failed {
@@ -167,13 +186,32 @@ pub fn stream_prepared<T: Send>(
 fn prepare_batch(
     batch: &arrow_array::RecordBatch,
     cols: &Columns,
-    prep: &FittedPrep,
+    (prep, lookups): (&FittedPrep, &[HashMap<&str, u32>]),
     missing: Missing,
     first_row: usize,
 ) -> Result<PreparedBatch> {
     let (n, d) = (batch.num_rows(), cols.d());
     let mut x = vec![0f32; n * d];
     let dec = decode_batch(batch, cols, first_row, &mut x, None)?;
+    let mut unseen = vec![0u64; lookups.len()];
+    let mut codes: Vec<Vec<u32>> = prep
+        .categorical
+        .iter()
+        .zip(lookups)
+        .zip(&dec.categorical)
+        .zip(&mut unseen)
+        .map(|(((c, lookup), text), unseen)| {
+            text.iter()
+                .map(|v| {
+                    v.map_or(MISSING, |v| {
+                        let (code, new) = c.code(lookup, v);
+                        *unseen += new as u64;
+                        code
+                    })
+                })
+                .collect()
+        })
+        .collect();
     if let Some(&r) = dec.missing_rows.first()
         && missing == Missing::Error
     {
@@ -181,11 +219,18 @@ fn prepare_batch(
         let j = row
             .iter()
             .position(|v| v.is_nan())
+            .or_else(|| {
+                codes
+                    .iter()
+                    .position(|c| c[r as usize] == MISSING)
+                    .map(|c| d + c)
+            })
             .expect("a missing value");
+        let names = cols.feature_names();
         return Err(Error::input(format!(
             "missing value (null or NaN) in feature column '{}' at row {} (0-based); the model was \
              fitted with --missing error: fill or filter the input, or refit with --missing drop or median",
-            cols.names[j],
+            names[j],
             first_row + r as usize
         )));
     }
@@ -199,11 +244,15 @@ fn prepare_batch(
                 *r = None;
             } else {
                 x.copy_within(i * d..(i + 1) * d, kept * d);
+                for c in &mut codes {
+                    c[kept] = c[i];
+                }
                 *r = Some(kept);
                 kept += 1;
             }
         }
         x.truncate(kept * d);
+        codes.iter_mut().for_each(|c| c.truncate(kept));
     }
     let impute = missing == Missing::Median;
     prep.transform(&mut x, impute).map_err(|mut e| {
@@ -211,10 +260,13 @@ fn prepare_batch(
         e.row = first_row + in_batch;
         prep.negative_error(e, "row")
     })?;
+    let rows_kept = x.len() / d;
+    let x = prep.expand(x, rows_kept, &codes, impute);
     Ok(PreparedBatch {
         first_row,
         ids: dec.ids,
         x,
+        unseen,
         rows,
         imputed: if impute { dec.missing.iter().sum() } else { 0 },
         missing: dec.missing,

@@ -22,8 +22,13 @@ pub struct FeatureProfile {
     pub median: f64,
     pub p75: f64,
     pub max: f64,
-    /// (segment mean − overall mean) / overall std; 0 when the feature is constant.
+    /// (segment mean − overall mean) / overall std; 0 when the feature is constant. For a category:
+    /// (segment share − overall share) / √(p(1 − p)) of the overall share p.
     pub z: f64,
+    /// For a categorical feature: the category, and its share of the group's customers (the numeric
+    /// statistics are then NaN and written as nulls).
+    pub category: Option<String>,
+    pub share: f64,
 }
 
 fn describe(values: &[f32], segment: Option<u32>, feature: &str) -> FeatureProfile {
@@ -47,6 +52,8 @@ fn describe(values: &[f32], segment: Option<u32>, feature: &str) -> FeatureProfi
         p75: q[3],
         max: q[4],
         z: 0.0,
+        category: None,
+        share: f64::NAN,
     }
 }
 
@@ -68,8 +75,8 @@ pub fn profiles(
     for s in 0..k {
         start[s + 1] += start[s];
     }
-    let features: Vec<usize> = (0..m.d).collect();
-    let mut per_feature = Vec::with_capacity(m.d);
+    let features: Vec<usize> = (0..prep.columns.len()).collect();
+    let mut per_feature = Vec::with_capacity(features.len());
     for group in features.chunks(PARALLEL_FEATURES) {
         per_feature.par_extend(
             group
@@ -85,7 +92,63 @@ pub fn profiles(
         }
         overall.push(all);
     }
-    segs.into_iter().flatten().chain(overall).collect()
+    let cats = category_profiles(m, prep, labels, &start);
+    segs.into_iter()
+        .flatten()
+        .chain(overall)
+        .chain(cats)
+        .collect()
+}
+
+/// Category shares per segment and overall, for each categorical feature: one row per (group, category).
+fn category_profiles(
+    m: &FeatureMatrix,
+    prep: &FittedPrep,
+    labels: &[u32],
+    start: &[usize],
+) -> Vec<FeatureProfile> {
+    let k = start.len() - 1;
+    let mut out = Vec::new();
+    let mut at = prep.columns.len();
+    for c in &prep.categorical {
+        let m_c = c.categories.len();
+        // counts[s][j]: members of segment s in category j (s = k: everyone).
+        let mut counts = vec![vec![0u64; m_c]; k + 1];
+        for (row, &l) in m.data.chunks_exact(m.d).zip(labels) {
+            if let Some(j) = row[at..at + m_c].iter().position(|&v| v != 0.0) {
+                counts[l as usize][j] += 1;
+                counts[k][j] += 1;
+            }
+        }
+        let n = labels.len() as u64;
+        for s in 0..=k {
+            let size = if s == k {
+                n
+            } else {
+                (start[s + 1] - start[s]) as u64
+            };
+            for (j, cat) in c.categories.iter().enumerate() {
+                let share = counts[s][j] as f64 / size.max(1) as f64;
+                let all = counts[k][j] as f64 / n.max(1) as f64;
+                let spread = (all * (1.0 - all)).sqrt();
+                out.push(FeatureProfile {
+                    segment: (s < k).then_some(s as u32),
+                    feature: c.name.clone(),
+                    customers: size,
+                    category: Some(cat.clone()),
+                    share: if size > 0 { share } else { f64::NAN },
+                    z: if spread > 0.0 && size > 0 && s < k {
+                        (share - all) / spread
+                    } else {
+                        0.0
+                    },
+                    ..nan_profile()
+                });
+            }
+        }
+        at += m_c;
+    }
+    out
 }
 
 /// One feature: its values in original units scattered into a segment-ordered column in one sequential
@@ -146,6 +209,8 @@ fn nan_profile() -> FeatureProfile {
         p75: f64::NAN,
         max: f64::NAN,
         z: 0.0,
+        category: None,
+        share: f64::NAN,
     }
 }
 

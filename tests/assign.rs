@@ -64,6 +64,8 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         missing,
         scale: Scaling::Zscore,
         log1p: vec!["balance".into(), "monthly_spend".into()],
+        categorical: vec![],
+        min_category_share: 0.01,
         init: InitChoice::KMeansPlusPlus,
         n_init: 2,
         max_iter: 50,
@@ -488,7 +490,7 @@ fn damaged_models_and_mismatching_inputs_are_clear_errors() {
             edit(&|v| {
                 v["segments"][2]["centroid"].as_array_mut().unwrap().pop();
             }),
-            "segment 2 has a centroid of 7 values for 8 features",
+            "segment 2 has a centroid of 7 values for 8 prepared columns",
         ),
         (
             "ids",
@@ -559,5 +561,215 @@ fn damaged_models_and_mismatching_inputs_are_clear_errors() {
         ]);
         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+}
+
+/// 400 customers: `x` in two groups, `region` with 45 % north, 44 % south, 9 % east, 1 % west (rare),
+/// and 1 % nulls; every fourth row also has `flag` = true.
+fn categorical_table(path: &Path) -> (Vec<f64>, Vec<Option<&'static str>>) {
+    let n = 400;
+    let x: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                1.0 + (i % 7) as f64 * 0.1
+            } else {
+                6.0 + (i % 5) as f64 * 0.1
+            }
+        })
+        .collect();
+    let region: Vec<Option<&str>> = (0..n)
+        .map(|i| match i % 100 {
+            0..45 => Some("north"),
+            45..89 => Some("south"),
+            89..98 => Some("east"),
+            98 => Some("west"),
+            _ => None,
+        })
+        .collect();
+    write_parquet(
+        path,
+        vec![
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..n as i64)) as ArrayRef,
+            ),
+            ("x", Arc::new(Float64Array::from(x.clone()))),
+            ("region", Arc::new(StringArray::from(region.clone()))),
+        ],
+    );
+    (x, region)
+}
+
+/// Independent one-hot encoding with the documented weighting, then the nearest centroid in f64.
+fn brute_categorical(model: &serde_json::Value, x: f64, region: Option<&str>) -> u32 {
+    let num = &model["preparation"]["columns"][0];
+    let cat = &model["preparation"]["categorical"][0];
+    let cats: Vec<&str> = cat["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let shares: Vec<f64> = cat["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_f64().unwrap())
+        .collect();
+    let a = (1.0 / shares.iter().map(|p| p * (1.0 - p)).sum::<f64>()).sqrt();
+    let mode = (0..cats.len()).fold(0, |b, i| if shares[i] > shares[b] { i } else { b });
+    let j = match region {
+        None => mode,
+        Some(r) => cats.iter().position(|c| *c == r).unwrap_or(cats.len() - 1),
+    };
+    let mut p = vec![(x - num["center"].as_f64().unwrap()) / num["scale"].as_f64().unwrap()];
+    p.extend((0..cats.len()).map(|c| if c == j { a } else { 0.0 }));
+    let segs = model["segments"].as_array().unwrap();
+    let d: Vec<f64> = segs
+        .iter()
+        .map(|s| {
+            s["centroid"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&p)
+                .map(|(c, v)| (c.as_f64().unwrap() - v).powi(2))
+                .sum()
+        })
+        .collect();
+    segs[(0..d.len()).fold(0, |b, i| if d[i] < d[b] { i } else { b })]["id"]
+        .as_u64()
+        .unwrap() as u32
+}
+
+/// A categorical column: categories learned in name order, rare ones pooled, weighted so the column's
+/// total variance is one standardised feature's; labels and category shares checked independently; at
+/// assign an unseen value maps to "(other)" and is counted, a pooled one is not "unseen".
+#[test]
+fn categorical_features_fit_and_assign() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.parquet");
+    let (x, region) = categorical_table(&train);
+    let f = dir.path().join("fit");
+    ok(strata(&[
+        "fit",
+        train.to_str().unwrap(),
+        "--k",
+        "3",
+        "--id",
+        "id",
+        "--categorical",
+        "region",
+        "--min-category-share",
+        "0.02",
+        "--missing",
+        "median",
+        "--device",
+        "cpu",
+        "--out",
+        f.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let model = json(&f.join("model.json"));
+    let cat = &model["preparation"]["categorical"][0];
+    assert_eq!(
+        cat["categories"],
+        serde_json::json!(["east", "north", "south", "(other)"])
+    );
+    assert_eq!(cat["pooled"], serde_json::json!(["west"]));
+    // Shares over the 396 non-null values: 36 east, 180 north, 176 south, 4 west.
+    let want = [36.0 / 396.0, 180.0 / 396.0, 176.0 / 396.0, 4.0 / 396.0];
+    for (got, w) in cat["shares"].as_array().unwrap().iter().zip(want) {
+        assert!((got.as_f64().unwrap() - w).abs() < 1e-12);
+    }
+    let a = cat["weight"].as_f64().unwrap();
+    let var: f64 = want.iter().map(|p| p * (1.0 - p)).sum();
+    // The target is the prepared numeric variance as measured on the f32 data: 1 up to f32 rounding.
+    assert!(
+        (a * a * var - 1.0).abs() < 1e-6,
+        "block variance {}",
+        a * a * var
+    );
+    assert_eq!(json(&f.join("summary.json"))["values_imputed"], 4);
+
+    let labels = read_parquet(&f.join("labels.parquet"));
+    let seg = u32s(&labels, "segment");
+    for i in 0..x.len() {
+        assert_eq!(
+            seg[i],
+            Some(brute_categorical(&model, x[i], region[i])),
+            "row {i}"
+        );
+    }
+    // Per-segment category shares in profiles.parquet, against counts made here (nulls count as the mode).
+    let prof = read_parquet(&f.join("profiles.parquet"));
+    let pseg = u32s(&prof, "segment");
+    let pcat = prof.column_by_name("category").unwrap();
+    let pcat = pcat.as_any().downcast_ref::<StringArray>().unwrap();
+    let pshare = col_f64(&prof, "share");
+    let mut checked = 0;
+    for r in 0..prof.num_rows() {
+        let (Some(s), true) = (pseg[r], pcat.is_valid(r)) else {
+            continue;
+        };
+        let c = pcat.value(r);
+        let members: Vec<usize> = (0..x.len()).filter(|&i| seg[i] == Some(s)).collect();
+        let hits = members
+            .iter()
+            .filter(|&&i| match region[i] {
+                Some("west") => c == "(other)",
+                Some(v) => v == c,
+                None => c == "north",
+            })
+            .count();
+        assert!(
+            (pshare[r] - hits as f64 / members.len() as f64).abs() < 1e-12,
+            "segment {s} {c}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3 * 4);
+
+    let tonight = dir.path().join("tonight.parquet");
+    let tx = vec![1.2, 6.1, 6.3, 1.0];
+    let tr = vec![Some("north"), Some("mars"), Some("west"), None];
+    write_parquet(
+        &tonight,
+        vec![
+            (
+                "id",
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+            ),
+            ("region", Arc::new(StringArray::from(tr.clone()))),
+            ("x", Arc::new(Float64Array::from(tx.clone()))),
+        ],
+    );
+    let out = dir.path().join("assign");
+    ok(strata(&[
+        "assign",
+        "--model",
+        f.to_str().unwrap(),
+        tonight.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["unseen_categories"]["region"], 1, "{s}");
+    assert_eq!(s["values_imputed"], 1);
+    let seg = u32s(&read_parquet(&out.join("labels.parquet")), "segment");
+    for i in 0..4 {
+        let r = if tr[i] == Some("mars") {
+            Some("(other)")
+        } else {
+            tr[i]
+        };
+        assert_eq!(
+            seg[i],
+            Some(brute_categorical(&model, tx[i], r)),
+            "tonight row {i}"
+        );
     }
 }

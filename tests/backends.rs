@@ -301,6 +301,8 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         missing: Missing::Error,
         scale,
         log1p: vec![],
+        categorical: vec![],
+        min_category_share: 0.01,
         init: InitChoice::KMeansPlusPlus,
         n_init: 10,
         max_iter: 300,

@@ -35,6 +35,13 @@ pub struct FitArgs {
     /// Feature scaling.
     #[arg(long, value_parser = one_of::<Scaling>(&Scaling::NAMES), default_value = "zscore")]
     pub scale: Scaling,
+    /// Categorical columns (text, boolean, dictionary or integer codes), one-hot encoded so that each
+    /// column as a whole weighs like one numeric feature; comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Categories rarer than this share of the rows pool into "(other)".
+    #[arg(long, default_value_t = 0.01)]
+    pub min_category_share: f64,
     /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub log1p: Vec<String>,
@@ -71,6 +78,8 @@ impl From<&FitArgs> for FitOptions {
             missing: a.missing,
             scale: a.scale,
             log1p: a.log1p,
+            categorical: a.categorical,
+            min_category_share: a.min_category_share,
             init: a.init,
             n_init: a.n_init,
             max_iter: a.max_iter,
@@ -104,13 +113,14 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
     for (i, seg) in o.segments.iter().enumerate() {
         let traits: Vec<String> = profile::distinctive(&o.profiles, i as u32, 3)
             .iter()
-            .map(|p| {
-                format!(
+            .map(|p| match &p.category {
+                Some(c) => format!("{}={c} {:.0}% ({:+.2}σ)", p.feature, 100.0 * p.share, p.z),
+                None => format!(
                     "{} {} ({:+.2}σ)",
                     p.feature,
                     if p.z >= 0.0 { "high" } else { "low" },
                     p.z
-                )
+                ),
             })
             .collect();
         println!(

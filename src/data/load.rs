@@ -1,13 +1,14 @@
 //! Streams the input into one row-major f32 feature matrix, resolving column names, checking types and
 //! applying the missing-value policy as batches go by (the Arrow batches are dropped as soon as they are copied).
 
-use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Schema};
 use rayon::prelude::*;
 
 use crate::data::matrix::FeatureMatrix;
 use crate::data::source::{Part, Source};
 use crate::error::{Error, Result};
+use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
 
 /// What to do with nulls and NaNs in feature columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +29,8 @@ pub struct LoadSpec {
     pub features: Option<Vec<String>>,
     pub id: Option<String>,
     pub weight: Option<String>,
+    /// Categorical feature columns (text, boolean, dictionary or integer codes), one-hot encoded.
+    pub categorical: Vec<String>,
 }
 
 /// The loaded input: the feature matrix plus what the writers and the summary need.
@@ -41,8 +44,11 @@ pub struct Loaded {
     pub rows_read: usize,
     /// Input row index of every matrix row, when rows were dropped (None = identity).
     pub kept_rows: Option<Vec<u32>>,
-    /// Missing values per feature column (nulls + NaN), in feature order.
+    /// Missing values per feature column (nulls + NaN): numeric features, then categorical ones.
     pub missing: Vec<usize>,
+    /// Per categorical column: its distinct values (first-seen order) and a code per matrix row
+    /// (`categorical::MISSING` for a null).
+    pub categorical: Vec<(Dictionary, Vec<u32>)>,
 }
 
 /// Finds a column by exact name, or fails suggesting the closest names.
@@ -85,7 +91,12 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
                 let t = schema.field(i).data_type();
                 if !t.is_numeric() {
                     return Err(Error::input(format!(
-                        "feature column '{name}' has type {t}, not a number; leave it out of --features (categorical encoding is not supported yet)"
+                        "feature column '{name}' has type {t}, not a number; leave it out of --features, or name it in --categorical"
+                    )));
+                }
+                if spec.categorical.contains(name) {
+                    return Err(Error::usage(format!(
+                        "column '{name}' is named in both --features and --categorical"
                     )));
                 }
                 if cols.contains(&i) {
@@ -105,6 +116,7 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
                 f.data_type().is_numeric()
                     && Some(f.name()) != spec.id.as_ref()
                     && Some(f.name()) != spec.weight.as_ref()
+                    && !spec.categorical.contains(f.name())
             })
             .map(|(i, _)| i)
             .collect(),
@@ -115,6 +127,29 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
         ));
     }
     Ok(cols)
+}
+
+/// Whether a column of type `t` can be a categorical feature.
+fn categorical_type(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean => true,
+        DataType::Dictionary(_, v) => categorical_type(v),
+        t => t.is_integer(),
+    }
+}
+
+/// A categorical column's values as text (nulls kept).
+fn to_text(col: &ArrayRef, name: &str) -> Result<StringArray> {
+    let cast = arrow_cast::cast(col, &DataType::Utf8).map_err(|e| {
+        Error::input(format!(
+            "cannot read categorical column '{name}' as text: {e}"
+        ))
+    })?;
+    Ok(cast
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8")
+        .clone())
 }
 
 fn to_f32(col: &ArrayRef, name: &str) -> Result<Float32Array> {
@@ -133,6 +168,8 @@ struct PartOut {
     missing: Vec<usize>,
     /// Part-local indices of rows with a missing feature.
     missing_rows: Vec<u32>,
+    /// Per categorical column: this part's dictionary and a code per row.
+    categorical: Vec<(Dictionary, Vec<u32>)>,
 }
 
 /// The columns to read, resolved against the input schema, and their roles: features (in feature order),
@@ -141,6 +178,8 @@ pub struct Columns {
     /// Schema indices to project, in that order.
     pub all: Vec<usize>,
     pub names: Vec<String>,
+    /// Categorical feature columns (projected after the numeric ones).
+    pub categorical: Vec<String>,
     pub weight: Option<String>,
     pub id: Option<arrow_schema::Field>,
 }
@@ -168,19 +207,50 @@ impl Columns {
             }
             None => None,
         };
+        let mut cats = Vec::with_capacity(spec.categorical.len());
+        for name in &spec.categorical {
+            let i = resolve(schema, name, "categorical")?;
+            let t = schema.field(i).data_type();
+            if !categorical_type(t) {
+                return Err(Error::input(format!(
+                    "categorical column '{name}' has type {t}; categories must be text, boolean, dictionary or integer codes"
+                )));
+            }
+            if cats.contains(&i)
+                || Some(name) == spec.id.as_ref()
+                || Some(name) == spec.weight.as_ref()
+            {
+                return Err(Error::usage(format!(
+                    "categorical column '{name}' is named twice or is also the id or weight column"
+                )));
+            }
+            cats.push(i);
+        }
         let mut all = feat;
+        all.extend(cats);
         all.extend(weight);
         all.extend(id);
         Ok(Columns {
             all,
             names,
+            categorical: spec.categorical.clone(),
             weight: spec.weight.clone(),
             id: id.map(|i| schema.field(i).clone()),
         })
     }
 
+    /// Numeric features.
     pub fn d(&self) -> usize {
         self.names.len()
+    }
+
+    /// All feature names: numeric, then categorical.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .chain(&self.categorical)
+            .cloned()
+            .collect()
     }
 }
 
@@ -188,10 +258,12 @@ impl Columns {
 pub struct Decoded {
     /// The id column of the batch, when there is one.
     pub ids: Option<ArrayRef>,
-    /// Missing values (null or NaN) per feature.
+    /// Missing values (null or NaN) per feature: numeric, then categorical.
     pub missing: Vec<usize>,
     /// Batch-local indices of the rows with a missing feature.
     pub missing_rows: Vec<u32>,
+    /// The categorical columns as text (null = missing).
+    pub categorical: Vec<StringArray>,
 }
 
 /// Decodes one projected batch (columns in `cols.all` order) into its rows of the matrix (`xs`,
@@ -204,15 +276,21 @@ pub fn decode_batch(
     xs: &mut [f32],
     ws: Option<&mut [f32]>,
 ) -> Result<Decoded> {
-    let d = cols.d();
+    let (d, c) = (cols.d(), cols.categorical.len());
     let mut out = Decoded {
         ids: cols
             .id
             .as_ref()
             .map(|_| batch.column(cols.all.len() - 1).clone()),
-        missing: vec![0; d],
+        missing: vec![0; d + c],
         missing_rows: Vec::new(),
+        categorical: Vec::with_capacity(c),
     };
+    for (j, name) in cols.categorical.iter().enumerate() {
+        let t = to_text(batch.column(d + j), name)?;
+        out.missing[d + j] = t.null_count();
+        out.categorical.push(t);
+    }
     // The first bad value of the batch in row order (features before the weight within a row), as a
     // row-by-row read would report it, although the columns are converted one after the other.
     let mut bad: Option<(usize, usize, String)> = None;
@@ -241,7 +319,7 @@ pub fn decode_batch(
         }
     }
     if let (Some(name), Some(ws)) = (cols.weight.as_deref(), ws) {
-        let wc = to_f32(batch.column(d), name)?;
+        let wc = to_f32(batch.column(d + c), name)?;
         for (i, (dst, &v)) in ws.iter_mut().zip(wc.values()).enumerate() {
             if wc.is_null(i) || !v.is_finite() || v < 0.0 {
                 note(i, d, &|| {
@@ -264,7 +342,7 @@ pub fn decode_batch(
     }
     if out.missing.iter().any(|&m| m > 0) {
         for (i, r) in xs.chunks_exact(d).enumerate() {
-            if r.iter().any(|v| v.is_nan()) {
+            if r.iter().any(|v| v.is_nan()) || out.categorical.iter().any(|t| t.is_null(i)) {
                 out.missing_rows.push(i as u32);
             }
         }
@@ -283,8 +361,9 @@ fn load_part(
     let d = cols.d();
     let mut out = PartOut {
         ids: Vec::new(),
-        missing: vec![0; d],
+        missing: vec![0; d + cols.categorical.len()],
         missing_rows: Vec::new(),
+        categorical: vec![Default::default(); cols.categorical.len()],
     };
     let mut row = 0usize;
     for batch in source.part_batches(part, &cols.all) {
@@ -312,6 +391,12 @@ fn load_part(
             .for_each(|(a, b)| *a += b);
         out.missing_rows
             .extend(dec.missing_rows.iter().map(|&r| r + row as u32));
+        for ((dict, codes), t) in out.categorical.iter_mut().zip(&dec.categorical) {
+            codes.extend(t.iter().map(|v| v.map_or(MISSING, |v| dict.code(v))));
+            if dict.values.len() > MAX_CATEGORIES {
+                return Err(too_many_categories(&cols.categorical, &out.categorical));
+            }
+        }
         row += n;
     }
     if row != part.rows {
@@ -322,6 +407,45 @@ fn load_part(
         )));
     }
     Ok(out)
+}
+
+fn too_many_categories(names: &[String], dicts: &[(Dictionary, Vec<u32>)]) -> Error {
+    let j = dicts
+        .iter()
+        .position(|(d, _)| d.values.len() > MAX_CATEGORIES)
+        .unwrap_or(0);
+    Error::input(format!(
+        "categorical column '{}' has more than {MAX_CATEGORIES} distinct values: it looks like an identifier or free text, not a category; leave it out of --categorical",
+        names[j]
+    ))
+}
+
+/// Merges the parts' dictionaries in part order into one per column and recodes every row.
+fn merge_categorical(
+    cols: &Columns,
+    outs: &mut [PartOut],
+    total: usize,
+) -> Result<Vec<(Dictionary, Vec<u32>)>> {
+    let mut merged: Vec<(Dictionary, Vec<u32>)> = (0..cols.categorical.len())
+        .map(|_| (Dictionary::default(), Vec::with_capacity(total)))
+        .collect();
+    for o in outs.iter_mut() {
+        for ((dict, codes), (part_dict, part_codes)) in merged.iter_mut().zip(&mut o.categorical) {
+            let map = dict.absorb(part_dict);
+            codes.extend(part_codes.iter().map(|&c| {
+                if c == MISSING {
+                    MISSING
+                } else {
+                    map[c as usize]
+                }
+            }));
+            *part_codes = Vec::new();
+        }
+        if merged.iter().any(|(d, _)| d.values.len() > MAX_CATEGORIES) {
+            return Err(too_many_categories(&cols.categorical, &merged));
+        }
+    }
+    Ok(merged)
 }
 
 /// The error for missing values under `--missing error`, naming each affected column and its count.
@@ -381,9 +505,10 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         .zip(w_slices)
         .map(|((p, x), w)| load_part(source, p, &cols, x, w))
         .collect();
-    let outs: Vec<PartOut> = outs.into_iter().collect::<Result<_>>()?;
+    let mut outs: Vec<PartOut> = outs.into_iter().collect::<Result<_>>()?;
+    let mut categorical = merge_categorical(&cols, &mut outs, total)?;
 
-    let mut missing_counts = vec![0usize; d];
+    let mut missing_counts = vec![0usize; d + cols.categorical.len()];
     for o in &outs {
         missing_counts
             .iter_mut()
@@ -392,7 +517,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     }
     if missing == Missing::Error && missing_counts.iter().any(|&c| c > 0) {
         return Err(missing_error(
-            &cols.names,
+            &cols.feature_names(),
             &missing_counts,
             "use --missing drop to skip those rows or --missing median to impute",
         ));
@@ -406,8 +531,13 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     } else {
         Vec::new()
     };
-    let kept_rows =
-        (!dropped.is_empty()).then(|| compact(&mut data, weights.as_mut(), d, &dropped));
+    let kept_rows = (!dropped.is_empty()).then(|| {
+        let kept = compact(&mut data, weights.as_mut(), d, &dropped);
+        for (_, codes) in &mut categorical {
+            *codes = kept.iter().map(|&r| codes[r as usize]).collect();
+        }
+        kept
+    });
     let n = data.len() / d;
     if n == 0 {
         return Err(Error::input(format!(
@@ -424,6 +554,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         rows_read: total,
         kept_rows,
         missing: missing_counts,
+        categorical,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::data::load::{Columns, resolve};
 use crate::data::write::{ParquetSink, Staging};
 use crate::data::{LoadSpec, Source};
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, Role};
 use crate::output::{labels_batch, labels_schema};
 use crate::pipeline::{PreparedBatch, stream_prepared};
 
@@ -60,7 +60,7 @@ pub struct AssignSummary {
     pub rows_dropped: usize,
     pub values_imputed: usize,
     pub missing_per_feature: Vec<MissingCount>,
-    /// Values of categorical features not seen at training, per feature (none without categorical features).
+    /// Per categorical feature: values the model has never seen (mapped to "(other)").
     pub unseen_categories: std::collections::BTreeMap<String, u64>,
     pub segments: Vec<SegmentCount>,
     pub device: String,
@@ -81,6 +81,27 @@ struct Tally {
     imputed: usize,
     missing: Vec<usize>,
     per_segment: Vec<u64>,
+    /// Values of each categorical feature that the model does not know.
+    unseen: Vec<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, b: &PreparedBatch, labels: &[u32]) {
+        self.rows += b.rows.len();
+        self.dropped += b.rows.iter().filter(|r| r.is_none()).count();
+        self.imputed += b.imputed;
+        self.missing
+            .iter_mut()
+            .zip(&b.missing)
+            .for_each(|(a, m)| *a += m);
+        self.unseen
+            .iter_mut()
+            .zip(&b.unseen)
+            .for_each(|(a, u)| *a += u);
+        for &l in labels {
+            self.per_segment[l as usize] += 1;
+        }
+    }
 }
 
 /// Runs the job. Nothing appears in `opts.out` unless every output was written.
@@ -137,8 +158,13 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         rows_assigned: assigned,
         rows_dropped: tally.dropped,
         values_imputed: tally.imputed,
-        missing_per_feature: missing_counts(&cols.names, &tally.missing),
-        unseen_categories: Default::default(),
+        missing_per_feature: missing_counts(&cols.feature_names(), &tally.missing),
+        unseen_categories: cols
+            .categorical
+            .iter()
+            .cloned()
+            .zip(tally.unseen.iter().copied())
+            .collect(),
         segments: model
             .segments
             .iter()
@@ -170,7 +196,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
 /// The model's features resolved in the input (any order, extra columns ignored), each checked to be
 /// numeric, plus the id column.
 fn model_columns(model: &Model, schema: &Schema, id: Option<String>) -> Result<Columns> {
-    for f in &model.features {
+    for f in model.features.iter().filter(|f| f.role == Role::Numeric) {
         let i = resolve(schema, &f.name, "model feature")?;
         let t = schema.field(i).data_type();
         if !t.is_numeric() {
@@ -183,9 +209,10 @@ fn model_columns(model: &Model, schema: &Schema, id: Option<String>) -> Result<C
     Columns::resolve(
         schema,
         &LoadSpec {
-            features: Some(model.feature_names()),
+            features: Some(model.names_with(Role::Numeric)),
             id,
             weight: None,
+            categorical: model.names_with(Role::Categorical),
         },
     )
 }
@@ -198,7 +225,7 @@ fn stream(
     backend: &dyn Backend,
     path: PathBuf,
 ) -> Result<Tally> {
-    let (k, d) = (model.k(), model.d());
+    let (k, d) = (model.k(), model.prepared_d());
     let centroids = model.centroids();
     let segment_ids: Vec<u32> = model.segments.iter().map(|s| s.id).collect();
     let schema = labels_schema(cols.id.as_ref());
@@ -206,8 +233,9 @@ fn stream(
     // One batch on the device at a time; decoding and preparing run on all workers.
     let device = Mutex::new(());
     let mut tally = Tally {
-        missing: vec![0; d],
+        missing: vec![0; model.features.len()],
         per_segment: vec![0; k],
+        unseen: vec![0; model.preparation.categorical.len()],
         ..Default::default()
     };
     let map = |b: PreparedBatch| -> Result<(arrow_array::RecordBatch, PreparedBatch, Vec<u32>)> {
@@ -245,17 +273,7 @@ fn stream(
         map,
         |(batch, b, labels)| {
             sink.write(&batch)?;
-            tally.rows += b.rows.len();
-            tally.dropped += b.rows.iter().filter(|r| r.is_none()).count();
-            tally.imputed += b.imputed;
-            tally
-                .missing
-                .iter_mut()
-                .zip(&b.missing)
-                .for_each(|(a, m)| *a += m);
-            for l in labels {
-                tally.per_segment[l as usize] += 1;
-            }
+            tally.add(&b, &labels);
             Ok(())
         },
     )?;

@@ -66,6 +66,9 @@ pub struct FitOptions {
     pub missing: Missing,
     pub scale: Scaling,
     pub log1p: Vec<String>,
+    /// Categorical feature columns (one-hot encoded) and the share below which categories pool.
+    pub categorical: Vec<String>,
+    pub min_category_share: f64,
     pub init: InitChoice,
     pub n_init: usize,
     pub max_iter: usize,
@@ -152,6 +155,14 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let t_start = Instant::now();
     // Parameters first, before any work (the init file is read once the preparation is known).
     kmeans_params(opts, Init::Auto).check()?;
+    if !(0.0..1.0).contains(&opts.min_category_share) {
+        return Err(Error::usage("--min-category-share must be in [0, 1)"));
+    }
+    if matches!(opts.init, InitChoice::File(_)) && !opts.categorical.is_empty() {
+        return Err(Error::usage(
+            "--init FILE gives centroids for numeric features only; it cannot be combined with --categorical",
+        ));
+    }
     let mut staging = Staging::new(&opts.out)?;
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open(&opts.inputs, &text_cols)?;
@@ -159,11 +170,13 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         features: opts.features.clone(),
         id: opts.id.clone(),
         weight: opts.weight.clone(),
+        categorical: opts.categorical.clone(),
     };
     let prep_spec = PrepSpec {
         missing: opts.missing,
         scale: opts.scale,
         log1p: opts.log1p.clone(),
+        min_category_share: opts.min_category_share,
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
     let t = Instant::now();
@@ -249,18 +262,21 @@ fn write_outputs(
 /// The model file: features, preparation, segments, fit record.
 fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
     let schema = p.source.schema();
-    let features = p
-        .loaded
-        .matrix
-        .names
+    let numeric = p.prep.columns.iter().map(|c| (&c.name, Role::Numeric));
+    let categorical = p
+        .prep
+        .categorical
         .iter()
-        .map(|name| Feature {
+        .map(|c| (&c.name, Role::Categorical));
+    let features = numeric
+        .chain(categorical)
+        .map(|(name, role)| Feature {
             name: name.clone(),
             input_type: schema
                 .field_with_name(name)
                 .map(|f| f.data_type().to_string())
                 .unwrap_or_default(),
-            role: Role::Numeric,
+            role,
         })
         .collect();
     let parts = ModelParts {
@@ -293,6 +309,12 @@ fn summary(
     warnings: Vec<String>,
 ) -> Summary {
     let l = &p.loaded;
+    let features: Vec<String> = p
+        .prep
+        .names()
+        .into_iter()
+        .chain(p.prep.categorical.iter().map(|c| c.name.clone()))
+        .collect();
     Summary {
         strata_version: env!("CARGO_PKG_VERSION").into(),
         inputs: p
@@ -305,8 +327,8 @@ fn summary(
         rows_dropped: l.rows_read - l.matrix.n,
         rows_used: l.matrix.n,
         values_imputed: p.report.imputed_values,
-        missing_per_feature: missing_counts(&l.matrix.names, &l.missing),
-        features: l.matrix.names.clone(),
+        missing_per_feature: missing_counts(&features, &l.missing),
+        features,
         device,
         k: fit.k,
         sse: fit.sse,

@@ -48,10 +48,15 @@ impl Model {
     /// [`Model::assign`] on the given device.
     pub fn assign_on(&self, x: &ArrayView2<f32>, backend: &dyn Backend) -> Result<Assigned> {
         let (n, d) = x.dim();
-        if d != self.d() {
+        if !self.preparation.categorical.is_empty() {
+            return Err(Error::input(
+                "this model has categorical features, which an f32 array cannot hold; assign with `strata assign`",
+            ));
+        }
+        if d != self.features.len() {
             return Err(Error::input(format!(
                 "the array has {d} columns; the model has {} features ({})",
-                self.d(),
+                self.features.len(),
                 self.feature_names().join(", ")
             )));
         }

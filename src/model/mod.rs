@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Missing;
 use crate::error::{Error, Result};
 use crate::kmeans::KMeansResult;
-use crate::prep::{FittedPrep, Scaling};
+use crate::prep::{FittedPrep, Scaling, categorical};
 use crate::quantile::quantiles;
 
 mod assign;
@@ -27,6 +27,8 @@ pub const FORMAT_VERSION: u32 = 2;
 pub enum Role {
     /// A number, prepared by imputation, optional log1p and scaling.
     Numeric,
+    /// A category, one-hot encoded (see `prep::categorical`).
+    Categorical,
 }
 
 /// One input column the model uses.
@@ -246,12 +248,22 @@ impl Model {
         self.segments.len()
     }
 
-    pub fn d(&self) -> usize {
-        self.features.len()
-    }
-
     pub fn feature_names(&self) -> Vec<String> {
         self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// Columns of the prepared space (numeric features plus every categorical indicator).
+    pub fn prepared_d(&self) -> usize {
+        self.preparation.prepared_d()
+    }
+
+    /// Names of the features with `role`, in model order.
+    pub fn names_with(&self, role: Role) -> Vec<String> {
+        self.features
+            .iter()
+            .filter(|f| f.role == role)
+            .map(|f| f.name.clone())
+            .collect()
     }
 
     /// k × d centroids in the prepared space, segment order.
@@ -264,25 +276,48 @@ impl Model {
 
     /// Checks that the model is internally consistent: dimensions, finite values, unique ids, shares.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        let d = self.features.len();
         let k = self.segments.len();
-        if d == 0 {
-            return Err("it has no features".into());
-        }
         if k == 0 {
             return Err("it has no segments".into());
         }
         let prep = &self.preparation;
-        if prep.columns.len() != d {
-            return Err(format!(
-                "{d} features but a preparation for {} columns",
-                prep.columns.len()
-            ));
+        let prepared: Vec<(&str, Role)> = prep
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), Role::Numeric))
+            .chain(
+                prep.categorical
+                    .iter()
+                    .map(|c| (c.name.as_str(), Role::Categorical)),
+            )
+            .collect();
+        let listed: Vec<(&str, Role)> = self
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.role))
+            .collect();
+        if prep.columns.is_empty() || listed != prepared {
+            return Err(
+                "its features do not match its preparation (numeric features first, then categorical ones)"
+                    .into(),
+            );
         }
-        for (f, c) in self.features.iter().zip(&prep.columns) {
-            if f.name != c.name {
-                return Err(format!("feature '{}' is prepared as '{}'", f.name, c.name));
+        for c in &prep.categorical {
+            let ok = c.categories.last().map(String::as_str) == Some(categorical::OTHER)
+                && c.shares.len() == c.categories.len()
+                && c.shares.iter().all(|p| (0.0..=1.0).contains(p))
+                && c.weight.is_finite()
+                && c.weight > 0.0
+                && c.mode < c.categories.len();
+            if !ok {
+                return Err(format!(
+                    "categorical feature '{}' has inconsistent categories, shares, weight or mode",
+                    c.name
+                ));
             }
+        }
+        let d = prep.prepared_d();
+        for c in &prep.columns {
             let finite = c.median.is_finite()
                 && c.center.is_finite()
                 && c.scale.is_finite()
@@ -291,13 +326,13 @@ impl Model {
             if !finite {
                 return Err(format!(
                     "feature '{}' has a non-finite median, center or deciles, or a scale that is not > 0",
-                    f.name
+                    c.name
                 ));
             }
             if prep.scaling == Scaling::None && (c.center != 0.0 || c.scale != 1.0) {
                 return Err(format!(
                     "feature '{}' is scaled although the scaling is none",
-                    f.name
+                    c.name
                 ));
             }
         }
@@ -314,7 +349,7 @@ impl Model {
         for s in &self.segments {
             if s.centroid.len() != d {
                 return Err(format!(
-                    "segment {} has a centroid of {} values for {d} features",
+                    "segment {} has a centroid of {} values for {d} prepared columns",
                     s.id,
                     s.centroid.len()
                 ));

@@ -10,6 +10,10 @@ use crate::data::FeatureMatrix;
 use crate::error::{Error, Result};
 use crate::quantile::quantiles;
 
+pub mod categorical;
+
+use categorical::{CategoricalPrep, Dictionary, MISSING};
+
 /// How features are scaled before clustering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,7 +47,11 @@ pub struct ColumnPrep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedPrep {
     pub scaling: Scaling,
+    /// Numeric features, prepared in place; the first columns of the prepared space.
     pub columns: Vec<ColumnPrep>,
+    /// Categorical features, each a block of one-hot indicator columns after the numeric ones.
+    #[serde(default)]
+    pub categorical: Vec<CategoricalPrep>,
 }
 
 /// What fitting the preparation did, for the summary.
@@ -103,7 +111,11 @@ impl FittedPrep {
                 scale: 1.0,
             });
         }
-        let mut p = FittedPrep { scaling, columns };
+        let mut p = FittedPrep {
+            scaling,
+            columns,
+            categorical: Vec::new(),
+        };
         // Imputation and log1p first: the scale is fitted on their result.
         p.impute_and_log(&mut m.data, impute)
             .map_err(|e| p.negative_error(e, "matrix row"))?;
@@ -148,6 +160,111 @@ impl FittedPrep {
         }
         p.scale_in_place(&mut m.data);
         Ok((p, report))
+    }
+
+    /// Learns the categorical columns (`cats`: each column's dictionary and a code per row of `m`, which
+    /// is already prepared) and widens `m` with their indicator blocks. Returns warnings.
+    pub fn fit_categorical(
+        &mut self,
+        m: &mut FeatureMatrix,
+        names: &[String],
+        cats: &[(Dictionary, Vec<u32>)],
+        min_share: f64,
+        impute: bool,
+    ) -> Vec<String> {
+        if cats.is_empty() {
+            return Vec::new();
+        }
+        // One categorical column weighs like one numeric feature: the mean prepared numeric variance.
+        let var = mean_var(m);
+        let target = var.iter().map(|(_, v)| v).sum::<f64>() / var.len().max(1) as f64;
+        let mut warnings = Vec::new();
+        self.categorical = names
+            .iter()
+            .zip(cats)
+            .map(|(name, (dict, codes))| {
+                let mut c = CategoricalPrep::fit(name, &dict.values, codes, min_share);
+                if !c.set_weight(target) {
+                    warnings.push(format!(
+                        "categorical feature '{name}' has a single category; it cannot separate segments"
+                    ));
+                }
+                c
+            })
+            .collect();
+        let codes: Vec<Vec<u32>> = self
+            .categorical
+            .iter()
+            .zip(cats)
+            .map(|(c, (dict, codes))| {
+                let lookup = c.lookup();
+                let map: Vec<u32> = dict.values.iter().map(|v| c.code(&lookup, v).0).collect();
+                codes
+                    .iter()
+                    .map(|&x| {
+                        if x == MISSING {
+                            MISSING
+                        } else {
+                            map[x as usize]
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        m.data = self.expand(std::mem::take(&mut m.data), m.n, &codes, impute);
+        m.d = self.prepared_d();
+        m.names = self.prepared_names();
+        warnings
+    }
+
+    /// Prepared rows: the prepared numeric rows (`numeric`, n × numeric features) followed by each
+    /// categorical column's indicators for the category codes in `codes` (one Vec per column; a missing
+    /// code takes the training mode when `impute`).
+    pub fn expand(
+        &self,
+        numeric: Vec<f32>,
+        n: usize,
+        codes: &[Vec<u32>],
+        impute: bool,
+    ) -> Vec<f32> {
+        if self.categorical.is_empty() {
+            return numeric;
+        }
+        let (dn, dp) = (self.columns.len(), self.prepared_d());
+        let mut out = vec![0f32; n * dp];
+        for (i, row) in out.chunks_exact_mut(dp).enumerate() {
+            row[..dn].copy_from_slice(&numeric[i * dn..(i + 1) * dn]);
+            let mut at = dn;
+            for (c, col) in self.categorical.iter().zip(codes) {
+                let code = match col[i] {
+                    MISSING if impute => c.mode,
+                    MISSING => unreachable!("missing categories are dropped or rejected before"),
+                    x => x as usize,
+                };
+                row[at + code] = c.weight as f32;
+                at += c.categories.len();
+            }
+        }
+        out
+    }
+
+    /// Columns of the prepared space: numeric features, then every categorical indicator.
+    pub fn prepared_d(&self) -> usize {
+        self.columns.len()
+            + self
+                .categorical
+                .iter()
+                .map(|c| c.categories.len())
+                .sum::<usize>()
+    }
+
+    /// Names of the prepared columns: numeric features, then "column=category".
+    pub fn prepared_names(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(self.categorical.iter().flat_map(|c| c.column_names()))
+            .collect()
     }
 
     /// Prepares rows (row-major, this preparation's columns) in place exactly as `fit_transform` prepared
@@ -237,9 +354,11 @@ impl FittedPrep {
         });
     }
 
-    /// Maps a prepared value of column `j` back to original units.
+    /// Maps a prepared value of column `j` back to original units (an indicator column: to a share).
     pub fn invert(&self, j: usize, v: f64) -> f64 {
-        let c = &self.columns[j];
+        let Some(c) = self.columns.get(j) else {
+            return v / self.indicator(j).weight;
+        };
         let t = v * c.scale + c.center;
         if c.log1p { t.exp_m1() } else { t }
     }
@@ -251,6 +370,19 @@ impl FittedPrep {
         (t - c.center) / c.scale
     }
 
+    /// The categorical column that prepared column `j` (an indicator) belongs to.
+    fn indicator(&self, j: usize) -> &CategoricalPrep {
+        let mut at = self.columns.len();
+        for c in &self.categorical {
+            at += c.categories.len();
+            if j < at {
+                return c;
+            }
+        }
+        panic!("prepared column {j} out of range")
+    }
+
+    /// Numeric feature names.
     pub fn names(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
