@@ -299,8 +299,26 @@ pub fn decode_batch(
             bad = Some((i, rank, msg()));
         }
     };
-    for (j, name) in cols.names.iter().enumerate() {
-        let c = to_f32(batch.column(j), name)?;
+    let feats: Vec<Float32Array> = (cols.names.iter().enumerate())
+        .map(|(j, name)| to_f32(batch.column(j), name))
+        .collect::<Result<_>>()?;
+    // Clean columns (no nulls, all finite: the common case) are interleaved into rows in one tight pass.
+    let clean: Vec<bool> = feats
+        .iter()
+        .map(|c| c.null_count() == 0 && c.values().iter().all(|v| v.is_finite()))
+        .collect();
+    if clean.iter().all(|&c| c) {
+        let vals: Vec<&[f32]> = feats.iter().map(|c| &c.values()[..]).collect();
+        for (i, row) in xs.chunks_exact_mut(d).enumerate() {
+            for (dst, v) in row.iter_mut().zip(&vals) {
+                *dst = v[i];
+            }
+        }
+    }
+    for (j, (name, c)) in cols.names.iter().zip(&feats).enumerate() {
+        if clean[j] && clean.iter().all(|&c| c) {
+            continue;
+        }
         let nulls = c.null_count() > 0;
         for (i, (dst, &v)) in xs.iter_mut().skip(j).step_by(d).zip(c.values()).enumerate() {
             if v.is_finite() && !(nulls && c.is_null(i)) {

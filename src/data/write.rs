@@ -100,13 +100,15 @@ impl Drop for Staging {
     }
 }
 
-/// Writer properties: Snappy, no dictionary for float columns (continuous values gain nothing from it).
+/// Writer properties: Snappy; dictionary encoding only for segment numbers and booleans (continuous
+/// values and customer ids, nearly all distinct, gain nothing from it and cost time).
 fn properties(schema: &Schema) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(1 << 20));
     for f in schema.fields() {
-        if matches!(f.data_type(), DataType::Float32 | DataType::Float64) {
+        let small = matches!(f.data_type(), DataType::UInt32 | DataType::Boolean);
+        if !small {
             b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
         }
     }

@@ -296,13 +296,18 @@ impl FittedPrep {
         impute: bool,
     ) -> std::result::Result<(), NegativeLog> {
         let d = self.columns.len();
-        let fill: Vec<Option<f32>> = self
-            .columns
-            .iter()
-            .map(|c| impute.then_some(c.median as f32))
-            .collect();
-        let logs: Vec<bool> = self.columns.iter().map(|c| c.log1p).collect();
-        if !impute && !logs.iter().any(|&l| l) {
+        // Only the columns with work to do are visited in each row.
+        let fill: Vec<(usize, f32)> = if impute {
+            self.columns
+                .iter()
+                .enumerate()
+                .map(|(j, c)| (j, c.median as f32))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let logs: Vec<usize> = (0..d).filter(|&j| self.columns[j].log1p).collect();
+        if fill.is_empty() && logs.is_empty() {
             return Ok(());
         }
         let bad = data
@@ -310,22 +315,20 @@ impl FittedPrep {
             .enumerate()
             .map(|(ci, chunk)| {
                 for (r, row) in chunk.chunks_exact_mut(d).enumerate() {
-                    for j in 0..d {
-                        if row[j].is_nan()
-                            && let Some(f) = fill[j]
-                        {
+                    for &(j, f) in &fill {
+                        if row[j].is_nan() {
                             row[j] = f;
                         }
-                        if logs[j] {
-                            if row[j] < 0.0 {
-                                return Some(NegativeLog {
-                                    column: j,
-                                    row: ci * PAR_ROWS + r,
-                                    value: row[j],
-                                });
-                            }
-                            row[j] = row[j].ln_1p();
+                    }
+                    for &j in &logs {
+                        if row[j] < 0.0 {
+                            return Some(NegativeLog {
+                                column: j,
+                                row: ci * PAR_ROWS + r,
+                                value: row[j],
+                            });
                         }
+                        row[j] = row[j].ln_1p();
                     }
                 }
                 None
