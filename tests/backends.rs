@@ -410,3 +410,60 @@ fn kmeans_parallel_case(n: usize) {
         .sum();
     assert!((one.sse - true_sse).abs() <= 1e-5 * true_sse);
 }
+
+/// The initialisation passes run on the device of the fit: every backend's k-means++ candidate
+/// potentials match a brute-force sum, and k-means++ / k-means‖ pick the same rows as on the CPU.
+#[test]
+fn init_passes_agree_on_every_backend() {
+    let (n, d) = (3000, 5);
+    let x = data(n, d, 3);
+    let w: Vec<f32> = (0..n).map(|i| 0.5 + (i % 4) as f32).collect();
+    let ds = Dataset::new(&x, d, Some(&w));
+    let cands: Vec<f32> = [10, 500, 2000]
+        .iter()
+        .flat_map(|&i| ds.row(i).to_vec())
+        .collect();
+    let closest: Vec<f32> = (0..n)
+        .map(|i| dist64(ds.row(i), ds.row(0)) as f32)
+        .collect();
+    let want: Vec<f64> = cands
+        .chunks_exact(d)
+        .map(|c| {
+            (0..n)
+                .map(|i| w[i] as f64 * dist64(ds.row(i), c).min(closest[i] as f64))
+                .sum()
+        })
+        .collect();
+    let seeded = |b: &dyn Backend, parallel: bool| {
+        let mut res = b.load(ds).unwrap();
+        let mut rng = kmeans::init::restart_rng(4, 0);
+        if parallel {
+            kmeans::init::kmeans_parallel(b, res.as_mut(), &ds, 6, &mut rng).unwrap()
+        } else {
+            kmeans::init::kmeans_plus_plus(res.as_mut(), &ds, 6, &mut rng).unwrap()
+        }
+    };
+    let cpu = CpuBackend::default();
+    for b in backends() {
+        let pots = b.load(ds).unwrap().potentials(&cands, 3, &closest).unwrap();
+        for (g, e) in pots.iter().zip(&want) {
+            assert!(
+                (g - e).abs() <= 1e-5 * e,
+                "{}: potential {g} vs {e}",
+                b.name()
+            );
+        }
+        assert_eq!(
+            seeded(b.as_ref(), false),
+            seeded(&cpu, false),
+            "{}: k-means++",
+            b.name()
+        );
+        assert_eq!(
+            seeded(b.as_ref(), true),
+            seeded(&cpu, true),
+            "{}: k-means||",
+            b.name()
+        );
+    }
+}

@@ -145,6 +145,29 @@ impl Resident for CpuResident<'_> {
         Ok(out)
     }
 
+    /// All candidates in one fused pass per block (`kernel::potential`), blocks merged in order.
+    fn potentials(&mut self, cands: &[f32], m: usize, closest: &[f32]) -> Result<Vec<f64>> {
+        let d = self.data.d;
+        let t = Transposed::new(cands, m, d);
+        let parts: Vec<Vec<f64>> = closest
+            .par_chunks(BLOCK_ROWS)
+            .enumerate()
+            .map(|(b, cl)| {
+                let start = b * BLOCK_ROWS;
+                let x = &self.data.x[start * d..(start + cl.len()) * d];
+                let w = self.data.weights.map(|w| &w[start..start + cl.len()]);
+                let mut p = vec![0.0f64; m];
+                kernel::potential(self.isa, x, &t, cl, w, &mut p);
+                p
+            })
+            .collect();
+        Ok(super::sum_in_order(&parts, m))
+    }
+
+    fn weights(&self) -> Option<&[f32]> {
+        self.data.weights
+    }
+
     /// 2·n·d·k flops at the multiply-add peak: the exact form's subtracts run on separate adders.
     fn floor_ms(&self, k: usize) -> Result<Option<f64>> {
         let x = self.data.x;

@@ -180,6 +180,36 @@ pub trait Resident {
     /// Nearest and second-nearest of the `k` centroids (row-major k × d) for every row, squared distances
     /// in the same exact form as `step` (lowest index wins ties). Leaves the step's labels alone.
     fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest>;
+    /// The k-means++ candidate pass: for each of the `m` candidates (row-major m × d), the weighted
+    /// potential Σ_rows w·min(closest[row], ‖x − candidate‖²) if it were added. The default runs one
+    /// `nearest` pass per candidate on the device and sums on the host over fixed row blocks in block
+    /// order; backends with a fused kernel override it.
+    fn potentials(&mut self, cands: &[f32], m: usize, closest: &[f32]) -> Result<Vec<f64>> {
+        let d = cands.len() / m.max(1);
+        let mut out = Vec::with_capacity(m);
+        for c in cands.chunks_exact(d) {
+            let near = self.nearest(c, 1)?;
+            let w = self.weights();
+            let parts: Vec<f64> = (near
+                .dist2
+                .chunks(cpu::BLOCK_ROWS)
+                .zip(closest.chunks(cpu::BLOCK_ROWS)))
+            .enumerate()
+            .map(|(b, (dd, cl))| {
+                (dd.iter().zip(cl).enumerate())
+                    .map(|(i, (&a, &c))| {
+                        let wi = w.map_or(1.0, |w| w[b * cpu::BLOCK_ROWS + i] as f64);
+                        wi * a.min(c) as f64
+                    })
+                    .sum::<f64>()
+            })
+            .collect();
+            out.push(parts.iter().sum());
+        }
+        Ok(out)
+    }
+    /// The resident rows' sample weights, if any.
+    fn weights(&self) -> Option<&[f32]>;
     /// This device's floor for one step with `k` centroids, ms, measured now: the larger of one streaming
     /// read of the resident data and the step's arithmetic at the device's multiply-add peak. None where
     /// there is no such floor (GPU data streamed from the host every step).

@@ -1,5 +1,6 @@
 //! Initial centroids: greedy k-means++ (as scikit-learn does it), k-means‖, random rows, or given centroids.
-//! Distance work runs over fixed row blocks in parallel with per-block partial sums merged in block order.
+//! The distance passes run on the device the fit runs on ([`Resident::nearest`] and
+//! [`Resident::potentials`]); sums over rows are merged over fixed row blocks in block order.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -7,8 +8,8 @@ use rayon::prelude::*;
 
 use super::{Init, KMeans};
 use crate::compute::cpu::BLOCK_ROWS;
-use crate::compute::kernel::{self, Isa, Transposed};
-use crate::compute::{CpuBackend, Dataset, sum_in_order};
+use crate::compute::{Backend, CpuBackend, Dataset, Resident, sum_in_order};
+use crate::error::Result;
 
 /// The generator for restart `r` of a run with `seed`: independent streams, reproducible.
 pub fn restart_rng(seed: u64, r: usize) -> ChaCha8Rng {
@@ -31,41 +32,33 @@ fn pick(mass: impl Iterator<Item = f64>, total: f64, u: f64, n: usize) -> usize 
 }
 
 /// Lowers `closest[i]` to the distance from row i to its nearest row of `centers` (m × d) where that is
-/// strictly closer, and then sets `owner[i]` to `base` + that centre's index. One parallel pass.
+/// strictly closer, and then sets `owner[i]` to `base` + that centre's index. One `nearest` pass on the
+/// device the fit runs on.
 fn update_closest(
-    ds: &Dataset,
-    isa: Isa,
+    res: &mut dyn Resident,
     centers: &[f32],
+    d: usize,
     closest: &mut [f32],
     owner: Option<(&mut [u32], u32)>,
-) {
-    let d = ds.d;
-    let t = Transposed::new(centers, centers.len() / d, d);
-    let base = owner.as_ref().map_or(0, |o| o.1);
-    let owner_blocks: Vec<Option<&mut [u32]>> = match owner {
-        Some((o, _)) => o.chunks_mut(BLOCK_ROWS).map(Some).collect(),
-        None => (0..closest.len().div_ceil(BLOCK_ROWS))
-            .map(|_| None)
-            .collect(),
-    };
-    closest
-        .par_chunks_mut(BLOCK_ROWS)
-        .zip(owner_blocks)
-        .enumerate()
-        .for_each(|(b, (cl, mut own))| {
-            let start = b * BLOCK_ROWS;
-            let (mut lab, mut dist) = (vec![0u32; cl.len()], vec![0f32; cl.len()]);
-            let x = &ds.x[start * d..(start + cl.len()) * d];
-            kernel::nearest(isa, x, &t, &mut lab, &mut dist);
-            for (i, (c, &nd)) in cl.iter_mut().zip(&dist).enumerate() {
+) -> Result<()> {
+    let near = res.nearest(centers, centers.len() / d)?;
+    match owner {
+        Some((own, base)) => closest
+            .par_iter_mut()
+            .zip(own)
+            .zip(near.labels.par_iter().zip(&near.dist2))
+            .for_each(|((c, o), (&l, &nd))| {
                 if nd < *c {
                     *c = nd;
-                    if let Some(o) = own.as_deref_mut() {
-                        o[i] = base + lab[i];
-                    }
+                    *o = base + l;
                 }
-            }
-        });
+            }),
+        None => closest
+            .par_iter_mut()
+            .zip(&near.dist2)
+            .for_each(|(c, &nd)| *c = c.min(nd)),
+    }
+    Ok(())
 }
 
 /// Picks one row ∝ weight (uniformly when unweighted).
@@ -82,14 +75,18 @@ fn first_center(ds: &Dataset, rng: &mut ChaCha8Rng) -> usize {
 /// Greedy k-means++ (Arthur & Vassilvitskii; scikit-learn's variant): each new centre is the best of
 /// 2 + ⌊ln k⌋ candidates sampled ∝ w·D², the one that lowers the potential most. Per centre: one fused
 /// pass for all candidates' potentials and one to update the distances.
-pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+pub fn kmeans_plus_plus(
+    res: &mut dyn Resident,
+    ds: &Dataset,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<f32>> {
     let (n, d) = (ds.n, ds.d);
-    let isa = Isa::detect();
     let trials = 2 + (k as f64).ln().floor() as usize;
     let first = first_center(ds, rng);
     let mut centers: Vec<f32> = ds.row(first).to_vec();
     let mut closest: Vec<f32> = vec![f32::INFINITY; n];
-    update_closest(ds, isa, &centers, &mut closest, None);
+    update_closest(res, &centers, d, &mut closest, None)?;
     let mut pot = weighted_sum(ds, &closest);
     for _ in 1..k {
         // Candidates ∝ w·D²: sorted uniform targets found in one cumulative scan.
@@ -114,28 +111,15 @@ pub fn kmeans_plus_plus(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32
             .iter()
             .flat_map(|&i| ds.row(i).iter().copied())
             .collect();
-        // Potential after adding each candidate, all candidates in one pass over the data.
-        let t = Transposed::new(&cand_rows, trials, d);
-        let parts: Vec<Vec<f64>> = closest
-            .par_chunks(BLOCK_ROWS)
-            .enumerate()
-            .map(|(b, cl)| {
-                let start = b * BLOCK_ROWS;
-                let x = &ds.x[start * d..(start + cl.len()) * d];
-                let w = ds.weights.map(|w| &w[start..start + cl.len()]);
-                let mut p = vec![0.0f64; trials];
-                kernel::potential(isa, x, &t, cl, w, &mut p);
-                p
-            })
-            .collect();
-        let pots = sum_in_order(&parts, trials);
+        // Potential after adding each candidate.
+        let pots = res.potentials(&cand_rows, trials, &closest)?;
         let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
         let c = &cand_rows[best * d..(best + 1) * d];
-        update_closest(ds, isa, c, &mut closest, None);
+        update_closest(res, c, d, &mut closest, None)?;
         pot = pots[best];
         centers.extend_from_slice(c);
     }
-    centers
+    Ok(centers)
 }
 
 /// Rounds of k-means‖ sampling; Bahmani et al. find 5 enough with oversampling 2k.
@@ -149,7 +133,13 @@ const PARALLEL_SAMPLE_ROWS: usize = 1 << 18;
 /// greedy k-means++ needs, so on inputs larger than max(2^18, 256·k) rows it runs on a uniform sample of
 /// that size (a segment of 0.1 % of the rows still has ~260 rows in it); Lloyd then
 /// refines on all rows. Falls back to greedy k-means++ on all rows when too few distinct candidates are found.
-pub fn kmeans_parallel(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+pub fn kmeans_parallel(
+    backend: &dyn Backend,
+    res: &mut dyn Resident,
+    ds: &Dataset,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<f32>> {
     let d = ds.d;
     let m = PARALLEL_SAMPLE_ROWS.max(256 * k);
     let found = if ds.n > m {
@@ -157,22 +147,31 @@ pub fn kmeans_parallel(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32>
         idx.sort_unstable();
         let x: Vec<f32> = idx.iter().flat_map(|&i| ds.row(i)).copied().collect();
         let w: Option<Vec<f32>> = ds.weights.map(|w| idx.iter().map(|&i| w[i]).collect());
-        parallel_on(&Dataset::new(&x, d, w.as_deref()), k, rng)
+        let sample = Dataset::new(&x, d, w.as_deref());
+        // The sample is made resident on the same device.
+        parallel_on(backend.load(sample)?.as_mut(), &sample, k, rng)?
     } else {
-        parallel_on(ds, k, rng)
+        parallel_on(res, ds, k, rng)?
     };
-    found.unwrap_or_else(|| kmeans_plus_plus(ds, k, rng))
+    match found {
+        Some(c) => Ok(c),
+        None => kmeans_plus_plus(res, ds, k, rng),
+    }
 }
 
-/// k-means‖ on all rows of `ds`; None when the candidates cannot be clustered into k.
-fn parallel_on(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Option<Vec<f32>> {
+/// k-means‖ on all rows of `ds` (resident as `res`); None when the candidates cannot be clustered into k.
+fn parallel_on(
+    res: &mut dyn Resident,
+    ds: &Dataset,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Option<Vec<f32>>> {
     let (n, d) = (ds.n, ds.d);
-    let isa = Isa::detect();
     let oversample = 2.0 * k as f64;
     let mut cands: Vec<f32> = ds.row(first_center(ds, rng)).to_vec();
     let mut closest = vec![f32::INFINITY; n];
     let mut owner = vec![0u32; n];
-    update_closest(ds, isa, &cands, &mut closest, Some((&mut owner, 0)));
+    update_closest(res, &cands, d, &mut closest, Some((&mut owner, 0)))?;
     for _ in 0..PARALLEL_ROUNDS {
         let phi = weighted_sum(ds, &closest);
         if phi <= 0.0 {
@@ -206,7 +205,7 @@ fn parallel_on(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Option<Vec<f32>>
             continue;
         }
         let base = (cands.len() / d) as u32;
-        update_closest(ds, isa, &new, &mut closest, Some((&mut owner, base)));
+        update_closest(res, &new, d, &mut closest, Some((&mut owner, base)))?;
         cands.extend_from_slice(&new);
     }
     // Candidate weights: the weight of the rows nearest to each, merged in block order.
@@ -224,16 +223,19 @@ fn parallel_on(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Option<Vec<f32>>
         .collect();
     let cw: Vec<f32> = sum_in_order(&parts, m).iter().map(|&w| w as f32).collect();
     let cds = Dataset::new(&cands, d, Some(&cw));
-    let cfg = KMeans::params(k)
+    let Ok(cfg) = KMeans::params(k)
         .init(Init::KMeansPlusPlus)
         .n_init(1)
         .max_iter(30)
         .seed(rng.random())
         .check()
-        .ok()?;
-    super::fit(&CpuBackend::default(), &cds, &cfg)
+    else {
+        return Ok(None);
+    };
+    // A few thousand weighted candidates: the CPU is the right place whatever device the fit runs on.
+    Ok(super::fit(&CpuBackend::default(), &cds, &cfg)
         .ok()
-        .map(|r| r.centroids)
+        .map(|r| r.centroids))
 }
 
 fn weighted_sum(ds: &Dataset, v: &[f32]) -> f64 {

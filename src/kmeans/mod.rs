@@ -269,8 +269,12 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
         let t0 = Instant::now();
         let mut rng = init::restart_rng(cfg.seed, r);
         let c0 = match &init {
-            Init::Auto | Init::KMeansPlusPlus => init::kmeans_plus_plus(ds, cfg.k, &mut rng),
-            Init::KMeansParallel => init::kmeans_parallel(ds, cfg.k, &mut rng),
+            Init::Auto | Init::KMeansPlusPlus => {
+                init::kmeans_plus_plus(res.as_mut(), ds, cfg.k, &mut rng)?
+            }
+            Init::KMeansParallel => {
+                init::kmeans_parallel(backend, res.as_mut(), ds, cfg.k, &mut rng)?
+            }
             Init::Random => init::random_rows(ds, cfg.k, &mut rng),
             Init::Given(c) => c.clone(),
         };

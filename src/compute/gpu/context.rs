@@ -98,6 +98,9 @@ pub struct GpuContext {
     /// Errors wgpu reported outside an error scope (would otherwise panic).
     pub uncaptured: Arc<Mutex<Vec<String>>>,
     pub lost: Arc<Mutex<Option<String>>>,
+    /// Compiled pipelines by shader source and entry point: a shape is compiled once per process (assign
+    /// loads every record batch as its own resident data set).
+    pipelines: Mutex<std::collections::HashMap<(String, String), wgpu::ComputePipeline>>,
 }
 
 impl GpuContext {
@@ -151,7 +154,38 @@ impl GpuContext {
             limits,
             uncaptured,
             lost,
+            pipelines: Default::default(),
         })
+    }
+
+    /// The compute pipeline for `entry` in the WGSL `source` (auto layout), compiled on first use.
+    /// Call inside an error scope.
+    pub fn pipeline(&self, source: &str, entry: &str) -> wgpu::ComputePipeline {
+        let key = (source.to_string(), entry.to_string());
+        if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&key) {
+            return p.clone();
+        }
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let p = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        self.pipelines
+            .lock()
+            .expect("pipeline cache")
+            .insert(key, p.clone());
+        p
     }
 
     /// Fails if the device was lost or reported an error outside a scope.

@@ -110,7 +110,6 @@ struct Chunk {
 struct Kernels {
     k: usize,
     step: wgpu::ComputePipeline,
-    nearest: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
     cent: wgpu::Buffer,
     total: wgpu::Buffer,
@@ -127,6 +126,8 @@ struct GpuResident<'a> {
     chunks: Vec<Chunk>,
     rows_per_wg: usize,
     kernels: Option<Kernels>,
+    /// Nearest-centroid pipelines by number of centroids.
+    nearest_pipes: Vec<(usize, (wgpu::ComputePipeline, wgpu::Buffer))>,
 }
 
 fn storage(ctx: &GpuContext, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -220,6 +221,7 @@ impl<'a> GpuResident<'a> {
                 chunks,
                 rows_per_wg: WG,
                 kernels: None,
+                nearest_pipes: Vec::new(),
             })
         })??;
 
@@ -255,6 +257,49 @@ impl<'a> GpuResident<'a> {
         Ok(())
     }
 
+    /// Centroids per workgroup-memory tile for `k` centroids (the step's three WG-sized arrays beside it).
+    fn tile_k(&self, k: usize) -> Result<usize> {
+        let d = self.data.d;
+        let wg_mem = self.ctx.limits.max_compute_workgroup_storage_size as usize;
+        let fixed = 3 * WG * 4;
+        if wg_mem < fixed + d * 4 {
+            return Err(Error::device(format!(
+                "{d} features exceed this GPU's workgroup memory; use --device cpu"
+            )));
+        }
+        Ok(((wg_mem - fixed) / (d * 4))
+            .min(k)
+            .clamp(1, 2048 / d.max(1))
+            .max(1))
+    }
+
+    /// The nearest-centroid pipeline for `m` centroids and its centroid buffer, built once per `m` (the
+    /// init passes use a few sizes; they leave the step's kernels alone).
+    fn nearest_pipe(&mut self, m: usize) -> Result<&(wgpu::ComputePipeline, wgpu::Buffer)> {
+        if !self.nearest_pipes.iter().any(|(k, _)| *k == m) {
+            let (ctx, d) = (self.ctx, self.data.d);
+            let tk = self.tile_k(m)?;
+            let pipe = ctx.scoped("building the nearest-centroid kernel", || {
+                let src = [DISTANCE, include_str!("../../../shaders/nearest.wgsl")].concat();
+                let p = ctx.pipeline(&shader(&src, d, m, tk, 1), "nearest");
+                let cent = storage(
+                    ctx,
+                    "centroids",
+                    (m * d * 4) as u64,
+                    wgpu::BufferUsages::empty(),
+                );
+                (p, cent)
+            })?;
+            self.nearest_pipes.push((m, pipe));
+        }
+        Ok(&self
+            .nearest_pipes
+            .iter()
+            .find(|(k, _)| *k == m)
+            .expect("just built")
+            .1)
+    }
+
     /// Builds (or reuses) pipelines and bind groups for `k` centroids.
     fn kernels(&mut self, k: usize) -> Result<()> {
         if self.kernels.as_ref().is_some_and(|kn| kn.k == k) {
@@ -263,17 +308,7 @@ impl<'a> GpuResident<'a> {
         let ctx = self.ctx;
         let d = self.data.d;
         let lanes = d + 2;
-        let wg_mem = ctx.limits.max_compute_workgroup_storage_size as usize;
-        let fixed = 3 * WG * 4;
-        if wg_mem < fixed + d * 4 {
-            return Err(Error::device(format!(
-                "{d} features exceed this GPU's workgroup memory; use --device cpu"
-            )));
-        }
-        let tk = ((wg_mem - fixed) / (d * 4))
-            .min(k)
-            .clamp(1, 2048 / d.max(1))
-            .max(1);
+        let tk = self.tile_k(k)?;
         let s = (WG / lanes).clamp(1, 8);
         let wg_bytes = (s * k * lanes * 4) as u64;
         let partial_cap = PARTIAL_BUDGET.min(ctx.limits.max_storage_buffer_binding_size);
@@ -310,35 +345,10 @@ impl<'a> GpuResident<'a> {
             total_groups += (ch.groups.0 * ch.groups.1) as usize;
         }
         let kn = ctx.scoped("building GPU kernels", || {
-            let module = |src: String, label: &str| {
-                ctx.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(label),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
-                    })
-            };
             let step_src = [DISTANCE, include_str!("../../../shaders/step.wgsl")].concat();
-            let step_mod = module(shader(&step_src, d, k, tk, s), "step");
-            let nearest_src = [DISTANCE, include_str!("../../../shaders/nearest.wgsl")].concat();
-            let nearest_mod = module(shader(&nearest_src, d, k, tk, s), "nearest");
-            let reduce_mod = module(
-                shader(include_str!("../../../shaders/reduce.wgsl"), d, k, tk, s),
-                "reduce",
-            );
-            let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
-                ctx.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(entry),
-                        layout: None,
-                        module: m,
-                        entry_point: Some(entry),
-                        compilation_options: Default::default(),
-                        cache: None,
-                    })
-            };
-            let step = pipeline(&step_mod, "step");
-            let nearest = pipeline(&nearest_mod, "nearest");
-            let reduce = pipeline(&reduce_mod, "reduce");
+            let step = ctx.pipeline(&shader(&step_src, d, k, tk, s), "step");
+            let reduce_src = include_str!("../../../shaders/reduce.wgsl");
+            let reduce = ctx.pipeline(&shader(reduce_src, d, k, tk, s), "reduce");
             let cent = storage(
                 ctx,
                 "centroids",
@@ -393,7 +403,6 @@ impl<'a> GpuResident<'a> {
             Kernels {
                 k,
                 step,
-                nearest,
                 reduce,
                 cent,
                 total,
@@ -511,9 +520,14 @@ impl Resident for GpuResident<'_> {
     }
 
     fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest> {
-        self.kernels(k)?;
+        self.nearest_pipe(k)?;
         let ctx = self.ctx;
-        let kn = self.kernels.as_ref().expect("kernels built");
+        let (pipe, cent) = &self
+            .nearest_pipes
+            .iter()
+            .find(|(m, _)| *m == k)
+            .expect("built above")
+            .1;
         let n = self.data.n;
         let mut out = Nearest {
             labels: Vec::with_capacity(n),
@@ -522,7 +536,7 @@ impl Resident for GpuResident<'_> {
             second_dist2: Vec::with_capacity(n),
         };
         ctx.queue
-            .write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
+            .write_buffer(cent, 0, bytemuck::cast_slice(centroids));
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
         for (c, ch) in self.chunks.iter().enumerate() {
             if self.streaming {
@@ -544,18 +558,18 @@ impl Resident for GpuResident<'_> {
                     });
                 let bufs = [
                     &self.data_bufs[ch.slot],
-                    &kn.cent,
+                    cent,
                     &outs[0],
                     &outs[1],
                     &outs[2],
                     &outs[3],
                     &params,
                 ];
-                let bind = bind_all(ctx, &kn.nearest, &bufs);
+                let bind = bind_all(ctx, pipe, &bufs);
                 let mut enc = ctx.device.create_command_encoder(&Default::default());
                 {
                     let mut pass = enc.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&kn.nearest);
+                    pass.set_pipeline(pipe);
                     pass.set_bind_group(0, &bind, &[]);
                     pass.dispatch_workgroups(gx as u32, groups.div_ceil(gx) as u32, 1);
                 }
@@ -583,6 +597,10 @@ impl Resident for GpuResident<'_> {
             }
         }
         Ok(out)
+    }
+
+    fn weights(&self) -> Option<&[f32]> {
+        self.data.weights
     }
 
     fn floor_ms(&self, k: usize) -> Result<Option<f64>> {
