@@ -120,3 +120,29 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn keeps_the_source_and_maps_kinds_to_exit_codes() {
+        let e = crate::data::Source::open(&["/nonexistent/x.parquet".into()], &[]).unwrap_err();
+        assert_eq!((e.kind(), e.exit_code()), (Kind::Input, 3));
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("cannot open input /nonexistent/x.parquet: ")
+        );
+        let p = Error::param("n_init", "must be at least 1");
+        assert_eq!((p.exit_code(), p.param_name()), (2, Some("n_init")));
+        assert_eq!(Error::output("/x", "disk full").exit_code(), 4);
+        assert_eq!(Error::device("lost").exit_code(), 5);
+    }
+}

@@ -182,6 +182,35 @@ pub fn stream_prepared<T: Send>(
     })
 }
 
+/// Category codes of a batch's categorical columns (`MISSING` for nulls), and per column how many values
+/// the model does not know (they map to "(other)").
+fn encode_categories(
+    prep: &FittedPrep,
+    lookups: &[HashMap<&str, u32>],
+    text: &[arrow_array::StringArray],
+) -> (Vec<Vec<u32>>, Vec<u64>) {
+    let mut unseen = vec![0u64; lookups.len()];
+    let codes = (prep
+        .categorical
+        .iter()
+        .zip(lookups)
+        .zip(text)
+        .zip(&mut unseen))
+    .map(|(((c, lookup), text), unseen)| {
+        text.iter()
+            .map(|v| {
+                v.map_or(MISSING, |v| {
+                    let (code, new) = c.code(lookup, v);
+                    *unseen += new as u64;
+                    code
+                })
+            })
+            .collect()
+    })
+    .collect();
+    (codes, unseen)
+}
+
 /// Decodes, applies the missing-value policy and prepares one batch.
 fn prepare_batch(
     batch: &arrow_array::RecordBatch,
@@ -193,25 +222,7 @@ fn prepare_batch(
     let (n, d) = (batch.num_rows(), cols.d());
     let mut x = vec![0f32; n * d];
     let dec = decode_batch(batch, cols, first_row, &mut x, None)?;
-    let mut unseen = vec![0u64; lookups.len()];
-    let mut codes: Vec<Vec<u32>> = prep
-        .categorical
-        .iter()
-        .zip(lookups)
-        .zip(&dec.categorical)
-        .zip(&mut unseen)
-        .map(|(((c, lookup), text), unseen)| {
-            text.iter()
-                .map(|v| {
-                    v.map_or(MISSING, |v| {
-                        let (code, new) = c.code(lookup, v);
-                        *unseen += new as u64;
-                        code
-                    })
-                })
-                .collect()
-        })
-        .collect();
+    let (mut codes, unseen) = encode_categories(prep, lookups, &dec.categorical);
     if let Some(&r) = dec.missing_rows.first()
         && missing == Missing::Error
     {

@@ -153,8 +153,9 @@ fn to_text(col: &ArrayRef, name: &str) -> Result<StringArray> {
 }
 
 fn to_f32(col: &ArrayRef, name: &str) -> Result<Float32Array> {
-    let cast = arrow_cast::cast(col, &DataType::Float32)
-        .map_err(|e| Error::input(format!("cannot convert column '{name}' to numbers: {e}")))?;
+    let cast = arrow_cast::cast(col, &DataType::Float32).map_err(|e| {
+        Error::input(format!("cannot convert column '{name}' to numbers")).with_source(e)
+    })?;
     Ok(cast
         .as_any()
         .downcast_ref::<Float32Array>()

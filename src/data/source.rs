@@ -52,11 +52,11 @@ pub struct Source {
 
 fn detect(path: &Path) -> Result<Format> {
     let mut f = File::open(path)
-        .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| Error::input(format!("cannot open {}", path.display())).with_source(e))?;
     let mut magic = [0u8; 4];
     let n = f
         .read(&mut magic)
-        .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::input(format!("cannot read {}", path.display())).with_source(e))?;
     if n == 4 && &magic == b"PAR1" {
         return Ok(Format::Parquet);
     }
@@ -82,11 +82,14 @@ fn detect(path: &Path) -> Result<Format> {
 fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in inputs {
-        let meta = std::fs::metadata(p)
-            .map_err(|e| Error::input(format!("cannot open input {}: {e}", p.display())))?;
+        let meta = std::fs::metadata(p).map_err(|e| {
+            Error::input(format!("cannot open input {}", p.display())).with_source(e)
+        })?;
         if meta.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| Error::input(format!("cannot list directory {}: {e}", p.display())))?
+                .map_err(|e| {
+                    Error::input(format!("cannot list directory {}", p.display())).with_source(e)
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
                     f.is_file()
@@ -109,21 +112,24 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
+fn parquet_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::input(format!(
-        "cannot read Parquet file {} (corrupt or truncated?): {e}",
+        "cannot read Parquet file {} (corrupt or truncated?)",
         path.display()
     ))
+    .with_source(e)
 }
 
 fn csv_schema(path: &Path, text_columns: &[&str]) -> Result<(Schema, usize)> {
     let file = File::open(path)
-        .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| Error::input(format!("cannot open {}", path.display())).with_source(e))?;
     // Infer from the whole file: a sample can miss a float late in an integer column.
     let (schema, records) = arrow_csv::reader::Format::default()
         .with_header(true)
         .infer_schema(BufReader::new(file), None)
-        .map_err(|e| Error::input(format!("cannot read CSV file {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::input(format!("cannot read CSV file {}", path.display())).with_source(e)
+        })?;
     // Columns passed through as text keep their exact spelling (e.g. zero-padded ids like "0001").
     let fields: Vec<Field> = schema
         .fields()
@@ -178,7 +184,7 @@ impl Source {
             let (file_schema, rows, meta) = match format {
                 Format::Parquet => {
                     let f = File::open(&path).map_err(|e| {
-                        Error::input(format!("cannot open {}: {e}", path.display()))
+                        Error::input(format!("cannot open {}", path.display())).with_source(e)
                     })?;
                     let meta = ArrowReaderMetadata::load(&f, Default::default())
                         .map_err(|e| parquet_err(&path, e))?;
@@ -286,7 +292,7 @@ fn open_batches(
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
     let path = f.path.clone();
     let mut file = File::open(&path)
-        .map_err(|e| Error::input(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| Error::input(format!("cannot open {}", path.display())).with_source(e))?;
     // Projected columns come back in schema order; remember how to put them in the caller's order.
     let mut sorted: Vec<usize> = columns.to_vec();
     sorted.sort_unstable();
@@ -322,19 +328,20 @@ fn open_batches(
             })))
         }
         Format::Csv => {
-            file.seek(SeekFrom::Start(0))
-                .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+            file.seek(SeekFrom::Start(0)).map_err(|e| {
+                Error::input(format!("cannot read {}", path.display())).with_source(e)
+            })?;
             let reader = arrow_csv::ReaderBuilder::new(schema.clone())
                 .with_header(true)
                 .with_batch_size(BATCH_ROWS)
                 .with_projection(sorted.clone())
                 .build(BufReader::new(file))
                 .map_err(|e| {
-                    Error::input(format!("cannot read CSV file {}: {e}", path.display()))
+                    Error::input(format!("cannot read CSV file {}", path.display())).with_source(e)
                 })?;
             Ok(Box::new(reader.map(move |r| {
                 r.map(&reorder).map_err(|e| {
-                    Error::input(format!("cannot read CSV file {}: {e}", path.display()))
+                    Error::input(format!("cannot read CSV file {}", path.display())).with_source(e)
                 })
             })))
         }

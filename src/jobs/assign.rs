@@ -145,8 +145,32 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
             tally.dropped
         ));
     }
+    let seconds = AssignSeconds {
+        stream: stream_s,
+        total: t_start.elapsed().as_secs_f64(),
+        rows_per_second: tally.rows as f64 / stream_s.max(1e-9),
+    };
+    let summary = summary(
+        opts, &source, &cols, &model, &tally, on.device, seconds, warnings,
+    );
+    staging.write_json("summary.json", &summary)?;
+    let files = staging.commit()?;
+    Ok(AssignOutcome { summary, files })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    opts: &AssignOptions,
+    source: &Source,
+    cols: &Columns,
+    model: &Model,
+    tally: &Tally,
+    device: String,
+    seconds: AssignSeconds,
+    warnings: Vec<String>,
+) -> AssignSummary {
     let assigned = tally.rows - tally.dropped;
-    let summary = AssignSummary {
+    AssignSummary {
         strata_version: env!("CARGO_PKG_VERSION").into(),
         model: Model::locate(&opts.model).display().to_string(),
         inputs: source
@@ -159,38 +183,21 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         rows_dropped: tally.dropped,
         values_imputed: tally.imputed,
         missing_per_feature: missing_counts(&cols.feature_names(), &tally.missing),
-        unseen_categories: cols
-            .categorical
-            .iter()
-            .cloned()
+        unseen_categories: (cols.categorical.iter().cloned())
             .zip(tally.unseen.iter().copied())
             .collect(),
-        segments: model
-            .segments
-            .iter()
-            .zip(&tally.per_segment)
+        segments: (model.segments.iter().zip(&tally.per_segment))
             .map(|(s, &c)| SegmentCount {
                 segment: s.id,
                 customers: c,
-                share: if assigned > 0 {
-                    c as f64 / assigned as f64
-                } else {
-                    0.0
-                },
+                share: c as f64 / assigned.max(1) as f64,
                 training_share: s.training_share,
             })
             .collect(),
-        device: on.device,
-        seconds: AssignSeconds {
-            stream: stream_s,
-            total: t_start.elapsed().as_secs_f64(),
-            rows_per_second: tally.rows as f64 / stream_s.max(1e-9),
-        },
+        device,
+        seconds,
         warnings,
-    };
-    staging.write_json("summary.json", &summary)?;
-    let files = staging.commit()?;
-    Ok(AssignOutcome { summary, files })
+    }
 }
 
 /// The model's features resolved in the input (any order, extra columns ignored), each checked to be

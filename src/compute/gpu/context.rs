@@ -135,8 +135,9 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
-            .map_err(|e| Error::device(format!("cannot open GPU '{}': {e}", reports[i].name)))?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            Error::device(format!("cannot open GPU '{}'", reports[i].name)).with_source(e)
+        })?;
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -222,7 +223,7 @@ impl GpuContext {
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::device(format!("waiting for the GPU failed: {e}")))?;
+            .map_err(|e| Error::device("waiting for the GPU failed").with_source(e))?;
         self.check()
     }
 }

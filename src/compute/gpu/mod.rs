@@ -441,10 +441,10 @@ impl<'a> GpuResident<'a> {
         ctx.wait()?;
         rx.recv()
             .map_err(|_| Error::device("GPU readback was abandoned"))?
-            .map_err(|e| Error::device(format!("GPU readback failed: {e}")))?;
+            .map_err(|e| Error::device("GPU readback failed").with_source(e))?;
         let out = dst
             .get_mapped_range(..bytes)
-            .map_err(|e| Error::device(format!("GPU readback failed: {e}")))?
+            .map_err(|e| Error::device("GPU readback failed").with_source(e))?
             .to_vec();
         dst.unmap();
         Ok(out)
