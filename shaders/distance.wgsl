@@ -10,6 +10,13 @@ const BIG: f32 = 3.4028235e38;
 
 var<workgroup> tile: array<f32, TK * D>;
 
+// Copies row `row` of the chunk's data into `xr`.
+fn load_row(row: u32, xr: ptr<function, array<f32, D>>) {
+    for (var j = 0u; j < D; j++) {
+        (*xr)[j] = x[row * D + j];
+    }
+}
+
 // Σ_j (x_j − c_j)² in feature order, c = centroid `t` of the tile in workgroup memory.
 fn sqdist(xr: ptr<function, array<f32, D>>, t: u32) -> f32 {
     var s = 0.0;

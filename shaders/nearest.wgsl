@@ -23,9 +23,7 @@ fn nearest(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let live = row < p.n;
     var xr: array<f32, D>;
     if (live) {
-        for (var j = 0u; j < D; j++) {
-            xr[j] = x[row * D + j];
-        }
+        load_row(row, &xr);
     }
     var b1 = BIG;
     var i1 = NONE;

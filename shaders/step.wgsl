@@ -49,9 +49,7 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let row = r0 + lid;
         let live = row < end;
         if (live) {
-            for (var j = 0u; j < D; j++) {
-                xr[j] = x[row * D + j];
-            }
+            load_row(row, &xr);
         }
         var best = BIG;
         var arg = 0u;

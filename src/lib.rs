@@ -24,6 +24,33 @@
 //! [`prep::FittedPrep`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
 //! [`profile`] → [`output`] writers. [`jobs`] run that line; the `strata` binary's CLI is a thin layer over them.
 
+/// Declares `NAMES`, `FromStr` and `Display` for a fieldless option enum from its variants' names, so that
+/// the library parses and prints its options without the CLI's types.
+macro_rules! text_enum {
+    ($t:ident { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $t {
+            /// The names accepted by `FromStr` (and listed by the CLI).
+            pub const NAMES: &'static [&'static str] = &[$($s),+];
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($s => Ok($t::$v),)+
+                    _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
+                }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $($t::$v => $s,)+
+                })
+            }
+        }
+    };
+}
+
 pub mod bench;
 pub mod compute;
 pub mod data;

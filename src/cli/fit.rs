@@ -30,10 +30,10 @@ pub struct FitArgs {
     #[arg(long)]
     pub weight: Option<String>,
     /// Missing values (null, NaN) in feature columns.
-    #[arg(long, value_parser = one_of::<Missing>(&Missing::NAMES), default_value = "error")]
+    #[arg(long, value_parser = one_of::<Missing>(Missing::NAMES), default_value = "error")]
     pub missing: Missing,
     /// Feature scaling.
-    #[arg(long, value_parser = one_of::<Scaling>(&Scaling::NAMES), default_value = "zscore")]
+    #[arg(long, value_parser = one_of::<Scaling>(Scaling::NAMES), default_value = "zscore")]
     pub scale: Scaling,
     /// Categorical columns (text, boolean, dictionary or integer codes), one-hot encoded so that each
     /// column as a whole weighs like one numeric feature; comma-separated.

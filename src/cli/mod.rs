@@ -76,7 +76,7 @@ where
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeviceArgs {
     /// Where the k-means passes run: auto = a real GPU if there is one, else the CPU.
-    #[arg(long, value_parser = one_of::<DeviceChoice>(&DeviceChoice::NAMES), default_value = "auto")]
+    #[arg(long, value_parser = one_of::<DeviceChoice>(DeviceChoice::NAMES), default_value = "auto")]
     pub device: DeviceChoice,
     /// GPU adapter by name (substring, case-insensitive; see `strata devices`), e.g. llvmpipe.
     #[arg(long)]

@@ -128,29 +128,4 @@ pub fn run_with_fallback<T>(
     }
 }
 
-impl DeviceChoice {
-    /// The names accepted by `FromStr` (and shown by the CLI).
-    pub const NAMES: [&'static str; 3] = ["auto", "cpu", "gpu"];
-}
-
-impl std::str::FromStr for DeviceChoice {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(DeviceChoice::Auto),
-            "cpu" => Ok(DeviceChoice::Cpu),
-            "gpu" => Ok(DeviceChoice::Gpu),
-            _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
-        }
-    }
-}
-
-impl std::fmt::Display for DeviceChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DeviceChoice::Auto => "auto",
-            DeviceChoice::Cpu => "cpu",
-            DeviceChoice::Gpu => "gpu",
-        })
-    }
-}
+text_enum!(DeviceChoice { Auto => "auto", Cpu => "cpu", Gpu => "gpu" });

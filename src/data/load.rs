@@ -610,29 +610,4 @@ fn compact(
     kept
 }
 
-impl Missing {
-    /// The names accepted by `FromStr` (and shown by the CLI).
-    pub const NAMES: [&'static str; 3] = ["error", "drop", "median"];
-}
-
-impl std::str::FromStr for Missing {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "error" => Ok(Missing::Error),
-            "drop" => Ok(Missing::Drop),
-            "median" => Ok(Missing::Median),
-            _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
-        }
-    }
-}
-
-impl std::fmt::Display for Missing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Missing::Error => "error",
-            Missing::Drop => "drop",
-            Missing::Median => "median",
-        })
-    }
-}
+text_enum!(Missing { Error => "error", Drop => "drop", Median => "median" });

@@ -421,34 +421,7 @@ fn column_sums(m: &FeatureMatrix, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f
     sum_in_order(&parts, d)
 }
 
-impl Scaling {
-    /// The names accepted by `FromStr` (and shown by the CLI).
-    pub const NAMES: [&'static str; 4] = ["zscore", "minmax", "robust", "none"];
-}
-
-impl std::str::FromStr for Scaling {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "zscore" => Ok(Scaling::Zscore),
-            "minmax" => Ok(Scaling::Minmax),
-            "robust" => Ok(Scaling::Robust),
-            "none" => Ok(Scaling::None),
-            _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
-        }
-    }
-}
-
-impl std::fmt::Display for Scaling {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Scaling::Zscore => "zscore",
-            Scaling::Minmax => "minmax",
-            Scaling::Robust => "robust",
-            Scaling::None => "none",
-        })
-    }
-}
+text_enum!(Scaling { Zscore => "zscore", Minmax => "minmax", Robust => "robust", None => "none" });
 
 #[cfg(test)]
 mod tests {
