@@ -74,15 +74,31 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
     }
 }
 
-/// The streamed assign (two files: a 70,000-row group read in two batches, then a 50,000-row one) gives
-/// the in-memory fit's labels, distances, second segments and margins bit for bit, on every backend.
+/// The streamed assign (two files: a 70,000-row group read in two batches, then a file of three row groups)
+/// gives the in-memory fit's labels, distances, second segments and margins bit for bit, on every backend.
 #[test]
 fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("in");
     std::fs::create_dir(&data).unwrap();
     generate(&data.join("a.parquet"), 70_000, 1);
-    generate(&data.join("b.parquet"), 50_000, 2);
+    let one_group = dir.path().join("b.parquet");
+    generate(&one_group, 50_000, 2);
+    let t = read_parquet(&one_group);
+    let cols = t
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect::<Vec<_>>();
+    write_parquet_groups(
+        &data.join("b.parquet"),
+        cols.iter()
+            .map(String::as_str)
+            .zip(t.columns().iter().cloned())
+            .collect(),
+        Some(20_000),
+    );
     for (i, b) in backends().into_iter().enumerate() {
         let name = b.name();
         let sel = Selected::only(b);
@@ -771,5 +787,52 @@ fn categorical_features_fit_and_assign() {
             Some(brute_categorical(&model, tx[i], r)),
             "tonight row {i}"
         );
+    }
+}
+
+/// A boolean column as a categorical feature: categories "false" and "true", and a fit that separates them.
+#[test]
+fn boolean_categorical_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("b.parquet");
+    let flag: Vec<bool> = (0..200).map(|i| i % 4 == 0).collect();
+    let x: Vec<f64> = (0..200).map(|i| (i % 10) as f64).collect();
+    write_parquet(
+        &p,
+        vec![
+            ("x", Arc::new(Float64Array::from(x)) as ArrayRef),
+            (
+                "flag",
+                Arc::new(arrow_array::BooleanArray::from(flag.clone())),
+            ),
+        ],
+    );
+    let f = dir.path().join("fit");
+    ok(strata(&[
+        "fit",
+        p.to_str().unwrap(),
+        "--k",
+        "2",
+        "--categorical",
+        "flag",
+        "--device",
+        "cpu",
+        "--out",
+        f.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let model = json(&f.join("model.json"));
+    let cat = &model["preparation"]["categorical"][0];
+    assert_eq!(
+        cat["categories"],
+        serde_json::json!(["false", "true", "(other)"])
+    );
+    assert_eq!(cat["shares"], serde_json::json!([0.75, 0.25, 0.0]));
+    // The flag block has total variance 1, like z-scored x. Splitting by the flag leaves x's variance
+    // (SSE 200); splitting x into halves leaves about 0.24 of x's plus all of the flag's (≈ 248): k-means
+    // splits by the flag, and the 150 rows without it form segment 0 (the largest).
+    let seg = u32s(&read_parquet(&f.join("labels.parquet")), "segment");
+    for i in 0..200 {
+        assert_eq!(seg[i], Some(if flag[i] { 1 } else { 0 }), "row {i}");
     }
 }
