@@ -77,6 +77,23 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
     let stats = res.step(cent, k).unwrap();
     let a = res.assignment().unwrap();
     let near = res.nearest(cent, k).unwrap();
+    let closest = res.closest(cent, k).unwrap();
+    assert_eq!(
+        closest.labels,
+        near.labels,
+        "{what} on {}: closest",
+        b.name()
+    );
+    assert_eq!(
+        closest
+            .dist2
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>(),
+        near.dist2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "{what} on {}: closest distances",
+        b.name()
+    );
     let d = ds.d;
     let mut sse = vec![0.0; k];
     let mut sums = vec![0.0f64; k * d];

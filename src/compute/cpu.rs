@@ -50,6 +50,23 @@ impl Backend for CpuBackend {
     }
 }
 
+impl CpuResident<'_> {
+    /// Nearest centroid and squared distance of every row (the vectorised argmin), in parallel blocks.
+    fn closest_t(&self, t: &Transposed) -> Assignment {
+        let (n, d) = (self.data.n, self.data.d);
+        let (mut labels, mut dist2) = (vec![0u32; n], vec![0f32; n]);
+        labels
+            .par_chunks_mut(BLOCK_ROWS)
+            .zip(dist2.par_chunks_mut(BLOCK_ROWS))
+            .enumerate()
+            .for_each(|(b, (l, dd))| {
+                let x = &self.data.x[b * BLOCK_ROWS * d..(b * BLOCK_ROWS + l.len()) * d];
+                kernel::nearest(self.isa, x, t, l, dd);
+            });
+        Assignment { labels, dist2 }
+    }
+}
+
 struct CpuResident<'a> {
     data: Dataset<'a>,
     isa: Isa,
@@ -91,29 +108,24 @@ impl Resident for CpuResident<'_> {
     }
 
     fn assignment(&mut self) -> Result<Assignment> {
-        let n = self.data.n;
-        let Some(t) = &self.last else {
+        let Some(t) = self.last.take() else {
             return Ok(Assignment {
                 labels: self.labels.clone(),
-                dist2: vec![0.0; n],
+                dist2: vec![0.0; self.data.n],
             });
         };
         // The same kernel on the same tiles as the last step: the same labels and distances, bit for bit.
-        let (mut labels, mut dist2) = (vec![0u32; n], vec![0f32; n]);
-        let d = self.data.d;
-        labels
-            .par_chunks_mut(BLOCK_ROWS)
-            .zip(dist2.par_chunks_mut(BLOCK_ROWS))
-            .enumerate()
-            .for_each(|(b, (l, dd))| {
-                let x = &self.data.x[b * BLOCK_ROWS * d..(b * BLOCK_ROWS + l.len()) * d];
-                kernel::nearest(self.isa, x, t, l, dd);
-            });
+        let a = self.closest_t(&t);
+        self.last = Some(t);
         assert!(
-            labels == self.labels,
+            a.labels == self.labels,
             "CPU kernels disagree with their last step"
         );
-        Ok(Assignment { labels, dist2 })
+        Ok(a)
+    }
+
+    fn closest(&mut self, centroids: &[f32], k: usize) -> Result<Assignment> {
+        Ok(self.closest_t(&Transposed::new(centroids, k, self.data.d)))
     }
 
     fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest> {

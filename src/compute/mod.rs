@@ -180,6 +180,15 @@ pub trait Resident {
     /// Nearest and second-nearest of the `k` centroids (row-major k × d) for every row, squared distances
     /// in the same exact form as `step` (lowest index wins ties). Leaves the step's labels alone.
     fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest>;
+    /// Nearest of the `k` centroids and the squared distance for every row: `nearest` without the
+    /// second-nearest (the distance pass of k-means++ and k-means‖). Leaves the step's labels alone.
+    fn closest(&mut self, centroids: &[f32], k: usize) -> Result<Assignment> {
+        let n = self.nearest(centroids, k)?;
+        Ok(Assignment {
+            labels: n.labels,
+            dist2: n.dist2,
+        })
+    }
     /// The k-means++ candidate pass: for each of the `m` candidates (row-major m × d), the weighted
     /// potential Σ_rows w·min(closest[row], ‖x − candidate‖²) if it were added. The default runs one
     /// `nearest` pass per candidate on the device and sums on the host over fixed row blocks in block
@@ -188,7 +197,7 @@ pub trait Resident {
         let d = cands.len() / m.max(1);
         let mut out = Vec::with_capacity(m);
         for c in cands.chunks_exact(d) {
-            let near = self.nearest(c, 1)?;
+            let near = self.closest(c, 1)?;
             let w = self.weights();
             let parts: Vec<f64> = (near
                 .dist2

@@ -32,7 +32,7 @@ fn pick(mass: impl Iterator<Item = f64>, total: f64, u: f64, n: usize) -> usize 
 }
 
 /// Lowers `closest[i]` to the distance from row i to its nearest row of `centers` (m × d) where that is
-/// strictly closer, and then sets `owner[i]` to `base` + that centre's index. One `nearest` pass on the
+/// strictly closer, and then sets `owner[i]` to `base` + that centre's index. One `closest` pass on the
 /// device the fit runs on.
 fn update_closest(
     res: &mut dyn Resident,
@@ -41,7 +41,7 @@ fn update_closest(
     closest: &mut [f32],
     owner: Option<(&mut [u32], u32)>,
 ) -> Result<()> {
-    let near = res.nearest(centers, centers.len() / d)?;
+    let near = res.closest(centers, centers.len() / d)?;
     match owner {
         Some((own, base)) => closest
             .par_iter_mut()

@@ -62,6 +62,8 @@ pub struct PrepReport {
 }
 
 const PAR_ROWS: usize = 16_384;
+/// Columns copied out per pass when computing the training medians and deciles.
+const STATS_COLUMNS: usize = 4;
 const DECILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// A value of a `--log1p` column below zero, found while preparing.
@@ -90,26 +92,36 @@ impl FittedPrep {
             }
         }
         let mut columns = Vec::with_capacity(m.d);
-        for (j, name) in m.names.iter().enumerate() {
-            let col: Vec<f32> = m.column(j).into_iter().filter(|v| !v.is_nan()).collect();
-            if col.is_empty() {
-                return Err(Error::input(format!(
-                    "column '{name}' has no values at all: nothing to cluster or impute from"
-                )));
+        // Medians and deciles of every feature, a few columns per pass over the matrix (bounded memory).
+        for group in (0..m.d).collect::<Vec<_>>().chunks(STATS_COLUMNS) {
+            let mut cols: Vec<Vec<f32>> = group.iter().map(|_| Vec::with_capacity(m.n)).collect();
+            for row in m.data.chunks_exact(m.d) {
+                for (c, &j) in cols.iter_mut().zip(group) {
+                    if !row[j].is_nan() {
+                        c.push(row[j]);
+                    }
+                }
             }
-            let missing = m.n - col.len();
-            if impute {
-                report.imputed_values += missing;
+            let deciles: Vec<Vec<f64>> = cols.par_iter().map(|c| quantiles(c, &DECILES)).collect();
+            for ((&j, col), deciles) in group.iter().zip(&cols).zip(deciles) {
+                let name = &m.names[j];
+                if col.is_empty() {
+                    return Err(Error::input(format!(
+                        "column '{name}' has no values at all: nothing to cluster or impute from"
+                    )));
+                }
+                if impute {
+                    report.imputed_values += m.n - col.len();
+                }
+                columns.push(ColumnPrep {
+                    name: name.clone(),
+                    log1p: log1p.contains(name),
+                    median: deciles[4],
+                    deciles,
+                    center: 0.0,
+                    scale: 1.0,
+                });
             }
-            let deciles = quantiles(&col, &DECILES);
-            columns.push(ColumnPrep {
-                name: name.clone(),
-                log1p: log1p.contains(name),
-                median: deciles[4],
-                deciles,
-                center: 0.0,
-                scale: 1.0,
-            });
         }
         let mut p = FittedPrep {
             scaling,
