@@ -297,6 +297,18 @@ fn shuffled_and_extra_columns_match_fit_and_brute_force() {
         );
     }
     assert!(near_ties < n / 100, "{near_ties} near-ties");
+    // segments.parquet's SSE (accumulated by the device during the fit) against the labels' distances.
+    let segs = read_parquet(&f.join("segments.parquet"));
+    for (s, &sse) in col_f64(&segs, "sse").iter().enumerate() {
+        let want: f64 = (0..n)
+            .filter(|&i| seg[i] == Some(s as u32))
+            .map(|i| dist[i] * dist[i])
+            .sum();
+        assert!(
+            (sse - want).abs() <= 1e-5 * want,
+            "segment {s}: SSE {sse} vs {want}"
+        );
+    }
 }
 
 /// Three small tables: training (nulls in b only), tonight (a null in a, which had none at training).

@@ -342,31 +342,23 @@ fn summary(
     }
 }
 
-/// Per-segment size, weight, SSE and centroid in original units.
+/// Per-segment size, weight, SSE (as the device accumulated it) and centroid in original units.
 fn segment_rows(fit: &KMeansResult, ds: &Dataset, prep: &FittedPrep) -> Vec<SegmentRow> {
     let d = fit.d;
     let mut rows: Vec<SegmentRow> = (0..fit.k)
         .map(|s| SegmentRow {
             customers: 0,
             weight: 0.0,
-            sse: 0.0,
+            sse: fit.segment_sse[s],
             centroid: (0..d)
                 .map(|j| prep.invert(j, fit.centroids[s * d + j] as f64))
                 .collect(),
         })
         .collect();
-    for (i, (&l, &dd)) in fit
-        .nearest
-        .labels
-        .iter()
-        .zip(&fit.nearest.dist2)
-        .enumerate()
-    {
+    for (i, &l) in fit.nearest.labels.iter().enumerate() {
         let r = &mut rows[l as usize];
-        let w = ds.weight(i);
         r.customers += 1;
-        r.weight += w;
-        r.sse += w * dd as f64;
+        r.weight += ds.weight(i);
     }
     rows
 }
