@@ -4,8 +4,6 @@
 pub mod assign;
 pub mod fit;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::Serialize;
 
 /// Wall seconds per phase, for summary.json.
@@ -17,14 +15,6 @@ pub struct PhaseSeconds {
     pub iterate: f64,
     pub write: f64,
     pub total: f64,
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Missing values of one feature, for summary.json.

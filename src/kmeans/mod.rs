@@ -297,11 +297,8 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
         }
     }
     let (best_restart, run) = best.expect("n_init >= 1");
-    if best_restart != n_init - 1 {
-        // The resident labels belong to the last restart: one pass restores the best one's.
-        res.step(&run.centroids, cfg.k)?;
-    }
-    let order = size_order(&res.assignment()?.labels, cfg.k);
+    // Segment sizes for the renumbering: one distance pass on the best restart's centroids.
+    let order = size_order(&res.closest(&run.centroids, cfg.k)?.labels, cfg.k);
     let d = ds.d;
     let centroids: Vec<f32> = order
         .iter()

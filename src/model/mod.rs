@@ -150,7 +150,9 @@ impl Model {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
             strata_version: env!("CARGO_PKG_VERSION").into(),
-            created_unix: crate::jobs::now_unix(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             features: parts.features,
             id_column: parts.id_column,
             weight_column: parts.weight_column,
