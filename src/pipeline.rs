@@ -140,13 +140,6 @@ pub fn stream_prepared<T: Send>(
                 let out = batch.and_then(|b| {
                     let first_row = part.first_row + row;
                     row += b.num_rows();
-                    if row > part.rows {
-                        return Err(Error::input(format!(
-                            "{} holds more rows than its footer says ({}): the file is corrupt",
-                            source.path_of(part).display(),
-                            part.rows
-                        )));
-                    }
                     prepare_batch(&b, cols, (prep, &lookups), missing, first_row)
                 });
                 let failed = out.is_err();
@@ -154,13 +147,6 @@ pub fn stream_prepared<T: Send>(
                     stop.store(true, Ordering::SeqCst);
                     return;
                 }
-            }
-            if row != part.rows {
-                let _ = tx.send(Err(Error::input(format!(
-                    "{} holds {row} rows where its footer says {}: the file is corrupt or truncated",
-                    source.path_of(part).display(),
-                    part.rows
-                ))));
             }
         }
     };

@@ -388,13 +388,6 @@ fn load_part(
     for batch in source.part_batches(part, &cols.all) {
         let batch: RecordBatch = batch?;
         let n = batch.num_rows();
-        if row + n > part.rows {
-            return Err(Error::input(format!(
-                "{} holds more rows than its footer says ({}): the file is corrupt",
-                source.path_of(part).display(),
-                part.rows
-            )));
-        }
         let ws = w.as_deref_mut().map(|w| &mut w[row..row + n]);
         let dec = decode_batch(
             &batch,
@@ -417,13 +410,6 @@ fn load_part(
             }
         }
         row += n;
-    }
-    if row != part.rows {
-        return Err(Error::input(format!(
-            "{} holds {row} rows where its footer says {}: the file is corrupt or truncated",
-            source.path_of(part).display(),
-            part.rows
-        )));
     }
     Ok(out)
 }

@@ -262,21 +262,53 @@ impl Source {
     }
 
     /// Streams the record batches of one part, holding only `columns` (indices into `schema()`, returned
-    /// in that order).
+    /// in that order). A part holding more or fewer rows than its file's metadata says ends with an error.
     pub fn part_batches(
         &self,
         part: &Part,
         columns: &[usize],
     ) -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
-        match open_batches(
+        let mut inner = match open_batches(
             &self.files[part.file],
             part.row_group,
             &self.schema,
             columns,
         ) {
             Ok(it) => it,
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        }
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let (path, expected) = (self.path_of(part).display().to_string(), part.rows);
+        let mut row = 0usize;
+        let mut done = false;
+        Box::new(std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let item = inner.next();
+            let (item, stop) = match item {
+                Some(Ok(b)) => {
+                    row += b.num_rows();
+                    if row > expected {
+                        let e = Error::input(format!(
+                            "{path} holds more rows than its footer says ({expected}): the file is corrupt"
+                        ));
+                        (Some(Err(e)), true)
+                    } else {
+                        (Some(Ok(b)), false)
+                    }
+                }
+                Some(Err(e)) => (Some(Err(e)), true),
+                None if row != expected => (
+                    Some(Err(Error::input(format!(
+                        "{path} holds {row} rows where its footer says {expected}: the file is corrupt or truncated"
+                    )))),
+                    true,
+                ),
+                None => (None, true),
+            };
+            done = stop;
+            item
+        }))
     }
 }
 
