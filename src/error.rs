@@ -72,13 +72,15 @@ impl Error {
     pub fn input(msg: impl Into<String>) -> Self {
         Self::new(Kind::Input, msg)
     }
-    /// Writing `path` failed because of `why` (an error, kept as the source, or a sentence).
+    /// Writing `path` failed because of `why` (an error, kept as the source, or a sentence). A full disk,
+    /// a quota or a file-size limit (`ulimit -f`) gets a hint saying so.
     pub fn output(path: impl AsRef<Path>, why: impl Into<Source>) -> Self {
-        Self::new(
-            Kind::Output,
-            format!("cannot write {}", path.as_ref().display()),
-        )
-        .with_source(why)
+        let why = why.into();
+        let mut message = format!("cannot write {}", path.as_ref().display());
+        if let Some(hint) = storage_hint(why.as_ref()) {
+            message = format!("{message} ({hint})");
+        }
+        Self::new(Kind::Output, message).with_source(why)
     }
     pub fn device(msg: impl Into<String>) -> Self {
         Self::new(Kind::Device, msg)
@@ -119,6 +121,28 @@ impl Error {
             Kind::Device => 5,
         }
     }
+}
+
+/// What to do when writing failed for lack of room, from the I/O error anywhere in `e`'s source chain
+/// (Parquet and Arrow keep the I/O error as their source, or only its text).
+fn storage_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        let kind = e.downcast_ref::<std::io::Error>().map(|io| io.kind());
+        if kind == Some(K::StorageFull) || text.contains("(os error 28)") {
+            return Some("the disk is full: free space or choose another --out");
+        }
+        if kind == Some(K::QuotaExceeded) || text.contains("(os error 122)") {
+            return Some("the disk quota is exhausted: free space or choose another --out");
+        }
+        if kind == Some(K::FileTooLarge) || text.contains("(os error 27)") {
+            return Some("the file-size limit was reached (ulimit -f): raise it, or write fewer rows per run");
+        }
+        cur = e.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod load;
 pub mod matrix;
+pub mod sink;
 pub mod source;
 pub mod write;
 

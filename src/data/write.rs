@@ -1,5 +1,5 @@
-//! Atomic output: every file is written into a hidden staging directory inside the output directory and
-//! renamed into place only after all of them were written, so a failed run leaves the directory as it was.
+//! Writing Parquet and JSON files (an output set is published by [`super::sink`]), and single files
+//! replaced atomically.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -15,89 +15,16 @@ use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 
-/// A set of output files being written; nothing is visible in `dir` until [`Staging::commit`].
-pub struct Staging {
-    dir: PathBuf,
-    tmp: Option<tempfile::TempDir>,
-    created_dir: bool,
-    files: Vec<String>,
-}
-
-impl Staging {
-    /// Creates `dir` if needed and a staging directory inside it. Fails early (before any work) if the
-    /// directory cannot be written.
-    pub fn new(dir: &Path) -> Result<Staging> {
-        let created_dir = !dir.exists();
-        if dir.exists() && !dir.is_dir() {
-            return Err(Error::output(
-                dir,
-                "exists and is not a directory; give a directory for --out",
-            ));
-        }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".strata-tmp-")
-            .tempdir_in(dir)
-            .map_err(|e| {
-                if created_dir {
-                    let _ = std::fs::remove_dir(dir);
-                }
-                Error::output(dir, format!("{e}; choose a writable --out directory"))
-            })?;
-        Ok(Staging {
-            dir: dir.to_path_buf(),
-            tmp: Some(tmp),
-            created_dir,
-            files: Vec::new(),
-        })
-    }
-
-    /// Path for a staged file `name` (final name in `dir` after commit).
-    pub fn path(&mut self, name: &str) -> PathBuf {
-        if !self.files.iter().any(|f| f == name) {
-            self.files.push(name.to_string());
-        }
-        self.tmp.as_ref().expect("staging alive").path().join(name)
-    }
-
-    /// Writes `value` as pretty JSON to staged file `name`.
-    pub fn write_json<T: serde::Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
-        let path = self.path(name);
-        let out = File::create(&path).map_err(|e| Error::output(&path, e))?;
-        let mut w = BufWriter::new(out);
-        serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::output(&path, e))?;
-        w.write_all(b"\n").map_err(|e| Error::output(&path, e))?;
-        w.into_inner()
-            .map_err(|e| Error::output(&path, e.into_error()))?
-            .sync_all()
-            .map_err(|e| Error::output(&path, e))
-    }
-
-    /// Renames all staged files into the output directory.
-    pub fn commit(mut self) -> Result<Vec<PathBuf>> {
-        let tmp = self.tmp.take().expect("staging alive");
-        let mut done = Vec::new();
-        for name in &self.files {
-            let to = self.dir.join(name);
-            std::fs::rename(tmp.path().join(name), &to).map_err(|e| Error::output(&to, e))?;
-            done.push(to);
-        }
-        drop(tmp);
-        Ok(done)
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        // Not committed: the TempDir removes the staged files; remove the directory too if we created it.
-        if let Some(tmp) = self.tmp.take() {
-            drop(tmp);
-            if self.created_dir {
-                let _ = std::fs::remove_dir(&self.dir);
-            }
-        }
-    }
+/// Writes `value` as pretty JSON to `path`, synced to disk.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let out = File::create(path).map_err(|e| Error::output(path, e))?;
+    let mut w = BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::output(path, e))?;
+    w.write_all(b"\n").map_err(|e| Error::output(path, e))?;
+    w.into_inner()
+        .map_err(|e| Error::output(path, e.into_error()))?
+        .sync_all()
+        .map_err(|e| Error::output(path, e))
 }
 
 /// Writer properties: Snappy; dictionary encoding only for segment numbers and booleans (continuous
@@ -158,14 +85,17 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let pending = super::sink::Pending::new();
     let mut tmp = tempfile::Builder::new()
         .prefix(".strata-")
         .tempfile_in(dir)
         .map_err(|e| Error::output(dir, format!("{e}; choose a writable path")))?;
+    pending.remove_on_failure(tmp.path().to_path_buf());
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::output(path, e))?;
     tmp.persist(path)
         .map_err(|e| Error::output(path, e.error))?;
+    pending.clear();
     Ok(())
 }

@@ -14,7 +14,8 @@ use super::{MissingCount, missing_counts};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::compute::{Backend, Dataset, Nearest};
 use crate::data::load::{Columns, resolve};
-use crate::data::write::{ParquetSink, Staging};
+use crate::data::sink::{OutputSet, check_not_input};
+use crate::data::write::ParquetSink;
 use crate::data::{LoadSpec, Source};
 use crate::error::{Error, Result};
 use crate::model::{Model, Role};
@@ -108,7 +109,10 @@ impl Tally {
 pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<AssignOutcome> {
     let t_start = Instant::now();
     let model = Model::read(&opts.model)?;
-    let mut staging = Staging::new(&opts.out)?;
+    let mut read = opts.inputs.clone();
+    read.push(opts.model.clone());
+    check_not_input(&opts.out, &read)?;
+    let mut staging = OutputSet::create(&opts.out)?;
     let mut warnings = Vec::new();
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{MissingCount, PhaseSeconds, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
-use crate::data::write::Staging;
+use crate::data::sink::{OutputSet, check_not_input};
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
@@ -163,7 +163,12 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
             "--init FILE gives centroids for numeric features only; it cannot be combined with --categorical",
         ));
     }
-    let mut staging = Staging::new(&opts.out)?;
+    let mut read = opts.inputs.clone();
+    if let InitChoice::File(f) = &opts.init {
+        read.push(f.clone());
+    }
+    check_not_input(&opts.out, &read)?;
+    let mut staging = OutputSet::create(&opts.out)?;
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open(&opts.inputs, &text_cols)?;
     let spec = LoadSpec {
@@ -233,7 +238,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
 }
 
 fn write_outputs(
-    staging: &mut Staging,
+    staging: &mut OutputSet,
     p: &Prepared,
     fit: &KMeansResult,
     segments: &[SegmentRow],
