@@ -116,9 +116,12 @@ pub fn run(opts: &BenchOptions, log: &dyn Fn(&str)) -> Result<Vec<BenchRow>> {
             log("no usable GPU adapter (see `strata devices`; --allow-software adds lavapipe)");
         }
     }
+    if backends.is_empty() && !opts.gpus {
+        return Err(Error::usage("nothing to run: --no-cpu and --no-gpu"));
+    }
     if backends.is_empty() {
-        return Err(Error::usage(
-            "nothing to run: no CPU (--no-cpu) and no GPU adapter",
+        return Err(Error::device(
+            "nothing to run: --no-cpu and no usable GPU adapter (see `strata devices`; --allow-software adds lavapipe)",
         ));
     }
     let mut rows = Vec::new();

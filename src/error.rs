@@ -138,7 +138,9 @@ fn storage_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
             return Some("the disk quota is exhausted: free space or choose another --out");
         }
         if kind == Some(K::FileTooLarge) || text.contains("(os error 27)") {
-            return Some("the file-size limit was reached (ulimit -f): raise it, or write fewer rows per run");
+            return Some(
+                "the file-size limit was reached (ulimit -f): raise it, or write fewer rows per run",
+            );
         }
         cur = e.source();
     }

@@ -11,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
+use crate::data::matrix::{human_bytes, try_zeroed};
+use crate::data::sink::Pending;
 use crate::data::write::ParquetSink;
 use crate::error::{Error, Result};
 
@@ -135,6 +137,19 @@ pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Resul
             "--rows, --features and --clusters must be at least 1",
         ));
     }
+    if k > rows {
+        return Err(Error::usage(format!(
+            "--clusters {k} is more than --rows {rows}: every cluster needs customers"
+        )));
+    }
+    // The cluster means (k × d) and one batch (65,536 × d) are held in memory.
+    let need = k.max(BATCH).checked_mul(d);
+    if need.and_then(try_zeroed::<f64>).is_none() {
+        return Err(Error::usage(format!(
+            "--clusters {k} × --features {d} needs {} of memory, more than this machine can allocate",
+            human_bytes(k.max(BATCH) as f64 * d as f64 * 8.0)
+        )));
+    }
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -148,6 +163,8 @@ pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Resul
     let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
+    let pending = Pending::new();
+    pending.remove_on_failure(tmp.path().to_path_buf());
     let blobs = Blobs::new(k, d, seed);
     let schema = schema(d);
     let mut sink = ParquetSink::create(tmp.path().to_path_buf(), schema.clone())?;
@@ -165,5 +182,6 @@ pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Resul
     }
     sink.finish()?;
     tmp.persist(out).map_err(|e| Error::output(out, e.error))?;
+    pending.clear();
     Ok(())
 }

@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    quiet_vulkan_layers();
     let cli = cli::Cli::parse();
     handle_signals();
     if let Err(e) = cli::run(cli) {
@@ -48,3 +49,15 @@ fn handle_signals() {
 
 #[cfg(not(unix))]
 fn handle_signals() {}
+
+/// Mesa's implicit device-select Vulkan layer connects to Wayland to find the display's GPU, and without
+/// XDG_RUNTIME_DIR (cron, systemd services) libwayland prints two "error: XDG_RUNTIME_DIR is invalid" lines
+/// on every run, which trips log alerting. strata chooses its adapter itself, so the layer is disabled
+/// unless the user set its variable.
+fn quiet_vulkan_layers() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: called first thing in `main`, before this process starts any thread, so no other thread
+        // can be reading the environment.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}

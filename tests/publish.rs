@@ -49,7 +49,11 @@ fn consistent_k(out: &Path) -> usize {
     let model = json(&out.join("model.json"));
     let summary = json(&out.join("summary.json"));
     let k = model["segments"].as_array().unwrap().len();
-    assert_eq!(summary["k"].as_u64(), Some(k as u64), "summary.json vs model.json");
+    assert_eq!(
+        summary["k"].as_u64(),
+        Some(k as u64),
+        "summary.json vs model.json"
+    );
     let labels = read_parquet(&out.join("labels.parquet"));
     let segs: BTreeSet<u64> = col_f64(&labels, "segment")
         .iter()
@@ -98,7 +102,10 @@ fn concurrent_runs_never_mix_their_files() {
                 c => panic!("round {round}: exit {c:?}: {err}"),
             }
         }
-        assert!(ra.success() || rb.success(), "one of the two runs publishes");
+        assert!(
+            ra.success() || rb.success(),
+            "one of the two runs publishes"
+        );
         let k = consistent_k(&out);
         assert!(k == 3 || k == 4);
     }
@@ -129,9 +136,21 @@ fn kill_9_at_any_instant_leaves_one_complete_set() {
     ok(strata(&fit_args(i, o, "5")));
     assert_eq!(consistent_k(&out), 5);
     let store = dir.path().join(".out.strata");
-    assert_eq!(store_entries(&store, "tmp-"), 0, "staging of killed runs removed");
-    assert!(store_entries(&store, "set-") <= 2, "the current set and the one it replaced");
-    assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+    assert_eq!(
+        store_entries(&store, "tmp-"),
+        0,
+        "staging of killed runs removed"
+    );
+    assert!(
+        store_entries(&store, "set-") <= 2,
+        "the current set and the one it replaced"
+    );
+    assert!(
+        std::fs::symlink_metadata(&out)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     eprintln!("sets seen after kills: {seen:?}");
 }
 
@@ -204,10 +223,10 @@ fn output_overlapping_an_input_is_refused_before_any_work() {
     generate(&part, 1_000);
     let original = std::fs::read(&part).unwrap();
     let cases: Vec<(PathBuf, PathBuf)> = vec![
-        (part.clone(), d.clone()),            // out contains the input file
-        (d.clone(), d.clone()),               // out is the partitioned input directory
-        (d.clone(), d.join("segments")),      // out inside the input directory
-        (part.clone(), part.clone()),         // out is the input file
+        (part.clone(), d.clone()),       // out contains the input file
+        (d.clone(), d.clone()),          // out is the partitioned input directory
+        (d.clone(), d.join("segments")), // out inside the input directory
+        (part.clone(), part.clone()),    // out is the input file
     ];
     for (input, out) in cases {
         let o = strata(&["fit", s(&input), "--k", "2", "--out", s(&out)]);
@@ -218,7 +237,14 @@ fn output_overlapping_an_input_is_refused_before_any_work() {
     // Through the published link: reading last night's labels and writing the same --out.
     let out = dir.path().join("out");
     ok(strata(&fit_args(s(&part), s(&out), "2")));
-    let o = strata(&["fit", s(&out.join("labels.parquet")), "--k", "2", "--out", s(&out)]);
+    let o = strata(&[
+        "fit",
+        s(&out.join("labels.parquet")),
+        "--k",
+        "2",
+        "--out",
+        s(&out),
+    ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(std::fs::read(&part).unwrap(), original);
     let names: Vec<_> = std::fs::read_dir(&d).unwrap().collect();

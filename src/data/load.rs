@@ -5,7 +5,7 @@ use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Schema};
 use rayon::prelude::*;
 
-use crate::data::matrix::FeatureMatrix;
+use crate::data::matrix::{FeatureMatrix, human_bytes, try_zeroed};
 use crate::data::source::{Part, Source};
 use crate::error::{Error, Result};
 use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
@@ -483,8 +483,20 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     let cols = Columns::resolve(source.schema(), spec)?;
     let d = cols.d();
     let parts = source.parts();
-    let mut data = vec![0f32; total * d];
-    let mut weights: Option<Vec<f32>> = cols.weight.as_ref().map(|_| vec![0f32; total]);
+    let too_big = || {
+        Error::input(format!(
+            "the input's metadata claims {total} rows × {d} features ({}), more memory than this machine can allocate: if the file is not that large its footer is corrupt; otherwise use a machine with more memory or strata assign (streamed)",
+            human_bytes(total as f64 * d as f64 * 4.0)
+        ))
+    };
+    let mut data: Vec<f32> = total
+        .checked_mul(d)
+        .and_then(try_zeroed)
+        .ok_or_else(too_big)?;
+    let mut weights: Option<Vec<f32>> = match cols.weight {
+        Some(_) => Some(try_zeroed(total).ok_or_else(too_big)?),
+        None => None,
+    };
     let mut x_slices = Vec::with_capacity(parts.len());
     let mut rest = data.as_mut_slice();
     for p in &parts {

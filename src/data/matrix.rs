@@ -21,3 +21,28 @@ impl FeatureMatrix {
         self.data.iter().skip(j).step_by(self.d).copied().collect()
     }
 }
+
+/// A zeroed vector of `n` elements whose size comes from input metadata or arguments, or None when this
+/// machine cannot allocate it: callers turn that into an error naming the size, where a plain `vec!` would
+/// abort the process (a corrupt footer claiming billions of rows).
+pub fn try_zeroed<T: Clone + Default>(n: usize) -> Option<Vec<T>> {
+    n.checked_mul(size_of::<T>())
+        .filter(|&b| b <= isize::MAX as usize)?;
+    // Reserving first asks the allocator without touching memory; the zeroed vector is then mapped lazily.
+    let mut probe: Vec<T> = Vec::new();
+    probe.try_reserve_exact(n).ok()?;
+    drop(probe);
+    Some(vec![T::default(); n])
+}
+
+/// `bytes` for a message ("134.4 GB").
+pub fn human_bytes(bytes: f64) -> String {
+    let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
+}

@@ -160,7 +160,10 @@ fn resolve(path: &Path) -> PathBuf {
     let mut p = path.to_path_buf();
     loop {
         if let Ok(c) = fs::canonicalize(&p) {
-            return rest.iter().rev().fold(c, |acc, r: &std::ffi::OsString| acc.join(r));
+            return rest
+                .iter()
+                .rev()
+                .fold(c, |acc, r: &std::ffi::OsString| acc.join(r));
         }
         match (p.file_name(), p.parent()) {
             (Some(n), Some(parent)) => {
@@ -202,7 +205,10 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 
 /// Creates `dir` and its missing ancestors, returning those it created (outermost first).
 fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).collect();
+    let mut missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .collect();
     missing.reverse();
     let mut created = Vec::new();
     for d in missing {
@@ -228,9 +234,8 @@ fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 fn lock(store: &Path, dir: &Path) -> Result<File> {
     let path = store.join("lock");
     loop {
-        fs::create_dir_all(store).map_err(|e| {
-            Error::output(dir, format!("{e}; choose a writable --out directory"))
-        })?;
+        fs::create_dir_all(store)
+            .map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -337,7 +342,11 @@ fn stamp() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("{secs}-{}-{}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{secs}-{}-{}",
+        std::process::id(),
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// An output set being written; nothing is visible in `DIR` until [`OutputSet::commit`].
@@ -378,9 +387,8 @@ impl OutputSet {
             }
         }
         let staging = store.join(format!("tmp-{}", stamp()));
-        fs::create_dir(&staging).map_err(|e| {
-            Error::output(dir, format!("{e}; choose a writable --out directory"))
-        })?;
+        fs::create_dir(&staging)
+            .map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
         pending.push(Undo::Remove(staging.clone()));
         Ok(OutputSet {
             dir: dir.to_path_buf(),
@@ -438,7 +446,8 @@ impl OutputSet {
             for e in entries.flatten() {
                 let n = e.file_name();
                 let s = n.to_string_lossy();
-                let old_set = s.starts_with("set-") && *s != set_name && Some(&n) != keep_prev.as_ref();
+                let old_set =
+                    s.starts_with("set-") && *s != set_name && Some(&n) != keep_prev.as_ref();
                 if old_set || s.starts_with("old-") {
                     Undo::Remove(e.path()).run();
                 }

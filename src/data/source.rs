@@ -105,8 +105,13 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 )));
             }
             out.extend(files);
-        } else {
+        } else if meta.is_file() {
             out.push(p.clone());
+        } else {
+            return Err(Error::input(format!(
+                "input {} is not a regular file (a named pipe or a device?): strata reads a file twice (types, then values); save the data to a file first",
+                p.display()
+            )));
         }
     }
     Ok(out)

@@ -37,7 +37,15 @@ impl std::str::FromStr for InitChoice {
             "k-means++" | "kmeans++" => InitChoice::KMeansPlusPlus,
             "k-means||" | "kmeans||" => InitChoice::KMeansParallel,
             "random" => InitChoice::Random,
-            path => InitChoice::File(PathBuf::from(path)),
+            // A path names a file; anything else is a mistyped method.
+            path if std::path::Path::new(path).exists() || path.contains(['/', '.']) => {
+                InitChoice::File(PathBuf::from(path))
+            }
+            other => {
+                return Err(format!(
+                    "'{other}' is neither a method (auto, k-means++, k-means||, random) nor an existing file"
+                ));
+            }
         })
     }
 }
@@ -193,7 +201,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         "k-means k={} on {} ({} restart(s))",
         opts.k,
         sel.primary.name(),
-        opts.n_init
+        cfg.restarts()
     ));
     let on = run_with_fallback(sel, log, |b| kmeans::fit(b, &ds, &cfg))?;
     let fit = &on.value;

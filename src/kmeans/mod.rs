@@ -256,11 +256,7 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
     cfg.validate(ds)?;
     let tol_abs = cfg.tol * mean_variance(ds);
     let mut res = backend.load(*ds)?;
-    let n_init = if matches!(cfg.init, Init::Given(_)) {
-        1
-    } else {
-        cfg.n_init
-    };
+    let n_init = cfg.restarts();
     let init = cfg.init.clone().resolve(ds.n);
     let mut best: Option<(usize, Run)> = None;
     let mut reports = Vec::new();

@@ -137,6 +137,14 @@ impl KMeansConfig {
     pub fn n_init(&self) -> usize {
         self.n_init
     }
+    /// Restarts that will run: `n_init`, or 1 when the initial centroids are given.
+    pub fn restarts(&self) -> usize {
+        if matches!(self.init, Init::Given(_)) {
+            1
+        } else {
+            self.n_init
+        }
+    }
     pub fn max_iter(&self) -> usize {
         self.max_iter
     }
