@@ -168,9 +168,10 @@ fn measure(
         id: id.map(str::to_string),
         ..Default::default()
     };
-    let mut m = load(&source, &spec, Missing::Error)?.matrix;
+    let raw = load(&source, &spec, Missing::Error)?.raw;
     let read_s = t.elapsed().as_secs_f64();
-    FittedPrep::fit_transform(&mut m, Scaling::Zscore, &[], false)?;
+    let (_, m, _) = FittedPrep::fit_transform(&raw, Scaling::Zscore, &[], false)?;
+    drop(raw);
     let (n, d) = (m.n, m.d);
     if k > n {
         return Err(Error::usage(format!("k = {k} is larger than the {n} rows")));

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::builder::{Float32Builder, UInt32Builder};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::compute::Nearest;
@@ -175,7 +178,9 @@ pub fn write_segments(
     write_parquet(path, &batch)
 }
 
-/// Writes profiles.parquet: one row per (segment, feature); `segment` is null on the all-customers rows.
+/// Writes profiles.parquet: one row per (segment, feature). The all-customers rows have `segment` −1 and
+/// `all_customers` true: no nulls in either column, so `segment` stays an integer in pandas (where a null
+/// would turn it into float NaN), polars and DuckDB alike.
 pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> {
     // Numeric statistics are null on category rows; the category and its share are null on numeric rows.
     let f64col = |name: &str, get: fn(&FeatureProfile) -> f64| -> (Field, ArrayRef) {
@@ -189,17 +194,27 @@ pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> 
         )
     };
     let mut fields = vec![
-        Field::new("segment", DataType::UInt32, true),
+        Field::new("segment", DataType::Int64, false),
+        Field::new("all_customers", DataType::Boolean, false),
         Field::new("feature", DataType::Utf8, false),
         Field::new("customers", DataType::UInt64, false),
+        Field::new("missing", DataType::UInt64, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from_iter(profiles.iter().map(|p| p.segment))),
+        Arc::new(Int64Array::from_iter_values(
+            profiles.iter().map(|p| p.segment.map_or(-1, i64::from)),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            profiles.iter().map(|p| Some(p.segment.is_none())),
+        )),
         Arc::new(StringArray::from_iter_values(
             profiles.iter().map(|p| p.feature.as_str()),
         )),
         Arc::new(UInt64Array::from_iter_values(
             profiles.iter().map(|p| p.customers),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            profiles.iter().map(|p| p.missing),
         )),
     ];
     for (f, c) in [

@@ -11,7 +11,7 @@ use std::time::Instant;
 use arrow_array::ArrayRef;
 
 use crate::data::load::{Columns, decode_batch};
-use crate::data::{LoadSpec, Loaded, Missing, Source, load};
+use crate::data::{FeatureMatrix, LoadSpec, Loaded, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::prep::categorical::MISSING;
 use crate::prep::{FittedPrep, PrepReport, Scaling};
@@ -29,8 +29,10 @@ pub struct PrepSpec {
 /// The whole input in memory, prepared, with what reading and preparing it found.
 pub struct Prepared {
     pub source: Source,
-    /// The feature matrix is in the prepared space.
+    /// The input as read: original values in `loaded.raw` (profiles are computed from them).
     pub loaded: Loaded,
+    /// The prepared matrix (the clustering space): numeric features, then categorical indicators.
+    pub matrix: FeatureMatrix<f32>,
     pub prep: FittedPrep,
     pub report: PrepReport,
     pub read_seconds: f64,
@@ -50,17 +52,17 @@ pub fn read_and_prepare(
     log(&format!(
         "read {} rows × {} numeric and {} categorical features from {} file(s) in {read_seconds:.2}s",
         loaded.rows_read,
-        loaded.matrix.d,
+        loaded.raw.d,
         loaded.categorical.len(),
         source.paths().len(),
     ));
     let t = Instant::now();
     let impute = prep.missing == Missing::Median;
-    let (mut fitted, mut report) =
-        FittedPrep::fit_transform(&mut loaded.matrix, prep.scale, &prep.log1p, impute)?;
+    let (mut fitted, mut matrix, mut report) =
+        FittedPrep::fit_transform(&loaded.raw, prep.scale, &prep.log1p, impute)?;
     let cats = std::mem::take(&mut loaded.categorical);
     report.warnings.extend(fitted.fit_categorical(
-        &mut loaded.matrix,
+        &mut matrix,
         &spec.categorical,
         &cats,
         prep.min_category_share,
@@ -75,6 +77,7 @@ pub fn read_and_prepare(
     Ok(Prepared {
         source,
         loaded,
+        matrix,
         prep: fitted,
         report,
         read_seconds,
@@ -206,7 +209,7 @@ fn prepare_batch(
     first_row: usize,
 ) -> Result<PreparedBatch> {
     let (n, d) = (batch.num_rows(), cols.d());
-    let mut x = vec![0f32; n * d];
+    let mut x = vec![0f64; n * d];
     let dec = decode_batch(batch, cols, first_row, &mut x, None)?;
     let (mut codes, unseen) = encode_categories(prep, lookups, &dec.categorical);
     if let Some(&r) = dec.missing_rows.first()
@@ -252,13 +255,14 @@ fn prepare_batch(
         codes.iter_mut().for_each(|c| c.truncate(kept));
     }
     let impute = missing == Missing::Median;
-    prep.transform(&mut x, impute).map_err(|mut e| {
+    let mut prepared = vec![0f32; x.len()];
+    prep.transform(&x, &mut prepared, impute).map_err(|mut e| {
         let in_batch = rows.iter().position(|r| *r == Some(e.row)).unwrap_or(e.row);
         e.row = first_row + in_batch;
-        prep.negative_error(e, "row")
+        prep.value_error(e, "row")
     })?;
     let rows_kept = x.len() / d;
-    let x = prep.expand(x, rows_kept, &codes, impute);
+    let x = prep.expand(prepared, rows_kept, &codes, impute);
     Ok(PreparedBatch {
         first_row,
         ids: dec.ids,

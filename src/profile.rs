@@ -1,10 +1,14 @@
-//! Per-segment statistics in original units: what a relationship manager reads ("segment 2: many calls,
-//! low limits"). Computed from the prepared matrix by inverting the preparation value by value.
+//! Per-segment statistics: what a relationship manager reads ("segment 2: many calls, low limits").
+//! The statistics (mean, quartiles, …) come from the original values in f64, missing ones left out; the
+//! direction and size of a difference (`z`) come from the space the clustering used — the centroid's
+//! distance from the overall mean of the prepared feature, in its standard deviations — so that a summary
+//! never contradicts the centroids (with `--log1p`, a raw mean can sit below average while every member
+//! sits above the median).
 
 use rayon::prelude::*;
 
 use crate::data::FeatureMatrix;
-use crate::prep::FittedPrep;
+use crate::prep::{FittedPrep, mean_var};
 use crate::quantile::quantiles;
 
 /// Statistics of one feature over one group of customers (a segment, or all of them).
@@ -14,6 +18,8 @@ pub struct FeatureProfile {
     pub segment: Option<u32>,
     pub feature: String,
     pub customers: u64,
+    /// Customers of the group whose value was missing (imputed for the clustering; left out of the statistics).
+    pub missing: u64,
     pub mean: f64,
     /// Population standard deviation.
     pub std: f64,
@@ -22,8 +28,9 @@ pub struct FeatureProfile {
     pub median: f64,
     pub p75: f64,
     pub max: f64,
-    /// (segment mean − overall mean) / overall std; 0 when the feature is constant. For a category:
-    /// (segment share − overall share) / √(p(1 − p)) of the overall share p.
+    /// In the clustering space: (centroid − overall mean) / overall standard deviation of the prepared
+    /// feature; 0 when the feature is constant. For a category: (segment share − overall share) / √(p(1 − p))
+    /// of the overall share p.
     pub z: f64,
     /// For a categorical feature: the category, and its share of the group's customers (the numeric
     /// statistics are then NaN and written as nulls).
@@ -31,19 +38,21 @@ pub struct FeatureProfile {
     pub share: f64,
 }
 
-fn describe(values: &[f32], segment: Option<u32>, feature: &str) -> FeatureProfile {
+fn describe(
+    values: &[f64],
+    segment: Option<u32>,
+    feature: &str,
+    customers: usize,
+) -> FeatureProfile {
     let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values
-        .iter()
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|&v| (v - mean).powi(2)).sum::<f64>() / n;
     let q = quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]);
     FeatureProfile {
         segment,
         feature: feature.to_string(),
-        customers: values.len() as u64,
+        customers: customers as u64,
+        missing: (customers - values.len()) as u64,
         mean,
         std: var.sqrt(),
         min: q[0],
@@ -60,13 +69,24 @@ fn describe(values: &[f32], segment: Option<u32>, feature: &str) -> FeatureProfi
 /// Features profiled at once: each holds one column (n values) in memory.
 const PARALLEL_FEATURES: usize = 4;
 
-/// Profiles of every segment (in segment order) followed by the overall rows, feature by feature.
+/// The fitted segmentation a profile describes.
+pub struct Segmentation<'a> {
+    /// The prepared matrix the clustering ran on (numeric features, then categorical indicators).
+    pub prepared: &'a FeatureMatrix<f32>,
+    pub labels: &'a [u32],
+    /// k × prepared columns, in the prepared space.
+    pub centroids: &'a [f32],
+    pub k: usize,
+}
+
+/// Profiles of every segment (in segment order) followed by the overall rows, feature by feature; `raw`
+/// holds the original values (NaN = missing) of the numeric features.
 pub fn profiles(
-    m: &FeatureMatrix,
+    raw: &FeatureMatrix<f64>,
     prep: &FittedPrep,
-    labels: &[u32],
-    k: usize,
+    seg: &Segmentation,
 ) -> Vec<FeatureProfile> {
+    let (labels, k) = (seg.labels, seg.k);
     // Where each segment's rows go in a segment-ordered column (a counting sort).
     let mut start = vec![0usize; k + 1];
     for &l in labels {
@@ -75,24 +95,35 @@ pub fn profiles(
     for s in 0..k {
         start[s + 1] += start[s];
     }
+    let spread = mean_var(seg.prepared);
+    let dp = seg.prepared.d;
     let features: Vec<usize> = (0..prep.columns.len()).collect();
     let mut per_feature = Vec::with_capacity(features.len());
     for group in features.chunks(PARALLEL_FEATURES) {
-        per_feature.par_extend(
-            group
-                .par_iter()
-                .map(|&j| feature_profiles(m, prep, labels, &start, j)),
-        );
+        per_feature.par_extend(group.par_iter().map(|&j| {
+            let (mut per, all) = feature_profiles(raw, labels, &start, j);
+            let (mean, var) = spread[j];
+            let constant = !(all.max > all.min);
+            for (s, p) in per.iter_mut().enumerate() {
+                let c = seg.centroids[s * dp + j] as f64;
+                p.z = if var > 0.0 && !constant && p.customers > 0 {
+                    (c - mean) / var.sqrt()
+                } else {
+                    0.0
+                };
+            }
+            (per, all)
+        }));
     }
-    let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(m.d); k];
-    let mut overall = Vec::with_capacity(m.d);
+    let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(raw.d); k];
+    let mut overall = Vec::with_capacity(raw.d);
     for (per, all) in per_feature {
         for (s, p) in per.into_iter().enumerate() {
             segs[s].push(p);
         }
         overall.push(all);
     }
-    let cats = category_profiles(m, prep, labels, &start);
+    let cats = category_profiles(seg.prepared, prep, labels, &start);
     segs.into_iter()
         .flatten()
         .chain(overall)
@@ -102,7 +133,7 @@ pub fn profiles(
 
 /// Category shares per segment and overall, for each categorical feature: one row per (group, category).
 fn category_profiles(
-    m: &FeatureMatrix,
+    m: &FeatureMatrix<f32>,
     prep: &FittedPrep,
     labels: &[u32],
     start: &[usize],
@@ -151,48 +182,51 @@ fn category_profiles(
     out
 }
 
-/// One feature: its values in original units scattered into a segment-ordered column in one sequential
-/// sweep of the matrix, each segment's slice described in parallel, then the whole column.
+/// One feature: its original values scattered into a segment-ordered column in one sequential sweep of
+/// the matrix (missing values left out), each segment's slice described in parallel, then the whole column.
 fn feature_profiles(
-    m: &FeatureMatrix,
-    prep: &FittedPrep,
+    raw: &FeatureMatrix<f64>,
     labels: &[u32],
     start: &[usize],
     j: usize,
 ) -> (Vec<FeatureProfile>, FeatureProfile) {
-    let name = &m.names[j];
-    let mut col = vec![0f32; m.n];
+    let name = &raw.names[j];
+    let mut col = vec![0f64; raw.n];
     let mut fill = start.to_vec();
-    for (row, &l) in m.data.chunks_exact(m.d).zip(labels) {
-        let f = &mut fill[l as usize];
-        col[*f] = prep.invert(j, row[j] as f64) as f32;
-        *f += 1;
+    for (v, &l) in raw.values(j).zip(labels) {
+        if !v.is_nan() {
+            let f = &mut fill[l as usize];
+            col[*f] = v;
+            *f += 1;
+        }
     }
-    let mut per: Vec<FeatureProfile> = start
+    let per: Vec<FeatureProfile> = start
         .par_windows(2)
+        .zip(fill.par_iter())
         .enumerate()
-        .map(|(s, w)| {
-            let v = &col[w[0]..w[1]];
+        .map(|(s, (w, &end))| {
+            let v = &col[w[0]..end];
             if v.is_empty() {
                 FeatureProfile {
                     segment: Some(s as u32),
                     feature: name.clone(),
-                    customers: 0,
+                    customers: (w[1] - w[0]) as u64,
+                    missing: (w[1] - w[0]) as u64,
                     ..nan_profile()
                 }
             } else {
-                describe(v, Some(s as u32), name)
+                describe(v, Some(s as u32), name, w[1] - w[0])
             }
         })
         .collect();
-    let all = describe(&col, None, name);
-    for p in &mut per {
-        p.z = if all.std > 0.0 && p.customers > 0 {
-            (p.mean - all.mean) / all.std
-        } else {
-            0.0
-        };
+    // The values of all segments, gaps (missing values) closed.
+    let mut at = 0;
+    for w in start.windows(2).zip(&fill) {
+        let ((lo, _), end) = ((w.0[0], w.0[1]), *w.1);
+        col.copy_within(lo..end, at);
+        at += end - lo;
     }
+    let all = describe(&col[..at], None, name, raw.n);
     (per, all)
 }
 
@@ -201,6 +235,7 @@ fn nan_profile() -> FeatureProfile {
         segment: None,
         feature: String::new(),
         customers: 0,
+        missing: 0,
         mean: f64::NAN,
         std: f64::NAN,
         min: f64::NAN,
@@ -214,11 +249,14 @@ fn nan_profile() -> FeatureProfile {
     }
 }
 
-/// The features of a segment with the largest |z|, most distinctive first.
+/// Below this |z| a feature is not called high or low: the segment sits at the average.
+pub const DESCRIBE_MIN_Z: f64 = 0.1;
+
+/// The features of a segment with the largest |z| (at least [`DESCRIBE_MIN_Z`]), most distinctive first.
 pub fn distinctive(profiles: &[FeatureProfile], segment: u32, top: usize) -> Vec<&FeatureProfile> {
     let mut v: Vec<&FeatureProfile> = profiles
         .iter()
-        .filter(|p| p.segment == Some(segment))
+        .filter(|p| p.segment == Some(segment) && p.z.abs() >= DESCRIBE_MIN_Z)
         .collect();
     v.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
     v.truncate(top);

@@ -6,7 +6,7 @@ const RADIX_MIN: usize = 1 << 16;
 
 /// Returns the `qs` quantiles (each in [0, 1]) of `values`. NaNs must have been removed. Empty input
 /// gives NaN.
-pub fn quantiles(values: &[f32], qs: &[f64]) -> Vec<f64> {
+pub fn quantiles<T: Sortable>(values: &[T], qs: &[f64]) -> Vec<f64> {
     let n = values.len();
     if n == 0 {
         return vec![f64::NAN; qs.len()];
@@ -24,12 +24,12 @@ pub fn quantiles(values: &[f32], qs: &[f64]) -> Vec<f64> {
     ranks.sort_unstable();
     ranks.dedup();
     let found = if n < RADIX_MIN {
-        let mut keys: Vec<u32> = values.iter().map(|&v| key(v)).collect();
+        let mut keys: Vec<T::Key> = values.iter().map(|&v| v.key()).collect();
         select_ranks(&mut keys, &ranks, 0)
     } else {
         radix_ranks(values, &ranks)
     };
-    let at = |r: usize| value(found[ranks.binary_search(&r).expect("rank selected")]);
+    let at = |r: usize| T::value(found[ranks.binary_search(&r).expect("rank selected")]);
     pos.iter()
         .map(|&(lo, hi, frac)| {
             let (a, b) = (at(lo), at(hi));
@@ -39,7 +39,7 @@ pub fn quantiles(values: &[f32], qs: &[f64]) -> Vec<f64> {
 }
 
 /// The keys of ranks `ranks` (ascending) of `keys`, whose first element has rank `base`.
-fn select_ranks(keys: &mut [u32], ranks: &[usize], base: usize) -> Vec<u32> {
+fn select_ranks<K: Ord + Copy>(keys: &mut [K], ranks: &[usize], base: usize) -> Vec<K> {
     // Ascending selections each work on the part right of the previous one.
     let mut done = 0;
     ranks
@@ -56,18 +56,18 @@ fn select_ranks(keys: &mut [u32], ranks: &[usize], base: usize) -> Vec<u32> {
 
 /// Order statistics in two sequential passes: a histogram of the top 16 key bits locates each rank's
 /// bucket, then only those buckets' keys are gathered and selected.
-fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
+fn radix_ranks<T: Sortable>(values: &[T], ranks: &[usize]) -> Vec<T::Key> {
     // Four interleaved histograms: runs of equal values (integer counts) would otherwise serialise on
     // one counter's store-to-load latency.
     let mut h4 = vec![[0u32; 4]; 1 << 16];
     let mut quads = values.chunks_exact(4);
     for q in &mut quads {
         for (lane, &v) in q.iter().enumerate() {
-            h4[(key(v) >> 16) as usize][lane] += 1;
+            h4[T::top16(v.key())][lane] += 1;
         }
     }
     for &v in quads.remainder() {
-        h4[(key(v) >> 16) as usize][0] += 1;
+        h4[T::top16(v.key())][0] += 1;
     }
     let hist: Vec<u32> = h4.iter().map(|h| h.iter().sum()).collect();
     drop(h4);
@@ -83,7 +83,7 @@ fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
     }
     // Each needed bucket gets a slot (a buffer for its keys).
     let mut slot = vec![u8::MAX; 1 << 16];
-    let mut bufs: Vec<Vec<u32>> = Vec::new();
+    let mut bufs: Vec<Vec<T::Key>> = Vec::new();
     for &(b, _) in &at {
         if slot[b] == u8::MAX {
             assert!(bufs.len() < u8::MAX as usize, "too many quantiles at once");
@@ -92,8 +92,8 @@ fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
         }
     }
     for &v in values {
-        let k = key(v);
-        let s = slot[(k >> 16) as usize];
+        let k = v.key();
+        let s = slot[T::top16(k)];
         if s != u8::MAX {
             bufs[s as usize].push(k);
         }
@@ -116,17 +116,49 @@ fn radix_ranks(values: &[f32], ranks: &[usize]) -> Vec<u32> {
         .collect()
 }
 
-/// f32 → u32 with the order of `f32::total_cmp` (unsigned integer comparisons select faster).
-#[inline]
-fn key(v: f32) -> u32 {
-    let b = v.to_bits();
-    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+/// A float with an unsigned key in the order of `total_cmp` (unsigned integer comparisons select faster).
+pub trait Sortable: Copy {
+    type Key: Ord + Copy;
+    fn key(self) -> Self::Key;
+    fn value(k: Self::Key) -> f64;
+    /// The key's top 16 bits, the radix histogram's bucket.
+    fn top16(k: Self::Key) -> usize;
 }
 
-#[inline]
-fn value(k: u32) -> f64 {
-    let b = if k >> 31 == 1 { k & 0x7fff_ffff } else { !k };
-    f32::from_bits(b) as f64
+impl Sortable for f32 {
+    type Key = u32;
+    #[inline]
+    fn key(self) -> u32 {
+        let b = self.to_bits();
+        if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+    }
+    #[inline]
+    fn value(k: u32) -> f64 {
+        let b = if k >> 31 == 1 { k & 0x7fff_ffff } else { !k };
+        f32::from_bits(b) as f64
+    }
+    #[inline]
+    fn top16(k: u32) -> usize {
+        (k >> 16) as usize
+    }
+}
+
+impl Sortable for f64 {
+    type Key = u64;
+    #[inline]
+    fn key(self) -> u64 {
+        let b = self.to_bits();
+        if b >> 63 == 1 { !b } else { b | (1 << 63) }
+    }
+    #[inline]
+    fn value(k: u64) -> f64 {
+        let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
+        f64::from_bits(b)
+    }
+    #[inline]
+    fn top16(k: u64) -> usize {
+        (k >> 48) as usize
+    }
 }
 
 #[cfg(test)]
@@ -159,7 +191,9 @@ mod tests {
             sorted.sort_by(f32::total_cmp);
             let qs = [0.0, 0.25, 0.5, 0.75, 1.0];
             let got = quantiles(&v, &qs);
-            for (q, g) in qs.iter().zip(got) {
+            let v64: Vec<f64> = v.iter().map(|&x| x as f64 * 1.000_000_1).collect();
+            let got64 = quantiles(&v64, &qs);
+            for ((q, g), g64) in qs.iter().zip(got).zip(got64) {
                 let pos = q * (n - 1) as f64;
                 let lo = pos.floor() as usize;
                 let hi = pos.ceil() as usize;
@@ -168,6 +202,15 @@ mod tests {
                 assert!(
                     (g - want).abs() < 1e-9,
                     "n={n} levels={levels} q={q}: {g} vs {want}"
+                );
+                let (a, b) = (
+                    sorted[lo] as f64 * 1.000_000_1,
+                    sorted[hi] as f64 * 1.000_000_1,
+                );
+                let want64 = a + (b - a) * (pos - lo as f64);
+                assert!(
+                    (g64 - want64).abs() < 1e-9,
+                    "f64 n={n} q={q}: {g64} vs {want64}"
                 );
             }
         }

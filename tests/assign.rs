@@ -731,7 +731,11 @@ fn categorical_features_fit_and_assign() {
     }
     // Per-segment category shares in profiles.parquet, against counts made here (nulls count as the mode).
     let prof = read_parquet(&f.join("profiles.parquet"));
-    let pseg = u32s(&prof, "segment");
+    // The all-customers rows have segment -1.
+    let pseg: Vec<Option<u32>> = col_f64(&prof, "segment")
+        .iter()
+        .map(|&v| (v >= 0.0).then_some(v as u32))
+        .collect();
     let pcat = prof.column_by_name("category").unwrap();
     let pcat = pcat.as_any().downcast_ref::<StringArray>().unwrap();
     let pshare = col_f64(&prof, "share");

@@ -60,13 +60,13 @@ fn alllife_reproduces_published_partition() {
     let d = col_f64(&labels, "distance");
     let sse_from_labels: f64 = d.iter().map(|v| v * v).sum();
     assert!((sse_from_labels - sse).abs() < 1e-3 * sse);
-    // Profiles: overall mean/std (null segment) match the published column statistics.
+    // Profiles: overall mean/std (the all-customers rows) match the published column statistics.
     let prof = read_parquet(&out.join("profiles.parquet"));
-    let segcol = prof
-        .column_by_name("segment")
+    let all = prof
+        .column_by_name("all_customers")
         .unwrap()
         .as_any()
-        .downcast_ref::<UInt32Array>()
+        .downcast_ref::<arrow_array::BooleanArray>()
         .unwrap();
     let feat = prof
         .column_by_name("feature")
@@ -76,7 +76,7 @@ fn alllife_reproduces_published_partition() {
         .unwrap();
     let (mean, std) = (col_f64(&prof, "mean"), col_f64(&prof, "std"));
     let i = (0..prof.num_rows())
-        .find(|&i| segcol.is_null(i) && feat.value(i) == "Avg_Credit_Limit")
+        .find(|&i| all.value(i) && feat.value(i) == "Avg_Credit_Limit")
         .unwrap();
     assert!((mean[i] - 34574.2424).abs() < 0.01 && (std[i] - 37596.9728).abs() < 0.01);
     assert_eq!(prof.num_rows(), 4 * 5);

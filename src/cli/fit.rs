@@ -110,19 +110,31 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
         if s.converged { "" } else { " (not converged)" },
         s.seconds.total
     );
+    // Direction and size from the clustering space (z), the original-unit means beside them.
+    let overall_mean = |feature: &str| {
+        o.profiles
+            .iter()
+            .find(|p| p.segment.is_none() && p.category.is_none() && p.feature == feature)
+            .map_or(f64::NAN, |p| p.mean)
+    };
     for (i, seg) in o.segments.iter().enumerate() {
-        let traits: Vec<String> = profile::distinctive(&o.profiles, i as u32, 3)
+        let mut traits: Vec<String> = profile::distinctive(&o.profiles, i as u32, 3)
             .iter()
             .map(|p| match &p.category {
                 Some(c) => format!("{}={c} {:.0}% ({:+.2}σ)", p.feature, 100.0 * p.share, p.z),
                 None => format!(
-                    "{} {} ({:+.2}σ)",
+                    "{} {} ({:+.2}σ; mean {} vs {} overall)",
                     p.feature,
-                    if p.z >= 0.0 { "high" } else { "low" },
-                    p.z
+                    if p.z > 0.0 { "high" } else { "low" },
+                    p.z,
+                    short(p.mean),
+                    short(overall_mean(&p.feature))
                 ),
             })
             .collect();
+        if traits.is_empty() {
+            traits.push("close to the average on every feature".into());
+        }
         println!(
             "  segment {i}: {:>9} customers ({:5.1}%)  {}",
             seg.customers,
@@ -134,4 +146,14 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
         println!("  warning: {w}");
     }
     println!("  outputs in {}", opts.out.display());
+}
+
+/// A value with about four significant digits, for the printed summary.
+fn short(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.digits$}")
+    }
 }

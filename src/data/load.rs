@@ -1,7 +1,7 @@
-//! Streams the input into one row-major f32 feature matrix, resolving column names, checking types and
+//! Streams the input into one row-major f64 matrix of original values, resolving column names, checking types and
 //! applying the missing-value policy as batches go by (the Arrow batches are dropped as soon as they are copied).
 
-use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Schema};
 use rayon::prelude::*;
 
@@ -35,7 +35,8 @@ pub struct LoadSpec {
 
 /// The loaded input: the feature matrix plus what the writers and the summary need.
 pub struct Loaded {
-    pub matrix: FeatureMatrix,
+    /// The feature values in original units (f64; NaN = missing under `--missing median`).
+    pub raw: FeatureMatrix<f64>,
     /// The id column in input order, one array per batch (all rows, dropped ones included).
     pub ids: Option<Vec<ArrayRef>>,
     pub id_field: Option<arrow_schema::Field>,
@@ -89,7 +90,7 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
             for name in names {
                 let i = resolve(schema, name, "feature")?;
                 let t = schema.field(i).data_type();
-                if !t.is_numeric() {
+                if !numeric_type(t) {
                     return Err(Error::input(format!(
                         "feature column '{name}' has type {t}, not a number; leave it out of --features, or name it in --categorical"
                     )));
@@ -113,7 +114,7 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
             .iter()
             .enumerate()
             .filter(|(_, f)| {
-                f.data_type().is_numeric()
+                numeric_type(f.data_type())
                     && Some(f.name()) != spec.id.as_ref()
                     && Some(f.name()) != spec.weight.as_ref()
                     && !spec.categorical.contains(f.name())
@@ -152,15 +153,24 @@ fn to_text(col: &ArrayRef, name: &str) -> Result<StringArray> {
         .clone())
 }
 
-fn to_f32(col: &ArrayRef, name: &str) -> Result<Float32Array> {
-    let cast = arrow_cast::cast(col, &DataType::Float32).map_err(|e| {
+/// A numeric column's values in f64 (integers exact up to 2^53; dictionary-encoded numbers decoded).
+fn to_f64(col: &ArrayRef, name: &str) -> Result<Float64Array> {
+    let cast = arrow_cast::cast(col, &DataType::Float64).map_err(|e| {
         Error::input(format!("cannot convert column '{name}' to numbers")).with_source(e)
     })?;
     Ok(cast
         .as_any()
-        .downcast_ref::<Float32Array>()
-        .expect("cast to Float32")
+        .downcast_ref::<Float64Array>()
+        .expect("cast to Float64")
         .clone())
+}
+
+/// Whether a column holds numbers: a numeric type, or a dictionary of them (a pandas Categorical of ints).
+pub fn numeric_type(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(_, v) => v.is_numeric(),
+        t => t.is_numeric(),
+    }
 }
 
 /// What one part contributed besides its rows of the matrix.
@@ -201,7 +211,7 @@ impl Columns {
         let weight = match spec.weight.as_deref() {
             Some(n) => {
                 let i = resolve(schema, n, "weight")?;
-                if !schema.field(i).data_type().is_numeric() {
+                if !numeric_type(schema.field(i).data_type()) {
                     return Err(Error::input(format!("weight column '{n}' is not numeric")));
                 }
                 Some(i)
@@ -268,13 +278,13 @@ pub struct Decoded {
 }
 
 /// Decodes one projected batch (columns in `cols.all` order) into its rows of the matrix (`xs`,
-/// rows × d) and of the weights: values converted to f32, missing ones set to NaN and counted, ±Inf and bad
+/// rows × d) and of the weights: values converted to f64, missing ones set to NaN and counted, ±Inf and bad
 /// weights an error naming the global row (`first_row` + batch row), the first one in row order.
 pub fn decode_batch(
     batch: &RecordBatch,
     cols: &Columns,
     first_row: usize,
-    xs: &mut [f32],
+    xs: &mut [f64],
     ws: Option<&mut [f32]>,
 ) -> Result<Decoded> {
     let (d, c) = (cols.d(), cols.categorical.len());
@@ -300,8 +310,8 @@ pub fn decode_batch(
             bad = Some((i, rank, msg()));
         }
     };
-    let feats: Vec<Float32Array> = (cols.names.iter().enumerate())
-        .map(|(j, name)| to_f32(batch.column(j), name))
+    let feats: Vec<Float64Array> = (cols.names.iter().enumerate())
+        .map(|(j, name)| to_f64(batch.column(j), name))
         .collect::<Result<_>>()?;
     // Clean columns (no nulls, all finite: the common case) are interleaved into rows in one tight pass.
     let clean: Vec<bool> = feats
@@ -309,7 +319,7 @@ pub fn decode_batch(
         .map(|c| c.null_count() == 0 && c.values().iter().all(|v| v.is_finite()))
         .collect();
     if clean.iter().all(|&c| c) {
-        let vals: Vec<&[f32]> = feats.iter().map(|c| &c.values()[..]).collect();
+        let vals: Vec<&[f64]> = feats.iter().map(|c| &c.values()[..]).collect();
         for (i, row) in xs.chunks_exact_mut(d).enumerate() {
             for (dst, v) in row.iter_mut().zip(&vals) {
                 *dst = v[i];
@@ -332,13 +342,13 @@ pub fn decode_batch(
                     )
                 });
             } else {
-                *dst = f32::NAN;
+                *dst = f64::NAN;
                 out.missing[j] += 1;
             }
         }
     }
     if let (Some(name), Some(ws)) = (cols.weight.as_deref(), ws) {
-        let wc = to_f32(batch.column(d + c), name)?;
+        let wc = to_f64(batch.column(d + c), name)?;
         for (i, (dst, &v)) in ws.iter_mut().zip(wc.values()).enumerate() {
             if wc.is_null(i) || !v.is_finite() || v < 0.0 {
                 note(i, d, &|| {
@@ -353,7 +363,7 @@ pub fn decode_batch(
                     )
                 });
             }
-            *dst = v;
+            *dst = v as f32;
         }
     }
     if let Some((_, _, msg)) = bad {
@@ -374,7 +384,7 @@ fn load_part(
     source: &Source,
     part: &Part,
     cols: &Columns,
-    x: &mut [f32],
+    x: &mut [f64],
     mut w: Option<&mut [f32]>,
 ) -> Result<PartOut> {
     let d = cols.d();
@@ -486,13 +496,13 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     let too_big = || {
         Error::input(format!(
             "the input's metadata claims {total} rows × {d} features ({}), more memory than this machine can allocate: if the file is not that large its footer is corrupt; otherwise use a machine with more memory or strata assign (streamed)",
-            human_bytes(total as f64 * d as f64 * 4.0)
+            human_bytes(total as f64 * d as f64 * 12.0)
         ))
     };
-    let mut data: Vec<f32> = total
-        .checked_mul(d)
-        .and_then(try_zeroed)
-        .ok_or_else(too_big)?;
+    // The raw values (f64) and, later, the prepared matrix (f32) are held together: 12 bytes a value.
+    let values = total.checked_mul(d).ok_or_else(too_big)?;
+    try_zeroed::<[f32; 3]>(values).ok_or_else(too_big)?;
+    let mut data: Vec<f64> = try_zeroed(values).ok_or_else(too_big)?;
     let mut weights: Option<Vec<f32>> = match cols.weight {
         Some(_) => Some(try_zeroed(total).ok_or_else(too_big)?),
         None => None,
@@ -564,7 +574,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     data.shrink_to_fit();
     let has_id = cols.id.is_some();
     Ok(Loaded {
-        matrix: FeatureMatrix::new(data, n, cols.names),
+        raw: FeatureMatrix::new(data, n, cols.names),
         id_field: cols.id,
         ids: has_id.then(|| outs.into_iter().flat_map(|o| o.ids).collect()),
         weights,
@@ -577,7 +587,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
 
 /// Removes the rows `dropped` (ascending) from the matrix and the weights, returning the kept row numbers.
 fn compact(
-    data: &mut Vec<f32>,
+    data: &mut Vec<f64>,
     weights: Option<&mut Vec<f32>>,
     d: usize,
     dropped: &[usize],

@@ -1,24 +1,25 @@
 //! The row-major f32 feature matrix every backend consumes.
 
-/// `n` rows × `d` features, row-major, f32 (the GPU's native width; sums are accumulated in f64).
+/// `n` rows × `d` features, row-major. The raw input is held in f64 (original units, NaN = missing) and
+/// the prepared matrix every backend consumes in f32 (the GPU's native width; sums are accumulated in f64).
 #[derive(Debug, Clone)]
-pub struct FeatureMatrix {
-    pub data: Vec<f32>,
+pub struct FeatureMatrix<T = f32> {
+    pub data: Vec<T>,
     pub n: usize,
     pub d: usize,
     pub names: Vec<String>,
 }
 
-impl FeatureMatrix {
-    pub fn new(data: Vec<f32>, n: usize, names: Vec<String>) -> Self {
+impl<T: Copy> FeatureMatrix<T> {
+    pub fn new(data: Vec<T>, n: usize, names: Vec<String>) -> Self {
         let d = names.len();
         assert_eq!(data.len(), n * d, "matrix shape");
         FeatureMatrix { data, n, d, names }
     }
 
-    /// Copies column `j` (for quantiles and other column statistics).
-    pub fn column(&self, j: usize) -> Vec<f32> {
-        self.data.iter().skip(j).step_by(self.d).copied().collect()
+    /// The values of column `j`, row by row.
+    pub fn values(&self, j: usize) -> impl Iterator<Item = T> + '_ {
+        self.data.iter().skip(j).step_by(self.d).copied()
     }
 }
 

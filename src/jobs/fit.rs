@@ -124,7 +124,7 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
         features: Some(prep.names()),
         ..Default::default()
     };
-    let m = load(&source, &spec, Missing::Error).map_err(wrap)?.matrix;
+    let m = load(&source, &spec, Missing::Error).map_err(wrap)?.raw;
     if m.n != k {
         return Err(Error::input(format!(
             "--init file {} has {} centroids but --k is {k}",
@@ -133,7 +133,7 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
         )));
     }
     Ok((0..m.n * m.d)
-        .map(|i| prep.forward(i % m.d, m.data[i] as f64) as f32)
+        .map(|i| prep.forward(i % m.d, m.data[i]) as f32)
         .collect())
 }
 
@@ -195,7 +195,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let t = Instant::now();
     let cfg = kmeans_config(opts, &p.prep)?;
     let init_file_s = t.elapsed().as_secs_f64();
-    let m = &p.loaded.matrix;
+    let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     log(&format!(
         "k-means k={} on {} ({} restart(s))",
@@ -223,7 +223,13 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let t = Instant::now();
     let model = build_model(opts, &p, fit);
     let segments = segment_rows(fit, &ds, &p.prep);
-    let profiles = profile::profiles(m, &p.prep, &fit.nearest.labels, fit.k);
+    let seg = profile::Segmentation {
+        prepared: m,
+        labels: &fit.nearest.labels,
+        centroids: &fit.centroids,
+        k: fit.k,
+    };
+    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
     write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)?;
     let seconds = PhaseSeconds {
         read: p.read_seconds,
@@ -265,7 +271,7 @@ fn write_outputs(
     output::write_segments(
         staging.path("segments.parquet"),
         segments,
-        &l.matrix.names,
+        &l.raw.names,
         l.weights.is_some(),
     )?;
     output::write_profiles(staging.path("profiles.parquet"), profiles)?;
@@ -337,8 +343,8 @@ fn summary(
             .map(|p| p.display().to_string())
             .collect(),
         rows_read: l.rows_read,
-        rows_dropped: l.rows_read - l.matrix.n,
-        rows_used: l.matrix.n,
+        rows_dropped: l.rows_read - l.raw.n,
+        rows_used: l.raw.n,
         values_imputed: p.report.imputed_values,
         missing_per_feature: missing_counts(&features, &l.missing),
         features,

@@ -77,8 +77,8 @@ impl KMeansConfig {
             )));
         }
         let names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
-        let mut m = FeatureMatrix::new(data, n, names.clone());
-        let (prep, _) = FittedPrep::fit_transform(&mut m, self.scaling, &[], false)?;
+        let raw = FeatureMatrix::new(data.iter().map(|&v| v as f64).collect(), n, names.clone());
+        let (prep, m, _) = FittedPrep::fit_transform(&raw, self.scaling, &[], false)?;
         let ds = Dataset::new(&m.data, d, weights.as_deref());
         let sel = select(self.device, GpuOptions::default(), &|_| {})?;
         let fit = run_with_fallback(&sel, &|_| {}, |b| super::fit(b, &ds, self))?.value;

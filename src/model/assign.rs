@@ -60,18 +60,18 @@ impl Model {
                 self.feature_names().join(", ")
             )));
         }
-        let mut data: Vec<f32> = x.iter().copied().collect();
+        let raw: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let impute = self.missing == Missing::Median;
-        if let Some(e) = data
+        if let Some(e) = raw
             .iter()
             .position(|v| !(v.is_finite() || impute && v.is_nan()))
         {
             return Err(Error::input(format!(
                 "feature '{}' holds {} at row {} (0-based); {}",
                 self.features[e % d].name,
-                data[e],
+                raw[e],
                 e / d,
-                if data[e].is_nan() {
+                if raw[e].is_nan() {
                     "the model was not fitted to impute missing values"
                 } else {
                     "infinite values cannot be assigned"
@@ -79,8 +79,9 @@ impl Model {
             )));
         }
         let prep = &self.preparation;
-        prep.transform(&mut data, impute)
-            .map_err(|e| prep.negative_error(e, "row"))?;
+        let mut data = vec![0f32; raw.len()];
+        prep.transform(&raw, &mut data, impute)
+            .map_err(|e| prep.value_error(e, "row"))?;
         let near = if n == 0 {
             crate::compute::Nearest::empty()
         } else {

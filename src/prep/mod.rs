@@ -66,52 +66,58 @@ const PAR_ROWS: usize = 16_384;
 const STATS_COLUMNS: usize = 4;
 const DECILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
-/// A value of a `--log1p` column below zero, found while preparing.
+/// A raw value the preparation cannot take, found while preparing: a negative value of a `--log1p` column,
+/// or one whose prepared value is too large for single-precision squared distances.
 #[derive(Debug, Clone, Copy)]
-pub struct NegativeLog {
+pub struct BadValue {
     pub column: usize,
     pub row: usize,
-    pub value: f32,
+    pub value: f64,
+    pub negative_log: bool,
 }
 
+/// The largest prepared magnitude accepted: squared distances over many features stay far inside f32's
+/// range (3.4e38), and a feature this far from the rest means the scale is wrong, not a customer.
+pub const MAX_PREPARED: f64 = 1e15;
+
 impl FittedPrep {
-    /// Fits the preparation on `m` and applies it in place (one copy of the data in memory).
-    /// `impute` fills NaN (missing) entries with the column median; otherwise NaNs must be absent.
+    /// Fits the preparation on the raw matrix (original units in f64, NaN = missing) and returns it with the
+    /// prepared f32 matrix. Every statistic and every prepared value is computed in f64 from the original
+    /// values and rounded to f32 once, at the end: int64 amounts beyond f32's 24-bit precision keep their
+    /// spread, and a value whose square would overflow is an error instead of a silently wrong fit.
+    /// `impute` fills missing entries with the column median; otherwise there must be none.
     pub fn fit_transform(
-        m: &mut FeatureMatrix,
+        raw: &FeatureMatrix<f64>,
         scaling: Scaling,
         log1p: &[String],
         impute: bool,
-    ) -> Result<(Self, PrepReport)> {
+    ) -> Result<(Self, FeatureMatrix<f32>, PrepReport)> {
         let mut report = PrepReport::default();
         for name in log1p {
-            if !m.names.contains(name) {
+            if !raw.names.contains(name) {
                 return Err(Error::usage(format!(
                     "--log1p names '{name}', which is not one of the feature columns"
                 )));
             }
         }
-        let mut columns = Vec::with_capacity(m.d);
+        let (n, d) = (raw.n, raw.d);
+        let mut columns = Vec::with_capacity(d);
         // Medians and deciles of every feature, a few columns per pass over the matrix (bounded memory).
-        for group in (0..m.d).collect::<Vec<_>>().chunks(STATS_COLUMNS) {
-            let mut cols: Vec<Vec<f32>> = group.iter().map(|_| Vec::with_capacity(m.n)).collect();
-            for row in m.data.chunks_exact(m.d) {
-                for (c, &j) in cols.iter_mut().zip(group) {
-                    if !row[j].is_nan() {
-                        c.push(row[j]);
-                    }
-                }
-            }
+        for group in (0..d).collect::<Vec<_>>().chunks(STATS_COLUMNS) {
+            let cols: Vec<Vec<f64>> = group
+                .iter()
+                .map(|&j| raw.values(j).filter(|v| !v.is_nan()).collect())
+                .collect();
             let deciles: Vec<Vec<f64>> = cols.par_iter().map(|c| quantiles(c, &DECILES)).collect();
             for ((&j, col), deciles) in group.iter().zip(&cols).zip(deciles) {
-                let name = &m.names[j];
+                let name = &raw.names[j];
                 if col.is_empty() {
                     return Err(Error::input(format!(
                         "column '{name}' has no values at all: nothing to cluster or impute from"
                     )));
                 }
                 if impute {
-                    report.imputed_values += m.n - col.len();
+                    report.imputed_values += n - col.len();
                 }
                 columns.push(ColumnPrep {
                     name: name.clone(),
@@ -128,35 +134,44 @@ impl FittedPrep {
             columns,
             categorical: Vec::new(),
         };
-        // Imputation and log1p first: the scale is fitted on their result.
-        p.impute_and_log(&mut m.data, impute)
-            .map_err(|e| p.negative_error(e, "matrix row"))?;
-        let moments = match scaling {
-            Scaling::Zscore => mean_var(m),
-            _ => Vec::new(),
-        };
-        let d = m.d;
-        for (j, c) in p.columns.iter_mut().enumerate() {
-            let (center, scale) = match scaling {
-                Scaling::None => (0.0, 1.0),
-                Scaling::Zscore => (moments[j].0, moments[j].1.sqrt()),
-                Scaling::Minmax => {
-                    let (lo, hi) = m
-                        .data
-                        .iter()
-                        .skip(j)
-                        .step_by(d)
-                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+        // The scale is fitted on the imputed, log-transformed values t(x), in f64.
+        if let Some(e) = p.first_negative(&raw.data) {
+            return Err(p.value_error(e, "matrix row"));
+        }
+        let t = |j: usize, v: f64| p.columns[j].t(v, impute);
+        let spread: Vec<(f64, f64)> = match scaling {
+            Scaling::None => vec![(0.0, 1.0); d],
+            Scaling::Zscore => {
+                let mean: Vec<f64> = column_sums(&raw.data, d, &t)
+                    .iter()
+                    .map(|s| s / n as f64)
+                    .collect();
+                let var = column_sums(&raw.data, d, &|j, v| (t(j, v) - mean[j]).powi(2));
+                mean.iter()
+                    .zip(var)
+                    .map(|(&m, v)| (m, (v / n as f64).sqrt()))
+                    .collect()
+            }
+            Scaling::Minmax => (0..d)
+                .map(|j| {
+                    let (lo, hi) = raw
+                        .values(j)
+                        .map(|v| t(j, v))
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
                             (lo.min(v), hi.max(v))
                         });
-                    (lo as f64, hi as f64 - lo as f64)
-                }
-                Scaling::Robust => {
-                    let col = m.column(j);
+                    (lo, hi - lo)
+                })
+                .collect(),
+            Scaling::Robust => (0..d)
+                .map(|j| {
+                    let col: Vec<f64> = raw.values(j).map(|v| t(j, v)).collect();
                     let q = quantiles(&col, &[0.25, 0.5, 0.75]);
                     (q[1], q[2] - q[0])
-                }
-            };
+                })
+                .collect(),
+        };
+        for (c, (center, scale)) in p.columns.iter_mut().zip(spread) {
             c.center = center;
             c.scale = if scale > 0.0 && scale.is_finite() {
                 scale
@@ -170,8 +185,10 @@ impl FittedPrep {
                 1.0
             };
         }
-        p.scale_in_place(&mut m.data);
-        Ok((p, report))
+        let mut out = vec![0f32; n * d];
+        p.transform(&raw.data, &mut out, impute)
+            .map_err(|e| p.value_error(e, "matrix row"))?;
+        Ok((p, FeatureMatrix::new(out, n, raw.names.clone()), report))
     }
 
     /// Learns the categorical columns (`cats`: each column's dictionary and a code per row of `m`, which
@@ -279,68 +296,43 @@ impl FittedPrep {
             .collect()
     }
 
-    /// Prepares rows (row-major, this preparation's columns) in place exactly as `fit_transform` prepared
-    /// the training rows, value for value: so the same input gives the same bits. With `impute`, NaN
-    /// entries take the training median; otherwise they stay NaN (the caller has dealt with them).
+    /// Prepares raw rows (row-major, original units in f64, this preparation's numeric columns) into `out`
+    /// exactly as `fit_transform` prepared the training rows, value for value: the same input gives the same
+    /// bits. With `impute`, NaN entries take the training median; otherwise they stay NaN (the caller has
+    /// dealt with them). The first bad value in row order is returned.
     pub fn transform(
         &self,
-        data: &mut [f32],
+        raw: &[f64],
+        out: &mut [f32],
         impute: bool,
-    ) -> std::result::Result<(), NegativeLog> {
-        self.impute_and_log(data, impute)?;
-        self.scale_in_place(data);
-        Ok(())
-    }
-
-    /// The error for a negative `--log1p` value; `where_` names what the row number counts.
-    pub fn negative_error(&self, e: NegativeLog, where_: &str) -> Error {
-        Error::input(format!(
-            "--log1p column '{}' has the negative value {} at {where_} {}; log1p needs values >= 0",
-            self.columns[e.column].name, e.value, e.row
-        ))
-    }
-
-    /// Imputation and log1p in one parallel pass over fixed row blocks; the first negative log1p value
-    /// in row order is an error.
-    fn impute_and_log(
-        &self,
-        data: &mut [f32],
-        impute: bool,
-    ) -> std::result::Result<(), NegativeLog> {
+    ) -> std::result::Result<(), BadValue> {
         let d = self.columns.len();
-        // Only the columns with work to do are visited in each row.
-        let fill: Vec<(usize, f32)> = if impute {
-            self.columns
-                .iter()
-                .enumerate()
-                .map(|(j, c)| (j, c.median as f32))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let logs: Vec<usize> = (0..d).filter(|&j| self.columns[j].log1p).collect();
-        if fill.is_empty() && logs.is_empty() {
-            return Ok(());
-        }
-        let bad = data
-            .par_chunks_mut(PAR_ROWS * d)
+        let bad = raw
+            .par_chunks(PAR_ROWS * d)
+            .zip(out.par_chunks_mut(PAR_ROWS * d))
             .enumerate()
-            .map(|(ci, chunk)| {
-                for (r, row) in chunk.chunks_exact_mut(d).enumerate() {
-                    for &(j, f) in &fill {
-                        if row[j].is_nan() {
-                            row[j] = f;
+            .map(|(ci, (rows, outs))| {
+                for (r, (row, o)) in rows
+                    .chunks_exact(d)
+                    .zip(outs.chunks_exact_mut(d))
+                    .enumerate()
+                {
+                    for (j, ((c, &v), o)) in self.columns.iter().zip(row).zip(o).enumerate() {
+                        let bad = |negative_log| BadValue {
+                            column: j,
+                            row: ci * PAR_ROWS + r,
+                            value: v,
+                            negative_log,
+                        };
+                        if c.log1p && v < 0.0 {
+                            return Some(bad(true));
                         }
-                    }
-                    for &j in &logs {
-                        if row[j] < 0.0 {
-                            return Some(NegativeLog {
-                                column: j,
-                                row: ci * PAR_ROWS + r,
-                                value: row[j],
-                            });
+                        // Under --scale none, center 0 and scale 1 leave t exactly as it is.
+                        let p = (c.t(v, impute) - c.center) / c.scale;
+                        if p.abs() > MAX_PREPARED {
+                            return Some(bad(false));
                         }
-                        row[j] = row[j].ln_1p();
+                        *o = p as f32;
                     }
                 }
                 None
@@ -350,23 +342,39 @@ impl FittedPrep {
         bad.map_or(Ok(()), Err)
     }
 
-    fn scale_in_place(&self, data: &mut [f32]) {
-        if self.scaling == Scaling::None {
-            return;
-        }
+    /// The first negative value of a `--log1p` column in row order.
+    fn first_negative(&self, raw: &[f64]) -> Option<BadValue> {
         let d = self.columns.len();
-        let cs: Vec<(f64, f64)> = self
-            .columns
-            .iter()
-            .map(|c| (c.center, 1.0 / c.scale))
-            .collect();
-        data.par_chunks_mut(PAR_ROWS * d).for_each(|chunk| {
-            for row in chunk.chunks_exact_mut(d) {
-                for (v, &(c, inv)) in row.iter_mut().zip(&cs) {
-                    *v = ((*v as f64 - c) * inv) as f32;
-                }
-            }
-        });
+        let logs: Vec<usize> = (0..d).filter(|&j| self.columns[j].log1p).collect();
+        if logs.is_empty() {
+            return None;
+        }
+        raw.chunks_exact(d).enumerate().find_map(|(i, row)| {
+            logs.iter().find(|&&j| row[j] < 0.0).map(|&j| BadValue {
+                column: j,
+                row: i,
+                value: row[j],
+                negative_log: true,
+            })
+        })
+    }
+
+    /// The error for a value the preparation cannot take; `where_` names what the row number counts.
+    pub fn value_error(&self, e: BadValue, where_: &str) -> Error {
+        let name = &self.columns[e.column].name;
+        if e.negative_log {
+            return Error::input(format!(
+                "--log1p column '{name}' has the negative value {} at {where_} {}; log1p needs values >= 0",
+                e.value, e.row
+            ));
+        }
+        Error::input(format!(
+            "column '{name}' holds {:e} at {where_} {}, which is {:e} in the clustering space (--scale {}): squared distances would overflow single precision; scale the features (--scale zscore, --log1p) or fix the value",
+            e.value,
+            e.row,
+            self.forward(e.column, e.value),
+            self.scaling
+        ))
     }
 
     /// Maps a prepared value of column `j` back to original units (an indicator column: to a share).
@@ -403,22 +411,34 @@ impl FittedPrep {
     }
 }
 
-/// Mean and population variance of column `j` (two passes in f64, stable).
-pub fn mean_var(m: &FeatureMatrix) -> Vec<(f64, f64)> {
+impl ColumnPrep {
+    /// t(x): the missing value imputed (when `impute`), then log1p where asked; in f64.
+    #[inline]
+    fn t(&self, v: f64, impute: bool) -> f64 {
+        let v = if impute && v.is_nan() { self.median } else { v };
+        if self.log1p { v.ln_1p() } else { v }
+    }
+}
+
+/// Mean and population variance of every column of a prepared matrix (two passes in f64, stable).
+pub fn mean_var(m: &FeatureMatrix<f32>) -> Vec<(f64, f64)> {
     let n = m.n as f64;
-    let mean: Vec<f64> = column_sums(m, |_, v| v as f64)
+    let mean: Vec<f64> = column_sums(&m.data, m.d, &|_, v| v as f64)
         .iter()
         .map(|s| s / n)
         .collect();
-    let var = column_sums(m, |j, v| (v as f64 - mean[j]).powi(2));
+    let var = column_sums(&m.data, m.d, &|j, v| (v as f64 - mean[j]).powi(2));
     mean.iter().zip(var).map(|(&m, v)| (m, v / n)).collect()
 }
 
-/// Σ_rows f(j, x_j) for every column j: row-major passes over fixed blocks merged in block order.
-fn column_sums(m: &FeatureMatrix, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f64> {
-    let d = m.d;
-    let parts: Vec<Vec<f64>> = m
-        .data
+/// Σ_rows f(j, x_j) for every column j of row-major `data` (`d` columns): row-major passes over fixed
+/// blocks merged in block order (deterministic at any thread count).
+fn column_sums<T: Copy + Sync>(
+    data: &[T],
+    d: usize,
+    f: &(dyn Fn(usize, T) -> f64 + Sync),
+) -> Vec<f64> {
+    let parts: Vec<Vec<f64>> = data
         .par_chunks(PAR_ROWS * d)
         .map(|chunk| {
             let mut s = vec![0.0f64; d];
@@ -439,7 +459,7 @@ text_enum!(Scaling { Zscore => "zscore", Minmax => "minmax", Robust => "robust",
 mod tests {
     use super::*;
 
-    fn matrix() -> FeatureMatrix {
+    fn matrix() -> FeatureMatrix<f64> {
         FeatureMatrix::new(
             vec![1.0, 10.0, 2.0, 10.0, 3.0, 10.0, 6.0, 10.0],
             4,
@@ -449,23 +469,22 @@ mod tests {
 
     #[test]
     fn zscore_uses_population_std_and_warns_on_constant() {
-        let mut m = matrix();
-        let (p, rep) = FittedPrep::fit_transform(&mut m, Scaling::Zscore, &[], false).unwrap();
+        let (p, m, rep) =
+            FittedPrep::fit_transform(&matrix(), Scaling::Zscore, &[], false).unwrap();
         // mean 3, population variance (4+1+0+9)/4 = 3.5
         assert!((p.columns[0].center - 3.0).abs() < 1e-12);
         assert!((p.columns[0].scale - 3.5f64.sqrt()).abs() < 1e-12);
         assert_eq!(p.columns[1].scale, 1.0);
         assert_eq!(rep.warnings.len(), 1);
-        assert!((m.data[0] as f64 - (-2.0 / 3.5f64.sqrt())).abs() < 1e-6);
+        assert_eq!(m.data[0], (-2.0 / 3.5f64.sqrt()) as f32);
         assert!((p.invert(0, m.data[6] as f64) - 6.0).abs() < 1e-5);
     }
 
     #[test]
     fn robust_and_log1p_and_impute() {
-        let mut m =
-            FeatureMatrix::new(vec![0.0, f32::NAN, 3.0, 7.0, 15.0], 5, vec!["money".into()]);
-        let (p, rep) =
-            FittedPrep::fit_transform(&mut m, Scaling::Robust, &["money".into()], true).unwrap();
+        let raw = FeatureMatrix::new(vec![0.0, f64::NAN, 3.0, 7.0, 15.0], 5, vec!["money".into()]);
+        let (p, m, rep) =
+            FittedPrep::fit_transform(&raw, Scaling::Robust, &["money".into()], true).unwrap();
         // median of 0,3,7,15 (NaN ignored) = 5 imputed
         assert_eq!(p.columns[0].median, 5.0);
         assert_eq!(rep.imputed_values, 1);
@@ -475,16 +494,40 @@ mod tests {
             .collect();
         let mut s = logged.clone();
         s.sort_by(f64::total_cmp);
-        assert!((p.columns[0].center - s[2]).abs() < 1e-6);
-        assert!((p.columns[0].scale - (s[3] - s[1])).abs() < 1e-6);
+        assert_eq!(p.columns[0].center, s[2]);
+        assert_eq!(p.columns[0].scale, s[3] - s[1]);
         assert!((p.invert(0, m.data[4] as f64) - 15.0).abs() < 1e-4);
-        assert!((p.forward(0, 15.0) - m.data[4] as f64).abs() < 1e-6);
+        assert_eq!(p.forward(0, 15.0) as f32, m.data[4]);
+    }
+
+    #[test]
+    fn large_values_keep_their_spread_and_overflow_is_an_error() {
+        // 2^40 + i: f32 holds 24 bits, so these would all be one value before preparation in f64.
+        let big = 2f64.powi(40);
+        let raw = FeatureMatrix::new(
+            (0..4).map(|i| big + i as f64).collect(),
+            4,
+            vec!["id".into()],
+        );
+        let (p, m, rep) = FittedPrep::fit_transform(&raw, Scaling::Zscore, &[], false).unwrap();
+        assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+        assert_eq!(p.columns[0].center, big + 1.5);
+        let sd = 1.25f64.sqrt();
+        let want: Vec<f32> = [-1.5, -0.5, 0.5, 1.5]
+            .iter()
+            .map(|v| (v / sd) as f32)
+            .collect();
+        assert_eq!(m.data, want);
+        let huge = FeatureMatrix::new(vec![1e25, 2e25, 3e25], 3, vec!["x".into()]);
+        let e = FittedPrep::fit_transform(&huge, Scaling::None, &[], false).unwrap_err();
+        assert!(e.to_string().contains("overflow"), "{e}");
+        assert!(FittedPrep::fit_transform(&huge, Scaling::Zscore, &[], false).is_ok());
     }
 
     #[test]
     fn log1p_rejects_negative() {
-        let mut m = FeatureMatrix::new(vec![1.0, -2.0], 2, vec!["x".into()]);
-        let e = FittedPrep::fit_transform(&mut m, Scaling::None, &["x".into()], false).unwrap_err();
+        let m = FeatureMatrix::new(vec![1.0, -2.0], 2, vec!["x".into()]);
+        let e = FittedPrep::fit_transform(&m, Scaling::None, &["x".into()], false).unwrap_err();
         assert!(e.to_string().contains("negative"), "{e}");
     }
 }
