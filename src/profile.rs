@@ -103,7 +103,7 @@ pub fn profiles(
         per_feature.par_extend(group.par_iter().map(|&j| {
             let (mut per, all) = feature_profiles(raw, labels, &start, j);
             let (mean, var) = spread[j];
-            let constant = !(all.max > all.min);
+            let constant = all.max <= all.min || all.max.is_nan();
             for (s, p) in per.iter_mut().enumerate() {
                 let c = seg.centroids[s * dp + j] as f64;
                 p.z = if var > 0.0 && !constant && p.customers > 0 {
