@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow_array::{Array, Float64Array, Int64Array, StringArray, UInt32Array};
+use arrow_array::{Array, Float64Array, Int64Array, StringArray};
 use common::*;
 
 #[test]

@@ -170,7 +170,7 @@ fn sigint_and_sigterm_end_the_run_cleanly() {
     ok(strata(&fit_args(s(&input), s(&out), "3")));
     let before = std::fs::read(out.join("labels.parquet")).unwrap();
     for (sig, code) in [("INT", 130), ("TERM", 143)] {
-        let mut c = long_run(s(&input), s(&out));
+        let c = long_run(s(&input), s(&out));
         std::thread::sleep(Duration::from_millis(800));
         let killed = Command::new("kill")
             .args([&format!("-{sig}"), &c.id().to_string()])
