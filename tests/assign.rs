@@ -71,6 +71,7 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         max_iter: 50,
         tol: 1e-4,
         seed: 3,
+        csv: Default::default(),
     }
 }
 
@@ -115,6 +116,7 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
             inputs: vec![data.clone()],
             out: a.clone(),
             id: None,
+            csv: Default::default(),
         };
         let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
         assert_eq!(s.rows_assigned, 120_000);

@@ -325,6 +325,7 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         max_iter: 300,
         tol: 1e-4,
         seed: 0,
+        csv: Default::default(),
     }
 }
 

@@ -92,7 +92,11 @@ fn not_parquet_or_csv() {
     let c = Case::new();
     let p = c.path("data.bin");
     std::fs::write(&p, b"\x00\x01binary").unwrap();
-    c.fails(&[s(&p), "--k", "2"], 3, "neither Parquet nor CSV");
+    c.fails(
+        &[s(&p), "--k", "2"],
+        3,
+        "neither Parquet nor delimited text",
+    );
     let p = c.path("fake.parquet");
     std::fs::write(&p, b"hello").unwrap();
     c.fails(&[s(&p), "--k", "2"], 3, "not a Parquet file");

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::DeviceArgs;
+use super::{DeviceArgs, TextArgs};
 use strata::error::Result;
 use strata::jobs::assign::{AssignOptions, run as assign};
 
@@ -22,6 +22,8 @@ pub struct AssignArgs {
     #[arg(long)]
     pub id: Option<String>,
     #[command(flatten)]
+    pub text: TextArgs,
+    #[command(flatten)]
     pub device: DeviceArgs,
 }
 
@@ -32,6 +34,7 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
         inputs: args.inputs,
         out: args.out,
         id: args.id,
+        csv: args.text.options(),
     };
     let o = assign(&opts, &sel, log)?;
     let s = &o.summary;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{DeviceArgs, one_of};
+use super::{DeviceArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
 use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice};
@@ -62,6 +62,8 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[command(flatten)]
+    pub text: TextArgs,
+    #[command(flatten)]
     pub device: DeviceArgs,
 }
 
@@ -85,6 +87,7 @@ impl From<&FitArgs> for FitOptions {
             max_iter: a.max_iter,
             tol: a.tol,
             seed: a.seed,
+            csv: a.text.options(),
         }
     }
 }

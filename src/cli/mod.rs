@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use strata::compute::select::{Selected, parse_bytes};
 use strata::compute::{DeviceChoice, GpuOptions, select};
+use strata::data::source::CsvOptions;
 use strata::error::Result;
 
 #[derive(Debug, Parser)]
@@ -70,6 +71,40 @@ where
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(names)
         .map(|s| s.parse::<T>().ok().expect("a listed name parses"))
+}
+
+/// How delimited text inputs are read (shared by fit and assign).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TextArgs {
+    /// Field delimiter of CSV/TSV inputs: ',' ';' '|' 'tab' or any single character (default: detected
+    /// per file among , ; TAB |).
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Cells of CSV/TSV inputs read as missing, comma-separated; replaces the default list, pandas'
+    /// (empty, NA, N/A, n/a, NaN, nan, null, NULL, None, #N/A, <NA>, …).
+    #[arg(long, value_delimiter = ',')]
+    pub na_values: Option<Vec<String>>,
+}
+
+impl TextArgs {
+    pub fn options(&self) -> CsvOptions {
+        let mut o = CsvOptions {
+            delimiter: self.delimiter,
+            ..CsvOptions::default()
+        };
+        if let Some(v) = &self.na_values {
+            o.na_values = v.clone();
+        }
+        o
+    }
+}
+
+fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+        _ => Err(format!("'{s}' is not one ASCII character (or 'tab')")),
+    }
 }
 
 /// Where the heavy passes run (shared by fit and assign).

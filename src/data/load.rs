@@ -130,6 +130,78 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
     Ok(cols)
 }
 
+/// Named feature columns that a delimited input holds as text because a few cells are not numbers: an error
+/// saying which cells, rather than "not a number".
+pub fn check_mostly_numeric(source: &Source, names: &[String]) -> Result<()> {
+    for m in source.mostly_numeric() {
+        if names.contains(&m.column) {
+            return Err(Error::input(format!(
+                "feature column '{}' is {}",
+                m.column,
+                m.describe()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A column the default feature selection left out, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LeftOut {
+    pub column: String,
+    pub reason: String,
+}
+
+/// The columns that are not features under the default selection (no `--features`), each with its reason.
+pub fn left_out(source: &Source, spec: &LoadSpec) -> Vec<LeftOut> {
+    if spec.features.is_some() {
+        return Vec::new();
+    }
+    let categories = "name it in --categorical to use its values as categories";
+    source
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !spec.categorical.contains(f.name()))
+        .filter_map(|f| {
+            let name = f.name();
+            let reason = if Some(name) == spec.id.as_ref() {
+                "the --id column".to_string()
+            } else if Some(name) == spec.weight.as_ref() {
+                "the --weight column".to_string()
+            } else if numeric_type(f.data_type()) {
+                return None;
+            } else if let Some(m) = source.mostly_numeric().iter().find(|m| &m.column == name) {
+                format!("text: {}", m.describe())
+            } else {
+                match f.data_type() {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                        format!("text; {categories}")
+                    }
+                    DataType::Boolean => format!("boolean; {categories}"),
+                    DataType::Dictionary(_, _) => format!("dictionary-encoded text; {categories}"),
+                    DataType::Date32
+                    | DataType::Date64
+                    | DataType::Timestamp(_, _)
+                    | DataType::Time32(_)
+                    | DataType::Time64(_)
+                    | DataType::Duration(_)
+                    | DataType::Interval(_) => {
+                        "date or time; derive a number from it (e.g. days since) to use it".into()
+                    }
+                    DataType::Null => "no values (every cell is null)".into(),
+                    t if t.is_nested() => format!("nested ({t})"),
+                    t => format!("not a number ({t})"),
+                }
+            };
+            Some(LeftOut {
+                column: name.clone(),
+                reason,
+            })
+        })
+        .collect()
+}
+
 /// Whether a column of type `t` can be a categorical feature.
 fn categorical_type(t: &DataType) -> bool {
     match t {
@@ -490,6 +562,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
             "more than 4,294,967,295 rows: split the input",
         ));
     }
+    check_mostly_numeric(source, spec.features.as_deref().unwrap_or_default())?;
     let cols = Columns::resolve(source.schema(), spec)?;
     let d = cols.d();
     let parts = source.parts();

@@ -1,5 +1,6 @@
 //! Reading inputs into a [`FeatureMatrix`] and writing Parquet/JSON outputs atomically.
 
+pub mod ids;
 pub mod load;
 pub mod matrix;
 pub mod sink;

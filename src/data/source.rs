@@ -2,7 +2,7 @@
 //! and CSV files, all exposed as one schema and one stream of projected record batches.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,7 +19,59 @@ pub const BATCH_ROWS: usize = 65_536;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Parquet,
-    Csv,
+    /// Delimited text: its delimiter (given or detected) and whether it is gzip-compressed.
+    Csv {
+        delimiter: u8,
+        gzip: bool,
+    },
+}
+
+/// Cells read as missing by default in delimited text: pandas' `read_csv` defaults.
+pub const NA_VALUES: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// Delimiters detected in delimited text, in order of preference on ties.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// How delimited text (CSV, TSV, …) is read.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// The field delimiter; None = detected per file among `,` `;` TAB `|`.
+    pub delimiter: Option<u8>,
+    /// Cells that mean "missing" (matched exactly).
+    pub na_values: Vec<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: None,
+            na_values: NA_VALUES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// A text column of a delimited file whose cells are mostly numbers: probably a number column with a few
+/// unparseable cells ("12,345", "n.a."), reported instead of silently leaving the features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MostlyNumeric {
+    pub column: String,
+    /// Cells that are neither numbers nor missing-value tokens, and the first of them.
+    pub bad_cells: usize,
+    pub first: String,
+    /// Its row (0-based, in the run's input order).
+    pub first_row: usize,
+}
+
+impl MostlyNumeric {
+    pub fn describe(&self) -> String {
+        format!(
+            "mostly numbers, but {} cell(s) are not (first '{}' at row {}): clean them, or add the token to --na-values",
+            self.bad_cells, self.first, self.first_row
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,11 +100,18 @@ pub struct Part {
 pub struct Source {
     files: Vec<InputFile>,
     schema: SchemaRef,
+    null_regex: Option<regex::Regex>,
+    mostly_numeric: Vec<MostlyNumeric>,
 }
 
-fn detect(path: &Path) -> Result<Format> {
-    let mut f = File::open(path)
-        .map_err(|e| Error::input(format!("cannot open {}", path.display())).with_source(e))?;
+fn open_err(path: &Path, e: std::io::Error) -> Error {
+    Error::input(format!("cannot open {}", path.display())).with_source(e)
+}
+
+/// Parquet by its magic bytes; delimited text by extension (`.csv`, `.tsv`, `.txt`, each optionally
+/// `.gz`) or gzip's magic bytes, its delimiter given or detected.
+fn detect(path: &Path, csv: &CsvOptions) -> Result<Format> {
+    let mut f = File::open(path).map_err(|e| open_err(path, e))?;
     let mut magic = [0u8; 4];
     let n = f
         .read(&mut magic)
@@ -60,21 +119,87 @@ fn detect(path: &Path) -> Result<Format> {
     if n == 4 && &magic == b"PAR1" {
         return Ok(Format::Parquet);
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "csv" | "txt" => Ok(Format::Csv),
-        "parquet" | "pq" => Err(Error::input(format!(
-            "{} is not a Parquet file (no PAR1 header): the file is corrupt or not Parquet",
-            path.display()
-        ))),
-        _ => Err(Error::input(format!(
-            "{} is neither Parquet nor CSV: give a .parquet file, a directory of them, or a .csv file with a header row",
-            path.display()
-        ))),
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let gzip = n >= 2 && magic[..2] == [0x1f, 0x8b];
+    let stem = name.strip_suffix(".gz").unwrap_or(&name);
+    let ext = stem.rsplit_once('.').map_or("", |(_, e)| e);
+    match ext {
+        "csv" | "tsv" | "txt" => {}
+        _ if gzip => {}
+        "parquet" | "pq" => {
+            return Err(Error::input(format!(
+                "{} is not a Parquet file (no PAR1 header): the file is corrupt or not Parquet",
+                path.display()
+            )));
+        }
+        _ => {
+            return Err(Error::input(format!(
+                "{} is neither Parquet nor delimited text: give a .parquet file, a directory of them, or a .csv/.tsv/.txt file (optionally .gz) with a header row",
+                path.display()
+            )));
+        }
+    }
+    let delimiter = match csv.delimiter {
+        Some(d) => d,
+        None => sniff(&mut text_reader(path, gzip)?, ext == "tsv")
+            .map_err(|e| Error::input(format!("cannot read {}", path.display())).with_source(e))?,
+    };
+    Ok(Format::Csv { delimiter, gzip })
+}
+
+/// A delimited file's bytes, decompressed when gzip.
+fn text_reader(path: &Path, gzip: bool) -> Result<Box<dyn BufRead + Send>> {
+    let f = BufReader::new(File::open(path).map_err(|e| open_err(path, e))?);
+    Ok(if gzip {
+        Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(f)))
+    } else {
+        Box::new(f)
+    })
+}
+
+/// The delimiter of delimited text: among `,` `;` TAB `|`, the one that splits the first lines (header
+/// included) into the same number of fields, the most fields winning; `,` (TAB for .tsv) when none does.
+fn sniff(r: &mut dyn BufRead, tsv: bool) -> std::io::Result<u8> {
+    let mut lines = Vec::new();
+    for line in r.lines().take(20) {
+        let line = line?;
+        if !line.trim().is_empty() {
+            lines.push(line);
+        }
+    }
+    let count = |line: &str, d: u8| {
+        let mut quoted = false;
+        line.bytes()
+            .filter(|&b| {
+                if b == b'"' {
+                    quoted = !quoted;
+                }
+                b == d && !quoted
+            })
+            .count()
+    };
+    let best = DELIMITERS
+        .iter()
+        .filter_map(|&d| {
+            let c = count(lines.first()?, d);
+            (c > 0 && lines.iter().all(|l| count(l, d) == c)).then_some((c, d))
+        })
+        .max_by_key(|&(c, d)| {
+            (
+                c,
+                std::cmp::Reverse(DELIMITERS.iter().position(|&x| x == d)),
+            )
+        });
+    Ok(best.map_or(if tsv { b'\t' } else { b',' }, |(_, d)| d))
+}
+
+fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "TAB".into(),
+        d => format!("'{}'", d as char),
     }
 }
 
@@ -125,16 +250,44 @@ fn parquet_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -
     .with_source(e)
 }
 
-fn csv_schema(path: &Path, text_columns: &[&str]) -> Result<(Schema, usize)> {
-    let file = File::open(path)
-        .map_err(|e| Error::input(format!("cannot open {}", path.display())).with_source(e))?;
-    // Infer from the whole file: a sample can miss a float late in an integer column.
-    let (schema, records) = arrow_csv::reader::Format::default()
+fn csv_format(delimiter: u8, null_regex: &Option<regex::Regex>) -> arrow_csv::reader::Format {
+    let f = arrow_csv::reader::Format::default()
         .with_header(true)
-        .infer_schema(BufReader::new(file), None)
-        .map_err(|e| {
-            Error::input(format!("cannot read CSV file {}", path.display())).with_source(e)
-        })?;
+        .with_delimiter(delimiter);
+    match null_regex {
+        Some(r) => f.with_null_regex(r.clone()),
+        None => f,
+    }
+}
+
+fn csv_err(path: &Path, e: arrow_schema::ArrowError) -> Error {
+    Error::input(format!("cannot read delimited file {}", path.display())).with_source(e)
+}
+
+fn csv_schema(
+    path: &Path,
+    (delimiter, gzip): (u8, bool),
+    text_columns: &[&str],
+    null_regex: &Option<regex::Regex>,
+) -> Result<(Schema, usize)> {
+    // Infer from the whole file: a sample can miss a float late in an integer column.
+    let (schema, records) = csv_format(delimiter, null_regex)
+        .infer_schema(text_reader(path, gzip)?, None)
+        .map_err(|e| csv_err(path, e))?;
+    if schema.fields().len() == 1 {
+        let header = schema.field(0).name();
+        if let Some(&d) = DELIMITERS
+            .iter()
+            .find(|&&d| d != delimiter && header.contains(d as char))
+        {
+            return Err(Error::input(format!(
+                "{} reads as a single column '{header}' with the delimiter {}: its delimiter is likely {}; give --delimiter",
+                path.display(),
+                delimiter_name(delimiter),
+                delimiter_name(d)
+            )));
+        }
+    }
     // Columns passed through as text keep their exact spelling (e.g. zero-padded ids like "0001").
     let fields: Vec<Field> = schema
         .fields()
@@ -148,6 +301,23 @@ fn csv_schema(path: &Path, text_columns: &[&str]) -> Result<(Schema, usize)> {
         })
         .collect();
     Ok((Schema::new(fields), records))
+}
+
+/// Merges the schema of a delimited file into the run's: a column inferred as integers in one file and
+/// as floats in another is a float column (the values are the same numbers).
+fn merge_numeric(first: &Schema, next: &Schema) -> Schema {
+    let fields: Vec<Field> = first
+        .fields()
+        .iter()
+        .zip(next.fields())
+        .map(|(a, b)| match (a.data_type(), b.data_type()) {
+            (DataType::Int64, DataType::Float64) | (DataType::Float64, DataType::Int64) => {
+                Field::new(a.name(), DataType::Float64, true)
+            }
+            _ => a.as_ref().clone(),
+        })
+        .collect();
+    Schema::new(fields)
 }
 
 fn same_fields(a: &Schema, b: &Schema) -> std::result::Result<(), String> {
@@ -173,24 +343,33 @@ fn same_fields(a: &Schema, b: &Schema) -> std::result::Result<(), String> {
 }
 
 impl Source {
-    /// Resolves the inputs and reads every file's schema. `text_columns` are read as text from CSV files
-    /// (the id column), so that their values pass through unchanged.
+    /// Resolves the inputs and reads every file's schema, delimited text read with the default options.
+    /// `text_columns` are read as text from delimited files (the id column), so that their values pass
+    /// through unchanged.
     pub fn open(inputs: &[PathBuf], text_columns: &[&str]) -> Result<Source> {
+        Self::open_with(inputs, text_columns, &CsvOptions::default())
+    }
+
+    /// [`Source::open`] with the given options for delimited text.
+    pub fn open_with(
+        inputs: &[PathBuf],
+        text_columns: &[&str],
+        csv: &CsvOptions,
+    ) -> Result<Source> {
         if inputs.is_empty() {
             return Err(Error::usage(
                 "no input given: name a Parquet file, a directory of Parquet files or a CSV file",
             ));
         }
         let paths = expand(inputs)?;
+        let null_regex = null_regex(&csv.na_values)?;
         let mut files = Vec::with_capacity(paths.len());
         let mut schema: Option<SchemaRef> = None;
         for path in paths {
-            let format = detect(&path)?;
-            let (file_schema, rows, meta) = match format {
+            let format = detect(&path, csv)?;
+            let (mut file_schema, rows, meta) = match format {
                 Format::Parquet => {
-                    let f = File::open(&path).map_err(|e| {
-                        Error::input(format!("cannot open {}", path.display())).with_source(e)
-                    })?;
+                    let f = File::open(&path).map_err(|e| open_err(&path, e))?;
                     let meta = ArrowReaderMetadata::load(&f, Default::default())
                         .map_err(|e| parquet_err(&path, e))?;
                     let groups = meta
@@ -201,12 +380,19 @@ impl Source {
                         .collect();
                     (Arc::new(strip_metadata(meta.schema())), groups, Some(meta))
                 }
-                Format::Csv => {
-                    let (schema, rows) = csv_schema(&path, text_columns)?;
+                Format::Csv { delimiter, gzip } => {
+                    let (schema, rows) =
+                        csv_schema(&path, (delimiter, gzip), text_columns, &null_regex)?;
                     (Arc::new(schema), vec![rows], None)
                 }
             };
-            if let Some(first) = &schema {
+            check_unique_names(&file_schema, &path)?;
+            if let Some(first) = &mut schema {
+                if matches!(format, Format::Csv { .. }) {
+                    // Integers in one file, floats in another: one float column.
+                    file_schema = Arc::new(merge_numeric(&file_schema, first));
+                    *first = Arc::new(merge_numeric(first, &file_schema));
+                }
                 same_fields(first, &file_schema).map_err(|why| {
                     Error::input(format!(
                         "schema of {} does not match the first input file: {why}; all files of one run must share one schema",
@@ -223,10 +409,74 @@ impl Source {
                 meta,
             });
         }
-        Ok(Source {
+        let mut source = Source {
             files,
             schema: schema.expect("at least one file"),
-        })
+            null_regex,
+            mostly_numeric: Vec::new(),
+        };
+        source.mostly_numeric = source.find_mostly_numeric(text_columns)?;
+        Ok(source)
+    }
+
+    /// Text columns of delimited files whose cells are mostly numbers (one more pass over those columns).
+    fn find_mostly_numeric(&self, text_columns: &[&str]) -> Result<Vec<MostlyNumeric>> {
+        let cols: Vec<usize> = (self.schema.fields().iter().enumerate())
+            .filter(|(_, f)| {
+                *f.data_type() == DataType::Utf8 && !text_columns.contains(&f.name().as_str())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if cols.is_empty() || self.files.iter().all(|f| f.format == Format::Parquet) {
+            return Ok(Vec::new());
+        }
+        // Per column: numbers, other cells, the first other cell and its row.
+        let mut tally: Vec<(usize, usize, Option<(String, usize)>)> =
+            vec![(0, 0, None); cols.len()];
+        for part in self.parts() {
+            if self.files[part.file].format == Format::Parquet {
+                continue;
+            }
+            let mut row = part.first_row;
+            for batch in self.part_batches(&part, &cols) {
+                let batch = batch?;
+                for (c, t) in tally.iter_mut().enumerate() {
+                    let a = batch
+                        .column(c)
+                        .as_any()
+                        .downcast_ref::<arrow_array::StringArray>();
+                    for (i, v) in a.into_iter().flatten().enumerate() {
+                        let Some(v) = v else { continue };
+                        if v.trim().parse::<f64>().is_ok() {
+                            t.0 += 1;
+                        } else {
+                            t.1 += 1;
+                            t.2.get_or_insert_with(|| (v.to_string(), row + i));
+                        }
+                    }
+                }
+                row += batch.num_rows();
+            }
+        }
+        Ok(cols
+            .iter()
+            .zip(tally)
+            .filter(|(_, (num, other, _))| *other > 0 && num >= other)
+            .map(|(&c, (_, other, first))| {
+                let (first, first_row) = first.expect("a non-numeric cell");
+                MostlyNumeric {
+                    column: self.schema.field(c).name().clone(),
+                    bad_cells: other,
+                    first,
+                    first_row,
+                }
+            })
+            .collect())
+    }
+
+    /// Text columns that are mostly numbers (delimited inputs only).
+    pub fn mostly_numeric(&self) -> &[MostlyNumeric] {
+        &self.mostly_numeric
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -276,7 +526,7 @@ impl Source {
         let mut inner = match open_batches(
             &self.files[part.file],
             part.row_group,
-            &self.schema,
+            (&self.schema, &self.null_regex),
             columns,
         ) {
             Ok(it) => it,
@@ -317,6 +567,31 @@ impl Source {
     }
 }
 
+/// The regex arrow-csv matches missing cells with: the tokens exactly.
+fn null_regex(tokens: &[String]) -> Result<Option<regex::Regex>> {
+    let alternatives: Vec<String> = tokens.iter().map(|t| regex::escape(t)).collect();
+    let r = regex::Regex::new(&format!("^(?:{})$", alternatives.join("|")))
+        .map_err(|e| Error::usage(format!("--na-values cannot be matched: {e}")))?;
+    Ok(Some(r))
+}
+
+/// Two columns with one name cannot be told apart: an error naming them.
+fn check_unique_names(schema: &Schema, path: &Path) -> Result<()> {
+    let fields = schema.fields();
+    for (i, f) in fields.iter().enumerate() {
+        if let Some(j) = fields.iter().skip(i + 1).position(|g| g.name() == f.name()) {
+            return Err(Error::input(format!(
+                "{} has two columns named '{}' (columns {} and {}, 0-based): rename one; strata cannot tell them apart",
+                path.display(),
+                f.name(),
+                i,
+                i + 1 + j
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn strip_metadata(schema: &Schema) -> Schema {
     Schema::new(schema.fields().clone())
 }
@@ -324,12 +599,10 @@ fn strip_metadata(schema: &Schema) -> Schema {
 fn open_batches(
     f: &InputFile,
     row_group: Option<usize>,
-    schema: &SchemaRef,
+    (schema, null_regex): (&SchemaRef, &Option<regex::Regex>),
     columns: &[usize],
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
     let path = f.path.clone();
-    let mut file = File::open(&path)
-        .map_err(|e| Error::input(format!("cannot open {}", path.display())).with_source(e))?;
     // Projected columns come back in schema order; remember how to put them in the caller's order.
     let mut sorted: Vec<usize> = columns.to_vec();
     sorted.sort_unstable();
@@ -351,6 +624,7 @@ fn open_batches(
     };
     match f.format {
         Format::Parquet => {
+            let file = File::open(&path).map_err(|e| open_err(&path, e))?;
             let meta = f.meta.clone().expect("Parquet footer read at open");
             let b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
             let mask = ProjectionMask::roots(b.parquet_schema(), sorted.iter().copied());
@@ -364,22 +638,15 @@ fn open_batches(
                 r.map(&reorder).map_err(|e| parquet_err(&path, e))
             })))
         }
-        Format::Csv => {
-            file.seek(SeekFrom::Start(0)).map_err(|e| {
-                Error::input(format!("cannot read {}", path.display())).with_source(e)
-            })?;
+        Format::Csv { delimiter, gzip } => {
             let reader = arrow_csv::ReaderBuilder::new(schema.clone())
-                .with_header(true)
+                .with_format(csv_format(delimiter, null_regex))
                 .with_batch_size(BATCH_ROWS)
                 .with_projection(sorted.clone())
-                .build(BufReader::new(file))
-                .map_err(|e| {
-                    Error::input(format!("cannot read CSV file {}", path.display())).with_source(e)
-                })?;
+                .build(text_reader(&path, gzip)?)
+                .map_err(|e| csv_err(&path, e))?;
             Ok(Box::new(reader.map(move |r| {
-                r.map(&reorder).map_err(|e| {
-                    Error::input(format!("cannot read CSV file {}", path.display())).with_source(e)
-                })
+                r.map(&reorder).map_err(|e| csv_err(&path, e))
             })))
         }
     }

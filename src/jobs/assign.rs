@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use arrow_schema::Schema;
 use serde::Serialize;
 
 use super::{MissingCount, missing_counts};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::compute::{Backend, Dataset, Nearest};
-use crate::data::load::{Columns, resolve};
+use crate::data::load::{Columns, check_mostly_numeric, numeric_type, resolve};
 use crate::data::sink::{OutputSet, check_not_input};
+use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
 use crate::data::{LoadSpec, Source};
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ pub struct AssignOptions {
     pub out: PathBuf,
     /// The id column copied into labels.parquet (default: the model's, when the input has it).
     pub id: Option<String>,
+    /// How delimited inputs are read (delimiter, missing-value tokens).
+    pub csv: CsvOptions,
 }
 
 /// One segment's count tonight next to its share at training.
@@ -116,7 +118,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let mut warnings = Vec::new();
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
-    let source = Source::open(&opts.inputs, &text_cols)?;
+    let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
     let id = match id {
         Some(name) if opts.id.is_none() && source.schema().index_of(&name).is_err() => {
             let msg = format!(
@@ -128,7 +130,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         }
         other => other,
     };
-    let cols = model_columns(&model, source.schema(), id)?;
+    let cols = model_columns(&model, &source, id)?;
     log(&format!(
         "assigning to {} segments of {} with {}",
         model.k(),
@@ -206,11 +208,13 @@ fn summary(
 
 /// The model's features resolved in the input (any order, extra columns ignored), each checked to be
 /// numeric, plus the id column.
-fn model_columns(model: &Model, schema: &Schema, id: Option<String>) -> Result<Columns> {
+fn model_columns(model: &Model, source: &Source, id: Option<String>) -> Result<Columns> {
+    let schema = source.schema();
+    check_mostly_numeric(source, &model.names_with(Role::Numeric))?;
     for f in model.features.iter().filter(|f| f.role == Role::Numeric) {
         let i = resolve(schema, &f.name, "model feature")?;
         let t = schema.field(i).data_type();
-        if !t.is_numeric() {
+        if !numeric_type(t) {
             return Err(Error::input(format!(
                 "model feature column '{}' has type {t} in the input, not a number (it was {} at training)",
                 f.name, f.input_type

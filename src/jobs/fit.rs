@@ -9,7 +9,10 @@ use serde::Serialize;
 use super::{MissingCount, PhaseSeconds, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
+use crate::data::ids;
+use crate::data::load::{LeftOut, left_out};
 use crate::data::sink::{OutputSet, check_not_input};
+use crate::data::source::CsvOptions;
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
@@ -82,6 +85,8 @@ pub struct FitOptions {
     pub max_iter: usize,
     pub tol: f64,
     pub seed: u64,
+    /// How delimited inputs are read (delimiter, missing-value tokens).
+    pub csv: CsvOptions,
 }
 
 /// summary.json.
@@ -95,6 +100,8 @@ pub struct Summary {
     pub values_imputed: usize,
     pub missing_per_feature: Vec<MissingCount>,
     pub features: Vec<String>,
+    /// Columns the default feature selection left out, with the reason.
+    pub columns_left_out: Vec<LeftOut>,
     pub device: String,
     pub k: usize,
     pub sse: f64,
@@ -178,13 +185,31 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     check_not_input(&opts.out, &read)?;
     let mut staging = OutputSet::create(&opts.out)?;
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
-    let source = Source::open(&opts.inputs, &text_cols)?;
+    let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
     let spec = LoadSpec {
         features: opts.features.clone(),
         id: opts.id.clone(),
         weight: opts.weight.clone(),
         categorical: opts.categorical.clone(),
     };
+    let columns_left_out = left_out(&source, &spec);
+    for l in &columns_left_out {
+        log(&format!(
+            "left out of the features: '{}' ({})",
+            l.column, l.reason
+        ));
+    }
+    let mut warnings: Vec<String> = source
+        .mostly_numeric()
+        .iter()
+        .map(|m| {
+            format!(
+                "column '{}' was left out of the features: {}",
+                m.column,
+                m.describe()
+            )
+        })
+        .collect();
     let prep_spec = PrepSpec {
         missing: opts.missing,
         scale: opts.scale,
@@ -205,8 +230,18 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     ));
     let on = run_with_fallback(sel, log, |b| kmeans::fit(b, &ds, &cfg))?;
     let fit = &on.value;
-    let mut warnings = p.report.warnings.clone();
+    warnings.extend(p.report.warnings.clone());
     warnings.extend(on.fell_back.clone());
+    if let (Some(name), Some(id_values)) = (&opts.id, &p.loaded.ids) {
+        let dup = ids::duplicates(id_values);
+        if dup.rows > 0 {
+            warnings.push(format!(
+                "the --id column '{name}' repeats ids on {} row(s) (e.g. {}): each row was clustered as a customer of its own; is this a customer table?",
+                dup.rows,
+                dup.examples.join(", ")
+            ));
+        }
+    }
     let dropped = p.loaded.rows_read - m.n;
     if dropped > 0 {
         warnings.push(format!(
@@ -239,7 +274,8 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         write: t.elapsed().as_secs_f64(),
         total: t_start.elapsed().as_secs_f64(),
     };
-    let summary = summary(&p, fit, on.device, seconds, warnings);
+    let mut summary = summary(&p, fit, on.device, seconds, warnings);
+    summary.columns_left_out = columns_left_out;
     staging.write_json("summary.json", &summary)?;
     let files = staging.commit()?;
     Ok(FitOutcome {
@@ -348,6 +384,7 @@ fn summary(
         values_imputed: p.report.imputed_values,
         missing_per_feature: missing_counts(&features, &l.missing),
         features,
+        columns_left_out: Vec::new(),
         device,
         k: fit.k,
         sse: fit.sse,
