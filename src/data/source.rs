@@ -431,8 +431,13 @@ impl Source {
             return Ok(Vec::new());
         }
         // Per column: numbers, other cells, the first other cell and its row.
-        let mut tally: Vec<(usize, usize, Option<(String, usize)>)> =
-            vec![(0, 0, None); cols.len()];
+        #[derive(Clone, Default)]
+        struct Tally {
+            numbers: usize,
+            others: usize,
+            first: Option<(String, usize)>,
+        }
+        let mut tally = vec![Tally::default(); cols.len()]; cols.len()];
         for part in self.parts() {
             if self.files[part.file].format == Format::Parquet {
                 continue;
@@ -448,10 +453,10 @@ impl Source {
                     for (i, v) in a.into_iter().flatten().enumerate() {
                         let Some(v) = v else { continue };
                         if v.trim().parse::<f64>().is_ok() {
-                            t.0 += 1;
+                            t.numbers += 1;
                         } else {
-                            t.1 += 1;
-                            t.2.get_or_insert_with(|| (v.to_string(), row + i));
+                            t.others += 1;
+                            t.first.get_or_insert_with(|| (v.to_string(), row + i));
                         }
                     }
                 }
@@ -461,12 +466,12 @@ impl Source {
         Ok(cols
             .iter()
             .zip(tally)
-            .filter(|(_, (num, other, _))| *other > 0 && num >= other)
-            .map(|(&c, (_, other, first))| {
-                let (first, first_row) = first.expect("a non-numeric cell");
+            .filter(|(_, t)| t.others > 0 && t.numbers >= t.others)
+            .map(|(&c, t)| {
+                let (first, first_row) = t.first.expect("a non-numeric cell");
                 MostlyNumeric {
                     column: self.schema.field(c).name().clone(),
-                    bad_cells: other,
+                    bad_cells: t.others,
                     first,
                     first_row,
                 }
