@@ -437,7 +437,7 @@ impl Source {
             others: usize,
             first: Option<(String, usize)>,
         }
-        let mut tally = vec![Tally::default(); cols.len()]; cols.len()];
+        let mut tally = vec![Tally::default(); cols.len()];
         for part in self.parts() {
             if self.files[part.file].format == Format::Parquet {
                 continue;
