@@ -91,6 +91,7 @@ fn fit_end_to_end(c: &mut Criterion) {
         max_iter: 300,
         tol: 1e-4,
         seed: 0,
+        csv: Default::default(),
     };
     let cpu = Selected::only(Box::new(CpuBackend::default()));
     let mut g = c.benchmark_group("fit_end_to_end");
