@@ -169,6 +169,19 @@ mod tests {
         let p = Error::param("n_init", "must be at least 1");
         assert_eq!((p.exit_code(), p.param_name()), (2, Some("n_init")));
         assert_eq!(Error::output("/x", "disk full").exit_code(), 4);
+        // A full disk or a quota, even as the source of a Parquet error, says what to do.
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = Error::output(
+            "/x/labels.parquet",
+            parquet::errors::ParquetError::External(Box::new(full)),
+        );
+        assert!(
+            e.to_string()
+                .contains("the disk is full: free space or choose another --out"),
+            "{e}"
+        );
+        let quota = std::io::Error::from_raw_os_error(122);
+        assert!(Error::output("/x", quota).to_string().contains("quota"));
         assert_eq!(Error::device("lost").exit_code(), 5);
     }
 }

@@ -378,10 +378,15 @@ impl OutputSet {
             pending.push(Undo::Remove(store.clone()));
         }
         current(dir)?;
-        // Staging left by killed runs (only a lock holder writes here, and we hold it).
+        // What killed runs left: staging, a link not yet swapped in, a replaced plain directory (only a
+        // lock holder writes here, and we hold it).
         if let Ok(entries) = fs::read_dir(&store) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with("tmp-") {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if ["tmp-", "link-", "old-"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+                {
                     Undo::Remove(e.path()).run();
                 }
             }
