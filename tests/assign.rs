@@ -270,12 +270,7 @@ fn shuffled_and_extra_columns_match_fit_and_brute_force() {
         );
     }
     let model = json(&f.join("model.json"));
-    let names: Vec<String> = model["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = model_feature_names(&model);
     let want = brute_force(&model, &column_values(&t, &names));
     let (seg, dist) = (u32s(&assigned, "segment"), col_f64(&assigned, "distance"));
     let (second, margin) = (

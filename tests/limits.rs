@@ -28,15 +28,7 @@ fn footer_claiming_billions_of_rows_is_an_error_not_an_abort() {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.parquet");
-    ok(strata(&[
-        "generate",
-        "--rows",
-        "1000",
-        "--features",
-        "6",
-        "--out",
-        s(&good),
-    ]));
+    generate_table(&good, 1000, 6);
     let bytes = std::fs::read(&good).unwrap();
     let meta = SerializedFileReader::new(std::fs::File::open(&good).unwrap())
         .unwrap()
@@ -160,15 +152,7 @@ fn mistyped_init_method_is_a_usage_error_listing_the_methods() {
 fn console_has_only_strata_lines_and_cpu_never_loads_vulkan() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.parquet");
-    ok(strata(&[
-        "generate",
-        "--rows",
-        "2000",
-        "--features",
-        "4",
-        "--out",
-        s(&input),
-    ]));
+    generate_table(&input, 2000, 4);
     // As under cron: no XDG_RUNTIME_DIR. A default run probes the GPU; its stderr is strata's alone.
     let o = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args([
@@ -203,12 +187,7 @@ fn console_has_only_strata_lines_and_cpu_never_loads_vulkan() {
     // With an init file, one restart runs and one is reported.
     let init = dir.path().join("init.csv");
     let model = json(&dir.path().join("b/model.json"));
-    let names: Vec<String> = model["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = model_feature_names(&model);
     let segs = model["segments"].as_array().unwrap();
     let mut csv = names.join(",") + "\n";
     for seg in segs {

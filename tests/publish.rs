@@ -15,18 +15,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn generate(path: &Path, rows: usize) {
-    ok(strata(&[
-        "generate",
-        "--rows",
-        &rows.to_string(),
-        "--features",
-        "6",
-        "--out",
-        s(path),
-    ]));
-}
-
 fn fit_args<'a>(input: &'a str, out: &'a str, k: &'a str) -> Vec<&'a str> {
     vec![
         "fit", input, "--k", k, "--out", out, "--device", "cpu", "--n-init", "1", "-q",
@@ -83,7 +71,7 @@ fn store_entries(store: &Path, prefix: &str) -> usize {
 fn concurrent_runs_never_mix_their_files() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.parquet");
-    generate(&input, 50_000);
+    generate_table(&input, 50_000, 6);
     let out = dir.path().join("out");
     let (i, o) = (s(&input), s(&out));
     for round in 0..8 {
@@ -115,7 +103,7 @@ fn concurrent_runs_never_mix_their_files() {
 fn kill_9_at_any_instant_leaves_one_complete_set() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.parquet");
-    generate(&input, 200_000);
+    generate_table(&input, 200_000, 6);
     let out = dir.path().join("out");
     let (i, o) = (s(&input), s(&out));
     ok(strata(&fit_args(i, o, "3")));
@@ -165,7 +153,7 @@ fn long_run(input: &str, out: &str) -> Child {
 fn sigint_and_sigterm_end_the_run_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.parquet");
-    generate(&input, 50_000);
+    generate_table(&input, 50_000, 6);
     let out = dir.path().join("out");
     ok(strata(&fit_args(s(&input), s(&out), "3")));
     let before = std::fs::read(out.join("labels.parquet")).unwrap();
@@ -192,7 +180,7 @@ fn sigint_and_sigterm_end_the_run_cleanly() {
 fn file_size_limit_is_one_error_line() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.parquet");
-    generate(&input, 100_000);
+    generate_table(&input, 100_000, 6);
     let out = dir.path().join("new/out");
     let cmd = format!(
         "ulimit -f 64; exec '{}' fit '{}' --k 3 --device cpu --out '{}'",
@@ -220,7 +208,7 @@ fn output_overlapping_an_input_is_refused_before_any_work() {
     let d = dir.path().join("d");
     std::fs::create_dir(&d).unwrap();
     let part = d.join("part-0.parquet");
-    generate(&part, 1_000);
+    generate_table(&part, 1_000, 6);
     let original = std::fs::read(&part).unwrap();
     let cases: Vec<(PathBuf, PathBuf)> = vec![
         (part.clone(), d.clone()),       // out contains the input file
@@ -255,7 +243,7 @@ fn output_overlapping_an_input_is_refused_before_any_work() {
 fn plain_output_directory_is_taken_over_or_refused() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("c.parquet");
-    generate(&input, 2_000);
+    generate_table(&input, 2_000, 6);
     // An earlier strata's plain directory is replaced as a whole.
     let out = dir.path().join("old");
     std::fs::create_dir(&out).unwrap();

@@ -115,3 +115,26 @@ pub fn json(path: &Path) -> serde_json::Value {
 /// The AllLife features, in the published order.
 pub const ALLLIFE_FEATURES: &str =
     "Avg_Credit_Limit,Total_Credit_Cards,Total_visits_bank,Total_visits_online,Total_calls_made";
+
+/// `strata generate` of `rows` × `features` into `path` (5 clusters, seed 0).
+pub fn generate_table(path: &Path, rows: usize, features: usize) {
+    ok(strata(&[
+        "generate",
+        "--rows",
+        &rows.to_string(),
+        "--features",
+        &features.to_string(),
+        "--out",
+        path.to_str().unwrap(),
+    ]));
+}
+
+/// The feature names of a model.json, in model order.
+pub fn model_feature_names(model: &serde_json::Value) -> Vec<String> {
+    model["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
