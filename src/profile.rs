@@ -100,8 +100,9 @@ pub fn profiles(
     let features: Vec<usize> = (0..prep.columns.len()).collect();
     let mut per_feature = Vec::with_capacity(features.len());
     for group in features.chunks(PARALLEL_FEATURES) {
-        per_feature.par_extend(group.par_iter().map(|&j| {
-            let (mut per, all) = feature_profiles(raw, labels, &start, j);
+        let scattered = scatter(raw, labels, &start, group);
+        per_feature.par_extend(group.par_iter().zip(scattered).map(|(&j, (col, fill))| {
+            let (mut per, all) = feature_profiles(&raw.names[j], col, &start, &fill);
             let (mean, var) = spread[j];
             let constant = all.max <= all.min || all.max.is_nan();
             for (s, p) in per.iter_mut().enumerate() {
@@ -182,24 +183,39 @@ fn category_profiles(
     out
 }
 
-/// One feature: its original values scattered into a segment-ordered column in one sequential sweep of
-/// the matrix (missing values left out), each segment's slice described in parallel, then the whole column.
-fn feature_profiles(
+/// The original values of the features `group`, each scattered into a segment-ordered column (missing
+/// values left out) in one sequential sweep of the matrix; with each column, where each segment's values end.
+fn scatter(
     raw: &FeatureMatrix<f64>,
     labels: &[u32],
     start: &[usize],
-    j: usize,
-) -> (Vec<FeatureProfile>, FeatureProfile) {
-    let name = &raw.names[j];
-    let mut col = vec![0f64; raw.n];
-    let mut fill = start.to_vec();
-    for (v, &l) in raw.values(j).zip(labels) {
-        if !v.is_nan() {
-            let f = &mut fill[l as usize];
-            col[*f] = v;
-            *f += 1;
+    group: &[usize],
+) -> Vec<(Vec<f64>, Vec<usize>)> {
+    let mut out: Vec<(Vec<f64>, Vec<usize>)> = group
+        .iter()
+        .map(|_| (vec![0f64; raw.n], start.to_vec()))
+        .collect();
+    for (row, &l) in raw.data.chunks_exact(raw.d).zip(labels) {
+        for ((col, fill), &j) in out.iter_mut().zip(group) {
+            let v = row[j];
+            if !v.is_nan() {
+                let f = &mut fill[l as usize];
+                col[*f] = v;
+                *f += 1;
+            }
         }
     }
+    out
+}
+
+/// One feature's profiles from its scattered column (see [`scatter`]): each segment's slice described in
+/// parallel, then the whole column.
+fn feature_profiles(
+    name: &str,
+    mut col: Vec<f64>,
+    start: &[usize],
+    fill: &[usize],
+) -> (Vec<FeatureProfile>, FeatureProfile) {
     let per: Vec<FeatureProfile> = start
         .par_windows(2)
         .zip(fill.par_iter())
@@ -209,7 +225,7 @@ fn feature_profiles(
             if v.is_empty() {
                 FeatureProfile {
                     segment: Some(s as u32),
-                    feature: name.clone(),
+                    feature: name.to_string(),
                     customers: (w[1] - w[0]) as u64,
                     missing: (w[1] - w[0]) as u64,
                     ..nan_profile()
@@ -221,12 +237,12 @@ fn feature_profiles(
         .collect();
     // The values of all segments, gaps (missing values) closed.
     let mut at = 0;
-    for w in start.windows(2).zip(&fill) {
+    for w in start.windows(2).zip(fill) {
         let ((lo, _), end) = ((w.0[0], w.0[1]), *w.1);
         col.copy_within(lo..end, at);
         at += end - lo;
     }
-    let all = describe(&col[..at], None, name, raw.n);
+    let all = describe(&col[..at], None, name, start[start.len() - 1]);
     (per, all)
 }
 

@@ -54,20 +54,28 @@ fn select_ranks<K: Ord + Copy>(keys: &mut [K], ranks: &[usize], base: usize) -> 
         .collect()
 }
 
-/// Order statistics in two sequential passes: a histogram of the top 16 key bits locates each rank's
-/// bucket, then only those buckets' keys are gathered and selected.
+/// Order statistics in three sequential passes: the keys' range, a histogram of 65,536 equal slices of that
+/// range locating each rank's bucket, then only those buckets' keys gathered and selected. (Slicing the range
+/// rather than taking the top 16 key bits keeps the buckets small for f64, whose top 16 bits are mostly the
+/// exponent.)
 fn radix_ranks<T: Sortable>(values: &[T], ranks: &[usize]) -> Vec<T::Key> {
+    let (lo, hi) = values.iter().fold((u64::MAX, 0u64), |(lo, hi), &v| {
+        let k = T::wide(v.key());
+        (lo.min(k), hi.max(k))
+    });
+    let shift = (64 - (hi - lo).leading_zeros()).saturating_sub(16);
+    let slice = |k: T::Key| ((T::wide(k) - lo) >> shift) as usize;
     // Four interleaved histograms: runs of equal values (integer counts) would otherwise serialise on
     // one counter's store-to-load latency.
     let mut h4 = vec![[0u32; 4]; 1 << 16];
     let mut quads = values.chunks_exact(4);
     for q in &mut quads {
         for (lane, &v) in q.iter().enumerate() {
-            h4[T::top16(v.key())][lane] += 1;
+            h4[slice(v.key())][lane] += 1;
         }
     }
     for &v in quads.remainder() {
-        h4[T::top16(v.key())][0] += 1;
+        h4[slice(v.key())][0] += 1;
     }
     let hist: Vec<u32> = h4.iter().map(|h| h.iter().sum()).collect();
     drop(h4);
@@ -93,7 +101,7 @@ fn radix_ranks<T: Sortable>(values: &[T], ranks: &[usize]) -> Vec<T::Key> {
     }
     for &v in values {
         let k = v.key();
-        let s = slot[T::top16(k)];
+        let s = slot[slice(k)];
         if s != u8::MAX {
             bufs[s as usize].push(k);
         }
@@ -121,8 +129,8 @@ pub trait Sortable: Copy {
     type Key: Ord + Copy;
     fn key(self) -> Self::Key;
     fn value(k: Self::Key) -> f64;
-    /// The key's top 16 bits, the radix histogram's bucket.
-    fn top16(k: Self::Key) -> usize;
+    /// The key widened to 64 bits (same order).
+    fn wide(k: Self::Key) -> u64;
 }
 
 impl Sortable for f32 {
@@ -138,8 +146,8 @@ impl Sortable for f32 {
         f32::from_bits(b) as f64
     }
     #[inline]
-    fn top16(k: u32) -> usize {
-        (k >> 16) as usize
+    fn wide(k: u32) -> u64 {
+        k as u64
     }
 }
 
@@ -156,8 +164,8 @@ impl Sortable for f64 {
         f64::from_bits(b)
     }
     #[inline]
-    fn top16(k: u64) -> usize {
-        (k >> 48) as usize
+    fn wide(k: u64) -> u64 {
+        k
     }
 }
 

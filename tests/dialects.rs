@@ -196,7 +196,7 @@ fn missing_tokens_and_mostly_numeric_columns_are_reported() {
 #[test]
 fn column_types_names_and_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let n = 100;
+    let n = 100usize;
     let codes: Vec<i32> = (0..n).map(|i| (i % 4) as i32).collect();
     // A pandas Categorical of ints (int8 dictionary of int64 values) and dictionary-encoded floats.
     let tiers = DictionaryArray::<Int32Type>::try_new(

@@ -104,10 +104,14 @@ impl FittedPrep {
         let mut columns = Vec::with_capacity(d);
         // Medians and deciles of every feature, a few columns per pass over the matrix (bounded memory).
         for group in (0..d).collect::<Vec<_>>().chunks(STATS_COLUMNS) {
-            let cols: Vec<Vec<f64>> = group
-                .iter()
-                .map(|&j| raw.values(j).filter(|v| !v.is_nan()).collect())
-                .collect();
+            let mut cols: Vec<Vec<f64>> = group.iter().map(|_| Vec::with_capacity(n)).collect();
+            for row in raw.data.chunks_exact(d) {
+                for (c, &j) in cols.iter_mut().zip(group) {
+                    if !row[j].is_nan() {
+                        c.push(row[j]);
+                    }
+                }
+            }
             let deciles: Vec<Vec<f64>> = cols.par_iter().map(|c| quantiles(c, &DECILES)).collect();
             for ((&j, col), deciles) in group.iter().zip(&cols).zip(deciles) {
                 let name = &raw.names[j];
@@ -142,11 +146,11 @@ impl FittedPrep {
         let spread: Vec<(f64, f64)> = match scaling {
             Scaling::None => vec![(0.0, 1.0); d],
             Scaling::Zscore => {
-                let mean: Vec<f64> = column_sums(&raw.data, d, &t)
+                let mean: Vec<f64> = column_sums(&raw.data, d, t)
                     .iter()
                     .map(|s| s / n as f64)
                     .collect();
-                let var = column_sums(&raw.data, d, &|j, v| (t(j, v) - mean[j]).powi(2));
+                let var = column_sums(&raw.data, d, |j, v| (t(j, v) - mean[j]).powi(2));
                 mean.iter()
                     .zip(var)
                     .map(|(&m, v)| (m, (v / n as f64).sqrt()))
@@ -423,11 +427,11 @@ impl ColumnPrep {
 /// Mean and population variance of every column of a prepared matrix (two passes in f64, stable).
 pub fn mean_var(m: &FeatureMatrix<f32>) -> Vec<(f64, f64)> {
     let n = m.n as f64;
-    let mean: Vec<f64> = column_sums(&m.data, m.d, &|_, v| v as f64)
+    let mean: Vec<f64> = column_sums(&m.data, m.d, |_, v| v as f64)
         .iter()
         .map(|s| s / n)
         .collect();
-    let var = column_sums(&m.data, m.d, &|j, v| (v as f64 - mean[j]).powi(2));
+    let var = column_sums(&m.data, m.d, |j, v| (v as f64 - mean[j]).powi(2));
     mean.iter().zip(var).map(|(&m, v)| (m, v / n)).collect()
 }
 
@@ -436,7 +440,7 @@ pub fn mean_var(m: &FeatureMatrix<f32>) -> Vec<(f64, f64)> {
 fn column_sums<T: Copy + Sync>(
     data: &[T],
     d: usize,
-    f: &(dyn Fn(usize, T) -> f64 + Sync),
+    f: impl Fn(usize, T) -> f64 + Sync,
 ) -> Vec<f64> {
     let parts: Vec<Vec<f64>> = data
         .par_chunks(PAR_ROWS * d)
