@@ -251,6 +251,11 @@ fn plain_output_directory_is_taken_over_or_refused() {
     std::fs::write(out.join("model.json"), "{}").unwrap();
     ok(strata(&fit_args(s(&input), s(&out), "3")));
     assert_eq!(consistent_k(&out), 3);
+    // `--out DIR/` (as the README writes it) names the same link, run after run.
+    let slash = format!("{}/", s(&out));
+    ok(strata(&fit_args(s(&input), &slash, "4")));
+    ok(strata(&fit_args(s(&input), &slash, "2")));
+    assert_eq!(consistent_k(&out), 2);
     // A directory with files strata did not write is refused, untouched.
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).unwrap();

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Parquet -> row-major float32 matrix: strata vs pyarrow (+ numpy) on the same file.
+"""Parquet -> row-major matrix: strata (f64 original values, since issue 11) vs pyarrow (+ numpy, float32).
 
 Run manually (not in CI):  pip install pyarrow numpy
   python3 benches/compare/read_compare.py FILE.parquet --id customer_id --threads 1
 pyarrow: read_table of the feature columns, then each column cast into one preallocated C-order float32
 array (the layout a k-means library needs). strata: the `read s` of `strata bench --input`, which reads the
-same columns (and the id column) into its prepared row-major matrix. Best of --repeat runs each.
+same columns (and the id column) into its row-major f64 matrix of original values. Best of --repeat runs each.
 """
 import argparse, json, os, subprocess, tempfile, time
 

@@ -364,6 +364,8 @@ impl OutputSet {
     /// Prepares to replace `dir`: creates missing parents, takes the lock, removes leftovers of killed runs
     /// and makes a staging directory. Fails before any work if `dir` cannot be written or is busy.
     pub fn create(dir: &Path) -> Result<OutputSet> {
+        // `out/` names the link `out` (a trailing slash would make rename(2) want a directory).
+        let dir: &Path = &dir.components().collect::<PathBuf>();
         let (store, name) = store_of(dir)?;
         let pending = Pending::new();
         for d in create_dirs(&parent_of(dir))? {
