@@ -97,6 +97,25 @@ fn concurrent_runs_never_mix_their_files() {
         let k = consistent_k(&out);
         assert!(k == 3 || k == 4);
     }
+    // A run that starts while another is writing fails at once, whatever the timing of their writes.
+    let store = dir.path().join(".out.strata");
+    let mut long = long_run(i, o);
+    let t = Instant::now();
+    while store_entries(&store, "tmp-") == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the long run never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = strata(&fit_args(i, o, "5"));
+    let err = stderr(&second);
+    let _ = long.kill();
+    long.wait().unwrap();
+    assert_eq!(second.status.code(), Some(4), "{err}");
+    assert!(err.contains("another strata run (pid "), "{err}");
+    let k = consistent_k(&out);
+    assert!(k == 3 || k == 4);
 }
 
 #[test]
