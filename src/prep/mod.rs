@@ -101,8 +101,26 @@ impl FittedPrep {
             }
         }
         let (n, d) = (raw.n, raw.d);
-        let mut columns = Vec::with_capacity(d);
-        // Medians and deciles of every feature, a few columns per pass over the matrix (bounded memory).
+        let mut p = FittedPrep {
+            scaling,
+            columns: (raw.names.iter())
+                .map(|name| ColumnPrep {
+                    name: name.clone(),
+                    log1p: log1p.contains(name),
+                    median: f64::NAN,
+                    deciles: Vec::new(),
+                    center: 0.0,
+                    scale: 1.0,
+                })
+                .collect(),
+            categorical: Vec::new(),
+        };
+        if let Some(e) = p.first_negative(&raw.data) {
+            return Err(p.value_error(e, "matrix row"));
+        }
+        // Each feature's values are gathered (a few columns per sweep of the matrix: bounded memory) and
+        // every statistic is taken from that contiguous column: the deciles and median of the original
+        // values, then the centre and scale of t(x), the imputed and log-transformed values, all in f64.
         for group in (0..d).collect::<Vec<_>>().chunks(STATS_COLUMNS) {
             let mut cols: Vec<Vec<f64>> = group.iter().map(|_| Vec::with_capacity(n)).collect();
             for row in raw.data.chunks_exact(d) {
@@ -112,82 +130,41 @@ impl FittedPrep {
                     }
                 }
             }
-            let deciles: Vec<Vec<f64>> = cols.par_iter().map(|c| quantiles(c, &DECILES)).collect();
-            for ((&j, col), deciles) in group.iter().zip(&cols).zip(deciles) {
-                let name = &raw.names[j];
-                if col.is_empty() {
-                    return Err(Error::input(format!(
-                        "column '{name}' has no values at all: nothing to cluster or impute from"
-                    )));
-                }
-                if impute {
-                    report.imputed_values += n - col.len();
-                }
-                columns.push(ColumnPrep {
-                    name: name.clone(),
-                    log1p: log1p.contains(name),
-                    median: deciles[4],
-                    deciles,
-                    center: 0.0,
-                    scale: 1.0,
-                });
+            if let Some(i) = cols.iter().position(Vec::is_empty) {
+                return Err(Error::input(format!(
+                    "column '{}' has no values at all: nothing to cluster or impute from",
+                    raw.names[group[i]]
+                )));
+            }
+            if impute {
+                report.imputed_values += cols.iter().map(|c| n - c.len()).sum::<usize>();
+            }
+            let fitted: Vec<ColumnPrep> = group
+                .par_iter()
+                .zip(cols.par_iter_mut())
+                .map(|(&j, col)| {
+                    let mut c = p.columns[j].clone();
+                    c.deciles = quantiles(col, &DECILES);
+                    c.median = c.deciles[4];
+                    let (center, scale) = c.spread(col, n, scaling);
+                    (c.center, c.scale) = (center, scale);
+                    c
+                })
+                .collect();
+            for (&j, c) in group.iter().zip(fitted) {
+                p.columns[j] = c;
             }
         }
-        let mut p = FittedPrep {
-            scaling,
-            columns,
-            categorical: Vec::new(),
-        };
-        // The scale is fitted on the imputed, log-transformed values t(x), in f64.
-        if let Some(e) = p.first_negative(&raw.data) {
-            return Err(p.value_error(e, "matrix row"));
-        }
-        let t = |j: usize, v: f64| p.columns[j].t(v, impute);
-        let spread: Vec<(f64, f64)> = match scaling {
-            Scaling::None => vec![(0.0, 1.0); d],
-            Scaling::Zscore => {
-                let mean: Vec<f64> = column_sums(&raw.data, d, t)
-                    .iter()
-                    .map(|s| s / n as f64)
-                    .collect();
-                let var = column_sums(&raw.data, d, |j, v| (t(j, v) - mean[j]).powi(2));
-                mean.iter()
-                    .zip(var)
-                    .map(|(&m, v)| (m, (v / n as f64).sqrt()))
-                    .collect()
-            }
-            Scaling::Minmax => (0..d)
-                .map(|j| {
-                    let (lo, hi) = raw
-                        .values(j)
-                        .map(|v| t(j, v))
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                            (lo.min(v), hi.max(v))
-                        });
-                    (lo, hi - lo)
-                })
-                .collect(),
-            Scaling::Robust => (0..d)
-                .map(|j| {
-                    let col: Vec<f64> = raw.values(j).map(|v| t(j, v)).collect();
-                    let q = quantiles(&col, &[0.25, 0.5, 0.75]);
-                    (q[1], q[2] - q[0])
-                })
-                .collect(),
-        };
-        for (c, (center, scale)) in p.columns.iter_mut().zip(spread) {
-            c.center = center;
-            c.scale = if scale > 0.0 && scale.is_finite() {
-                scale
-            } else {
+        for c in &mut p.columns {
+            if !(c.scale > 0.0 && c.scale.is_finite()) {
                 if scaling != Scaling::None {
                     report.warnings.push(format!(
                         "feature '{}' has zero spread; using scale 1",
                         c.name
                     ));
                 }
-                1.0
-            };
+                c.scale = 1.0;
+            }
         }
         let mut out = vec![0f32; n * d];
         p.transform(&raw.data, &mut out, impute)
@@ -416,6 +393,37 @@ impl FittedPrep {
 }
 
 impl ColumnPrep {
+    /// Centre and scale of t(x) over `n` rows, of which `col` holds the values present (the rest are
+    /// imputed with the median). `col` is transformed in place.
+    fn spread(&self, col: &mut Vec<f64>, n: usize, scaling: Scaling) -> (f64, f64) {
+        let missing = n - col.len();
+        let fill = self.t(self.median, false);
+        col.iter_mut().for_each(|v| *v = self.t(*v, false));
+        match scaling {
+            Scaling::None => (0.0, 1.0),
+            Scaling::Zscore => {
+                let mean = (col.iter().sum::<f64>() + missing as f64 * fill) / n as f64;
+                let ss = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                    + missing as f64 * (fill - mean).powi(2);
+                (mean, (ss / n as f64).sqrt())
+            }
+            Scaling::Minmax => {
+                let init = if missing > 0 {
+                    (fill, fill)
+                } else {
+                    (f64::INFINITY, f64::NEG_INFINITY)
+                };
+                let (lo, hi) = col.iter().fold(init, |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                (lo, hi - lo)
+            }
+            Scaling::Robust => {
+                col.extend(std::iter::repeat_n(fill, missing));
+                let q = quantiles(col, &[0.25, 0.5, 0.75]);
+                (q[1], q[2] - q[0])
+            }
+        }
+    }
+
     /// t(x): the missing value imputed (when `impute`), then log1p where asked; in f64.
     #[inline]
     fn t(&self, v: f64, impute: bool) -> f64 {
