@@ -107,6 +107,12 @@ impl Error {
         self.param
     }
 
+    /// The same error with every `from` in its message replaced by `to`.
+    pub(crate) fn replace_in_message(mut self, from: &str, to: &str) -> Self {
+        self.message = self.message.replace(from, to);
+        self
+    }
+
     /// The message without the source's text.
     pub fn message(&self) -> &str {
         &self.message

@@ -217,6 +217,11 @@ fn file_size_limit_is_one_error_line() {
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{err}");
     assert!(errors[0].contains("ulimit -f"), "{err}");
+    // The file is named as it would have been published, not by its staging path.
+    assert!(
+        errors[0].contains(&format!("{}/labels.parquet", s(&out))),
+        "{err}"
+    );
     // The parents it created are gone with the staging.
     assert!(!dir.path().join("new").exists());
 }

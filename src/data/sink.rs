@@ -416,6 +416,15 @@ impl OutputSet {
         self.staging.join(name)
     }
 
+    /// `e` with the staged paths in its message named as they will be published (`DIR/labels.parquet`
+    /// rather than `.DIR.strata/tmp-…/labels.parquet`).
+    pub fn explain(&self, e: Error) -> Error {
+        e.replace_in_message(
+            &self.staging.display().to_string(),
+            &self.dir.display().to_string(),
+        )
+    }
+
     /// Writes `value` as pretty JSON to staged file `name`.
     pub fn write_json<T: serde::Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
         let path = self.path(name);

@@ -141,7 +141,8 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let t = Instant::now();
     let on = run_with_fallback(sel, log, |b| {
         stream(&source, &cols, &model, b, labels_path.clone())
-    })?;
+    })
+    .map_err(|e| staging.explain(e))?;
     let stream_s = t.elapsed().as_secs_f64();
     warnings.extend(on.fell_back.clone());
     let tally = on.value;
@@ -159,7 +160,9 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let summary = summary(
         opts, &source, &cols, &model, &tally, on.device, seconds, warnings,
     );
-    staging.write_json("summary.json", &summary)?;
+    staging
+        .write_json("summary.json", &summary)
+        .map_err(|e| staging.explain(e))?;
     let files = staging.commit()?;
     Ok(AssignOutcome { summary, files })
 }

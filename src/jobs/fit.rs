@@ -265,7 +265,8 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         k: fit.k,
     };
     let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
-    write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)?;
+    write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)
+        .map_err(|e| staging.explain(e))?;
     let seconds = PhaseSeconds {
         read: p.read_seconds,
         prepare: p.prepare_seconds + init_file_s,
@@ -276,7 +277,9 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     };
     let mut summary = summary(&p, fit, on.device, seconds, warnings);
     summary.columns_left_out = columns_left_out;
-    staging.write_json("summary.json", &summary)?;
+    staging
+        .write_json("summary.json", &summary)
+        .map_err(|e| staging.explain(e))?;
     let files = staging.commit()?;
     Ok(FitOutcome {
         summary,
