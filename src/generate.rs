@@ -12,8 +12,7 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::data::matrix::{human_bytes, try_zeroed};
-use crate::data::sink::Pending;
-use crate::data::write::ParquetSink;
+use crate::data::write::{ParquetSink, replace_file};
 use crate::error::{Error, Result};
 
 const NAMES: [&str; 8] = [
@@ -150,38 +149,34 @@ pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Resul
             human_bytes(k.max(BATCH) as f64 * d as f64 * 8.0)
         )));
     }
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".strata-gen-");
-    // A data file for others to read, not a private temporary.
-    #[cfg(unix)]
-    builder
-        .permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644));
-    let tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
-    let pending = Pending::new();
-    pending.remove_on_failure(tmp.path().to_path_buf());
     let blobs = Blobs::new(k, d, seed);
     let schema = schema(d);
-    let mut sink = ParquetSink::create(tmp.path().to_path_buf(), schema.clone())?;
+    // A data file for others to read, not a private temporary.
+    replace_file(out, true, |tmp| {
+        write_batches(tmp, rows, &blobs, &schema, seed)
+    })
+}
+
+/// Streams the generated batches into a Parquet file at `path`.
+fn write_batches(
+    path: &Path,
+    rows: usize,
+    blobs: &Blobs,
+    schema: &Arc<Schema>,
+    seed: u64,
+) -> Result<()> {
+    let mut sink = ParquetSink::create(path.to_path_buf(), schema.clone())?;
     let n_batches = rows.div_ceil(BATCH);
     // Batches are generated in parallel groups and written in order: bounded memory, same file at any thread count.
     let group = rayon::current_num_threads().max(1) * 2;
     for g in (0..n_batches).step_by(group) {
         let batches: Vec<RecordBatch> = (g..(g + group).min(n_batches))
             .into_par_iter()
-            .map(|b| batch(&blobs, &schema, seed, b, (rows - b * BATCH).min(BATCH)))
+            .map(|b| batch(blobs, schema, seed, b, (rows - b * BATCH).min(BATCH)))
             .collect();
         for b in &batches {
             sink.write(b)?;
         }
     }
-    sink.finish()?;
-    tmp.persist(out).map_err(|e| Error::output(out, e.error))?;
-    pending.clear();
-    Ok(())
+    sink.finish()
 }

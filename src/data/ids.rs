@@ -20,26 +20,10 @@ enum Keys {
 
 impl Keys {
     fn new(ids: &[ArrayRef]) -> Option<Keys> {
-        let integer = ids.first().is_some_and(|a| a.data_type().is_integer());
-        let cast = |a: &ArrayRef, t: &DataType| arrow_cast::cast(a, t).ok();
-        Some(if integer {
-            Keys::Int(
-                ids.iter()
-                    .map(|a| {
-                        cast(a, &DataType::Int64)
-                            .map(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
-                    })
-                    .collect::<Option<Option<Vec<_>>>>()??,
-            )
+        Some(if ids.first().is_some_and(|a| a.data_type().is_integer()) {
+            Keys::Int(cast_all(ids, &DataType::Int64)?)
         } else {
-            Keys::Text(
-                ids.iter()
-                    .map(|a| {
-                        cast(a, &DataType::Utf8)
-                            .map(|c| c.as_any().downcast_ref::<StringArray>().cloned())
-                    })
-                    .collect::<Option<Option<Vec<_>>>>()??,
-            )
+            Keys::Text(cast_all(ids, &DataType::Utf8)?)
         })
     }
 
@@ -87,6 +71,19 @@ impl Keys {
             }
         }
     }
+}
+
+/// Every array cast to `t` (None when one cannot be).
+fn cast_all<A: Array + Clone + 'static>(ids: &[ArrayRef], t: &DataType) -> Option<Vec<A>> {
+    ids.iter()
+        .map(|a| {
+            arrow_cast::cast(a, t)
+                .ok()?
+                .as_any()
+                .downcast_ref::<A>()
+                .cloned()
+        })
+        .collect()
 }
 
 /// Finds repeated ids in the id column (one array per batch, input order): the rows sorted by a hash of

@@ -6,7 +6,7 @@ use arrow_schema::{DataType, Schema};
 use rayon::prelude::*;
 
 use crate::data::matrix::{FeatureMatrix, human_bytes, try_zeroed};
-use crate::data::source::{Part, Source};
+use crate::data::source::{MostlyNumeric, Part, Source};
 use crate::error::{Error, Result};
 use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
 
@@ -133,16 +133,14 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
 /// Named feature columns that a delimited input holds as text because a few cells are not numbers: an error
 /// saying which cells, rather than "not a number".
 pub fn check_mostly_numeric(source: &Source, names: &[String]) -> Result<()> {
-    for m in source.mostly_numeric() {
-        if names.contains(&m.column) {
-            return Err(Error::input(format!(
-                "feature column '{}' is {}",
-                m.column,
-                m.describe()
-            )));
-        }
+    match source.mostly_numeric(names)?.first() {
+        Some(m) => Err(Error::input(format!(
+            "feature column '{}' is {}",
+            m.column,
+            m.describe()
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A column the default feature selection left out, and why.
@@ -152,8 +150,9 @@ pub struct LeftOut {
     pub reason: String,
 }
 
-/// The columns that are not features under the default selection (no `--features`), each with its reason.
-pub fn left_out(source: &Source, spec: &LoadSpec) -> Vec<LeftOut> {
+/// The columns that are not features under the default selection (no `--features`), each with its reason;
+/// `mostly` are the input's text columns that are mostly numbers ([`Source::mostly_numeric`]).
+pub fn left_out(source: &Source, spec: &LoadSpec, mostly: &[MostlyNumeric]) -> Vec<LeftOut> {
     if spec.features.is_some() {
         return Vec::new();
     }
@@ -171,7 +170,7 @@ pub fn left_out(source: &Source, spec: &LoadSpec) -> Vec<LeftOut> {
                 "the --weight column".to_string()
             } else if numeric_type(f.data_type()) {
                 return None;
-            } else if let Some(m) = source.mostly_numeric().iter().find(|m| &m.column == name) {
+            } else if let Some(m) = mostly.iter().find(|m| &m.column == name) {
                 format!("text: {}", m.describe())
             } else {
                 match f.data_type() {

@@ -181,7 +181,7 @@ fn resolve(path: &Path) -> PathBuf {
 
 /// Refuses an output directory that is, contains or lies inside one of the `inputs` (or inside the sets
 /// strata keeps for it): publishing would replace or delete the data being read.
-pub fn check_not_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+fn check_not_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
     let (store, _) = store_of(out)?;
     let (out_r, store_r) = (resolve(out), resolve(&store));
     for input in inputs {
@@ -199,8 +199,18 @@ pub fn check_not_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::output(path, e)
+/// `dir` (the `--out`) cannot be written because of `e`.
+fn unwritable(dir: &Path, e: std::io::Error) -> Error {
+    Error::output(dir, format!("{e}; choose a writable --out directory"))
+}
+
+/// Removes the entries of the store whose names `old` picks (leftovers, replaced sets).
+fn remove_entries(store: &Path, old: impl Fn(&str) -> bool) {
+    for e in fs::read_dir(store).into_iter().flatten().flatten() {
+        if old(&e.file_name().to_string_lossy()) {
+            Undo::Remove(e.path()).run();
+        }
+    }
 }
 
 /// Creates `dir` and its missing ancestors, returning those it created (outermost first).
@@ -219,10 +229,7 @@ fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
                 created.iter().rev().for_each(|c: &PathBuf| {
                     let _ = fs::remove_dir(c);
                 });
-                return Err(Error::output(
-                    d,
-                    format!("{e}; choose a writable --out directory"),
-                ));
+                return Err(unwritable(d, e));
             }
         }
     }
@@ -234,15 +241,14 @@ fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 fn lock(store: &Path, dir: &Path) -> Result<File> {
     let path = store.join("lock");
     loop {
-        fs::create_dir_all(store)
-            .map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
+        fs::create_dir_all(store).map_err(|e| unwritable(dir, e))?;
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| io_err(&path, e))?;
+            .map_err(|e| Error::output(&path, e))?;
         match f.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -260,14 +266,14 @@ fn lock(store: &Path, dir: &Path) -> Result<File> {
                     ),
                 ));
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(&path, e)),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::output(&path, e)),
         }
         // A failed first run removes the store it made; if that happened between our open and our lock,
         // the file we locked is gone and the next run would lock a new one: start over.
         if same_file(&f, &path) {
             f.set_len(0)
                 .and_then(|_| writeln!(f, "{}", std::process::id()))
-                .map_err(|e| io_err(&path, e))?;
+                .map_err(|e| Error::output(&path, e))?;
             return Ok(f);
         }
     }
@@ -292,7 +298,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| io_err(dir, e))?;
+        .map_err(|e| Error::output(dir, e))?;
     let _ = dir;
     Ok(())
 }
@@ -309,7 +315,7 @@ enum Current {
 fn current(dir: &Path) -> Result<Current> {
     let meta = match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Current::Missing),
-        Err(e) => return Err(io_err(dir, e)),
+        Err(e) => return Err(Error::output(dir, e)),
         Ok(m) => m,
     };
     if meta.file_type().is_symlink() {
@@ -321,9 +327,9 @@ fn current(dir: &Path) -> Result<Current> {
             "it exists and is not a directory; give a directory for --out",
         ));
     }
-    let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    let entries = fs::read_dir(dir).map_err(|e| Error::output(dir, e))?;
     for e in entries {
-        let e = e.map_err(|e| io_err(dir, e))?;
+        let e = e.map_err(|e| Error::output(dir, e))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if !KNOWN_FILES.contains(&name.as_str()) && !name.starts_with(".strata-tmp-") {
             return Err(Error::output(
@@ -361,9 +367,11 @@ pub struct OutputSet {
 }
 
 impl OutputSet {
-    /// Prepares to replace `dir`: creates missing parents, takes the lock, removes leftovers of killed runs
-    /// and makes a staging directory. Fails before any work if `dir` cannot be written or is busy.
-    pub fn create(dir: &Path) -> Result<OutputSet> {
+    /// Prepares to replace `dir` with the outputs of a run that reads `inputs`: refuses a `dir` that
+    /// overlaps them, creates missing parents, takes the lock, removes leftovers of killed runs and makes a
+    /// staging directory. Fails before any work if `dir` cannot be written or is busy.
+    pub fn create(dir: &Path, inputs: &[PathBuf]) -> Result<OutputSet> {
+        check_not_input(dir, inputs)?;
         // `out/` names the link `out` (a trailing slash would make rename(2) want a directory).
         let dir: &Path = &dir.components().collect::<PathBuf>();
         let (store, name) = store_of(dir)?;
@@ -382,20 +390,11 @@ impl OutputSet {
         current(dir)?;
         // What killed runs left: staging, a link not yet swapped in, a replaced plain directory (only a
         // lock holder writes here, and we hold it).
-        if let Ok(entries) = fs::read_dir(&store) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if ["tmp-", "link-", "old-"]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-                {
-                    Undo::Remove(e.path()).run();
-                }
-            }
-        }
+        remove_entries(&store, |n| {
+            ["tmp-", "link-", "old-"].iter().any(|p| n.starts_with(p))
+        });
         let staging = store.join(format!("tmp-{}", stamp()));
-        fs::create_dir(&staging)
-            .map_err(|e| Error::output(dir, format!("{e}; choose a writable --out directory")))?;
+        fs::create_dir(&staging).map_err(|e| unwritable(dir, e))?;
         pending.push(Undo::Remove(staging.clone()));
         Ok(OutputSet {
             dir: dir.to_path_buf(),
@@ -439,7 +438,7 @@ impl OutputSet {
         let set = self.store.join(&set_name);
         let before = current(&self.dir)?;
         sync_dir(&self.staging)?;
-        fs::rename(&self.staging, &set).map_err(|e| io_err(&set, e))?;
+        fs::rename(&self.staging, &set).map_err(|e| Error::output(&set, e))?;
         self.pending
             .with(&mut list, |s| s.push(Undo::Remove(set.clone())));
         let link = self.store.join(format!("link-{set_name}"));
@@ -448,39 +447,32 @@ impl OutputSet {
             .with(&mut list, |s| s.push(Undo::Remove(link.clone())));
         match before {
             Current::PlainDir => take_over(&link, &self.dir)?,
-            _ => fs::rename(&link, &self.dir).map_err(|e| io_err(&self.dir, e))?,
+            _ => fs::rename(&link, &self.dir).map_err(|e| Error::output(&self.dir, e))?,
         }
         sync_dir(&parent_of(&self.dir))?;
         self.pending.with(&mut list, Vec::clear);
         drop(list);
         // Keep the new set and the one it replaced (a reader may have resolved DIR just before).
         let keep_prev = match before {
-            Current::Link(Some(t)) => t.file_name().map(|n| n.to_owned()),
+            Current::Link(Some(t)) => t.file_name().map(|n| n.to_string_lossy().into_owned()),
             _ => None,
         };
-        if let Ok(entries) = fs::read_dir(&self.store) {
-            for e in entries.flatten() {
-                let n = e.file_name();
-                let s = n.to_string_lossy();
-                let old_set =
-                    s.starts_with("set-") && *s != set_name && Some(&n) != keep_prev.as_ref();
-                if old_set || s.starts_with("old-") {
-                    Undo::Remove(e.path()).run();
-                }
-            }
-        }
+        remove_entries(&self.store, |n| {
+            let old_set = n.starts_with("set-") && n != set_name && Some(n) != keep_prev.as_deref();
+            old_set || n.starts_with("old-")
+        });
         Ok(self.files.iter().map(|f| self.dir.join(f)).collect())
     }
 }
 
 #[cfg(unix)]
 fn symlink(target: &Path, link: &Path) -> Result<()> {
-    std::os::unix::fs::symlink(target, link).map_err(|e| io_err(link, e))
+    std::os::unix::fs::symlink(target, link).map_err(|e| Error::output(link, e))
 }
 
 #[cfg(windows)]
 fn symlink(target: &Path, link: &Path) -> Result<()> {
-    std::os::windows::fs::symlink_dir(target, link).map_err(|e| io_err(link, e))
+    std::os::windows::fs::symlink_dir(target, link).map_err(|e| Error::output(link, e))
 }
 
 /// Replaces the plain directory `dir` (an earlier strata's output) by the symlink `link`: one atomic
@@ -492,9 +484,9 @@ fn take_over(link: &Path, dir: &Path) -> Result<()> {
         use rustix::fs::{CWD, RenameFlags, renameat_with};
         if renameat_with(CWD, link, CWD, dir, RenameFlags::EXCHANGE).is_ok() {
             // `link` now names the old directory.
-            return fs::rename(link, &old).map_err(|e| io_err(&old, e));
+            return fs::rename(link, &old).map_err(|e| Error::output(&old, e));
         }
     }
-    fs::rename(dir, &old).map_err(|e| io_err(dir, e))?;
-    fs::rename(link, dir).map_err(|e| io_err(dir, e))
+    fs::rename(dir, &old).map_err(|e| Error::output(dir, e))?;
+    fs::rename(link, dir).map_err(|e| Error::output(dir, e))
 }

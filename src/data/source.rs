@@ -101,7 +101,6 @@ pub struct Source {
     files: Vec<InputFile>,
     schema: SchemaRef,
     null_regex: Option<regex::Regex>,
-    mostly_numeric: Vec<MostlyNumeric>,
 }
 
 fn open_err(path: &Path, e: std::io::Error) -> Error {
@@ -409,25 +408,33 @@ impl Source {
                 meta,
             });
         }
-        let mut source = Source {
+        Ok(Source {
             files,
             schema: schema.expect("at least one file"),
             null_regex,
-            mostly_numeric: Vec::new(),
-        };
-        source.mostly_numeric = source.find_mostly_numeric(text_columns)?;
-        Ok(source)
+        })
     }
 
-    /// Text columns of delimited files whose cells are mostly numbers (one more pass over those columns).
-    fn find_mostly_numeric(&self, text_columns: &[&str]) -> Result<Vec<MostlyNumeric>> {
+    /// The text columns of a delimited input: where a number column with a few unparseable cells ends up.
+    pub fn text_columns(&self) -> Vec<String> {
+        if self.files.iter().all(|f| f.format == Format::Parquet) {
+            return Vec::new();
+        }
+        (self.schema.fields().iter())
+            .filter(|f| *f.data_type() == DataType::Utf8)
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// Which of the columns `names` are text in a delimited input whose cells are mostly numbers. Reads
+    /// those columns once more, so only the columns asked about (usually none) cost a pass.
+    pub fn mostly_numeric(&self, names: &[String]) -> Result<Vec<MostlyNumeric>> {
+        let text = self.text_columns();
         let cols: Vec<usize> = (self.schema.fields().iter().enumerate())
-            .filter(|(_, f)| {
-                *f.data_type() == DataType::Utf8 && !text_columns.contains(&f.name().as_str())
-            })
+            .filter(|(_, f)| names.contains(f.name()) && text.contains(f.name()))
             .map(|(i, _)| i)
             .collect();
-        if cols.is_empty() || self.files.iter().all(|f| f.format == Format::Parquet) {
+        if cols.is_empty() {
             return Ok(Vec::new());
         }
         // Per column: numbers, other cells, the first other cell and its row.
@@ -477,11 +484,6 @@ impl Source {
                 }
             })
             .collect())
-    }
-
-    /// Text columns that are mostly numbers (delimited inputs only).
-    pub fn mostly_numeric(&self) -> &[MostlyNumeric] {
-        &self.mostly_numeric
     }
 
     pub fn schema(&self) -> &SchemaRef {

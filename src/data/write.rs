@@ -79,23 +79,46 @@ pub fn write_parquet(path: PathBuf, batch: &RecordBatch) -> Result<()> {
     sink.finish()
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory renamed at the end.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Replaces the file `path` as a whole: `fill` writes a temporary file beside it (removed if the run fails
+/// or is interrupted), which is then renamed over `path`. `public` makes it readable by others (a data
+/// file) rather than private to its owner.
+pub fn replace_file(
+    path: &Path,
+    public: bool,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let pending = super::sink::Pending::new();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".strata-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".strata-");
+    #[cfg(unix)]
+    if public {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = public;
+    let tmp = builder
         .tempfile_in(dir)
-        .map_err(|e| Error::output(dir, format!("{e}; choose a writable path")))?;
+        .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
+    let pending = super::sink::Pending::new();
     pending.remove_on_failure(tmp.path().to_path_buf());
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::output(path, e))?;
+    fill(tmp.path())?;
     tmp.persist(path)
         .map_err(|e| Error::output(path, e.error))?;
     pending.clear();
     Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (see [`replace_file`]), private to its owner.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(path, false, |tmp| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp)
+            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+            .map_err(|e| Error::output(path, e))
+    })
 }

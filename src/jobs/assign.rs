@@ -13,7 +13,7 @@ use super::{MissingCount, missing_counts};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::compute::{Backend, Dataset, Nearest};
 use crate::data::load::{Columns, check_mostly_numeric, numeric_type, resolve};
-use crate::data::sink::{OutputSet, check_not_input};
+use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
 use crate::data::{LoadSpec, Source};
@@ -113,8 +113,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let model = Model::read(&opts.model)?;
     let mut read = opts.inputs.clone();
     read.push(opts.model.clone());
-    check_not_input(&opts.out, &read)?;
-    let mut staging = OutputSet::create(&opts.out)?;
+    let mut staging = OutputSet::create(&opts.out, &read)?;
     let mut warnings = Vec::new();
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();

@@ -11,7 +11,7 @@ use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::ids;
 use crate::data::load::{LeftOut, left_out};
-use crate::data::sink::{OutputSet, check_not_input};
+use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
@@ -182,8 +182,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     if let InitChoice::File(f) = &opts.init {
         read.push(f.clone());
     }
-    check_not_input(&opts.out, &read)?;
-    let mut staging = OutputSet::create(&opts.out)?;
+    let mut staging = OutputSet::create(&opts.out, &read)?;
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
     let spec = LoadSpec {
@@ -192,15 +191,19 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         weight: opts.weight.clone(),
         categorical: opts.categorical.clone(),
     };
-    let columns_left_out = left_out(&source, &spec);
+    // Text columns that are mostly numbers (the id column is text by request).
+    let text: Vec<String> = (source.text_columns().into_iter())
+        .filter(|c| Some(c) != opts.id.as_ref())
+        .collect();
+    let mostly = source.mostly_numeric(&text)?;
+    let columns_left_out = left_out(&source, &spec, &mostly);
     for l in &columns_left_out {
         log(&format!(
             "left out of the features: '{}' ({})",
             l.column, l.reason
         ));
     }
-    let mut warnings: Vec<String> = source
-        .mostly_numeric()
+    let mut warnings: Vec<String> = mostly
         .iter()
         .map(|m| {
             format!(
