@@ -359,7 +359,7 @@ fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
         training_rows: p.loaded.rows_read,
         schema_fingerprint: model::schema_fingerprint(schema),
     };
-    Model::from_fit(parts, fit)
+    Model::from_fit(parts, fit, &p.matrix)
 }
 
 fn summary(

@@ -114,6 +114,6 @@ impl KMeansConfig {
             training_rows: n,
             schema_fingerprint: model::schema_fingerprint(&Arc::new(schema)),
         };
-        Ok(Model::from_fit(parts, &fit))
+        Ok(Model::from_fit(parts, &fit, &m))
     }
 }

@@ -1,25 +1,28 @@
-//! The saved model (model.json, format version 2): everything a later run needs to prepare new customers
-//! exactly as the training ones were prepared and to assign them to the same segments, plus the reference
-//! sketches the drift checks compare against. Reading validates every field, so a damaged or hand-edited
-//! file is one clear error, never a panic.
+//! The saved model (model.json, format version 3): everything a later run needs to prepare new customers
+//! exactly as the training ones were prepared and to assign them to the same segments, the reference the
+//! drift checks compare against, and the segment id counter that keeps ids unique across refits. Version 2
+//! files (no reference, no counter) are still read and assigned with. Reading validates every field, so a
+//! damaged or hand-edited file is one clear error, never a panic.
 
 use std::path::{Path, PathBuf};
 
 use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Missing;
+use crate::data::{FeatureMatrix, Missing};
 use crate::error::{Error, Result};
 use crate::kmeans::KMeansResult;
 use crate::prep::{FittedPrep, Scaling, categorical};
 use crate::quantile::quantiles;
 
 mod assign;
+pub mod lifecycle;
 
 pub use assign::Assigned;
+use lifecycle::drift::Reference;
 
 pub const FORMAT: &str = "strata-model";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What a feature column is to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +43,8 @@ pub struct Feature {
     pub role: Role,
 }
 
-/// One segment: an explicit id (not a position), its centroid and what it looked like at training.
+/// One segment: an explicit id (an identity that survives refits, not a rank), its centroid and what it
+/// looked like at training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
     pub id: u32,
@@ -51,6 +55,9 @@ pub struct Segment {
     pub training_share: f64,
     /// Quantiles 0, 10 %, … 100 % of the members' Euclidean distance to the centroid (prepared space).
     pub distance_deciles: Vec<f64>,
+    /// The 99th percentile of that distance (drift: the share of customers beyond it). None in version 2.
+    #[serde(default)]
+    pub distance_p99: Option<f64>,
 }
 
 /// How the model was fitted (for the record; not needed to apply it).
@@ -86,6 +93,12 @@ pub struct Model {
     pub fit: FitRecord,
     /// xxh64 over the training schema's column names and types: a changed export layout is detectable.
     pub schema_fingerprint: String,
+    /// The smallest segment id never used by this model or its predecessors: fresh ids start here.
+    #[serde(default)]
+    pub next_segment_id: u32,
+    /// The training population in the prepared space, for drift checks. None in version 2.
+    #[serde(default)]
+    pub reference: Option<Reference>,
 }
 
 /// What a fitted model is made of besides the fit itself.
@@ -122,30 +135,37 @@ struct Header {
 }
 
 impl Model {
-    /// The model of a fit: segments (ids 0… in the fit's order, largest first) with their centroids,
-    /// training shares and distance deciles.
-    pub fn from_fit(parts: ModelParts, fit: &KMeansResult) -> Model {
+    /// The model of a fit on the prepared matrix `m`: segments (ids 0… in the fit's order, largest first)
+    /// with their centroids, training shares and distance quantiles, and the drift reference.
+    pub fn from_fit(parts: ModelParts, fit: &KMeansResult, m: &FeatureMatrix<f32>) -> Model {
         let (d, n) = (fit.d, fit.nearest.labels.len());
         let mut dist: Vec<Vec<f32>> = vec![Vec::new(); fit.k];
         for (&l, &d2) in fit.nearest.labels.iter().zip(&fit.nearest.dist2) {
             dist[l as usize].push(d2.max(0.0).sqrt());
         }
-        let tenths: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+        let mut qs: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+        qs.push(0.99);
         let segments = dist
             .iter()
             .enumerate()
-            .map(|(s, v)| Segment {
-                id: s as u32,
-                centroid: fit.centroids[s * d..(s + 1) * d].to_vec(),
-                training_customers: v.len() as u64,
-                training_share: v.len() as f64 / n as f64,
-                distance_deciles: if v.is_empty() {
+            .map(|(s, v)| {
+                let mut q = if v.is_empty() {
                     Vec::new()
                 } else {
-                    quantiles(v, &tenths)
-                },
+                    quantiles(v, &qs)
+                };
+                let p99 = q.pop();
+                Segment {
+                    id: s as u32,
+                    centroid: fit.centroids[s * d..(s + 1) * d].to_vec(),
+                    training_customers: v.len() as u64,
+                    training_share: v.len() as f64 / n as f64,
+                    distance_deciles: q,
+                    distance_p99: Some(p99.unwrap_or(0.0)),
+                }
             })
             .collect();
+        let reference = Reference::fit(&parts.preparation, m);
         Model {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
@@ -163,7 +183,22 @@ impl Model {
             fitted_rows: n,
             fit: parts.record,
             schema_fingerprint: parts.schema_fingerprint,
+            next_segment_id: fit.k as u32,
+            reference: Some(reference),
         }
+    }
+
+    /// Renumbers the segments with `ids` (segment order) and sets the id counter to `next`.
+    pub fn set_ids(&mut self, ids: &[u32], next: u32) {
+        for (s, &id) in self.segments.iter_mut().zip(ids) {
+            s.id = id;
+        }
+        self.next_segment_id = next;
+    }
+
+    /// The segment ids, in segment order.
+    pub fn segment_ids(&self) -> Vec<u32> {
+        self.segments.iter().map(|s| s.id).collect()
     }
 
     /// The model file at `path`: a model.json, or a fit's output directory holding one.
@@ -198,7 +233,7 @@ impl Model {
             )));
         }
         match header.format_version {
-            Some(FORMAT_VERSION) => {}
+            Some(2 | FORMAT_VERSION) => {}
             Some(1) => {
                 return Err(bad(
                     "it is a format version 1 model (strata 0.1), which lacks the training medians, shares \
@@ -212,11 +247,15 @@ impl Model {
                 )));
             }
         }
-        let m: Model = serde_json::from_str(&text).map_err(|e| {
+        let mut m: Model = serde_json::from_str(&text).map_err(|e| {
             bad(format!(
                 "{e}; the file is damaged or hand-edited: refit or restore it"
             ))
         })?;
+        if header.format_version == Some(2) {
+            // Version 2 has no counter: fresh ids continue after the largest one.
+            m.next_segment_id = m.segments.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        }
         m.validate().map_err(bad)?;
         Ok(m)
     }
@@ -371,6 +410,24 @@ impl Model {
                 .all(|v| v.is_finite() && *v >= 0.0)
             {
                 return Err(format!("segment {} has invalid distance deciles", s.id));
+            }
+        }
+        if self.segments.iter().any(|s| s.id >= self.next_segment_id) {
+            return Err("a segment id is not below next_segment_id".into());
+        }
+        if let Some(r) = &self.reference {
+            let shapes = r.mean.len() == d
+                && r.sd.len() == d
+                && r.bins.len() == self.features.len()
+                && r.bins.iter().all(|b| {
+                    b.shares.len() == b.edges.len() + 1 || b.edges.is_empty() && !b.shares.is_empty()
+                });
+            let finite = r.mean.iter().chain(&r.sd).all(|v| v.is_finite())
+                && r.bins.iter().all(|b| {
+                    b.edges.iter().all(|v| v.is_finite()) && b.shares.iter().all(|v| v.is_finite())
+                });
+            if !shapes || !finite {
+                return Err("its drift reference does not match its features or is not finite".into());
             }
         }
         if self.fitted_rows > self.training_rows {

@@ -1,0 +1,47 @@
+//! The nightly lifecycle of a segmentation: segment identities that survive refits ([`matching`]), how
+//! segments evolved ([`transitions`]), how customers moved ([`migration`]) and whether the model still
+//! fits tonight's population ([`drift`]).
+
+pub mod drift;
+pub mod matching;
+pub mod migration;
+pub mod transitions;
+
+use std::path::{Path, PathBuf};
+
+use super::Model;
+use crate::error::{Error, Result};
+
+/// A previous night's output directory (`--previous DIR`): the model it used and its labels.
+pub struct Previous {
+    pub dir: PathBuf,
+    pub model: Model,
+    /// DIR/labels.parquet, when it exists.
+    pub labels: Option<PathBuf>,
+}
+
+impl Previous {
+    /// Opens a fit's, assign's or nightly's output directory.
+    pub fn open(dir: &Path) -> Result<Previous> {
+        let model_path = dir.join("model.json");
+        if !model_path.is_file() {
+            return Err(Error::input(format!(
+                "--previous {}: no model.json there; give the output directory of an earlier fit, assign or nightly run",
+                dir.display()
+            )));
+        }
+        let model = Model::read(&model_path)?;
+        if model.reference.is_none() {
+            return Err(Error::input(format!(
+                "--previous {}: its model (format version 2) has no drift reference; refit once with this strata",
+                dir.display()
+            )));
+        }
+        let labels = dir.join("labels.parquet");
+        Ok(Previous {
+            dir: dir.to_path_buf(),
+            model,
+            labels: labels.is_file().then_some(labels),
+        })
+    }
+}
