@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{DeviceArgs, TextArgs};
+use super::{DeviceArgs, DriftArgs, TextArgs};
 use strata::error::Result;
 use strata::jobs::assign::{AssignOptions, run as assign};
 
@@ -21,6 +21,12 @@ pub struct AssignArgs {
     /// the 0-based row number).
     #[arg(long)]
     pub id: Option<String>,
+    /// A previous night's output directory (fit, assign or nightly): writes migration.parquet, how
+    /// customers moved from its segments to tonight's (joined on the id column).
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    #[command(flatten)]
+    pub drift: DriftArgs,
     #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
@@ -35,6 +41,8 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
         out: args.out,
         id: args.id,
         csv: args.text.options(),
+        previous: args.previous,
+        drift: args.drift.thresholds(),
     };
     let o = assign(&opts, &sel, log)?;
     let s = &o.summary;
@@ -50,6 +58,12 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
             100.0 * seg.share,
             100.0 * seg.training_share
         );
+    }
+    if let Some(m) = &s.migration {
+        super::print_migration(m);
+    }
+    if let Some(d) = &s.drift {
+        super::print_drift(d);
     }
     for w in &s.warnings {
         println!("  warning: {w}");

@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::{DeviceArgs, TextArgs, one_of};
+use super::{DeviceArgs, DriftArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
 use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice};
+use strata::jobs::lineage::LifecycleOptions;
+use strata::model::lifecycle::transitions::Overlaps;
 use strata::prep::Scaling;
 use strata::profile;
 
@@ -45,8 +47,9 @@ pub struct FitArgs {
     /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub log1p: Vec<String>,
-    /// auto (k-means++ below 200,000 rows, k-means|| above), k-means++, k-means||, random, or a Parquet/CSV
-    /// file of k centroids in original units (columns named like the features).
+    /// auto (k-means++ below 200,000 rows, k-means|| above), k-means++, k-means||, random, previous (the
+    /// --previous model's centroids: a warm start), or a Parquet/CSV file of k centroids in original units
+    /// (columns named like the features).
     #[arg(long, default_value = "auto")]
     pub init: InitChoice,
     /// Restarts; the lowest SSE wins (1 when --init is a file).
@@ -61,6 +64,21 @@ pub struct FitArgs {
     /// Random seed: the same input and seed give bit-identical outputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The previous night's output directory (fit, assign or nightly): tonight's segments keep the ids of
+    /// the segments they continue, and transitions, migration and drift against it are written.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    /// A segment keeps a previous segment's id when it holds at least this share of its customers.
+    #[arg(long, default_value_t = 0.5)]
+    pub match_threshold: f64,
+    /// MONIC survival (and absorption) threshold: the share of a previous segment one segment must hold.
+    #[arg(long, default_value_t = 0.7)]
+    pub survive: f64,
+    /// MONIC split threshold: the share of a previous segment each part of a split must hold.
+    #[arg(long, default_value_t = 0.3)]
+    pub split: f64,
+    #[command(flatten)]
+    pub drift: DriftArgs,
     #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
@@ -88,6 +106,15 @@ impl From<&FitArgs> for FitOptions {
             tol: a.tol,
             seed: a.seed,
             csv: a.text.options(),
+            previous: a.previous,
+            lifecycle: LifecycleOptions {
+                overlaps: Overlaps {
+                    survive: a.survive,
+                    split: a.split,
+                    matching: a.match_threshold,
+                },
+                drift: a.drift.thresholds(),
+            },
         }
     }
 }
@@ -120,8 +147,10 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
             .find(|p| p.segment.is_none() && p.category.is_none() && p.feature == feature)
             .map_or(f64::NAN, |p| p.mean)
     };
+    let ids = o.model.segment_ids();
+    let lineage = s.lifecycle.as_ref();
     for (i, seg) in o.segments.iter().enumerate() {
-        let mut traits: Vec<String> = profile::distinctive(&o.profiles, i as u32, 3)
+        let mut traits: Vec<String> = profile::distinctive(&o.profiles, ids[i], 3)
             .iter()
             .map(|p| match &p.category {
                 Some(c) => format!("{}={c} {:.0}% ({:+.2}σ)", p.feature, 100.0 * p.share, p.z),
@@ -138,12 +167,28 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
         if traits.is_empty() {
             traits.push("close to the average on every feature".into());
         }
+        let was = match lineage.map(|l| l.continues[i]) {
+            Some(Some(p)) if p == ids[i] => " (kept id)".to_string(),
+            Some(None) => " (new id)".to_string(),
+            _ => String::new(),
+        };
         println!(
-            "  segment {i}: {:>9} customers ({:5.1}%)  {}",
+            "  segment {}{was}: {:>9} customers ({:5.1}%)  {}",
+            ids[i],
             seg.customers,
             100.0 * seg.customers as f64 / s.rows_used as f64,
             traits.join(", ")
         );
+    }
+    if let Some(l) = lineage {
+        println!("  since {} (matched by {}):", l.previous, l.matched_by);
+        for e in &l.events {
+            println!("    {e}");
+        }
+        if let Some(m) = &l.migration {
+            super::print_migration(m);
+        }
+        super::print_drift(&l.drift);
     }
     for w in &s.warnings {
         println!("  warning: {w}");

@@ -12,6 +12,7 @@ use strata::compute::select::{Selected, parse_bytes};
 use strata::compute::{DeviceChoice, GpuOptions, select};
 use strata::data::source::CsvOptions;
 use strata::error::Result;
+use strata::model::lifecycle::drift::{Limits, Thresholds};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -107,6 +108,38 @@ fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
     }
 }
 
+/// Drift thresholds, each "WATCH,REFIT" (shared by fit --previous and assign).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DriftArgs {
+    /// PSI of a feature against its training deciles.
+    #[arg(long, value_parser = Limits::parse, default_value = "0.1,0.25")]
+    pub psi: Limits,
+    /// PSI of the segment shares against the training shares.
+    #[arg(long, value_parser = Limits::parse, default_value = "0.1,0.25")]
+    pub segment_psi: Limits,
+    /// |Standardized mean shift| of a feature, in training standard deviations.
+    #[arg(long, value_parser = Limits::parse, default_value = "0.25,0.5")]
+    pub mean_shift: Limits,
+    /// Shift of a segment's centroid, in training standard deviations.
+    #[arg(long, value_parser = Limits::parse, default_value = "0.5,1")]
+    pub centroid_shift: Limits,
+    /// Share of customers farther from their centroid than the training 99th percentile (0.01 at training).
+    #[arg(long, value_parser = Limits::parse, default_value = "0.02,0.05")]
+    pub beyond_p99: Limits,
+}
+
+impl DriftArgs {
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            psi: self.psi,
+            segment_psi: self.segment_psi,
+            mean_shift: self.mean_shift,
+            centroid_shift: self.centroid_shift,
+            beyond_p99: self.beyond_p99,
+        }
+    }
+}
+
 /// Where the heavy passes run (shared by fit and assign).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeviceArgs {
@@ -132,6 +165,27 @@ impl DeviceArgs {
             ..Default::default()
         };
         select(self.device, gpu, log)
+    }
+}
+
+/// The migration totals, one line.
+pub fn print_migration(m: &strata::model::lifecycle::migration::Totals) {
+    println!(
+        "  migration: {} of {} returning customers kept their segment ({:.1}%), {} moved, {} new, {} gone",
+        m.stayed,
+        m.both_nights,
+        100.0 * m.stayed_share,
+        m.moved,
+        m.new,
+        m.gone
+    );
+}
+
+/// The drift verdict and its reasons.
+pub fn print_drift(d: &strata::model::lifecycle::drift::Drift) {
+    println!("  drift: {}", d.verdict.as_str());
+    for r in &d.reasons {
+        println!("    {r}");
     }
 }
 

@@ -34,6 +34,9 @@ const KNOWN_FILES: &[&str] = &[
     "profiles.parquet",
     "model.json",
     "summary.json",
+    "transitions.parquet",
+    "migration.parquet",
+    "drift.parquet",
 ];
 
 /// Something to remove if the run does not complete.

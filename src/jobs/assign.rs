@@ -4,23 +4,25 @@
 //! input gets the fit's labels and distances bit for bit.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::scan::{Counts, model_columns, scan};
 use super::{MissingCount, missing_counts};
+use crate::compute::Backend;
 use crate::compute::select::{Selected, run_with_fallback};
-use crate::compute::{Backend, Dataset, Nearest};
-use crate::data::load::{Columns, check_mostly_numeric, numeric_type, resolve};
+use crate::data::Source;
+use crate::data::load::Columns;
 use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
-use crate::data::{LoadSpec, Source};
-use crate::error::{Error, Result};
-use crate::model::{Model, Role};
-use crate::output::{labels_batch, labels_schema};
-use crate::pipeline::{PreparedBatch, stream_prepared};
+use crate::error::Result;
+use crate::model::Model;
+use crate::model::lifecycle::drift::{self, Drift};
+use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
+use crate::model::lifecycle::Previous;
+use crate::output::{self, labels_batch, labels_schema};
 
 /// Everything `strata assign` needs.
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct AssignOptions {
     pub id: Option<String>,
     /// How delimited inputs are read (delimiter, missing-value tokens).
     pub csv: CsvOptions,
+    /// A previous night's output directory: migration from its labels to tonight's.
+    pub previous: Option<PathBuf>,
+    pub drift: drift::Thresholds,
 }
 
 /// One segment's count tonight next to its share at training.
@@ -66,6 +71,10 @@ pub struct AssignSummary {
     /// Per categorical feature: values the model has never seen (mapped to "(other)").
     pub unseen_categories: std::collections::BTreeMap<String, u64>,
     pub segments: Vec<SegmentCount>,
+    /// Tonight's customers against the model's training population (None for a format 2 model).
+    pub drift: Option<Drift>,
+    /// How customers moved since the `--previous` night (None without one, or without ids on both nights).
+    pub migration: Option<migration::Totals>,
     pub device: String,
     pub seconds: AssignSeconds,
     pub warnings: Vec<String>,
@@ -76,41 +85,19 @@ pub struct AssignOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// What the stream counted.
-#[derive(Debug, Default)]
-struct Tally {
-    rows: usize,
-    dropped: usize,
-    imputed: usize,
-    missing: Vec<usize>,
-    per_segment: Vec<u64>,
-    /// Values of each categorical feature that the model does not know.
-    unseen: Vec<u64>,
-}
-
-impl Tally {
-    fn add(&mut self, b: &PreparedBatch, labels: &[u32]) {
-        self.rows += b.rows.len();
-        self.dropped += b.rows.iter().filter(|r| r.is_none()).count();
-        self.imputed += b.imputed;
-        self.missing
-            .iter_mut()
-            .zip(&b.missing)
-            .for_each(|(a, m)| *a += m);
-        self.unseen
-            .iter_mut()
-            .zip(&b.unseen)
-            .for_each(|(a, u)| *a += u);
-        for &l in labels {
-            self.per_segment[l as usize] += 1;
-        }
-    }
+/// What the pass produced besides labels.parquet.
+struct Scanned {
+    counts: Counts,
+    drift: drift::Tally,
+    /// Tonight's (id, segment id) pairs, when migrating.
+    keyed: Option<Keyed>,
 }
 
 /// Runs the job. Nothing appears in `opts.out` unless every output was written.
 pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<AssignOutcome> {
     let t_start = Instant::now();
     let model = Model::read(&opts.model)?;
+    let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut read = opts.inputs.clone();
     read.push(opts.model.clone());
     let mut staging = OutputSet::create(&opts.out, &read)?;
@@ -130,6 +117,10 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         other => other,
     };
     let cols = model_columns(&model, &source, id)?;
+    let prev_keys = match &previous {
+        Some(p) => previous_keys(p, &cols, &mut warnings)?,
+        None => None,
+    };
     log(&format!(
         "assigning to {} segments of {} with {}",
         model.k(),
@@ -138,32 +129,96 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     ));
     let labels_path = staging.path("labels.parquet");
     let t = Instant::now();
+    let kind = prev_keys.as_ref().map(|k| k.kind());
     let on = run_with_fallback(sel, log, |b| {
-        stream(&source, &cols, &model, b, labels_path.clone())
+        stream(&source, &cols, &model, b, labels_path.clone(), kind)
     })
     .map_err(|e| staging.explain(e))?;
     let stream_s = t.elapsed().as_secs_f64();
     warnings.extend(on.fell_back.clone());
-    let tally = on.value;
-    if tally.dropped > 0 {
+    let scanned = on.value;
+    let counts = &scanned.counts;
+    if counts.dropped > 0 {
         warnings.push(format!(
             "{} rows with missing feature values have no segment (the model's --missing drop)",
-            tally.dropped
+            counts.dropped
         ));
     }
+    let drift = drift::Check::new(&model).map(|c| c.report(&scanned.drift, &opts.drift));
+    if drift.is_none() {
+        warnings.push(
+            "the model (format version 2) has no drift reference: no drift.parquet; refit to get one".into(),
+        );
+    }
+    let migration = match (prev_keys, scanned.keyed) {
+        (Some(prev), Some(now)) => Some(migration::join(prev, now)?),
+        _ => None,
+    };
+    write_lifecycle(&mut staging, &model, drift.as_ref(), migration.as_ref())
+        .map_err(|e| staging.explain(e))?;
     let seconds = AssignSeconds {
         stream: stream_s,
         total: t_start.elapsed().as_secs_f64(),
-        rows_per_second: tally.rows as f64 / stream_s.max(1e-9),
+        rows_per_second: counts.rows as f64 / stream_s.max(1e-9),
     };
-    let summary = summary(
-        opts, &source, &cols, &model, &tally, on.device, seconds, warnings,
+    let mut summary = summary(
+        opts, &source, &cols, &model, counts, on.device, seconds, warnings,
     );
+    summary.drift = drift;
+    summary.migration = migration.as_ref().map(Migration::totals);
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
     let files = staging.commit()?;
     Ok(AssignOutcome { summary, files })
+}
+
+/// The model used (so that this output can be a later run's `--previous`), drift and migration.
+fn write_lifecycle(
+    staging: &mut OutputSet,
+    model: &Model,
+    drift: Option<&Drift>,
+    migration: Option<&Migration>,
+) -> Result<()> {
+    staging.write_json("model.json", model)?;
+    if let Some(d) = drift {
+        output::write_drift(staging.path("drift.parquet"), d)?;
+    }
+    if let Some(m) = migration {
+        output::write_migration(staging.path("migration.parquet"), m)?;
+    }
+    Ok(())
+}
+
+/// Last night's (id, segment) pairs, keyed like tonight's ids; None (with a warning) when either night
+/// has no ids or they are in differently named columns.
+pub(crate) fn previous_keys(
+    prev: &Previous,
+    cols: &Columns,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Keyed>> {
+    let Some(labels) = &prev.labels else {
+        warnings.push(format!(
+            "--previous {} has no labels.parquet: no migration",
+            prev.dir.display()
+        ));
+        return Ok(None);
+    };
+    let theirs = migration::labels_id(labels)?;
+    let ours = cols.id.as_ref().map(|f| (f.name().clone(), f.data_type().clone()));
+    match (theirs, ours) {
+        (Some((a, ta)), Some((b, tb))) if a == b => {
+            Ok(Some(migration::read_labels(labels, KeyKind::of(&ta, &tb))?))
+        }
+        (theirs, ours) => {
+            warnings.push(format!(
+                "no migration: it joins customer ids, and last night's labels have {} while tonight's have {}",
+                theirs.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
+                ours.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
+            ));
+            Ok(None)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -172,7 +227,7 @@ fn summary(
     source: &Source,
     cols: &Columns,
     model: &Model,
-    tally: &Tally,
+    tally: &Counts,
     device: String,
     seconds: AssignSeconds,
     warnings: Vec<String>,
@@ -202,101 +257,61 @@ fn summary(
                 training_share: s.training_share,
             })
             .collect(),
+        drift: None,
+        migration: None,
         device,
         seconds,
         warnings,
     }
 }
 
-/// The model's features resolved in the input (any order, extra columns ignored), each checked to be
-/// numeric, plus the id column.
-fn model_columns(model: &Model, source: &Source, id: Option<String>) -> Result<Columns> {
-    let schema = source.schema();
-    check_mostly_numeric(source, &model.names_with(Role::Numeric))?;
-    for f in model.features.iter().filter(|f| f.role == Role::Numeric) {
-        let i = resolve(schema, &f.name, "model feature")?;
-        let t = schema.field(i).data_type();
-        if !numeric_type(t) {
-            return Err(Error::input(format!(
-                "model feature column '{}' has type {t} in the input, not a number (it was {} at training)",
-                f.name, f.input_type
-            )));
-        }
-    }
-    Columns::resolve(
-        schema,
-        &LoadSpec {
-            features: Some(model.names_with(Role::Numeric)),
-            id,
-            weight: None,
-            categorical: model.names_with(Role::Categorical),
-        },
-    )
-}
-
-/// Streams the input through the model on `backend` into labels.parquet at `path`.
+/// Streams the input through the model on `backend` into labels.parquet at `path`; collects tonight's
+/// (id, segment id) pairs when `keys` says how.
 fn stream(
     source: &Source,
     cols: &Columns,
     model: &Model,
     backend: &dyn Backend,
     path: PathBuf,
-) -> Result<Tally> {
-    let (k, d) = (model.k(), model.prepared_d());
-    let centroids = model.centroids();
-    let segment_ids: Vec<u32> = model.segments.iter().map(|s| s.id).collect();
+    keys: Option<KeyKind>,
+) -> Result<Scanned> {
+    let segment_ids = model.segment_ids();
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
-    // One batch on the device at a time; decoding and preparing run on all workers.
-    let device = Mutex::new(());
-    let mut tally = Tally {
-        missing: vec![0; model.features.len()],
-        per_segment: vec![0; k],
-        unseen: vec![0; model.preparation.categorical.len()],
-        ..Default::default()
-    };
-    let map = |b: PreparedBatch| -> Result<(arrow_array::RecordBatch, PreparedBatch, Vec<u32>)> {
-        let near = if b.x.is_empty() {
-            Nearest::empty()
-        } else {
-            let _one = device.lock().expect("device lock");
-            backend
-                .load(Dataset::new(&b.x, d, None))?
-                .nearest(&centroids, k)?
-        };
-        let batch = labels_batch(
-            &schema,
-            b.first_row,
-            b.ids.as_ref(),
-            &b.rows,
-            &near,
-            &segment_ids,
-        )?;
-        // Only the counts travel on to the writer with the output batch.
-        let b = PreparedBatch {
-            x: Vec::new(),
-            ids: None,
-            ..b
-        };
-        Ok((batch, b, near.labels))
-    };
-    let workers = rayon::current_num_threads();
-    stream_prepared(
+    let check = drift::Check::new(model);
+    let mut keyed = keys.map(Keyed::new);
+    let (counts, drift) = scan(
         source,
         cols,
-        &model.preparation,
-        model.missing,
-        workers,
-        map,
-        |(batch, b, labels)| {
+        model,
+        backend,
+        check.as_ref(),
+        |b, near| {
+            let batch = labels_batch(&schema, b.first_row, b.ids.as_ref(), &b.rows, near, &segment_ids)?;
+            let pairs = match (keys, &b.ids) {
+                (Some(kind), Some(ids)) => {
+                    let mut k = Keyed::new(kind);
+                    let segs = b.rows.iter().map(|r| r.map(|i| segment_ids[near.labels[i] as usize]));
+                    k.extend(ids, segs)?;
+                    Some(k)
+                }
+                _ => None,
+            };
+            Ok((batch, pairs))
+        },
+        |(batch, pairs)| {
             sink.write(&batch)?;
-            tally.add(&b, &labels);
+            if let (Some(all), Some(p)) = (keyed.as_mut(), pairs) {
+                all.append(p);
+            }
             Ok(())
         },
     )?;
-    if tally.rows == 0 {
-        return Err(Error::input("the input has no rows"));
-    }
     sink.finish()?;
-    Ok(tally)
+    Ok(Scanned {
+        counts,
+        drift,
+        keyed,
+    })
 }
+

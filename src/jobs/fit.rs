@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{MissingCount, PhaseSeconds, missing_counts};
+use super::lineage::{self, LifecycleOptions, Lineage};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::ids;
@@ -16,6 +17,7 @@ use crate::data::source::CsvOptions;
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
+use crate::model::lifecycle::Previous;
 use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
 use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, PrepSpec, Prepared};
@@ -29,6 +31,8 @@ pub enum InitChoice {
     KMeansPlusPlus,
     KMeansParallel,
     Random,
+    /// The `--previous` model's centroids, mapped through original units into tonight's prepared space.
+    Previous,
     File(PathBuf),
 }
 
@@ -40,13 +44,14 @@ impl std::str::FromStr for InitChoice {
             "k-means++" | "kmeans++" => InitChoice::KMeansPlusPlus,
             "k-means||" | "kmeans||" => InitChoice::KMeansParallel,
             "random" => InitChoice::Random,
+            "previous" => InitChoice::Previous,
             // A path names a file; anything else is a mistyped method.
             path if std::path::Path::new(path).exists() || path.contains(['/', '.']) => {
                 InitChoice::File(PathBuf::from(path))
             }
             other => {
                 return Err(format!(
-                    "'{other}' is neither a method (auto, k-means++, k-means||, random) nor an existing file"
+                    "'{other}' is neither a method (auto, k-means++, k-means||, random, previous) nor an existing file"
                 ));
             }
         })
@@ -60,6 +65,7 @@ impl std::fmt::Display for InitChoice {
             InitChoice::KMeansPlusPlus => write!(f, "k-means++"),
             InitChoice::KMeansParallel => write!(f, "k-means||"),
             InitChoice::Random => write!(f, "random"),
+            InitChoice::Previous => write!(f, "previous"),
             InitChoice::File(p) => write!(f, "{}", p.display()),
         }
     }
@@ -87,6 +93,9 @@ pub struct FitOptions {
     pub seed: u64,
     /// How delimited inputs are read (delimiter, missing-value tokens).
     pub csv: CsvOptions,
+    /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
+    pub previous: Option<PathBuf>,
+    pub lifecycle: LifecycleOptions,
 }
 
 /// summary.json.
@@ -112,6 +121,8 @@ pub struct Summary {
     pub empty_clusters_repaired: usize,
     pub seconds: PhaseSeconds,
     pub warnings: Vec<String>,
+    /// With `--previous`: matching, transitions, migration and drift against the previous night.
+    pub lifecycle: Option<Lineage>,
 }
 
 /// What a fit produced (also what the CLI prints).
@@ -154,12 +165,47 @@ fn kmeans_params(opts: &FitOptions, init: Init) -> KMeansParams {
         .seed(opts.seed)
 }
 
-fn kmeans_config(opts: &FitOptions, prep: &FittedPrep) -> Result<KMeansConfig> {
+/// The previous model's centroids in tonight's prepared space: prepared → original units with the
+/// previous preparation, then → prepared with tonight's.
+fn previous_centroids(prev: &Previous, prep: &FittedPrep, k: usize) -> Result<Vec<f32>> {
+    let pm = &prev.model;
+    let bad = |why: String| Error::usage(format!("--init previous: {why}"));
+    if pm.k() != k {
+        return Err(bad(format!(
+            "the previous model has {} segments and --k is {k}",
+            pm.k()
+        )));
+    }
+    if !pm.preparation.categorical.is_empty() || !prep.categorical.is_empty() {
+        return Err(bad("it maps numeric features only, and a categorical one is in use".into()));
+    }
+    if pm.preparation.names() != prep.names() {
+        return Err(bad(format!(
+            "the previous model's features ({}) differ from tonight's ({})",
+            pm.preparation.names().join(", "),
+            prep.names().join(", ")
+        )));
+    }
+    let d = prep.columns.len();
+    Ok((pm.centroids().iter().enumerate())
+        .map(|(i, &c)| prep.forward(i % d, pm.preparation.invert(i % d, c as f64)) as f32)
+        .collect())
+}
+
+fn kmeans_config(
+    opts: &FitOptions,
+    prep: &FittedPrep,
+    prev: Option<&Previous>,
+) -> Result<KMeansConfig> {
     let init = match &opts.init {
         InitChoice::Auto => Init::Auto,
         InitChoice::KMeansPlusPlus => Init::KMeansPlusPlus,
         InitChoice::KMeansParallel => Init::KMeansParallel,
         InitChoice::Random => Init::Random,
+        InitChoice::Previous => match prev {
+            Some(p) => Init::Given(previous_centroids(p, prep, opts.k)?),
+            None => return Err(Error::usage("--init previous needs --previous DIR")),
+        },
         InitChoice::File(p) => Init::Given(read_init_file(p, prep, opts.k)?),
     };
     kmeans_params(opts, init).check()
@@ -178,10 +224,15 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
             "--init FILE gives centroids for numeric features only; it cannot be combined with --categorical",
         ));
     }
+    if opts.init == InitChoice::Previous && opts.previous.is_none() {
+        return Err(Error::usage("--init previous needs --previous DIR"));
+    }
+    opts.lifecycle.overlaps.check().map_err(Error::usage)?;
     let mut read = opts.inputs.clone();
     if let InitChoice::File(f) = &opts.init {
         read.push(f.clone());
     }
+    let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut staging = OutputSet::create(&opts.out, &read)?;
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
@@ -221,7 +272,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
     let t = Instant::now();
-    let cfg = kmeans_config(opts, &p.prep)?;
+    let cfg = kmeans_config(opts, &p.prep, previous.as_ref())?;
     let init_file_s = t.elapsed().as_secs_f64();
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
@@ -258,8 +309,16 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         ));
     }
 
+    let mut model = build_model(opts, &p, fit);
+    let lineage = match &previous {
+        Some(prev) => {
+            let l = lineage::relate(prev, &p, fit, sel, &opts.lifecycle, log, &mut warnings)?;
+            model.set_ids(&l.segment_ids, l.next_segment_id);
+            Some(l)
+        }
+        None => None,
+    };
     let t = Instant::now();
-    let model = build_model(opts, &p, fit);
     let segments = segment_rows(fit, &ds, &p.prep);
     let seg = profile::Segmentation {
         prepared: m,
@@ -267,8 +326,16 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         centroids: &fit.centroids,
         k: fit.k,
     };
-    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
+    let mut profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
+    let ids = model.segment_ids();
+    for pr in &mut profiles {
+        pr.segment = pr.segment.map(|s| ids[s as usize]);
+    }
     write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)
+        .and_then(|()| match &lineage {
+            Some(l) => write_lineage(&mut staging, l),
+            None => Ok(()),
+        })
         .map_err(|e| staging.explain(e))?;
     let seconds = PhaseSeconds {
         read: p.read_seconds,
@@ -280,6 +347,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     };
     let mut summary = summary(&p, fit, on.device, seconds, warnings);
     summary.columns_left_out = columns_left_out;
+    summary.lifecycle = lineage;
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
@@ -303,21 +371,34 @@ fn write_outputs(
 ) -> Result<()> {
     let l = &p.loaded;
     let ids = l.id_field.as_ref().zip(l.ids.as_deref());
+    let segment_ids = model.segment_ids();
     output::write_labels(
         staging.path("labels.parquet"),
         &fit.nearest,
         l.kept_rows.as_deref(),
         l.rows_read,
         ids,
+        &segment_ids,
     )?;
     output::write_segments(
         staging.path("segments.parquet"),
         segments,
+        &segment_ids,
         &l.raw.names,
         l.weights.is_some(),
     )?;
     output::write_profiles(staging.path("profiles.parquet"), profiles)?;
     staging.write_json("model.json", model)
+}
+
+/// transitions.parquet, drift.parquet and (with ids on both nights) migration.parquet.
+fn write_lineage(staging: &mut OutputSet, l: &Lineage) -> Result<()> {
+    output::write_transitions(staging.path("transitions.parquet"), &l.transitions)?;
+    output::write_drift(staging.path("drift.parquet"), &l.drift)?;
+    if let Some(m) = &l.flows {
+        output::write_migration(staging.path("migration.parquet"), m)?;
+    }
+    Ok(())
 }
 
 /// The model file: features, preparation, segments, fit record.
@@ -401,6 +482,7 @@ fn summary(
         empty_clusters_repaired: fit.restarts.iter().map(|r| r.empty_clusters_repaired).sum(),
         seconds,
         warnings,
+        lifecycle: None,
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod assign;
 pub mod fit;
+pub mod lineage;
+pub mod scan;
 
 use serde::Serialize;
 

@@ -86,6 +86,22 @@ impl Keyed {
         Ok(nulls)
     }
 
+    /// Appends another batch's pairs (of the same kind).
+    pub fn append(&mut self, other: Keyed) {
+        match (self, other) {
+            (Keyed::Int(a), Keyed::Int(b)) => a.extend(b),
+            (Keyed::Text(a), Keyed::Text(b)) => a.extend(b),
+            _ => unreachable!("one key kind per night"),
+        }
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Keyed::Int(_) => KeyKind::Int,
+            Keyed::Text(_) => KeyKind::Text,
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Keyed::Int(v) => v.len(),
@@ -96,6 +112,20 @@ impl Keyed {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The migration in numbers, for summary.json.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Totals {
+    /// Customers present on both nights, those in a segment of the same id, and the others.
+    pub both_nights: u64,
+    pub stayed: u64,
+    pub moved: u64,
+    /// stayed / both_nights.
+    pub stayed_share: f64,
+    /// Customers absent last night, and absent tonight.
+    pub new: u64,
+    pub gone: u64,
 }
 
 /// Customers per (from, to) pair: `from` None = new, `to` None = gone.
@@ -119,6 +149,18 @@ impl Migration {
             .filter(|((f, t), _)| f.is_some() && f == t)
             .map(|(_, &c)| c)
             .sum()
+    }
+
+    pub fn totals(&self) -> Totals {
+        let (both, stayed) = (self.both(), self.stayed());
+        Totals {
+            both_nights: both,
+            stayed,
+            moved: both - stayed,
+            stayed_share: stayed as f64 / both.max(1) as f64,
+            new: self.new_customers(),
+            gone: self.gone(),
+        }
     }
 
     pub fn new_customers(&self) -> u64 {

@@ -21,9 +21,11 @@ pub struct Previous {
 }
 
 impl Previous {
-    /// Opens a fit's, assign's or nightly's output directory.
+    /// Opens a fit's, assign's or nightly's output directory. Its files are read through the resolved
+    /// path: when tonight publishes into the same `--out`, the previous set stays until the next run.
     pub fn open(dir: &Path) -> Result<Previous> {
-        let model_path = dir.join("model.json");
+        let resolved = dir.canonicalize().unwrap_or(dir.to_path_buf());
+        let model_path = resolved.join("model.json");
         if !model_path.is_file() {
             return Err(Error::input(format!(
                 "--previous {}: no model.json there; give the output directory of an earlier fit, assign or nightly run",
@@ -37,7 +39,7 @@ impl Previous {
                 dir.display()
             )));
         }
-        let labels = dir.join("labels.parquet");
+        let labels = resolved.join("labels.parquet");
         Ok(Previous {
             dir: dir.to_path_buf(),
             model,

@@ -1,4 +1,9 @@
-//! The Parquet outputs of a fit: labels, segments and profiles (schemas documented in the README).
+//! The Parquet outputs of a fit: labels, segments and profiles (schemas documented in the README); the
+//! lifecycle's transitions, migration and drift are in [`lifecycle`].
+
+mod lifecycle;
+
+pub use lifecycle::{write_drift, write_migration, write_transitions};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,6 +99,7 @@ pub fn write_labels(
     kept_rows: Option<&[u32]>,
     rows_read: usize,
     ids: Option<(&Field, &[ArrayRef])>,
+    segment_ids: &[u32],
 ) -> Result<()> {
     let schema = labels_schema(ids.map(|(f, _)| f));
     let mut sink = ParquetSink::create(path, schema.clone())?;
@@ -104,7 +110,6 @@ pub fn write_labels(
             .map(|s| (rows_read - s).min(BATCH_ROWS))
             .collect(),
     };
-    let identity: Vec<u32> = (0..res.labels.len() as u32).collect();
     let (mut row, mut fitted) = (0usize, 0usize);
     for (b, len) in bounds.into_iter().enumerate() {
         let rows: Vec<Option<usize>> = (row..row + len)
@@ -117,7 +122,7 @@ pub fn write_labels(
             })
             .collect();
         let id = ids.map(|(_, a)| &a[b]);
-        sink.write(&labels_batch(&schema, row, id, &rows, res, &identity)?)?;
+        sink.write(&labels_batch(&schema, row, id, &rows, res, segment_ids)?)?;
         row += len;
     }
     sink.finish()
@@ -132,10 +137,12 @@ pub struct SegmentRow {
     pub centroid: Vec<f64>,
 }
 
-/// Writes segments.parquet: segment, customers, share, sse, (weight), then one centroid column per feature.
+/// Writes segments.parquet: segment (its id), customers, share, sse, (weight), then one centroid column
+/// per feature.
 pub fn write_segments(
     path: PathBuf,
     rows: &[SegmentRow],
+    ids: &[u32],
     features: &[String],
     weighted: bool,
 ) -> Result<()> {
@@ -147,7 +154,7 @@ pub fn write_segments(
         Field::new("sse", DataType::Float64, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from_iter_values(0..rows.len() as u32)),
+        Arc::new(UInt32Array::from_iter_values(ids.iter().copied())),
         Arc::new(UInt64Array::from_iter_values(
             rows.iter().map(|r| r.customers),
         )),

@@ -1,0 +1,248 @@
+//! `fit --previous DIR`: tonight's fit related to the previous night's. Tonight's customers are streamed
+//! once through the previous model ([`scan`]); that pass measures drift against it and, when the nights
+//! cannot be joined on customer ids, gives the overlap and tonight's centroids in its prepared space.
+//! Segment ids then follow [`matching`], transitions [`transitions`], movements [`migration`].
+
+use serde::Serialize;
+
+use super::scan::{model_columns, scan};
+use crate::compute::select::{Selected, run_with_fallback};
+use crate::data::load::Columns;
+use crate::error::{Error, Result};
+use crate::kmeans::KMeansResult;
+use crate::model::lifecycle::drift::{self, Drift};
+use crate::model::lifecycle::migration::{self, Keyed, Migration};
+use crate::model::lifecycle::transitions::{self, Overlaps, Transition};
+use crate::model::lifecycle::{Previous, matching};
+use crate::pipeline::Prepared;
+
+/// The lifecycle settings of a run.
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleOptions {
+    pub overlaps: Overlaps,
+    pub drift: drift::Thresholds,
+}
+
+/// How tonight's segments relate to the previous night's (summary.json `lifecycle`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Lineage {
+    pub previous: String,
+    /// "customer ids" (member overlap) or "centroid distance".
+    pub matched_by: String,
+    /// Tonight's segment ids (segment order) and the previous id each continues (None: a fresh id).
+    pub segment_ids: Vec<u32>,
+    pub continues: Vec<Option<u32>>,
+    pub next_segment_id: u32,
+    pub transitions: Vec<Transition>,
+    /// The transitions in words.
+    pub events: Vec<String>,
+    pub migration: Option<migration::Totals>,
+    /// Tonight's customers against the previous model.
+    pub drift: Drift,
+    #[serde(skip)]
+    pub flows: Option<Migration>,
+}
+
+/// What streaming tonight's input through the previous model adds up.
+struct Replay {
+    drift: drift::Tally,
+    /// previous segment (its model's order) × tonight's segment: customers in both.
+    overlap: Vec<u64>,
+    /// Per tonight's segment: Σ of its customers' rows in the previous prepared space, and their count.
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+/// Relates `fit` (tonight, on `p`) to `prev`.
+pub fn relate(
+    prev: &Previous,
+    p: &Prepared,
+    fit: &KMeansResult,
+    sel: &Selected,
+    opts: &LifecycleOptions,
+    log: &dyn Fn(&str),
+    warnings: &mut Vec<String>,
+) -> Result<Lineage> {
+    let pm = &prev.model;
+    let (pk, nk) = (pm.k(), fit.k);
+    let cols = model_columns(pm, &p.source, None).map_err(|e| {
+        e.context(format!(
+            "--previous {}: tonight's input lacks a column of its model",
+            prev.dir.display()
+        ))
+    })?;
+    log(&format!(
+        "measuring tonight's customers with the previous model ({} segments)",
+        pk
+    ));
+    let tonight = row_labels(p, fit);
+    let replay = run_with_fallback(sel, log, |b| replay(p, &tonight, nk, &cols, prev, b))?.value;
+    let check = drift::Check::new(pm).expect("Previous::open checks the reference");
+    let drift = check.report(&replay.drift, &opts.drift);
+    let prev_ids = pm.segment_ids();
+    let flows = joined(prev, p, &tonight, warnings)?;
+    let (overlap, matched, matched_by) = match &flows {
+        Some(m) => {
+            let overlap = id_overlap(m, &prev_ids, nk, prev)?;
+            let matched = matching::by_overlap(&overlap, pk, nk, opts.overlaps.matching);
+            (overlap, matched, "customer ids")
+        }
+        None => {
+            let pd = pm.prepared_d();
+            let centroids = pm.centroids();
+            let dist: Vec<f64> = (0..pk * nk)
+                .map(|i| {
+                    let (a, n) = (i / nk, i % nk);
+                    let c = replay.counts[n].max(1) as f64;
+                    (0..pd)
+                        .map(|j| (replay.sums[n * pd + j] / c - centroids[a * pd + j] as f64).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .collect();
+            let limit: Vec<f64> = (pm.segments.iter())
+                .map(|s| s.distance_deciles.get(5).copied().unwrap_or(0.0))
+                .collect();
+            let matched = matching::by_distance(&dist, pk, nk, &limit);
+            (replay.overlap, matched, "centroid distance")
+        }
+    };
+    let (ids, next) = matching::identities(&matched, &prev_ids, pm.next_segment_id);
+    let sizes: Vec<u64> = (0..nk)
+        .map(|s| fit.nearest.labels.iter().filter(|&&l| l as usize == s).count() as u64)
+        .collect();
+    let ts = transitions::transitions(&overlap, &prev_ids, &ids, &sizes, &opts.overlaps);
+    let flows = flows.map(|m| m.map_to(|n| ids[n as usize]));
+    Ok(Lineage {
+        previous: prev.dir.display().to_string(),
+        matched_by: matched_by.into(),
+        continues: matched.iter().map(|m| m.map(|p| prev_ids[p])).collect(),
+        segment_ids: ids,
+        next_segment_id: next,
+        events: transitions::describe(&ts),
+        transitions: ts,
+        migration: flows.as_ref().map(Migration::totals),
+        drift,
+        flows,
+    })
+}
+
+/// Tonight's segment (index) of every input row; `u32::MAX` for a row dropped tonight.
+fn row_labels(p: &Prepared, fit: &KMeansResult) -> Vec<u32> {
+    let mut tonight = vec![u32::MAX; p.loaded.rows_read];
+    match &p.loaded.kept_rows {
+        Some(kept) => (kept.iter().zip(&fit.nearest.labels))
+            .for_each(|(&r, &l)| tonight[r as usize] = l),
+        None => tonight.copy_from_slice(&fit.nearest.labels),
+    }
+    tonight
+}
+
+/// Streams tonight's input through the previous model; `tonight` holds tonight's segment of every input
+/// row (see [`row_labels`]), `nk` is tonight's segment count.
+fn replay(
+    p: &Prepared,
+    tonight: &[u32],
+    nk: usize,
+    cols: &Columns,
+    prev: &Previous,
+    backend: &dyn crate::compute::Backend,
+) -> Result<Replay> {
+    let pm = &prev.model;
+    let (pk, pd) = (pm.k(), pm.prepared_d());
+    let check = drift::Check::new(pm);
+    let mut out = Replay {
+        drift: drift::Tally::default(),
+        overlap: vec![0; pk * nk],
+        sums: vec![0.0; nk * pd],
+        counts: vec![0; nk],
+    };
+    let (_, tally) = scan(
+        &p.source,
+        cols,
+        pm,
+        backend,
+        check.as_ref(),
+        |b, near| {
+            let mut part = (vec![0u64; pk * nk], vec![0f64; nk * pd], vec![0u64; nk]);
+            for (r, i) in b.rows.iter().enumerate() {
+                let (Some(i), Some(&n)) = (i, tonight.get(b.first_row + r)) else {
+                    continue;
+                };
+                if n == u32::MAX {
+                    continue;
+                }
+                let n = n as usize;
+                part.0[near.labels[*i] as usize * nk + n] += 1;
+                let row = &b.x[i * pd..(i + 1) * pd];
+                part.1[n * pd..(n + 1) * pd]
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, &v)| *s += v as f64);
+                part.2[n] += 1;
+            }
+            Ok(part)
+        },
+        |(o, s, c)| {
+            out.overlap.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+            out.sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+            out.counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+            Ok(())
+        },
+    )?;
+    out.drift = tally;
+    Ok(out)
+}
+
+/// The migration from last night's labels to tonight's segments (by index), when both nights have ids
+/// in the same column.
+fn joined(
+    prev: &Previous,
+    p: &Prepared,
+    tonight: &[u32],
+    warnings: &mut Vec<String>,
+) -> Result<Option<Migration>> {
+    let l = &p.loaded;
+    let cols = Columns {
+        all: Vec::new(),
+        names: Vec::new(),
+        categorical: Vec::new(),
+        weight: None,
+        id: l.id_field.clone(),
+    };
+    let (Some(prev_keys), Some(ids)) = (super::assign::previous_keys(prev, &cols, warnings)?, &l.ids)
+    else {
+        return Ok(None);
+    };
+    let mut now = Keyed::new(prev_keys.kind());
+    let (mut row, mut nulls) = (0usize, 0usize);
+    for a in ids {
+        let segs = tonight[row..row + a.len()]
+            .iter()
+            .map(|&s| (s != u32::MAX).then_some(s));
+        nulls += now.extend(a, segs)?;
+        row += a.len();
+    }
+    if nulls > 0 {
+        warnings.push(format!(
+            "{nulls} rows have no id tonight: left out of the migration"
+        ));
+    }
+    Ok(Some(migration::join(prev_keys, now)?))
+}
+
+/// Overlap counts (previous segment index × tonight's segment index) from the id join.
+fn id_overlap(m: &Migration, prev_ids: &[u32], nk: usize, prev: &Previous) -> Result<Vec<u64>> {
+    let mut overlap = vec![0u64; prev_ids.len() * nk];
+    for (&(f, t), &c) in &m.flows {
+        let (Some(f), Some(t)) = (f, t) else { continue };
+        let p = prev_ids.iter().position(|&id| id == f).ok_or_else(|| {
+            Error::input(format!(
+                "--previous {}: its labels.parquet has segment {f}, which its model.json does not have; the directory was edited by hand",
+                prev.dir.display()
+            ))
+        })?;
+        overlap[p * nk + t as usize] += c;
+    }
+    Ok(overlap)
+}

@@ -1,0 +1,134 @@
+//! One pass of an input through a saved model: every row prepared with the model's fitted preparation and
+//! assigned to the nearest of its segments, batch by batch in bounded memory. `assign` writes its labels
+//! from this pass; a fit with `--previous` measures last night's model on tonight's customers with it.
+
+use std::sync::Mutex;
+
+use crate::compute::{Backend, Dataset, Nearest};
+use crate::data::load::{Columns, check_mostly_numeric, numeric_type, resolve};
+use crate::data::{LoadSpec, Source};
+use crate::error::{Error, Result};
+use crate::model::lifecycle::drift;
+use crate::model::{Model, Role};
+use crate::pipeline::{PreparedBatch, stream_prepared};
+
+/// What the pass counted.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub rows: usize,
+    pub dropped: usize,
+    pub imputed: usize,
+    pub missing: Vec<usize>,
+    /// Customers per segment (the model's segment order).
+    pub per_segment: Vec<u64>,
+    /// Values of each categorical feature that the model does not know.
+    pub unseen: Vec<u64>,
+}
+
+impl Counts {
+    fn add(&mut self, b: &PreparedBatch, labels: &[u32]) {
+        self.rows += b.rows.len();
+        self.dropped += b.rows.iter().filter(|r| r.is_none()).count();
+        self.imputed += b.imputed;
+        let add = |a: &mut Vec<usize>, v: &[usize]| a.iter_mut().zip(v).for_each(|(a, m)| *a += m);
+        add(&mut self.missing, &b.missing);
+        self.unseen
+            .iter_mut()
+            .zip(&b.unseen)
+            .for_each(|(a, u)| *a += u);
+        for &l in labels {
+            self.per_segment[l as usize] += 1;
+        }
+    }
+}
+
+/// The model's features resolved in the input (any order, extra columns ignored), each checked to be
+/// numeric, plus the id column.
+pub fn model_columns(model: &Model, source: &Source, id: Option<String>) -> Result<Columns> {
+    let schema = source.schema();
+    check_mostly_numeric(source, &model.names_with(Role::Numeric))?;
+    for f in model.features.iter().filter(|f| f.role == Role::Numeric) {
+        let i = resolve(schema, &f.name, "model feature")?;
+        let t = schema.field(i).data_type();
+        if !numeric_type(t) {
+            return Err(Error::input(format!(
+                "model feature column '{}' has type {t} in the input, not a number (it was {} at training)",
+                f.name, f.input_type
+            )));
+        }
+    }
+    Columns::resolve(
+        schema,
+        &LoadSpec {
+            features: Some(model.names_with(Role::Numeric)),
+            id,
+            weight: None,
+            categorical: model.names_with(Role::Categorical),
+        },
+    )
+}
+
+/// Streams `source` through `model` on `backend`. `map` runs on worker threads with each prepared batch
+/// and its nearest segments; `sink` receives its results in input order. With a drift `check`, the
+/// batches are tallied for it too (merged in input order: the same result at any thread count).
+pub fn scan<T: Send>(
+    source: &Source,
+    cols: &Columns,
+    model: &Model,
+    backend: &dyn Backend,
+    check: Option<&drift::Check>,
+    map: impl Fn(&PreparedBatch, &Nearest) -> Result<T> + Sync,
+    mut sink: impl FnMut(T) -> Result<()>,
+) -> Result<(Counts, drift::Tally)> {
+    let (k, d) = (model.k(), model.prepared_d());
+    let centroids = model.centroids();
+    // One batch on the device at a time; decoding and preparing run on all workers.
+    let device = Mutex::new(());
+    let mut counts = Counts {
+        missing: vec![0; model.features.len()],
+        per_segment: vec![0; k],
+        unseen: vec![0; model.preparation.categorical.len()],
+        ..Default::default()
+    };
+    let mut drift = drift::Tally::default();
+    let each = |b: PreparedBatch| -> Result<(T, PreparedBatch, Nearest, Option<drift::Tally>)> {
+        let near = if b.x.is_empty() {
+            Nearest::empty()
+        } else {
+            let _one = device.lock().expect("device lock");
+            backend
+                .load(Dataset::new(&b.x, d, None))?
+                .nearest(&centroids, k)?
+        };
+        let out = map(&b, &near)?;
+        let tally = check.map(|c| c.tally(&b.x, &near.labels, &near.dist2));
+        // Only the counts travel on with the result.
+        let b = PreparedBatch {
+            x: Vec::new(),
+            ids: None,
+            ..b
+        };
+        Ok((out, b, near, tally))
+    };
+    let workers = rayon::current_num_threads();
+    stream_prepared(
+        source,
+        cols,
+        &model.preparation,
+        model.missing,
+        workers,
+        each,
+        |(out, b, near, tally)| {
+            sink(out)?;
+            counts.add(&b, &near.labels);
+            if let Some(t) = tally {
+                drift.merge(&t);
+            }
+            Ok(())
+        },
+    )?;
+    if counts.rows == 0 {
+        return Err(Error::input("the input has no rows"));
+    }
+    Ok((counts, drift))
+}
