@@ -92,6 +92,8 @@ fn fit_end_to_end(c: &mut Criterion) {
         tol: 1e-4,
         seed: 0,
         csv: Default::default(),
+        previous: None,
+        lifecycle: Default::default(),
     };
     let cpu = Selected::only(Box::new(CpuBackend::default()));
     let mut g = c.benchmark_group("fit_end_to_end");

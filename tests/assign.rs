@@ -72,6 +72,8 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         tol: 1e-4,
         seed: 3,
         csv: Default::default(),
+        previous: None,
+        lifecycle: Default::default(),
     }
 }
 
@@ -117,6 +119,8 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
             out: a.clone(),
             id: None,
             csv: Default::default(),
+            previous: None,
+            drift: Default::default(),
         };
         let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
         assert_eq!(s.rows_assigned, 120_000);

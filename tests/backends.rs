@@ -326,6 +326,8 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         tol: 1e-4,
         seed: 0,
         csv: Default::default(),
+        previous: None,
+        lifecycle: Default::default(),
     }
 }
 

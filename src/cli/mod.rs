@@ -12,6 +12,7 @@ use strata::compute::select::{Selected, parse_bytes};
 use strata::compute::{DeviceChoice, GpuOptions, select};
 use strata::data::source::CsvOptions;
 use strata::error::Result;
+use strata::generate::Scenario;
 use strata::model::lifecycle::drift::{Limits, Thresholds};
 
 #[derive(Debug, Parser)]
@@ -62,6 +63,13 @@ pub struct GenerateArgs {
     /// Output Parquet file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write this night of a lifecycle simulation (0 = the first night): the same customers (ids) on
+    /// every night, well-separated clusters, and the first N events of --scenarios applied.
+    #[arg(long)]
+    pub night: Option<usize>,
+    /// The events of nights 1, 2, …, comma-separated: stable, grow, shrink, split, merge, emerge, shift.
+    #[arg(long, value_delimiter = ',', value_parser = one_of::<Scenario>(Scenario::NAMES))]
+    pub scenarios: Vec<Scenario>,
 }
 
 /// A clap value parser for a library enum parsed by `FromStr`: help and errors list `names`.
@@ -236,7 +244,24 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(a) => {
             let t = std::time::Instant::now();
-            strata::generate::generate(&a.out, a.rows, a.features, a.clusters, a.seed)?;
+            match a.night {
+                Some(night) => {
+                    let events = strata::generate::generate_night(
+                        &a.out,
+                        a.rows,
+                        a.features,
+                        a.clusters,
+                        a.seed,
+                        night,
+                        &a.scenarios,
+                    )?;
+                    events.iter().for_each(|e| log(e));
+                }
+                None if !a.scenarios.is_empty() => {
+                    return Err(strata::Error::usage("--scenarios needs --night"));
+                }
+                None => strata::generate::generate(&a.out, a.rows, a.features, a.clusters, a.seed)?,
+            }
             log(&format!(
                 "wrote {} rows × {} features to {} in {:.2}s",
                 a.rows,

@@ -19,9 +19,9 @@ use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
 use crate::error::Result;
 use crate::model::Model;
+use crate::model::lifecycle::Previous;
 use crate::model::lifecycle::drift::{self, Drift};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
-use crate::model::lifecycle::Previous;
 use crate::output::{self, labels_batch, labels_schema};
 
 /// Everything `strata assign` needs.
@@ -205,7 +205,10 @@ pub(crate) fn previous_keys(
         return Ok(None);
     };
     let theirs = migration::labels_id(labels)?;
-    let ours = cols.id.as_ref().map(|f| (f.name().clone(), f.data_type().clone()));
+    let ours = cols
+        .id
+        .as_ref()
+        .map(|f| (f.name().clone(), f.data_type().clone()));
     match (theirs, ours) {
         (Some((a, ta)), Some((b, tb))) if a == b => {
             Ok(Some(migration::read_labels(labels, KeyKind::of(&ta, &tb))?))
@@ -287,11 +290,21 @@ fn stream(
         backend,
         check.as_ref(),
         |b, near| {
-            let batch = labels_batch(&schema, b.first_row, b.ids.as_ref(), &b.rows, near, &segment_ids)?;
+            let batch = labels_batch(
+                &schema,
+                b.first_row,
+                b.ids.as_ref(),
+                &b.rows,
+                near,
+                &segment_ids,
+            )?;
             let pairs = match (keys, &b.ids) {
                 (Some(kind), Some(ids)) => {
                     let mut k = Keyed::new(kind);
-                    let segs = b.rows.iter().map(|r| r.map(|i| segment_ids[near.labels[i] as usize]));
+                    let segs = b
+                        .rows
+                        .iter()
+                        .map(|r| r.map(|i| segment_ids[near.labels[i] as usize]));
                     k.extend(ids, segs)?;
                     Some(k)
                 }
@@ -314,4 +327,3 @@ fn stream(
         keyed,
     })
 }
-

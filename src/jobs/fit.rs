@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{MissingCount, PhaseSeconds, missing_counts};
 use super::lineage::{self, LifecycleOptions, Lineage};
+use super::{MissingCount, PhaseSeconds, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::ids;
@@ -177,7 +177,9 @@ fn previous_centroids(prev: &Previous, prep: &FittedPrep, k: usize) -> Result<Ve
         )));
     }
     if !pm.preparation.categorical.is_empty() || !prep.categorical.is_empty() {
-        return Err(bad("it maps numeric features only, and a categorical one is in use".into()));
+        return Err(bad(
+            "it maps numeric features only, and a categorical one is in use".into(),
+        ));
     }
     if pm.preparation.names() != prep.names() {
         return Err(bad(format!(

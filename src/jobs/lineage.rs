@@ -95,7 +95,9 @@ pub fn relate(
                     let (a, n) = (i / nk, i % nk);
                     let c = replay.counts[n].max(1) as f64;
                     (0..pd)
-                        .map(|j| (replay.sums[n * pd + j] / c - centroids[a * pd + j] as f64).powi(2))
+                        .map(|j| {
+                            (replay.sums[n * pd + j] / c - centroids[a * pd + j] as f64).powi(2)
+                        })
                         .sum::<f64>()
                         .sqrt()
                 })
@@ -109,7 +111,13 @@ pub fn relate(
     };
     let (ids, next) = matching::identities(&matched, &prev_ids, pm.next_segment_id);
     let sizes: Vec<u64> = (0..nk)
-        .map(|s| fit.nearest.labels.iter().filter(|&&l| l as usize == s).count() as u64)
+        .map(|s| {
+            fit.nearest
+                .labels
+                .iter()
+                .filter(|&&l| l as usize == s)
+                .count() as u64
+        })
         .collect();
     let ts = transitions::transitions(&overlap, &prev_ids, &ids, &sizes, &opts.overlaps);
     let flows = flows.map(|m| m.map_to(|n| ids[n as usize]));
@@ -131,8 +139,9 @@ pub fn relate(
 fn row_labels(p: &Prepared, fit: &KMeansResult) -> Vec<u32> {
     let mut tonight = vec![u32::MAX; p.loaded.rows_read];
     match &p.loaded.kept_rows {
-        Some(kept) => (kept.iter().zip(&fit.nearest.labels))
-            .for_each(|(&r, &l)| tonight[r as usize] = l),
+        Some(kept) => {
+            (kept.iter().zip(&fit.nearest.labels)).for_each(|(&r, &l)| tonight[r as usize] = l)
+        }
         None => tonight.copy_from_slice(&fit.nearest.labels),
     }
     tonight
@@ -210,7 +219,8 @@ fn joined(
         weight: None,
         id: l.id_field.clone(),
     };
-    let (Some(prev_keys), Some(ids)) = (super::assign::previous_keys(prev, &cols, warnings)?, &l.ids)
+    let (Some(prev_keys), Some(ids)) =
+        (super::assign::previous_keys(prev, &cols, warnings)?, &l.ids)
     else {
         return Ok(None);
     };

@@ -420,14 +420,17 @@ impl Model {
                 && r.sd.len() == d
                 && r.bins.len() == self.features.len()
                 && r.bins.iter().all(|b| {
-                    b.shares.len() == b.edges.len() + 1 || b.edges.is_empty() && !b.shares.is_empty()
+                    b.shares.len() == b.edges.len() + 1
+                        || b.edges.is_empty() && !b.shares.is_empty()
                 });
             let finite = r.mean.iter().chain(&r.sd).all(|v| v.is_finite())
                 && r.bins.iter().all(|b| {
                     b.edges.iter().all(|v| v.is_finite()) && b.shares.iter().all(|v| v.is_finite())
                 });
             if !shapes || !finite {
-                return Err("its drift reference does not match its features or is not finite".into());
+                return Err(
+                    "its drift reference does not match its features or is not finite".into(),
+                );
             }
         }
         if self.fitted_rows > self.training_rows {

@@ -31,10 +31,14 @@ pub fn write_transitions(path: PathBuf, ts: &[Transition]) -> Result<()> {
             Field::new("share", DataType::Float64, true),
         ],
         vec![
-            Arc::new(StringArray::from_iter_values(ts.iter().map(|t| t.kind.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                ts.iter().map(|t| t.kind.as_str()),
+            )),
             Arc::new(UInt32Array::from_iter(ts.iter().map(|t| t.from))),
             Arc::new(UInt32Array::from_iter(ts.iter().map(|t| t.to))),
-            Arc::new(UInt64Array::from_iter_values(ts.iter().map(|t| t.customers))),
+            Arc::new(UInt64Array::from_iter_values(
+                ts.iter().map(|t| t.customers),
+            )),
             Arc::new(Float64Array::from_iter(ts.iter().map(|t| t.share))),
         ],
     )
@@ -87,11 +91,15 @@ pub fn write_drift(path: PathBuf, d: &Drift) -> Result<()> {
         ],
         vec![
             Arc::new(StringArray::from_iter_values(m.iter().map(|x| x.measure))),
-            Arc::new(StringArray::from_iter_values(m.iter().map(|x| x.subject.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                m.iter().map(|x| x.subject.as_str()),
+            )),
             f64s(|x| x.value),
             f64s(|x| x.watch),
             f64s(|x| x.refit),
-            Arc::new(StringArray::from_iter_values(m.iter().map(|x| x.level.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                m.iter().map(|x| x.level.as_str()),
+            )),
         ],
     )
 }

@@ -68,10 +68,7 @@ fn bin(row: &[f32], place: Place, edges: &[f32]) -> usize {
     match place {
         Place::Numeric(j) => edges.partition_point(|&e| e < row[j]),
         // The indicator that is set; the last category ("(other)") if none is.
-        Place::Block(s, w) => row[s..s + w]
-            .iter()
-            .position(|&v| v > 0.0)
-            .unwrap_or(w - 1),
+        Place::Block(s, w) => row[s..s + w].iter().position(|&v| v > 0.0).unwrap_or(w - 1),
     }
 }
 
@@ -210,7 +207,9 @@ impl Limits {
             .map_err(|e| format!("'{s}': {e}; give WATCH,REFIT such as 0.1,0.25"))?;
         match v[..] {
             [watch, refit] => Limits::checked(watch, refit),
-            _ => Err(format!("'{s}': give two numbers WATCH,REFIT such as 0.1,0.25")),
+            _ => Err(format!(
+                "'{s}': give two numbers WATCH,REFIT such as 0.1,0.25"
+            )),
         }
     }
 
@@ -357,7 +356,12 @@ impl<'m> Check<'m> {
         };
         for ((row, &l), &d2) in x.chunks_exact(d).zip(labels).zip(dist2) {
             let l = l as usize;
-            for ((counts, b), &p) in t.bins.iter_mut().zip(&self.reference.bins).zip(&self.places) {
+            for ((counts, b), &p) in t
+                .bins
+                .iter_mut()
+                .zip(&self.reference.bins)
+                .zip(&self.places)
+            {
                 counts[bin(row, p, &b.edges)] += 1;
             }
             let seg = &mut t.segment_sum[l * d..(l + 1) * d];
@@ -428,7 +432,11 @@ impl<'m> Check<'m> {
         let verdict = out.iter().map(|m| m.level).max().unwrap_or(Level::Keep);
         Drift {
             verdict,
-            reasons: out.iter().filter(|m| m.level > Level::Keep).map(reason).collect(),
+            reasons: out
+                .iter()
+                .filter(|m| m.level > Level::Keep)
+                .map(reason)
+                .collect(),
             thresholds: *th,
             measures: out,
         }
@@ -448,11 +456,7 @@ fn reason(m: &Measure) -> String {
     } else {
         m.watch
     };
-    format!(
-        "{what} {:.3} ≥ {at} ({})",
-        m.value,
-        m.level.as_str()
-    )
+    format!("{what} {:.3} ≥ {at} ({})", m.value, m.level.as_str())
 }
 
 #[cfg(test)]

@@ -14,7 +14,11 @@ fn assign(weights: &[i64], rows: usize, cols: usize) -> Vec<Option<usize>> {
     }
     // kuhn_munkres needs rows ≤ columns: transpose when there are more previous segments.
     let transpose = rows > cols;
-    let (r, c) = if transpose { (cols, rows) } else { (rows, cols) };
+    let (r, c) = if transpose {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
     let w = |i: usize, j: usize| {
         if transpose {
             weights[j * cols + i]
@@ -38,7 +42,12 @@ fn assign(weights: &[i64], rows: usize, cols: usize) -> Vec<Option<usize>> {
 /// `threshold` of p's customers present on both nights; among the allowed pairs, the matching keeps the
 /// largest number of customers in a segment of the same id. Returns the previous segment of each of
 /// tonight's segments.
-pub fn by_overlap(overlap: &[u64], prev_k: usize, new_k: usize, threshold: f64) -> Vec<Option<usize>> {
+pub fn by_overlap(
+    overlap: &[u64],
+    prev_k: usize,
+    new_k: usize,
+    threshold: f64,
+) -> Vec<Option<usize>> {
     let weights: Vec<i64> = (0..prev_k * new_k)
         .map(|i| {
             let p = i / new_k;

@@ -53,13 +53,24 @@ impl Keyed {
 
     /// Adds the rows of one id array with their segments (None: no segment that night, left out).
     /// Returns the number of rows without an id (null), which cannot be joined.
-    pub fn extend(&mut self, ids: &ArrayRef, segments: impl Iterator<Item = Option<u32>>) -> Result<usize> {
-        let bad = |e| Error::input(format!("the id column cannot be compared across nights: {e}"));
+    pub fn extend(
+        &mut self,
+        ids: &ArrayRef,
+        segments: impl Iterator<Item = Option<u32>>,
+    ) -> Result<usize> {
+        let bad = |e| {
+            Error::input(format!(
+                "the id column cannot be compared across nights: {e}"
+            ))
+        };
         let mut nulls = 0;
         match self {
             Keyed::Int(v) => {
                 let a = arrow_cast::cast(ids, &DataType::Int64).map_err(bad)?;
-                let a = a.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
+                let a = a
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("cast to Int64");
                 for (i, s) in segments.enumerate() {
                     match (a.is_valid(i), s) {
                         (false, _) => nulls += 1,
@@ -70,7 +81,10 @@ impl Keyed {
             }
             Keyed::Text(v) => {
                 let a = arrow_cast::cast(ids, &DataType::Utf8).map_err(bad)?;
-                let a = a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+                let a = a
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("cast to Utf8");
                 for (i, s) in segments.enumerate() {
                     match (a.is_valid(i), s) {
                         (false, _) => nulls += 1,
@@ -164,11 +178,17 @@ impl Migration {
     }
 
     pub fn new_customers(&self) -> u64 {
-        (self.flows.iter()).filter(|((f, _), _)| f.is_none()).map(|(_, &c)| c).sum()
+        (self.flows.iter())
+            .filter(|((f, _), _)| f.is_none())
+            .map(|(_, &c)| c)
+            .sum()
     }
 
     pub fn gone(&self) -> u64 {
-        (self.flows.iter()).filter(|((_, t), _)| t.is_none()).map(|(_, &c)| c).sum()
+        (self.flows.iter())
+            .filter(|((_, t), _)| t.is_none())
+            .map(|(_, &c)| c)
+            .sum()
     }
 
     /// Customers of each `from` (None = new), for share_of_from.
@@ -262,12 +282,13 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file = File::open(path).map_err(|e| bad(e.to_string()))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
     let ok = b.schema().fields().len() >= 2
-        && b
-            .schema()
+        && b.schema()
             .field_with_name("segment")
             .is_ok_and(|f| f.data_type() == &DataType::UInt32);
     if !ok {
-        return Err(bad("it has no uint32 'segment' column; is it a strata labels.parquet?".into()));
+        return Err(bad(
+            "it has no uint32 'segment' column; is it a strata labels.parquet?".into(),
+        ));
     }
     Ok(b)
 }
@@ -304,11 +325,21 @@ mod tests {
     fn join_counts_new_gone_and_moves() {
         let mut prev = Keyed::new(KeyKind::Int);
         let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 4]));
-        prev.extend(&ids, [Some(0), Some(0), Some(1), None].into_iter()).unwrap();
+        prev.extend(&ids, [Some(0), Some(0), Some(1), None].into_iter())
+            .unwrap();
         let mut now = Keyed::new(KeyKind::Int);
-        let ids: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(3), Some(1), None, Some(4)]));
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(5),
+            Some(3),
+            Some(1),
+            None,
+            Some(4),
+        ]));
         let nulls = now
-            .extend(&ids, [Some(2), Some(1), Some(2), Some(0), Some(0)].into_iter())
+            .extend(
+                &ids,
+                [Some(2), Some(1), Some(2), Some(0), Some(0)].into_iter(),
+            )
             .unwrap();
         assert_eq!(nulls, 1);
         let m = join(prev, now).unwrap();
@@ -321,7 +352,10 @@ mod tests {
         ]
         .into();
         assert_eq!(m.flows, want);
-        assert_eq!((m.both(), m.stayed(), m.new_customers(), m.gone()), (2, 1, 2, 1));
+        assert_eq!(
+            (m.both(), m.stayed(), m.new_customers(), m.gone()),
+            (2, 1, 2, 1)
+        );
     }
 
     #[test]

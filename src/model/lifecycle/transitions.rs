@@ -122,7 +122,15 @@ pub fn transitions(
     for p in 0..pk {
         if let Some(n) = survivor[p] {
             let merged = survivor.iter().filter(|&&s| s == Some(n)).count() > 1;
-            out.push(link(if merged { Kind::Absorbed } else { Kind::Survived }, p, n));
+            out.push(link(
+                if merged {
+                    Kind::Absorbed
+                } else {
+                    Kind::Survived
+                },
+                p,
+                n,
+            ));
             reached[n] = true;
             continue;
         }
@@ -181,12 +189,19 @@ pub fn describe(ts: &[Transition]) -> Vec<String> {
                     .iter()
                     .map(|x| format!("{} ({})", id(x.to), pct(x)))
                     .collect();
-                lines.push(format!("segment {} split into {}", id(t.from), list.join(" and ")));
+                lines.push(format!(
+                    "segment {} split into {}",
+                    id(t.from),
+                    list.join(" and ")
+                ));
                 i += parts.len() - 1;
             }
             Kind::Absorbed => {
                 // One line per merge target, listed at its first absorbed segment.
-                if ts[..i].iter().any(|x| x.kind == Kind::Absorbed && x.to == t.to) {
+                if ts[..i]
+                    .iter()
+                    .any(|x| x.kind == Kind::Absorbed && x.to == t.to)
+                {
                     i += 1;
                     continue;
                 }
@@ -234,7 +249,13 @@ mod tests {
             0, 0, 10, 90, 0,
             25, 25, 25, 0, 25,
         ];
-        let ts = transitions(&overlap, &[10, 11, 12, 13, 14], &[0, 1, 2, 3, 4], &[1; 5], &th);
+        let ts = transitions(
+            &overlap,
+            &[10, 11, 12, 13, 14],
+            &[0, 1, 2, 3, 4],
+            &[1; 5],
+            &th,
+        );
         use Kind::*;
         assert_eq!(
             kinds(&ts),

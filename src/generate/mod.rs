@@ -1,6 +1,10 @@
 //! `strata generate`: synthetic customer-like tables (Gaussian blobs of different sizes and spreads, with
 //! skewed money columns and integer channel counts), streamed to Parquet in bounded memory.
 
+mod nights;
+
+pub use nights::{Scenario, generate_night};
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,10 +29,10 @@ const NAMES: [&str; 8] = [
     "products",
     "tenure_months",
 ];
-const BATCH: usize = 65_536;
+pub(crate) const BATCH: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     /// log-normal, 2 decimals (float64): balances, limits, spend.
     Money,
     /// non-negative integers (int32): visits, logins, calls, products, tenure.
@@ -37,7 +41,7 @@ enum Kind {
     Plain,
 }
 
-fn kind(j: usize) -> Kind {
+pub(crate) fn kind(j: usize) -> Kind {
     match j {
         0..=2 => Kind::Money,
         3..=7 => Kind::Count,
