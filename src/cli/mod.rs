@@ -3,6 +3,7 @@
 mod assign;
 mod bench;
 mod fit;
+mod nightly;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,9 @@ pub enum Command {
     Fit(fit::FitArgs),
     /// Score customers with a saved model: labels.parquet and summary.json, streamed in bounded memory.
     Assign(assign::AssignArgs),
+    /// Run one night of a production job from a TOML job file: fit or assign per its policy into
+    /// runs/<date>/, with segment ids, transitions, migration and drift against the previous night.
+    Nightly(nightly::NightlyArgs),
     /// Time fixed Lloyd iterations on the CPU and every GPU adapter, side by side (CPU-vs-GPU comparisons).
     Bench(bench::BenchArgs),
     /// Write a synthetic customer-like Parquet table (streamed; any size).
@@ -209,6 +213,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fit(args) => fit::run(args, &log),
         Command::Assign(args) => assign::run(args, &log),
         Command::Bench(args) => bench::run(args, &log),
+        Command::Nightly(args) => nightly::run(args, &log),
         Command::Devices { json } => {
             let (all, auto) = strata::compute::gpu::list();
             if json {

@@ -4,6 +4,7 @@
 pub mod assign;
 pub mod fit;
 pub mod lineage;
+pub mod nightly;
 pub mod scan;
 
 use serde::Serialize;

@@ -1,0 +1,264 @@
+//! job.toml: what a nightly job runs. Parsed with the `toml` crate into typed sections (unknown keys are
+//! errors); every error names the file, the line and the key.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::compute::DeviceChoice;
+use crate::data::Missing;
+use crate::error::{Error, Result};
+use crate::jobs::fit::InitChoice;
+use crate::model::lifecycle::drift::Thresholds;
+use crate::model::lifecycle::transitions::Overlaps;
+use crate::prep::Scaling;
+
+/// What to do each night once a model exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Refit every night (segment ids carried over by matching).
+    RefitAlways,
+    /// Assign with the current model; refit when its drift verdict is `refit`.
+    RefitOnDrift,
+    /// Always assign with the current model (refit only on the first night).
+    AssignOnly,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// Files, directories or globs-free paths; `{date}` is replaced by the night's date (YYYY-MM-DD).
+    pub paths: Spanned<Vec<String>>,
+    pub id: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub weight: Option<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    #[serde(default)]
+    pub log1p: Vec<String>,
+    #[serde(default = "zscore")]
+    pub scale: Scaling,
+    #[serde(default = "error")]
+    pub missing: Missing,
+    #[serde(default = "min_share")]
+    pub min_category_share: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KMeansSection {
+    pub k: Spanned<usize>,
+    #[serde(default = "n_init")]
+    pub n_init: usize,
+    #[serde(default = "max_iter")]
+    pub max_iter: usize,
+    #[serde(default = "tol")]
+    pub tol: f64,
+    #[serde(default)]
+    pub seed: u64,
+    /// auto, k-means++, k-means||, random or previous (warm start from the last model; auto on the first
+    /// night or when k changed).
+    #[serde(default = "previous")]
+    pub init: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    pub mode: Policy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// runs/<date>/ for each night and the `current` pointer.
+    pub runs: String,
+    /// Every fitted model, as <date>.json.
+    pub registry: String,
+    /// Nights kept (older runs and registry models are deleted).
+    #[serde(default = "keep")]
+    pub keep: Spanned<usize>,
+    #[serde(default = "auto")]
+    pub device: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub input: Input,
+    pub kmeans: KMeansSection,
+    pub policy: PolicySection,
+    pub output: Output,
+    #[serde(default)]
+    pub drift: Thresholds,
+    #[serde(default)]
+    pub lifecycle: Overlaps,
+}
+
+fn zscore() -> Scaling {
+    Scaling::Zscore
+}
+fn error() -> Missing {
+    Missing::Error
+}
+fn min_share() -> f64 {
+    0.01
+}
+fn n_init() -> usize {
+    10
+}
+fn max_iter() -> usize {
+    300
+}
+fn tol() -> f64 {
+    1e-4
+}
+fn previous() -> Spanned<String> {
+    Spanned::new(0..0, "previous".into())
+}
+fn keep() -> Spanned<usize> {
+    Spanned::new(0..0, 30)
+}
+fn auto() -> Spanned<String> {
+    Spanned::new(0..0, "auto".into())
+}
+
+/// A job file, parsed and checked, with paths resolved against its directory.
+#[derive(Debug)]
+pub struct Job {
+    pub config: Config,
+    pub file: PathBuf,
+    pub init: InitChoice,
+    pub device: DeviceChoice,
+    dir: PathBuf,
+}
+
+/// 1-based line of byte offset `at` in `text`.
+fn line(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+impl Job {
+    pub fn read(file: &Path) -> Result<Job> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::usage(format!("cannot read the job file {}", file.display())).with_source(e)
+        })?;
+        let at = |span: Option<Range<usize>>, msg: &str| {
+            let place = span.map_or(String::new(), |s| format!(":{}", line(&text, s.start)));
+            Error::usage(format!("{}{place}: {msg}", file.display()))
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
+        if *config.kmeans.k.get_ref() == 0 {
+            return Err(at(
+                Some(config.kmeans.k.span()),
+                "[kmeans] k must be at least 1",
+            ));
+        }
+        if *config.output.keep.get_ref() == 0 {
+            return Err(at(
+                Some(config.output.keep.span()),
+                "[output] keep must be at least 1",
+            ));
+        }
+        if config.input.paths.get_ref().is_empty() {
+            return Err(at(
+                Some(config.input.paths.span()),
+                "[input] paths is empty",
+            ));
+        }
+        let init = config.kmeans.init.get_ref().parse::<InitChoice>();
+        let init = match init {
+            Ok(InitChoice::File(_)) | Err(_) => {
+                return Err(at(
+                    Some(config.kmeans.init.span()),
+                    "[kmeans] init must be auto, k-means++, k-means||, random or previous",
+                ));
+            }
+            Ok(i) => i,
+        };
+        let device = config
+            .output
+            .device
+            .get_ref()
+            .parse::<DeviceChoice>()
+            .map_err(|_| {
+                at(
+                    Some(config.output.device.span()),
+                    "[output] device must be auto, cpu or gpu",
+                )
+            })?;
+        config
+            .lifecycle
+            .check()
+            .map_err(|m| at(None, &format!("[lifecycle] {m}")))?;
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Ok(Job {
+            config,
+            file: file.to_path_buf(),
+            init,
+            device,
+            dir,
+        })
+    }
+
+    /// A path of the job file, relative to the file's directory.
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.join(p)
+    }
+
+    /// The night's input paths.
+    pub fn inputs(&self, date: &str) -> Vec<PathBuf> {
+        (self.config.input.paths.get_ref().iter())
+            .map(|p| self.path(&p.replace("{date}", date)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<Job, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("job.toml");
+        std::fs::write(&f, text).unwrap();
+        Job::read(&f).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"
+[input]
+paths = ["in/{date}.parquet"]
+id = "customer_id"
+
+[kmeans]
+k = 5
+
+[policy]
+mode = "refit-on-drift"
+
+[output]
+runs = "runs"
+registry = "models"
+"#;
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        let j = parse(GOOD).unwrap();
+        assert_eq!(j.config.policy.mode, Policy::RefitOnDrift);
+        assert_eq!(j.init, InitChoice::Previous);
+        assert!(j.inputs("2026-11-25")[0].ends_with("in/2026-11-25.parquet"));
+        let e = parse(&GOOD.replace("k = 5", "kk = 5")).unwrap_err();
+        assert!(e.contains(":7:") && e.contains("kk"), "{e}");
+        let e = parse(&GOOD.replace("k = 5", "k = 0")).unwrap_err();
+        assert!(e.contains(":7:") && e.contains("k must be"), "{e}");
+        let e = parse(&GOOD.replace("refit-on-drift", "sometimes")).unwrap_err();
+        assert!(e.contains(":10:") && e.contains("sometimes"), "{e}");
+    }
+}

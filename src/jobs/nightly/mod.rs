@@ -1,0 +1,305 @@
+//! `strata nightly --config job.toml`: one night of a production job. Tonight's run goes to
+//! `runs/<date>/` (published as a whole by [`OutputSet`], so re-running a date replaces that night
+//! atomically); `runs/current` is moved to it, by renaming a new symlink over the old one, only when the
+//! whole night succeeded. Each night relates to the latest earlier night in `runs/`.
+//!
+//! Policies: `refit-always` fits with `--previous`; `assign-only` assigns with the previous night's model;
+//! `refit-on-drift` measures tonight's drift against that model first and refits only on a `refit`
+//! verdict. The first night always fits.
+
+pub mod config;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::assign::{self, AssignOptions};
+use super::fit::{self, FitOptions, InitChoice};
+use super::lineage::LifecycleOptions;
+use super::scan::{model_columns, scan};
+use crate::compute::select::{Selected, run_with_fallback};
+use crate::data::Source;
+use crate::data::source::CsvOptions;
+use crate::data::write::write_file_atomic;
+use crate::error::{Error, Result};
+use crate::model::lifecycle::Previous;
+use crate::model::lifecycle::drift::{self, Drift, Level};
+pub use config::{Job, Policy};
+
+/// What a night did (printed by the CLI).
+#[derive(Debug, Serialize)]
+pub struct Night {
+    pub date: String,
+    pub run: PathBuf,
+    /// The night it related to (None on the first night).
+    pub previous: Option<String>,
+    /// "fit" or "assign", and why.
+    pub action: String,
+    pub reason: String,
+    /// Tonight's drift against the previous model, when one was measured.
+    pub drift: Option<Drift>,
+    /// Runs and registry models deleted by the retention.
+    pub removed: Vec<String>,
+}
+
+/// Today's date (UTC), YYYY-MM-DD.
+pub fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Whether `s` is a date YYYY-MM-DD (the run directories' names sort as dates).
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+}
+
+/// The dated runs in `runs`, oldest first.
+fn nights(runs: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_date(n) && runs.join(n).join("model.json").is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs the night `date` of `job`.
+pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<Night> {
+    if !is_date(date) {
+        return Err(Error::usage(format!(
+            "--date {date}: give a date as YYYY-MM-DD"
+        )));
+    }
+    let c = &job.config;
+    let runs = job.path(&c.output.runs);
+    let registry = job.path(&c.output.registry);
+    for d in [&runs, &registry] {
+        std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
+    }
+    // One nightly at a time per job: two would race on `current` and the retention.
+    let lock_path = runs.join(".nightly.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::output(&lock_path, e))?;
+    if lock.try_lock().is_err() {
+        return Err(Error::output(
+            &lock_path,
+            "another strata nightly of this job is running; wait for it to finish",
+        ));
+    }
+    let previous = nights(&runs).into_iter().rfind(|n| n.as_str() < date);
+    let prev = previous
+        .as_ref()
+        .map(|n| Previous::open(&runs.join(n)))
+        .transpose()?;
+    let out = runs.join(date);
+    let inputs = job.inputs(date);
+    let (action, reason, drift) = match (&prev, c.policy.mode) {
+        (None, _) => ("fit", "first night: no earlier run".to_string(), None),
+        (Some(_), Policy::RefitAlways) => ("fit", "policy refit-always".to_string(), None),
+        (Some(p), Policy::AssignOnly) => {
+            let _ = p;
+            ("assign", "policy assign-only".to_string(), None)
+        }
+        (Some(p), Policy::RefitOnDrift) => {
+            let d = measure(job, &inputs, p, sel, log)?;
+            let act = if d.verdict == Level::Refit {
+                "fit"
+            } else {
+                "assign"
+            };
+            (
+                act,
+                format!("refit-on-drift: drift verdict {}", d.verdict.as_str()),
+                Some(d),
+            )
+        }
+    };
+    log(&format!("night {date}: {action} ({reason})"));
+    let csv = CsvOptions::default();
+    if action == "fit" {
+        let init = match (&job.init, &prev) {
+            (InitChoice::Previous, Some(p)) if p.model.k() == *c.kmeans.k.get_ref() => {
+                InitChoice::Previous
+            }
+            (InitChoice::Previous, _) => InitChoice::Auto,
+            (i, _) => i.clone(),
+        };
+        let opts = FitOptions {
+            inputs,
+            out: out.clone(),
+            k: *c.kmeans.k.get_ref(),
+            features: c.input.features.clone(),
+            id: c.input.id.clone(),
+            weight: c.input.weight.clone(),
+            missing: c.input.missing,
+            scale: c.input.scale,
+            log1p: c.input.log1p.clone(),
+            categorical: c.input.categorical.clone(),
+            min_category_share: c.input.min_category_share,
+            init,
+            n_init: c.kmeans.n_init,
+            max_iter: c.kmeans.max_iter,
+            tol: c.kmeans.tol,
+            seed: c.kmeans.seed,
+            csv,
+            previous: prev.as_ref().map(|p| p.dir.clone()),
+            lifecycle: LifecycleOptions {
+                overlaps: c.lifecycle,
+                drift: c.drift,
+            },
+        };
+        let o = fit::run(&opts, sel, log)?;
+        let model = o.model.to_json() + "\n";
+        let entry = registry.join(format!("{date}.json"));
+        write_file_atomic(&entry, model.as_bytes())?;
+    } else {
+        let p = prev.as_ref().expect("assign only with a previous night");
+        let opts = AssignOptions {
+            model: p.dir.join("model.json"),
+            inputs,
+            out: out.clone(),
+            id: c.input.id.clone(),
+            csv,
+            previous: Some(p.dir.clone()),
+            drift: c.drift,
+        };
+        assign::run(&opts, sel, log)?;
+    }
+    point_current(&runs, date)?;
+    let removed = retain(&runs, &registry, *c.output.keep.get_ref())?;
+    Ok(Night {
+        date: date.into(),
+        run: out,
+        previous,
+        action: action.into(),
+        reason,
+        drift,
+        removed,
+    })
+}
+
+/// Tonight's drift against the previous night's model (one streamed pass, nothing written).
+fn measure(
+    job: &Job,
+    inputs: &[PathBuf],
+    prev: &Previous,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<Drift> {
+    let m = &prev.model;
+    let ids: Vec<&str> = m.id_column.iter().map(String::as_str).collect();
+    let source = Source::open_with(inputs, &ids, &CsvOptions::default())?;
+    let cols = model_columns(m, &source, None)?;
+    let check = drift::Check::new(m).expect("Previous::open checks the reference");
+    let tally = run_with_fallback(sel, log, |b| {
+        scan(
+            &source,
+            &cols,
+            m,
+            b,
+            Some(&check),
+            |_, _| Ok(()),
+            |()| Ok(()),
+        )
+        .map(|t| t.1)
+    })?
+    .value;
+    Ok(check.report(&tally, &job.config.drift))
+}
+
+/// Points `runs/current` at `date` unless it already points at a later night: a new symlink renamed over
+/// the old one, so a reader sees the old night or the new one, never neither.
+fn point_current(runs: &Path, date: &str) -> Result<()> {
+    let current = runs.join("current");
+    if let Ok(t) = std::fs::read_link(&current)
+        && t.to_str().is_some_and(|t| is_date(t) && t > date)
+    {
+        return Ok(());
+    }
+    let tmp = runs.join(format!(".current-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(date, &tmp).map_err(|e| Error::output(&tmp, e))?;
+    std::fs::rename(&tmp, &current).map_err(|e| Error::output(&current, e))?;
+    // The rename is durable once the directory is synced.
+    File::open(runs)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::output(runs, e))
+}
+
+/// Keeps the newest `keep` nights: older runs (their link and store) are removed, and the registry models
+/// older than the oldest kept night except the newest of them (the one an assign night may still use).
+fn retain(runs: &Path, registry: &Path, keep: usize) -> Result<Vec<String>> {
+    let all = nights(runs);
+    let Some(oldest_kept) = all.len().checked_sub(keep).map(|i| all[i].clone()) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for n in all.iter().filter(|n| **n < oldest_kept) {
+        let link = runs.join(n);
+        std::fs::remove_file(&link).map_err(|e| Error::output(&link, e))?;
+        let store = runs.join(format!(".{n}.strata"));
+        std::fs::remove_dir_all(&store).map_err(|e| Error::output(&store, e))?;
+        removed.push(link.display().to_string());
+    }
+    let mut models: Vec<PathBuf> = std::fs::read_dir(registry)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| is_date(s) && s < oldest_kept.as_str())
+        })
+        .collect();
+    // The newest of them may still be the model the kept nights assign with: it stays.
+    models.sort();
+    models.pop();
+    for m in models {
+        std::fs::remove_file(&m).map_err(|e| Error::output(&m, e))?;
+        removed.push(m.display().to_string());
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert!(is_date(&today()));
+        assert!(is_date("2026-02-28") && !is_date("2026-13-01") && !is_date("20261125"));
+    }
+}

@@ -1,0 +1,219 @@
+//! `strata nightly`: policies, the `current` pointer, idempotent re-runs, a kill -9 mid-night, and job
+//! file errors that name the line.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{json, ok, read_parquet, stderr, strata};
+
+const JOB: &str = r#"
+[input]
+paths = ["in/{date}.parquet"]
+id = "customer_id"
+log1p = ["balance", "credit_limit", "monthly_spend"]
+
+[kmeans]
+k = 4
+n_init = 2
+
+[policy]
+mode = "refit-on-drift"
+
+[output]
+runs = "runs"
+registry = "models"
+device = "cpu"
+"#;
+
+/// Night `t` of stable, stable, shift, … into in/2026-11-2t.parquet.
+fn night(dir: &Path, t: usize, rows: usize) {
+    let out = dir.join(format!("in/2026-11-2{t}.parquet"));
+    ok(strata(&[
+        "generate",
+        "--rows",
+        &rows.to_string(),
+        "--features",
+        "6",
+        "--clusters",
+        "4",
+        "--seed",
+        "11",
+        "--night",
+        &t.to_string(),
+        "--scenarios",
+        "stable,shift,stable",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+}
+
+fn nightly(dir: &Path, date: &str) -> String {
+    let job = dir.join("job.toml");
+    ok(strata(&[
+        "nightly",
+        "--config",
+        job.to_str().unwrap(),
+        "--date",
+        date,
+    ]))
+}
+
+fn current(dir: &Path) -> String {
+    std::fs::read_link(dir.join("runs/current"))
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+const FILES: [&str; 6] = [
+    "labels.parquet",
+    "segments.parquet",
+    "profiles.parquet",
+    "transitions.parquet",
+    "migration.parquet",
+    "drift.parquet",
+];
+
+#[test]
+fn refit_on_drift_current_and_idempotent_reruns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    std::fs::write(dir.join("job.toml"), JOB).unwrap();
+    for t in 0..3 {
+        night(dir, t, 20_000);
+    }
+    assert!(nightly(dir, "2026-11-20").contains("fit (first night"));
+    assert_eq!(current(dir), "2026-11-20");
+    // Stable: the model is kept and assigns; migration and drift are written.
+    assert!(nightly(dir, "2026-11-21").contains("assign (refit-on-drift: drift verdict keep)"));
+    let s = json(&dir.join("runs/current/summary.json"));
+    assert_eq!(s["drift"]["verdict"], "keep");
+    assert_eq!(s["migration"]["stayed_share"], 1.0);
+    // Shifted: refit, ids carried over, every segment survived.
+    assert!(nightly(dir, "2026-11-22").contains("fit (refit-on-drift: drift verdict refit)"));
+    assert_eq!(current(dir), "2026-11-22");
+    let run = dir.join("runs/2026-11-22");
+    let s = json(&run.join("summary.json"));
+    assert_eq!(
+        s["lifecycle"]["previous"].as_str().unwrap(),
+        dir.join("runs/2026-11-21").to_str().unwrap()
+    );
+    assert_eq!(read_parquet(&run.join("transitions.parquet")).num_rows(), 4);
+    assert!(dir.join("models/2026-11-22.json").is_file());
+    // Re-running the night replaces it with the same results, bit for bit.
+    let before: Vec<Vec<u8>> = FILES
+        .iter()
+        .map(|f| std::fs::read(run.join(f)).unwrap())
+        .collect();
+    let set = std::fs::read_link(&run).unwrap();
+    nightly(dir, "2026-11-22");
+    assert_ne!(
+        std::fs::read_link(&run).unwrap(),
+        set,
+        "a new set was published"
+    );
+    for (f, b) in FILES.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(run.join(f)).unwrap(),
+            b,
+            "{f} differs after a re-run"
+        );
+    }
+    // Re-running an older night leaves `current` on the latest.
+    nightly(dir, "2026-11-21");
+    assert_eq!(current(dir), "2026-11-22");
+}
+
+#[test]
+fn kill_9_mid_night_leaves_current_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    std::fs::write(
+        dir.join("job.toml"),
+        JOB.replace("refit-on-drift", "refit-always"),
+    )
+    .unwrap();
+    night(dir, 0, 20_000);
+    night(dir, 1, 600_000);
+    nightly(dir, "2026-11-20");
+    let job = dir.join("job.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "nightly",
+            "--config",
+            job.to_str().unwrap(),
+            "--date",
+            "2026-11-21",
+            "-q",
+        ])
+        .spawn()
+        .unwrap();
+    // Wait until the night has started writing (its staging directory exists), then kill it.
+    let store = dir.join("runs/.2026-11-21.strata");
+    let t = Instant::now();
+    let staging = || {
+        std::fs::read_dir(&store)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+            })
+            .unwrap_or(false)
+    };
+    while !staging() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the night never started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the night finished before the kill: {status:?}"
+    );
+    assert_eq!(current(dir), "2026-11-20");
+    assert_eq!(
+        read_parquet(&dir.join("runs/current/labels.parquet")).num_rows(),
+        20_000
+    );
+    assert!(!dir.join("runs/2026-11-21").exists());
+    // The next attempt cleans up and completes.
+    nightly(dir, "2026-11-21");
+    assert_eq!(current(dir), "2026-11-21");
+}
+
+#[test]
+fn job_file_errors_name_line_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("job.toml");
+    std::fs::write(&job, JOB.replace("n_init = 2", "n_inits = 2")).unwrap();
+    let o = strata(&[
+        "nightly",
+        "--config",
+        job.to_str().unwrap(),
+        "--date",
+        "2026-11-20",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("job.toml:9:") && e.contains("n_inits"), "{e}");
+    std::fs::write(&job, JOB).unwrap();
+    let o = strata(&[
+        "nightly",
+        "--config",
+        job.to_str().unwrap(),
+        "--date",
+        "2026-11-20",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "missing input is an input error");
+    assert!(!tmp.path().join("runs/current").exists());
+}
