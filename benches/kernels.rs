@@ -94,6 +94,7 @@ fn fit_end_to_end(c: &mut Criterion) {
         csv: Default::default(),
         previous: None,
         lifecycle: Default::default(),
+        decision: None,
     };
     let cpu = Selected::only(Box::new(CpuBackend::default()));
     let mut g = c.benchmark_group("fit_end_to_end");

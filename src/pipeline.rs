@@ -93,6 +93,8 @@ pub struct PreparedBatch {
     pub ids: Option<ArrayRef>,
     /// Prepared rows (row-major), the batch's rows minus the dropped ones.
     pub x: Vec<f32>,
+    /// The same rows' numeric features in original units (NaN = missing), for profiles.
+    pub raw: Vec<f64>,
     /// For each input row of the batch: its row in `x`, or None when it was dropped.
     pub rows: Vec<Option<usize>>,
     /// Missing values per feature, and how many of them were imputed.
@@ -262,11 +264,13 @@ fn prepare_batch(
         prep.value_error(e, "row")
     })?;
     let rows_kept = x.len() / d;
+    let raw = x;
     let x = prep.expand(prepared, rows_kept, &codes, impute);
     Ok(PreparedBatch {
         first_row,
         ids: dec.ids,
         x,
+        raw,
         unseen,
         rows,
         imputed: if impute { dec.missing.iter().sum() } else { 0 },

@@ -74,6 +74,7 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         csv: Default::default(),
         previous: None,
         lifecycle: Default::default(),
+        decision: None,
     }
 }
 
@@ -120,7 +121,9 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
             id: None,
             csv: Default::default(),
             previous: None,
-            drift: Default::default(),
+            lifecycle: Default::default(),
+            profiles: false,
+            decision: None,
         };
         let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
         assert_eq!(s.rows_assigned, 120_000);

@@ -328,6 +328,7 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         csv: Default::default(),
         previous: None,
         lifecycle: Default::default(),
+        decision: None,
     }
 }
 

@@ -95,6 +95,12 @@ fn refit_on_drift_current_and_idempotent_reruns() {
     let s = json(&dir.join("runs/current/summary.json"));
     assert_eq!(s["drift"]["verdict"], "keep");
     assert_eq!(s["migration"]["stayed_share"], 1.0);
+    assert!(s["decision"].as_str().unwrap().starts_with("nightly 2026-11-21: assign"));
+    for f in FILES.iter().chain(&["model.json"]) {
+        assert!(dir.join("runs/2026-11-21").join(f).is_file(), "{f} missing on an assign night");
+    }
+    let profiles = read_parquet(&dir.join("runs/2026-11-21/profiles.parquet"));
+    assert_eq!(profiles.num_rows(), (4 + 1) * 6, "(segments + all customers) × features");
     // Shifted: refit, ids carried over, every segment survived.
     assert!(nightly(dir, "2026-11-22").contains("fit (refit-on-drift: drift verdict refit)"));
     assert_eq!(current(dir), "2026-11-22");

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{DeviceArgs, DriftArgs, TextArgs};
+use super::{DeviceArgs, LifecycleArgs, TextArgs};
 use strata::error::Result;
 use strata::jobs::assign::{AssignOptions, run as assign};
 
@@ -21,12 +21,12 @@ pub struct AssignArgs {
     /// the 0-based row number).
     #[arg(long)]
     pub id: Option<String>,
-    /// A previous night's output directory (fit, assign or nightly): writes migration.parquet, how
-    /// customers moved from its segments to tonight's (joined on the id column).
+    /// Also write profiles.parquet (per-segment statistics in original units; holds the input in memory
+    /// like a fit, instead of streaming it).
     #[arg(long)]
-    pub previous: Option<PathBuf>,
+    pub profiles: bool,
     #[command(flatten)]
-    pub drift: DriftArgs,
+    pub lifecycle: LifecycleArgs,
     #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
@@ -41,8 +41,10 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
         out: args.out,
         id: args.id,
         csv: args.text.options(),
-        previous: args.previous,
-        drift: args.drift.thresholds(),
+        previous: args.lifecycle.previous.clone(),
+        lifecycle: args.lifecycle.options(),
+        profiles: args.profiles,
+        decision: None,
     };
     let o = assign(&opts, &sel, log)?;
     let s = &o.summary;
@@ -58,6 +60,9 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
             100.0 * seg.share,
             100.0 * seg.training_share
         );
+    }
+    for t in &s.transitions {
+        println!("  {t}");
     }
     if let Some(m) = &s.migration {
         super::print_migration(m);

@@ -2,12 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{DeviceArgs, DriftArgs, TextArgs, one_of};
+use super::{DeviceArgs, LifecycleArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
 use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice};
-use strata::jobs::lineage::LifecycleOptions;
-use strata::model::lifecycle::transitions::Overlaps;
 use strata::prep::Scaling;
 use strata::profile;
 
@@ -64,21 +62,8 @@ pub struct FitArgs {
     /// Random seed: the same input and seed give bit-identical outputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The previous night's output directory (fit, assign or nightly): tonight's segments keep the ids of
-    /// the segments they continue, and transitions, migration and drift against it are written.
-    #[arg(long)]
-    pub previous: Option<PathBuf>,
-    /// A segment keeps a previous segment's id when it holds at least this share of its customers.
-    #[arg(long, default_value_t = 0.5)]
-    pub match_threshold: f64,
-    /// MONIC survival (and absorption) threshold: the share of a previous segment one segment must hold.
-    #[arg(long, default_value_t = 0.7)]
-    pub survive: f64,
-    /// MONIC split threshold: the share of a previous segment each part of a split must hold.
-    #[arg(long, default_value_t = 0.3)]
-    pub split: f64,
     #[command(flatten)]
-    pub drift: DriftArgs,
+    pub lifecycle: LifecycleArgs,
     #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
@@ -106,15 +91,9 @@ impl From<&FitArgs> for FitOptions {
             tol: a.tol,
             seed: a.seed,
             csv: a.text.options(),
-            previous: a.previous,
-            lifecycle: LifecycleOptions {
-                overlaps: Overlaps {
-                    survive: a.survive,
-                    split: a.split,
-                    matching: a.match_threshold,
-                },
-                drift: a.drift.thresholds(),
-            },
+            previous: a.lifecycle.previous.clone(),
+            lifecycle: a.lifecycle.options(),
+            decision: None,
         }
     }
 }

@@ -14,7 +14,9 @@ use strata::compute::{DeviceChoice, GpuOptions, select};
 use strata::data::source::CsvOptions;
 use strata::error::Result;
 use strata::generate::Scenario;
+use strata::jobs::lineage::LifecycleOptions;
 use strata::model::lifecycle::drift::{Limits, Thresholds};
+use strata::model::lifecycle::transitions::Overlaps;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,6 +119,39 @@ fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
         "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
         s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
         _ => Err(format!("'{s}' is not one ASCII character (or 'tab')")),
+    }
+}
+
+/// The previous night and the lifecycle thresholds (shared by fit and assign).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LifecycleArgs {
+    /// The previous night's output directory (fit, assign or nightly): tonight's segments keep the ids of
+    /// the segments they continue (fit), and transitions, migration and drift against it are written.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    /// A segment keeps a previous segment's id when it holds at least this share of its customers.
+    #[arg(long, default_value_t = 0.5)]
+    pub match_threshold: f64,
+    /// MONIC survival (and absorption) threshold: the share of a previous segment one segment must hold.
+    #[arg(long, default_value_t = 0.7)]
+    pub survive: f64,
+    /// MONIC split threshold: the share of a previous segment each part of a split must hold.
+    #[arg(long, default_value_t = 0.3)]
+    pub split: f64,
+    #[command(flatten)]
+    pub drift: DriftArgs,
+}
+
+impl LifecycleArgs {
+    pub fn options(&self) -> LifecycleOptions {
+        LifecycleOptions {
+            overlaps: Overlaps {
+                survive: self.survive,
+                split: self.split,
+                matching: self.match_threshold,
+            },
+            drift: self.drift.thresholds(),
+        }
     }
 }
 

@@ -8,21 +8,25 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::lineage::LifecycleOptions;
 use super::scan::{Counts, model_columns, scan};
 use super::{MissingCount, missing_counts};
 use crate::compute::Backend;
 use crate::compute::select::{Selected, run_with_fallback};
+use crate::data::FeatureMatrix;
 use crate::data::Source;
 use crate::data::load::Columns;
 use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::lifecycle::Previous;
 use crate::model::lifecycle::drift::{self, Drift};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
-use crate::output::{self, labels_batch, labels_schema};
+use crate::model::lifecycle::transitions::{self, Transition};
+use crate::output::{self, SegmentRow, labels_batch, labels_schema};
+use crate::profile;
 
 /// Everything `strata assign` needs.
 #[derive(Debug, Clone)]
@@ -35,9 +39,13 @@ pub struct AssignOptions {
     pub id: Option<String>,
     /// How delimited inputs are read (delimiter, missing-value tokens).
     pub csv: CsvOptions,
-    /// A previous night's output directory: migration from its labels to tonight's.
+    /// A previous night's output directory: migration and transitions from its labels to tonight's.
     pub previous: Option<PathBuf>,
-    pub drift: drift::Thresholds,
+    pub lifecycle: LifecycleOptions,
+    /// Also write profiles.parquet (holds the input in memory, like a fit).
+    pub profiles: bool,
+    /// Why this run happened (a nightly's decision), recorded in summary.json.
+    pub decision: Option<String>,
 }
 
 /// One segment's count tonight next to its share at training.
@@ -75,6 +83,9 @@ pub struct AssignSummary {
     pub drift: Option<Drift>,
     /// How customers moved since the `--previous` night (None without one, or without ids on both nights).
     pub migration: Option<migration::Totals>,
+    /// MONIC transitions from the `--previous` night's segments to tonight's (with migration).
+    pub transitions: Vec<String>,
+    pub decision: Option<String>,
     pub device: String,
     pub seconds: AssignSeconds,
     pub warnings: Vec<String>,
@@ -91,11 +102,14 @@ struct Scanned {
     drift: drift::Tally,
     /// Tonight's (id, segment id) pairs, when migrating.
     keyed: Option<Keyed>,
+    /// With `profiles`: the assigned rows in original units and prepared, and their segment (index).
+    rows: Option<(Vec<f64>, Vec<f32>, Vec<u32>)>,
 }
 
 /// Runs the job. Nothing appears in `opts.out` unless every output was written.
 pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<AssignOutcome> {
     let t_start = Instant::now();
+    opts.lifecycle.overlaps.check().map_err(Error::usage)?;
     let model = Model::read(&opts.model)?;
     let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut read = opts.inputs.clone();
@@ -131,7 +145,15 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let t = Instant::now();
     let kind = prev_keys.as_ref().map(|k| k.kind());
     let on = run_with_fallback(sel, log, |b| {
-        stream(&source, &cols, &model, b, labels_path.clone(), kind)
+        stream(
+            &source,
+            &cols,
+            &model,
+            b,
+            labels_path.clone(),
+            kind,
+            opts.profiles,
+        )
     })
     .map_err(|e| staging.explain(e))?;
     let stream_s = t.elapsed().as_secs_f64();
@@ -144,7 +166,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
             counts.dropped
         ));
     }
-    let drift = drift::Check::new(&model).map(|c| c.report(&scanned.drift, &opts.drift));
+    let drift = drift::Check::new(&model).map(|c| c.report(&scanned.drift, &opts.lifecycle.drift));
     if drift.is_none() {
         warnings.push(
             "the model (format version 2) has no drift reference: no drift.parquet; refit to get one".into(),
@@ -154,7 +176,31 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         (Some(prev), Some(now)) => Some(migration::join(prev, now)?),
         _ => None,
     };
-    write_lifecycle(&mut staging, &model, drift.as_ref(), migration.as_ref())
+    let moves = match (&previous, &migration) {
+        (Some(p), Some(m)) => {
+            let (from, to) = (p.model.segment_ids(), model.segment_ids());
+            let overlap = m.overlap(&from, &to);
+            let ts = transitions::transitions(
+                &overlap,
+                &from,
+                &to,
+                &counts.per_segment,
+                &opts.lifecycle.overlaps,
+            );
+            Some(ts)
+        }
+        _ => None,
+    };
+    write_segments(&mut staging, &model, counts, scanned.rows)
+        .and_then(|()| {
+            write_lifecycle(
+                &mut staging,
+                &model,
+                drift.as_ref(),
+                migration.as_ref(),
+                moves.as_deref(),
+            )
+        })
         .map_err(|e| staging.explain(e))?;
     let seconds = AssignSeconds {
         stream: stream_s,
@@ -166,6 +212,11 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     );
     summary.drift = drift;
     summary.migration = migration.as_ref().map(Migration::totals);
+    summary.transitions = moves
+        .as_deref()
+        .map(transitions::describe)
+        .unwrap_or_default();
+    summary.decision = opts.decision.clone();
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
@@ -173,12 +224,14 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     Ok(AssignOutcome { summary, files })
 }
 
-/// The model used (so that this output can be a later run's `--previous`), drift and migration.
+/// The model used (so that this output can be a later run's `--previous`), drift, migration and
+/// transitions.
 fn write_lifecycle(
     staging: &mut OutputSet,
     model: &Model,
     drift: Option<&Drift>,
     migration: Option<&Migration>,
+    transitions: Option<&[Transition]>,
 ) -> Result<()> {
     staging.write_json("model.json", model)?;
     if let Some(d) = drift {
@@ -187,7 +240,58 @@ fn write_lifecycle(
     if let Some(m) = migration {
         output::write_migration(staging.path("migration.parquet"), m)?;
     }
+    if let Some(t) = transitions {
+        output::write_transitions(staging.path("transitions.parquet"), t)?;
+    }
     Ok(())
+}
+
+/// segments.parquet (tonight's counts and SSE, the model's centroids in original units) and, with the
+/// assigned rows kept, profiles.parquet.
+fn write_segments(
+    staging: &mut OutputSet,
+    model: &Model,
+    counts: &Counts,
+    rows: Option<(Vec<f64>, Vec<f32>, Vec<u32>)>,
+) -> Result<()> {
+    let prep = &model.preparation;
+    let (k, d) = (model.k(), model.prepared_d());
+    let centroids = model.centroids();
+    let segments: Vec<SegmentRow> = (0..k)
+        .map(|s| SegmentRow {
+            customers: counts.per_segment[s],
+            weight: counts.per_segment[s] as f64,
+            sse: counts.sse[s],
+            centroid: (0..d)
+                .map(|j| prep.invert(j, centroids[s * d + j] as f64))
+                .collect(),
+        })
+        .collect();
+    let ids = model.segment_ids();
+    output::write_segments(
+        staging.path("segments.parquet"),
+        &segments,
+        &ids,
+        &prep.names(),
+        false,
+    )?;
+    let Some((raw, x, labels)) = rows else {
+        return Ok(());
+    };
+    let n = labels.len();
+    let raw = FeatureMatrix::new(raw, n, prep.names());
+    let prepared = FeatureMatrix::new(x, n, prep.prepared_names());
+    let seg = profile::Segmentation {
+        prepared: &prepared,
+        labels: &labels,
+        centroids: &centroids,
+        k,
+    };
+    let mut profiles = profile::profiles(&raw, prep, &seg);
+    for p in &mut profiles {
+        p.segment = p.segment.map(|s| ids[s as usize]);
+    }
+    output::write_profiles(staging.path("profiles.parquet"), &profiles)
 }
 
 /// Last night's (id, segment) pairs, keyed like tonight's ids; None (with a warning) when either night
@@ -262,6 +366,8 @@ fn summary(
             .collect(),
         drift: None,
         migration: None,
+        transitions: Vec::new(),
+        decision: None,
         device,
         seconds,
         warnings,
@@ -277,12 +383,14 @@ fn stream(
     backend: &dyn Backend,
     path: PathBuf,
     keys: Option<KeyKind>,
+    keep_rows: bool,
 ) -> Result<Scanned> {
     let segment_ids = model.segment_ids();
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
     let check = drift::Check::new(model);
     let mut keyed = keys.map(Keyed::new);
+    let mut rows = keep_rows.then(|| (Vec::new(), Vec::new(), Vec::new()));
     let (counts, drift) = scan(
         source,
         cols,
@@ -310,12 +418,18 @@ fn stream(
                 }
                 _ => None,
             };
-            Ok((batch, pairs))
+            let kept = keep_rows.then(|| (b.raw.clone(), b.x.clone(), near.labels.clone()));
+            Ok((batch, pairs, kept))
         },
-        |(batch, pairs)| {
+        |(batch, pairs, kept)| {
             sink.write(&batch)?;
             if let (Some(all), Some(p)) = (keyed.as_mut(), pairs) {
                 all.append(p);
+            }
+            if let (Some(all), Some(k)) = (rows.as_mut(), kept) {
+                all.0.extend(k.0);
+                all.1.extend(k.1);
+                all.2.extend(k.2);
             }
             Ok(())
         },
@@ -325,5 +439,6 @@ fn stream(
         counts,
         drift,
         keyed,
+        rows,
     })
 }

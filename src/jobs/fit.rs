@@ -96,6 +96,8 @@ pub struct FitOptions {
     /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
     pub previous: Option<PathBuf>,
     pub lifecycle: LifecycleOptions,
+    /// Why this run happened (a nightly's decision), recorded in summary.json.
+    pub decision: Option<String>,
 }
 
 /// summary.json.
@@ -123,6 +125,7 @@ pub struct Summary {
     pub warnings: Vec<String>,
     /// With `--previous`: matching, transitions, migration and drift against the previous night.
     pub lifecycle: Option<Lineage>,
+    pub decision: Option<String>,
 }
 
 /// What a fit produced (also what the CLI prints).
@@ -350,6 +353,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let mut summary = summary(&p, fit, on.device, seconds, warnings);
     summary.columns_left_out = columns_left_out;
     summary.lifecycle = lineage;
+    summary.decision = opts.decision.clone();
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
@@ -485,6 +489,7 @@ fn summary(
         seconds,
         warnings,
         lifecycle: None,
+        decision: None,
     }
 }
 

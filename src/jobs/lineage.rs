@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::scan::{model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::load::Columns;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kmeans::KMeansResult;
 use crate::model::lifecycle::drift::{self, Drift};
 use crate::model::lifecycle::migration::{self, Keyed, Migration};
@@ -83,7 +83,16 @@ pub fn relate(
     let flows = joined(prev, p, &tonight, warnings)?;
     let (overlap, matched, matched_by) = match &flows {
         Some(m) => {
-            let overlap = id_overlap(m, &prev_ids, nk, prev)?;
+            let tonight_idx: Vec<u32> = (0..nk as u32).collect();
+            let overlap = m.overlap(&prev_ids, &tonight_idx);
+            let counted: u64 = overlap.iter().sum();
+            if counted != m.both() {
+                warnings.push(format!(
+                    "{} returning customers had a segment last night that {}/model.json does not have: left out of the matching",
+                    m.both() - counted,
+                    prev.dir.display()
+                ));
+            }
             let matched = matching::by_overlap(&overlap, pk, nk, opts.overlaps.matching);
             (overlap, matched, "customer ids")
         }
@@ -239,20 +248,4 @@ fn joined(
         ));
     }
     Ok(Some(migration::join(prev_keys, now)?))
-}
-
-/// Overlap counts (previous segment index × tonight's segment index) from the id join.
-fn id_overlap(m: &Migration, prev_ids: &[u32], nk: usize, prev: &Previous) -> Result<Vec<u64>> {
-    let mut overlap = vec![0u64; prev_ids.len() * nk];
-    for (&(f, t), &c) in &m.flows {
-        let (Some(f), Some(t)) = (f, t) else { continue };
-        let p = prev_ids.iter().position(|&id| id == f).ok_or_else(|| {
-            Error::input(format!(
-                "--previous {}: its labels.parquet has segment {f}, which its model.json does not have; the directory was edited by hand",
-                prev.dir.display()
-            ))
-        })?;
-        overlap[p * nk + t as usize] += c;
-    }
-    Ok(overlap)
 }

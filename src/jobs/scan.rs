@@ -19,14 +19,15 @@ pub struct Counts {
     pub dropped: usize,
     pub imputed: usize,
     pub missing: Vec<usize>,
-    /// Customers per segment (the model's segment order).
+    /// Customers per segment (the model's segment order), and the sum of their squared distances.
     pub per_segment: Vec<u64>,
+    pub sse: Vec<f64>,
     /// Values of each categorical feature that the model does not know.
     pub unseen: Vec<u64>,
 }
 
 impl Counts {
-    fn add(&mut self, b: &PreparedBatch, labels: &[u32]) {
+    fn add(&mut self, b: &PreparedBatch, near: &Nearest) {
         self.rows += b.rows.len();
         self.dropped += b.rows.iter().filter(|r| r.is_none()).count();
         self.imputed += b.imputed;
@@ -36,8 +37,9 @@ impl Counts {
             .iter_mut()
             .zip(&b.unseen)
             .for_each(|(a, u)| *a += u);
-        for &l in labels {
+        for (&l, &d2) in near.labels.iter().zip(&near.dist2) {
             self.per_segment[l as usize] += 1;
+            self.sse[l as usize] += d2 as f64;
         }
     }
 }
@@ -87,6 +89,7 @@ pub fn scan<T: Send>(
     let mut counts = Counts {
         missing: vec![0; model.features.len()],
         per_segment: vec![0; k],
+        sse: vec![0.0; k],
         unseen: vec![0; model.preparation.categorical.len()],
         ..Default::default()
     };
@@ -105,6 +108,7 @@ pub fn scan<T: Send>(
         // Only the counts travel on with the result.
         let b = PreparedBatch {
             x: Vec::new(),
+            raw: Vec::new(),
             ids: None,
             ..b
         };
@@ -120,7 +124,7 @@ pub fn scan<T: Send>(
         each,
         |(out, b, near, tally)| {
             sink(out)?;
-            counts.add(&b, &near.labels);
+            counts.add(&b, &near);
             if let Some(t) = tally {
                 drift.merge(&t);
             }

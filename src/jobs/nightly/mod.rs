@@ -126,10 +126,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
     let (action, reason, drift) = match (&prev, c.policy.mode) {
         (None, _) => ("fit", "first night: no earlier run".to_string(), None),
         (Some(_), Policy::RefitAlways) => ("fit", "policy refit-always".to_string(), None),
-        (Some(p), Policy::AssignOnly) => {
-            let _ = p;
-            ("assign", "policy assign-only".to_string(), None)
-        }
+        (Some(_), Policy::AssignOnly) => ("assign", "policy assign-only".to_string(), None),
         (Some(p), Policy::RefitOnDrift) => {
             let d = measure(job, &inputs, p, sel, log)?;
             let act = if d.verdict == Level::Refit {
@@ -144,7 +141,8 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
             )
         }
     };
-    log(&format!("night {date}: {action} ({reason})"));
+    let decision = format!("nightly {date}: {action} ({reason})");
+    log(&decision);
     let csv = CsvOptions::default();
     if action == "fit" {
         let init = match (&job.init, &prev) {
@@ -177,6 +175,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
                 overlaps: c.lifecycle,
                 drift: c.drift,
             },
+            decision: Some(decision.clone()),
         };
         let o = fit::run(&opts, sel, log)?;
         let model = o.model.to_json() + "\n";
@@ -191,7 +190,12 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
             id: c.input.id.clone(),
             csv,
             previous: Some(p.dir.clone()),
-            drift: c.drift,
+            lifecycle: LifecycleOptions {
+                overlaps: c.lifecycle,
+                drift: c.drift,
+            },
+            profiles: true,
+            decision: Some(decision.clone()),
         };
         assign::run(&opts, sel, log)?;
     }

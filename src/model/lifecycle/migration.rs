@@ -200,6 +200,21 @@ impl Migration {
         t
     }
 
+    /// Customers in both `from_ids[p]` last night and `to_ids[n]` tonight, as a from × to matrix
+    /// (row-major); flows between other segments are not counted.
+    pub fn overlap(&self, from_ids: &[u32], to_ids: &[u32]) -> Vec<u64> {
+        let nk = to_ids.len();
+        let mut o = vec![0u64; from_ids.len() * nk];
+        for (&(f, t), &c) in &self.flows {
+            let p = f.and_then(|f| from_ids.iter().position(|&x| x == f));
+            let n = t.and_then(|t| to_ids.iter().position(|&x| x == t));
+            if let (Some(p), Some(n)) = (p, n) {
+                o[p * nk + n] += c;
+            }
+        }
+        o
+    }
+
     /// The flows with tonight's side renamed by `to` (e.g. segment index → segment id).
     pub fn map_to(&self, to: impl Fn(u32) -> u32) -> Migration {
         let mut flows = BTreeMap::new();
