@@ -314,16 +314,19 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         ));
     }
 
-    let mut model = build_model(opts, &p, fit);
+    let t = Instant::now();
     let lineage = match &previous {
         Some(prev) => {
-            let l = lineage::relate(prev, &p, fit, sel, &opts.lifecycle, log, &mut warnings)?;
-            model.set_ids(&l.segment_ids, l.next_segment_id);
-            Some(l)
+            Some(lineage::relate(prev, &p, fit, sel, &opts.lifecycle, log, &mut warnings)?)
         }
         None => None,
     };
+    let lifecycle_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
+    let mut model = build_model(opts, &p, fit);
+    if let Some(l) = &lineage {
+        model.set_ids(&l.segment_ids, l.next_segment_id);
+    }
     let segments = segment_rows(fit, &ds, &p.prep);
     let seg = profile::Segmentation {
         prepared: m,
@@ -347,6 +350,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         prepare: p.prepare_seconds + init_file_s,
         init: fit.init_seconds,
         iterate: fit.iterate_seconds,
+        lifecycle: lifecycle_s,
         write: t.elapsed().as_secs_f64(),
         total: t_start.elapsed().as_secs_f64(),
     };

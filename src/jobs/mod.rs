@@ -16,6 +16,9 @@ pub struct PhaseSeconds {
     pub prepare: f64,
     pub init: f64,
     pub iterate: f64,
+    /// With `--previous`: the pass of tonight's input through the previous model, matching, migration.
+    pub lifecycle: f64,
+    /// The model (with its drift reference), profiles and output files.
     pub write: f64,
     pub total: f64,
 }
