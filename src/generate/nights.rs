@@ -37,27 +37,15 @@ pub enum Scenario {
     Shift,
 }
 
-impl Scenario {
-    pub const NAMES: &'static [&'static str] = &[
-        "stable", "grow", "shrink", "split", "merge", "emerge", "shift",
-    ];
-}
-
-impl std::str::FromStr for Scenario {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Ok(match s {
-            "stable" => Scenario::Stable,
-            "grow" => Scenario::Grow,
-            "shrink" => Scenario::Shrink,
-            "split" => Scenario::Split,
-            "merge" => Scenario::Merge,
-            "emerge" => Scenario::Emerge,
-            "shift" => Scenario::Shift,
-            other => return Err(format!("unknown scenario '{other}'")),
-        })
-    }
-}
+text_enum!(Scenario {
+    Stable => "stable",
+    Grow => "grow",
+    Shrink => "shrink",
+    Split => "split",
+    Merge => "merge",
+    Emerge => "emerge",
+    Shift => "shift",
+});
 
 const SPREAD: f64 = 0.5;
 const JITTER: f64 = 0.05;

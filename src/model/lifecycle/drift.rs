@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::FeatureMatrix;
 use crate::prep::{FittedPrep, mean_var};
-use crate::quantile::quantiles;
 
 /// What the model remembers of its training population, in the prepared space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,9 +63,11 @@ fn places(prep: &FittedPrep) -> Vec<Place> {
 }
 
 /// The bin of `row` for a feature at `place` with `edges`.
+#[inline]
 fn bin(row: &[f32], place: Place, edges: &[f32]) -> usize {
     match place {
-        Place::Numeric(j) => edges.partition_point(|&e| e < row[j]),
+        // At most nine edges: counting them without branches beats a binary search.
+        Place::Numeric(j) => edges.iter().map(|&e| usize::from(e < row[j])).sum(),
         // The indicator that is set; the last category ("(other)") if none is.
         Place::Block(s, w) => row[s..s + w].iter().position(|&v| v > 0.0).unwrap_or(w - 1),
     }
@@ -76,19 +77,17 @@ fn bin(row: &[f32], place: Place, edges: &[f32]) -> usize {
 const CHUNK: usize = 16_384;
 
 impl Reference {
-    /// The reference of a training matrix prepared with `prep`.
+    /// The reference of a training matrix prepared with `prep`. The numeric bins' edges are the training
+    /// deciles the preparation already holds (original units), mapped into the prepared space: the map
+    /// is increasing, so they split the prepared column as they split the original one. The shares are
+    /// counted, not assumed to be 10 % (a count column has repeated deciles).
     pub fn fit(prep: &FittedPrep, m: &FeatureMatrix<f32>) -> Reference {
         let spread = mean_var(m);
-        let deciles: Vec<f64> = (1..10).map(|i| i as f64 / 10.0).collect();
-        let mut bins: Vec<Bins> = prep
-            .columns
-            .par_iter()
-            .enumerate()
+        let mut bins: Vec<Bins> = (prep.columns.iter().enumerate())
             .map(|(j, c)| {
-                let col: Vec<f32> = m.values(j).filter(|v| !v.is_nan()).collect();
-                let mut edges: Vec<f32> = quantiles(&col, &deciles)
-                    .into_iter()
-                    .map(|q| q as f32)
+                let mut edges: Vec<f32> = (c.deciles.iter())
+                    .map(|&q| prep.forward(j, q) as f32)
+                    .filter(|e| e.is_finite())
                     .collect();
                 edges.dedup();
                 Bins {
@@ -144,7 +143,6 @@ fn count_bins(places: &[Place], bins: &[Bins], data: &[f32], d: usize) -> Vec<Ve
 pub struct Tally {
     pub rows: u64,
     bins: Vec<Vec<u64>>,
-    sum: Vec<f64>,
     segment_rows: Vec<u64>,
     segment_sum: Vec<f64>,
     beyond_p99: u64,
@@ -161,7 +159,6 @@ impl Tally {
             a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         }
         let add = |a: &mut Vec<f64>, b: &Vec<f64>| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        add(&mut self.sum, &o.sum);
         add(&mut self.segment_sum, &o.segment_sum);
         self.segment_rows
             .iter_mut()
@@ -349,7 +346,6 @@ impl<'m> Check<'m> {
             bins: (self.reference.bins.iter())
                 .map(|b| vec![0; b.shares.len()])
                 .collect(),
-            sum: vec![0.0; d],
             segment_rows: vec![0; k],
             segment_sum: vec![0.0; k * d],
             beyond_p99: 0,
@@ -365,8 +361,7 @@ impl<'m> Check<'m> {
                 counts[bin(row, p, &b.edges)] += 1;
             }
             let seg = &mut t.segment_sum[l * d..(l + 1) * d];
-            for ((s, g), &v) in t.sum.iter_mut().zip(seg).zip(row) {
-                *s += v as f64;
+            for (g, &v) in seg.iter_mut().zip(row) {
                 *g += v as f64;
             }
             t.segment_rows[l] += 1;
@@ -394,9 +389,12 @@ impl<'m> Check<'m> {
             push("psi", b.feature.clone(), psi(counts, &b.shares), &th.psi);
         }
         let n = t.rows.max(1) as f64;
+        let k = self.segment_ids.len();
         for (j, b) in r.bins.iter().take(self.numeric).enumerate() {
+            // The column's total, from the per-segment sums (in segment order).
+            let sum: f64 = (0..k).map(|s| t.segment_sum[s * d + j]).sum();
             let shift = if r.sd[j] > 0.0 {
-                (t.sum[j] / n - r.mean[j]) / r.sd[j]
+                (sum / n - r.mean[j]) / r.sd[j]
             } else {
                 0.0
             };
