@@ -95,12 +95,24 @@ fn refit_on_drift_current_and_idempotent_reruns() {
     let s = json(&dir.join("runs/current/summary.json"));
     assert_eq!(s["drift"]["verdict"], "keep");
     assert_eq!(s["migration"]["stayed_share"], 1.0);
-    assert!(s["decision"].as_str().unwrap().starts_with("nightly 2026-11-21: assign"));
+    assert!(
+        s["decision"]
+            .as_str()
+            .unwrap()
+            .starts_with("nightly 2026-11-21: assign")
+    );
     for f in FILES.iter().chain(&["model.json"]) {
-        assert!(dir.join("runs/2026-11-21").join(f).is_file(), "{f} missing on an assign night");
+        assert!(
+            dir.join("runs/2026-11-21").join(f).is_file(),
+            "{f} missing on an assign night"
+        );
     }
     let profiles = read_parquet(&dir.join("runs/2026-11-21/profiles.parquet"));
-    assert_eq!(profiles.num_rows(), (4 + 1) * 6, "(segments + all customers) × features");
+    assert_eq!(
+        profiles.num_rows(),
+        (4 + 1) * 6,
+        "(segments + all customers) × features"
+    );
     // Shifted: refit, ids carried over, every segment survived.
     assert!(nightly(dir, "2026-11-22").contains("fit (refit-on-drift: drift verdict refit)"));
     assert_eq!(current(dir), "2026-11-22");
@@ -222,4 +234,23 @@ fn job_file_errors_name_line_and_key() {
     ]);
     assert_eq!(o.status.code(), Some(3), "missing input is an input error");
     assert!(!tmp.path().join("runs/current").exists());
+    // A second nightly of the same job while one runs: exit 4 at once.
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(tmp.path().join("runs/.nightly.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let o = strata(&[
+        "nightly",
+        "--config",
+        job.to_str().unwrap(),
+        "--date",
+        "2026-11-20",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("another strata nightly of this job is running"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -147,7 +147,7 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
             traits.push("close to the average on every feature".into());
         }
         let was = match lineage.map(|l| l.continues[i]) {
-            Some(Some(p)) if p == ids[i] => " (kept id)".to_string(),
+            Some(Some(_)) => " (kept id)".to_string(),
             Some(None) => " (new id)".to_string(),
             _ => String::new(),
         };

@@ -132,7 +132,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     };
     let cols = model_columns(&model, &source, id)?;
     let prev_keys = match &previous {
-        Some(p) => previous_keys(p, &cols, &mut warnings)?,
+        Some(p) => previous_keys(p, cols.id.as_ref(), &mut warnings)?,
         None => None,
     };
     log(&format!(
@@ -298,7 +298,7 @@ fn write_segments(
 /// has no ids or they are in differently named columns.
 pub(crate) fn previous_keys(
     prev: &Previous,
-    cols: &Columns,
+    id: Option<&arrow_schema::Field>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Keyed>> {
     let Some(labels) = &prev.labels else {
@@ -309,10 +309,7 @@ pub(crate) fn previous_keys(
         return Ok(None);
     };
     let theirs = migration::labels_id(labels)?;
-    let ours = cols
-        .id
-        .as_ref()
-        .map(|f| (f.name().clone(), f.data_type().clone()));
+    let ours = id.map(|f| (f.name().clone(), f.data_type().clone()));
     match (theirs, ours) {
         (Some((a, ta)), Some((b, tb))) if a == b => {
             Ok(Some(migration::read_labels(labels, KeyKind::of(&ta, &tb))?))

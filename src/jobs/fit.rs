@@ -316,9 +316,15 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
 
     let t = Instant::now();
     let lineage = match &previous {
-        Some(prev) => {
-            Some(lineage::relate(prev, &p, fit, sel, &opts.lifecycle, log, &mut warnings)?)
-        }
+        Some(prev) => Some(lineage::relate(
+            prev,
+            &p,
+            fit,
+            sel,
+            &opts.lifecycle,
+            log,
+            &mut warnings,
+        )?),
         None => None,
     };
     let lifecycle_s = t.elapsed().as_secs_f64();

@@ -221,16 +221,8 @@ fn joined(
     warnings: &mut Vec<String>,
 ) -> Result<Option<Migration>> {
     let l = &p.loaded;
-    let cols = Columns {
-        all: Vec::new(),
-        names: Vec::new(),
-        categorical: Vec::new(),
-        weight: None,
-        id: l.id_field.clone(),
-    };
-    let (Some(prev_keys), Some(ids)) =
-        (super::assign::previous_keys(prev, &cols, warnings)?, &l.ids)
-    else {
+    let keys = super::assign::previous_keys(prev, l.id_field.as_ref(), warnings)?;
+    let (Some(prev_keys), Some(ids)) = (keys, &l.ids) else {
         return Ok(None);
     };
     let mut now = Keyed::new(prev_keys.kind());

@@ -194,6 +194,10 @@ impl Job {
             .lifecycle
             .check()
             .map_err(|m| at(None, &format!("[lifecycle] {m}")))?;
+        config
+            .drift
+            .check()
+            .map_err(|m| at(None, &format!("[drift] {m}")))?;
         let dir = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -260,5 +264,16 @@ registry = "models"
         assert!(e.contains(":7:") && e.contains("k must be"), "{e}");
         let e = parse(&GOOD.replace("refit-on-drift", "sometimes")).unwrap_err();
         assert!(e.contains(":10:") && e.contains("sometimes"), "{e}");
+        let drift = "\n[drift]\npsi = { watch = 0.2, refit = 0.4 }\n";
+        let j = parse(&format!("{GOOD}{drift}")).unwrap();
+        assert_eq!(j.config.drift.psi.refit, 0.4);
+        assert_eq!(
+            j.config.drift.segment_psi.refit, 0.25,
+            "unset thresholds keep their default"
+        );
+        let e = parse(&format!("{GOOD}{}", drift.replace("0.2", "0.5"))).unwrap_err();
+        assert!(e.contains("[drift] psi"), "{e}");
+        let e = parse(&format!("{GOOD}\n[drift]\npsi = {{ watch = 0.2 }}\n")).unwrap_err();
+        assert!(e.contains(":17:") && e.contains("refit"), "{e}");
     }
 }

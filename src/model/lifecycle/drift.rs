@@ -249,6 +249,22 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// Every pair is 0 ≤ watch ≤ refit (a job file is not parsed by [`Limits::parse`]).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (name, l) in [
+            ("psi", self.psi),
+            ("segment_psi", self.segment_psi),
+            ("mean_shift", self.mean_shift),
+            ("centroid_shift", self.centroid_shift),
+            ("beyond_p99", self.beyond_p99),
+        ] {
+            Limits::checked(l.watch, l.refit).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// What to do with the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
