@@ -15,23 +15,7 @@ const K: [usize; 6] = [4, 4, 5, 4, 5, 5];
 
 fn generate(dir: &Path, night: usize) -> String {
     let out = dir.join(format!("night{night}.parquet"));
-    ok(strata(&[
-        "generate",
-        "--rows",
-        "20000",
-        "--features",
-        "6",
-        "--clusters",
-        "4",
-        "--seed",
-        "11",
-        "--night",
-        &night.to_string(),
-        "--scenarios",
-        EVENTS,
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    common::generate_night(&out, 20_000, 6, 4, night, EVENTS);
     out.to_str().unwrap().to_string()
 }
 

@@ -29,26 +29,15 @@ registry = "models"
 device = "cpu"
 "#;
 
-/// Night `t` of stable, stable, shift, … into in/2026-11-2t.parquet.
+/// Night `t` of stable, shift, stable into in/2026-11-2t.parquet.
 fn night(dir: &Path, t: usize, rows: usize) {
     let out = dir.join(format!("in/2026-11-2{t}.parquet"));
-    ok(strata(&[
-        "generate",
-        "--rows",
-        &rows.to_string(),
-        "--features",
-        "6",
-        "--clusters",
-        "4",
-        "--seed",
-        "11",
-        "--night",
-        &t.to_string(),
-        "--scenarios",
-        "stable,shift,stable",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    common::generate_night(&out, rows, 6, 4, t, "stable,shift,stable");
+}
+
+/// `strata nightly` on the job file `job` for `date`.
+fn run_nightly(job: &Path, date: &str) -> std::process::Output {
+    strata(&["nightly", "--config", job.to_str().unwrap(), "--date", date])
 }
 
 fn nightly(dir: &Path, date: &str) -> String {
@@ -214,24 +203,12 @@ fn job_file_errors_name_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let job = tmp.path().join("job.toml");
     std::fs::write(&job, JOB.replace("n_init = 2", "n_inits = 2")).unwrap();
-    let o = strata(&[
-        "nightly",
-        "--config",
-        job.to_str().unwrap(),
-        "--date",
-        "2026-11-20",
-    ]);
+    let o = run_nightly(&job, "2026-11-20");
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(e.contains("job.toml:9:") && e.contains("n_inits"), "{e}");
     std::fs::write(&job, JOB).unwrap();
-    let o = strata(&[
-        "nightly",
-        "--config",
-        job.to_str().unwrap(),
-        "--date",
-        "2026-11-20",
-    ]);
+    let o = run_nightly(&job, "2026-11-20");
     assert_eq!(o.status.code(), Some(3), "missing input is an input error");
     assert!(!tmp.path().join("runs/current").exists());
     // A second nightly of the same job while one runs: exit 4 at once.
@@ -240,13 +217,7 @@ fn job_file_errors_name_line_and_key() {
         .open(tmp.path().join("runs/.nightly.lock"))
         .unwrap();
     lock.try_lock().unwrap();
-    let o = strata(&[
-        "nightly",
-        "--config",
-        job.to_str().unwrap(),
-        "--date",
-        "2026-11-20",
-    ]);
+    let o = run_nightly(&job, "2026-11-20");
     assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o).contains("another strata nightly of this job is running"),

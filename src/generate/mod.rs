@@ -32,7 +32,7 @@ const NAMES: [&str; 8] = [
 pub(crate) const BATCH: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Kind {
+enum Kind {
     /// log-normal, 2 decimals (float64): balances, limits, spend.
     Money,
     /// non-negative integers (int32): visits, logins, calls, products, tenure.
@@ -41,7 +41,7 @@ pub(crate) enum Kind {
     Plain,
 }
 
-pub(crate) fn kind(j: usize) -> Kind {
+fn kind(j: usize) -> Kind {
     match j {
         0..=2 => Kind::Money,
         3..=7 => Kind::Count,
@@ -115,17 +115,32 @@ fn batch(blobs: &Blobs, schema: &Arc<Schema>, seed: u64, b: usize, rows: usize) 
         }
     }
     let first = (b * BATCH) as i64 + 1;
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
-        first..first + rows as i64,
-    ))];
+    let ids = Int64Array::from_iter_values(first..first + rows as i64);
+    render(schema, ids, &z, d, (8.0, 0.6), 3.0)
+}
+
+/// A batch from latent values `z` (row-major, `d` per row): money columns exp(a + b·z) rounded to cents
+/// (`money` = (a, b)), counts round(`count_offset` + 1.5·z) floored at 0, the rest as they are.
+pub(crate) fn render(
+    schema: &Arc<Schema>,
+    ids: Int64Array,
+    z: &[f64],
+    d: usize,
+    money: (f64, f64),
+    count_offset: f64,
+) -> RecordBatch {
+    let rows = ids.len();
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(ids)];
     for j in 0..d {
         let col = (0..rows).map(|i| z[i * d + j]);
         cols.push(match kind(j) {
-            Kind::Money => Arc::new(Float64Array::from_iter_values(
-                col.map(|v| ((8.0 + 0.6 * v).exp() * 100.0).round() / 100.0),
-            )),
+            Kind::Money => {
+                Arc::new(Float64Array::from_iter_values(col.map(|v| {
+                    ((money.0 + money.1 * v).exp() * 100.0).round() / 100.0
+                })))
+            }
             Kind::Count => Arc::new(Int32Array::from_iter_values(
-                col.map(|v| (3.0 + 1.5 * v).round().max(0.0) as i32),
+                col.map(|v| (count_offset + 1.5 * v).round().max(0.0) as i32),
             )),
             Kind::Plain => Arc::new(Float32Array::from_iter_values(col.map(|v| v as f32))),
         });

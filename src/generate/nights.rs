@@ -14,14 +14,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow_array::{Int64Array, RecordBatch};
 use arrow_schema::Schema;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use super::{BATCH, Kind, kind, schema};
+use super::{BATCH, render, schema};
 use crate::data::write::{ParquetSink, replace_file};
 use crate::error::{Error, Result};
 
@@ -283,22 +283,9 @@ fn batch(
     for (r, &(id, c)) in rows.iter().enumerate() {
         latent(w, seed, night, id, c, &mut z[r * d..(r + 1) * d]);
     }
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
-        rows.iter().map(|r| r.0),
-    ))];
-    for j in 0..d {
-        let col = (0..rows.len()).map(|i| z[i * d + j]);
-        cols.push(match kind(j) {
-            Kind::Money => Arc::new(Float64Array::from_iter_values(
-                col.map(|v| ((8.0 + 0.35 * v).exp() * 100.0).round() / 100.0),
-            )),
-            Kind::Count => Arc::new(Int32Array::from_iter_values(
-                col.map(|v| (12.0 + 1.5 * v).round().max(0.0) as i32),
-            )),
-            Kind::Plain => Arc::new(Float32Array::from_iter_values(col.map(|v| v as f32))),
-        });
-    }
-    RecordBatch::try_new(schema.clone(), cols).expect("generated batch matches schema")
+    let ids = Int64Array::from_iter_values(rows.iter().map(|r| r.0));
+    // Narrower money and higher counts than the base table: the clusters' latent range is wider.
+    render(schema, ids, &z, d, (8.0, 0.35), 12.0)
 }
 
 /// Writes night `night` of the scenario list `events` (night t applies events[0..t]) to `out`; returns

@@ -138,3 +138,32 @@ pub fn model_feature_names(model: &serde_json::Value) -> Vec<String> {
         .map(|f| f["name"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Night `night` of a `strata generate --night` simulation (`features` columns, `clusters` clusters at night
+/// 0, seed 11) with the events `scenarios`, into `path`.
+pub fn generate_night(
+    path: &Path,
+    rows: usize,
+    features: usize,
+    clusters: usize,
+    night: usize,
+    scenarios: &str,
+) {
+    ok(strata(&[
+        "generate",
+        "--rows",
+        &rows.to_string(),
+        "--features",
+        &features.to_string(),
+        "--clusters",
+        &clusters.to_string(),
+        "--seed",
+        "11",
+        "--night",
+        &night.to_string(),
+        "--scenarios",
+        scenarios,
+        "--out",
+        path.to_str().unwrap(),
+    ]));
+}
