@@ -129,19 +129,7 @@ fn mall_reproduces_reference_with_text_ids_and_odd_names() {
 }
 
 fn generate(path: &std::path::Path, rows: usize, features: usize, clusters: usize) {
-    ok(strata(&[
-        "generate",
-        "--rows",
-        &rows.to_string(),
-        "--features",
-        &features.to_string(),
-        "--clusters",
-        &clusters.to_string(),
-        "--seed",
-        "7",
-        "--out",
-        path.to_str().unwrap(),
-    ]));
+    common::generate(path, rows, features, clusters, 7, &[]);
 }
 
 #[test]

@@ -118,15 +118,39 @@ pub const ALLLIFE_FEATURES: &str =
 
 /// `strata generate` of `rows` × `features` into `path` (5 clusters, seed 0).
 pub fn generate_table(path: &Path, rows: usize, features: usize) {
-    ok(strata(&[
+    generate(path, rows, features, 5, 0, &[]);
+}
+
+/// `strata generate` with `clusters` and `seed`, plus `extra` arguments.
+pub fn generate(
+    path: &Path,
+    rows: usize,
+    features: usize,
+    clusters: usize,
+    seed: u64,
+    extra: &[&str],
+) {
+    let (rows, features, clusters, seed) = (
+        rows.to_string(),
+        features.to_string(),
+        clusters.to_string(),
+        seed.to_string(),
+    );
+    let mut args = vec![
         "generate",
         "--rows",
-        &rows.to_string(),
+        &rows,
         "--features",
-        &features.to_string(),
+        &features,
+        "--clusters",
+        &clusters,
+        "--seed",
+        &seed,
         "--out",
         path.to_str().unwrap(),
-    ]));
+    ];
+    args.extend(extra);
+    ok(strata(&args));
 }
 
 /// The feature names of a model.json, in model order.
@@ -149,21 +173,13 @@ pub fn generate_night(
     night: usize,
     scenarios: &str,
 ) {
-    ok(strata(&[
-        "generate",
-        "--rows",
-        &rows.to_string(),
-        "--features",
-        &features.to_string(),
-        "--clusters",
-        &clusters.to_string(),
-        "--seed",
-        "11",
-        "--night",
-        &night.to_string(),
-        "--scenarios",
-        scenarios,
-        "--out",
-        path.to_str().unwrap(),
-    ]));
+    let night = night.to_string();
+    generate(
+        path,
+        rows,
+        features,
+        clusters,
+        11,
+        &["--night", &night, "--scenarios", scenarios],
+    );
 }
