@@ -229,3 +229,265 @@ fn assign_previous_writes_migration_and_drift() {
         "refit"
     );
 }
+
+/// `measure`'s value for `subject` in a drift.parquet.
+fn drift_value(dir: &Path, measure: &str, subject: &str) -> f64 {
+    let b = read_parquet(&dir.join("drift.parquet"));
+    let s = |n: &str| {
+        b.column_by_name(n)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone()
+    };
+    let (m, sub) = (s("measure"), s("subject"));
+    let v = common::col_f64(&b, "value");
+    (0..b.num_rows())
+        .find(|&i| m.value(i) == measure && sub.value(i) == subject)
+        .map(|i| v[i])
+        .unwrap_or_else(|| panic!("no {measure} for {subject}"))
+}
+
+/// PSI as documented: Σ (a − e) ln(a / e), shares floored at 1e-4.
+fn psi(actual: &[f64], expected: &[f64]) -> f64 {
+    actual
+        .iter()
+        .zip(expected)
+        .map(|(&a, &e)| {
+            let (a, e) = (a.max(1e-4), e.max(1e-4));
+            (a - e) * (a / e).ln()
+        })
+        .sum()
+}
+
+#[test]
+fn numeric_psi_matches_an_independent_computation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n0 = fit(tmp.path(), 0);
+    // Night 1 of a single event: the first feature shifted, nothing else.
+    let shifted = tmp.path().join("shifted.parquet");
+    common::generate_night(&shifted, 20_000, 6, 4, 1, "shift");
+    let night5 = shifted.to_str().unwrap().to_string();
+    let out = tmp.path().join("a5");
+    ok(strata(&[
+        "assign",
+        "--model",
+        n0.to_str().unwrap(),
+        &night5,
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    // Prepare tonight's balance with the model's own numbers and bin it by the model's edges.
+    let model = json(&n0.join("model.json"));
+    let col = &model["preparation"]["columns"][0];
+    assert_eq!(col["name"], "balance");
+    let (center, scale) = (
+        col["center"].as_f64().unwrap(),
+        col["scale"].as_f64().unwrap(),
+    );
+    let bins = &model["reference"]["bins"][0];
+    let edges: Vec<f32> = bins["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_f64().unwrap() as f32)
+        .collect();
+    let expected: Vec<f64> = bins["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_f64().unwrap())
+        .collect();
+    let balance = common::col_f64(&read_parquet(Path::new(&night5)), "balance");
+    let mut counts = vec![0f64; edges.len() + 1];
+    for x in &balance {
+        let p = ((x.ln_1p() - center) / scale) as f32;
+        counts[edges.iter().filter(|&&e| e < p).count()] += 1.0;
+    }
+    let actual: Vec<f64> = counts.iter().map(|c| c / balance.len() as f64).collect();
+    let want = psi(&actual, &expected);
+    let got = drift_value(&out, "psi", "balance");
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
+    assert!(want > 0.25, "the shift is a refit: {want}");
+    // A feature that did not move stays below the watch threshold.
+    assert!(drift_value(&out, "psi", "calls") < 0.1);
+}
+
+#[test]
+fn categorical_drift_on_real_data() {
+    let Some(mall) = common::shared("mall_customers/Mall_Customers.csv") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let fitted = tmp.path().join("fit");
+    let features = "Age,Annual Income (k$),Spending Score (1-100)";
+    ok(strata(&[
+        "fit",
+        mall.to_str().unwrap(),
+        "--k",
+        "5",
+        "--features",
+        features,
+        "--categorical",
+        "Genre",
+        "--id",
+        "CustomerID",
+        "--device",
+        "cpu",
+        "--out",
+        fitted.to_str().unwrap(),
+    ]));
+    // The training customers themselves: every PSI is 0 and the verdict is keep.
+    let same = tmp.path().join("same");
+    ok(strata(&[
+        "assign",
+        "--model",
+        fitted.to_str().unwrap(),
+        mall.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        same.to_str().unwrap(),
+    ]));
+    for f in [
+        "Age",
+        "Annual Income (k$)",
+        "Spending Score (1-100)",
+        "Genre",
+    ] {
+        assert_eq!(drift_value(&same, "psi", f), 0.0, "{f}");
+    }
+    assert_eq!(json(&same.join("summary.json"))["drift"]["verdict"], "keep");
+    // Only the women: Genre's PSI is the documented formula on the shares counted here.
+    let text = std::fs::read_to_string(&mall).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    let women: Vec<&str> = rows
+        .iter()
+        .copied()
+        .filter(|l| l.contains(",Female,"))
+        .collect();
+    let female_csv = tmp.path().join("female.csv");
+    std::fs::write(&female_csv, format!("{header}\n{}\n", women.join("\n"))).unwrap();
+    let out = tmp.path().join("women");
+    ok(strata(&[
+        "assign",
+        "--model",
+        fitted.to_str().unwrap(),
+        female_csv.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    // Categories in the model's order: Female, Male, (other).
+    let p = women.len() as f64 / rows.len() as f64;
+    let want = psi(&[1.0, 0.0, 0.0], &[p, 1.0 - p, 0.0]);
+    let got = drift_value(&out, "psi", "Genre");
+    assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    assert_eq!(json(&out.join("summary.json"))["drift"]["verdict"], "refit");
+}
+
+#[test]
+fn without_ids_segments_match_by_centroid_distance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let features = "balance,credit_limit,monthly_spend,branch_visits,online_logins,calls";
+    let mut outs = Vec::new();
+    for t in 0..3 {
+        let input = generate(tmp.path(), t);
+        let out = tmp.path().join(format!("r{t}"));
+        let k = K[t].to_string();
+        let mut args = vec![
+            "fit",
+            &input,
+            "--k",
+            &k,
+            "--features",
+            features,
+            "--device",
+            "cpu",
+            "--log1p",
+            "balance,credit_limit,monthly_spend",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let prev = tmp.path().join(format!("r{}", t.wrapping_sub(1)));
+        if t > 0 {
+            args.extend(["--previous", prev.to_str().unwrap()]);
+        }
+        ok(strata(&args));
+        outs.push(out);
+    }
+    let s = json(&outs[1].join("summary.json"));
+    assert_eq!(s["lifecycle"]["matched_by"], "centroid distance");
+    assert!(
+        !outs[1].join("migration.parquet").exists(),
+        "no ids, no migration"
+    );
+    // The same customers in the same rows: nearly all keep their segment id.
+    let seg = |d: &Path| {
+        let b = read_parquet(&d.join("labels.parquet"));
+        let s = b.column_by_name("segment").unwrap();
+        s.as_any()
+            .downcast_ref::<UInt32Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    };
+    let (a, b) = (seg(&outs[0]), seg(&outs[1]));
+    let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+    assert!(
+        same as f64 >= 0.99 * a.len() as f64,
+        "{same} of {}",
+        a.len()
+    );
+    let ts = transitions(&outs[1]);
+    assert_eq!((count(&ts, "survived"), ts.len()), (4, 4), "{ts:?}");
+    let ts = transitions(&outs[2]);
+    assert_eq!(
+        (count(&ts, "split"), count(&ts, "survived"), ts.len()),
+        (2, 3, 5),
+        "{ts:?}"
+    );
+}
+
+#[test]
+fn previous_may_be_the_output_directory_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = fit(tmp.path(), 0);
+    let before = labels(&out);
+    let night1 = generate(tmp.path(), 1);
+    ok(strata(&[
+        "fit",
+        &night1,
+        "--k",
+        "4",
+        "--id",
+        "customer_id",
+        "--device",
+        "cpu",
+        "--previous",
+        out.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let after = labels(&out);
+    let m = migration(&out);
+    let stayed: u64 = (m.iter())
+        .filter(|((f, t), _)| f == t)
+        .map(|(_, c)| *c)
+        .sum();
+    let kept = before
+        .iter()
+        .filter(|(id, s)| after.get(id) == Some(s))
+        .count();
+    assert_eq!(stayed, kept as u64);
+    assert!(kept as f64 >= 0.99 * before.len() as f64);
+}

@@ -28,6 +28,12 @@ pub fn run(args: NightlyArgs, log: &dyn Fn(&str)) -> Result<()> {
         n.reason,
         n.previous.as_deref().unwrap_or("nothing (first night)")
     );
+    for e in &n.events {
+        println!("  {e}");
+    }
+    if let Some(m) = &n.migration {
+        super::print_migration(m);
+    }
     if let Some(d) = &n.drift {
         super::print_drift(d);
     }

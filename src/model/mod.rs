@@ -143,18 +143,23 @@ impl Model {
         for (&l, &d2) in fit.nearest.labels.iter().zip(&fit.nearest.dist2) {
             dist[l as usize].push(d2.max(0.0).sqrt());
         }
-        let mut qs: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
-        qs.push(0.99);
+        let tenths: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
         let segments = dist
-            .iter()
+            .iter_mut()
             .enumerate()
             .map(|(s, v)| {
-                let mut q = if v.is_empty() {
+                let q = if v.is_empty() {
                     Vec::new()
                 } else {
-                    quantiles(v, &qs)
+                    quantiles(v, &tenths)
                 };
-                let p99 = q.pop();
+                // The nearest-rank 99th percentile (the ⌈0.99·n⌉-th smallest): at most 1 % of the
+                // members lie beyond it whatever the segment's size (an interpolated one leaves the
+                // largest member beyond it, 1/n of a small segment).
+                let p99 = (!v.is_empty()).then(|| {
+                    let rank = ((0.99 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+                    *v.select_nth_unstable_by(rank - 1, f32::total_cmp).1 as f64
+                });
                 Segment {
                     id: s as u32,
                     centroid: fit.centroids[s * d..(s + 1) * d].to_vec(),

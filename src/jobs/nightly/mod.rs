@@ -37,8 +37,11 @@ pub struct Night {
     /// "fit" or "assign", and why.
     pub action: String,
     pub reason: String,
-    /// Tonight's drift against the previous model, when one was measured.
+    /// Tonight's drift against the previous model (None on the first night).
     pub drift: Option<Drift>,
+    /// The transitions since the previous night, in words, and the migration totals.
+    pub events: Vec<String>,
+    pub migration: Option<crate::model::lifecycle::migration::Totals>,
     /// Runs and registry models deleted by the retention.
     pub removed: Vec<String>,
 }
@@ -123,7 +126,8 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         .transpose()?;
     let out = runs.join(date);
     let inputs = job.inputs(date);
-    let (action, reason, drift) = match (&prev, c.policy.mode) {
+    let (mut events, mut migration) = (Vec::new(), None);
+    let (action, reason, mut drift) = match (&prev, c.policy.mode) {
         (None, _) => ("fit", "first night: no earlier run".to_string(), None),
         (Some(_), Policy::RefitAlways) => ("fit", "policy refit-always".to_string(), None),
         (Some(_), Policy::AssignOnly) => ("assign", "policy assign-only".to_string(), None),
@@ -181,6 +185,11 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         let model = o.model.to_json() + "\n";
         let entry = registry.join(format!("{date}.json"));
         write_file_atomic(&entry, model.as_bytes())?;
+        if let Some(l) = o.summary.lifecycle {
+            events = l.events;
+            migration = l.migration;
+            drift = Some(l.drift);
+        }
     } else {
         let p = prev.as_ref().expect("assign only with a previous night");
         let opts = AssignOptions {
@@ -197,7 +206,10 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
             profiles: true,
             decision: Some(decision.clone()),
         };
-        assign::run(&opts, sel, log)?;
+        let s = assign::run(&opts, sel, log)?.summary;
+        events = s.transitions;
+        migration = s.migration;
+        drift = s.drift;
     }
     point_current(&runs, date)?;
     let removed = retain(&runs, &registry, *c.output.keep.get_ref())?;
@@ -208,6 +220,8 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         action: action.into(),
         reason,
         drift,
+        events,
+        migration,
         removed,
     })
 }

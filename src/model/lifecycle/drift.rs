@@ -10,7 +10,7 @@
 //!   customers the model assigns to it (where a refit's first Lloyd step would move it), each column in
 //!   training standard deviations;
 //! - the share of customers farther from their centroid than the training 99th percentile of that
-//!   segment (1 % at training).
+//!   segment (nearest rank: at most 1 % at training).
 //!
 //! A measure at or above its `watch` threshold asks to watch, at or above `refit` to refit; the verdict
 //! is the worst. PSI 0.1 / 0.25 are the credit-risk conventions.
