@@ -400,10 +400,10 @@ fn without_ids_segments_match_by_centroid_distance() {
     let tmp = tempfile::tempdir().unwrap();
     let features = "balance,credit_limit,monthly_spend,branch_visits,online_logins,calls";
     let mut outs = Vec::new();
-    for t in 0..3 {
+    for (t, k) in K.iter().enumerate().take(3) {
         let input = generate(tmp.path(), t);
         let out = tmp.path().join(format!("r{t}"));
-        let k = K[t].to_string();
+        let k = k.to_string();
         let mut args = vec![
             "fit",
             &input,
