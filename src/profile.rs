@@ -66,6 +66,14 @@ fn describe(
     }
 }
 
+/// The profiles with each segment index replaced by that segment's id (`ids[index]`).
+pub fn with_ids(mut profiles: Vec<FeatureProfile>, ids: &[u32]) -> Vec<FeatureProfile> {
+    for p in &mut profiles {
+        p.segment = p.segment.map(|s| ids[s as usize]);
+    }
+    profiles
+}
+
 /// Features profiled at once: each holds one column (n values) in memory.
 const PARALLEL_FEATURES: usize = 4;
 

@@ -119,17 +119,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
     let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
-    let id = match id {
-        Some(name) if opts.id.is_none() && source.schema().index_of(&name).is_err() => {
-            let msg = format!(
-                "the input has no column '{name}' (the model's id column): labels.parquet numbers the rows instead"
-            );
-            log(&format!("warning: {msg}"));
-            warnings.push(msg);
-            None
-        }
-        other => other,
-    };
+    let id = present_id(id, opts.id.is_none(), &source, log, &mut warnings);
     let cols = model_columns(&model, &source, id)?;
     let prev_keys = match &previous {
         Some(p) => previous_keys(p, cols.id.as_ref(), &mut warnings)?,
@@ -158,49 +148,25 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     .map_err(|e| staging.explain(e))?;
     let stream_s = t.elapsed().as_secs_f64();
     warnings.extend(on.fell_back.clone());
-    let scanned = on.value;
-    let counts = &scanned.counts;
-    if counts.dropped > 0 {
+    let mut scanned = on.value;
+    if scanned.counts.dropped > 0 {
         warnings.push(format!(
             "{} rows with missing feature values have no segment (the model's --missing drop)",
-            counts.dropped
+            scanned.counts.dropped
         ));
     }
-    let drift = drift::Check::new(&model).map(|c| c.report(&scanned.drift, &opts.lifecycle.drift));
-    if drift.is_none() {
-        warnings.push(
-            "the model (format version 2) has no drift reference: no drift.parquet; refit to get one".into(),
-        );
-    }
-    let migration = match (prev_keys, scanned.keyed) {
-        (Some(prev), Some(now)) => Some(migration::join(prev, now)?),
-        _ => None,
-    };
-    let moves = match (&previous, &migration) {
-        (Some(p), Some(m)) => {
-            let (from, to) = (p.model.segment_ids(), model.segment_ids());
-            let overlap = m.overlap(&from, &to);
-            let ts = transitions::transitions(
-                &overlap,
-                &from,
-                &to,
-                &counts.per_segment,
-                &opts.lifecycle.overlaps,
-            );
-            Some(ts)
-        }
-        _ => None,
-    };
-    write_segments(&mut staging, &model, counts, scanned.rows)
-        .and_then(|()| {
-            write_lifecycle(
-                &mut staging,
-                &model,
-                drift.as_ref(),
-                migration.as_ref(),
-                moves.as_deref(),
-            )
-        })
+    let keys = (prev_keys, scanned.keyed.take());
+    let night = relate(
+        opts,
+        &model,
+        previous.as_ref(),
+        keys,
+        &scanned,
+        &mut warnings,
+    )?;
+    let counts = &scanned.counts;
+    write_segments(&mut staging, &model, counts, scanned.rows.take())
+        .and_then(|()| write_lifecycle(&mut staging, &model, &night))
         .map_err(|e| staging.explain(e))?;
     let seconds = AssignSeconds {
         stream: stream_s,
@@ -210,12 +176,11 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let mut summary = summary(
         opts, &source, &cols, &model, counts, on.device, seconds, warnings,
     );
-    summary.drift = drift;
-    summary.migration = migration.as_ref().map(Migration::totals);
-    summary.transitions = moves
-        .as_deref()
+    summary.migration = night.migration.as_ref().map(Migration::totals);
+    summary.transitions = (night.transitions.as_deref())
         .map(transitions::describe)
         .unwrap_or_default();
+    summary.drift = night.drift;
     summary.decision = opts.decision.clone();
     staging
         .write_json("summary.json", &summary)
@@ -224,23 +189,79 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     Ok(AssignOutcome { summary, files })
 }
 
+/// The id column to copy: the model's one only when the input has it (else row numbers, with a warning).
+fn present_id(
+    id: Option<String>,
+    from_model: bool,
+    source: &Source,
+    log: &dyn Fn(&str),
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    match id {
+        Some(name) if from_model && source.schema().index_of(&name).is_err() => {
+            let msg = format!(
+                "the input has no column '{name}' (the model's id column): labels.parquet numbers the rows instead"
+            );
+            log(&format!("warning: {msg}"));
+            warnings.push(msg);
+            None
+        }
+        other => other,
+    }
+}
+
+/// Tonight against the model's training population and, with `--previous`, against last night.
+struct Night {
+    drift: Option<Drift>,
+    migration: Option<Migration>,
+    transitions: Option<Vec<Transition>>,
+}
+
+/// Drift from the pass's tally; migration (joined on ids) and transitions (from the migration's overlap
+/// between last night's segments and the model's) when there is a previous night.
+fn relate(
+    opts: &AssignOptions,
+    model: &Model,
+    previous: Option<&Previous>,
+    (prev_keys, now_keys): (Option<Keyed>, Option<Keyed>),
+    scanned: &Scanned,
+    warnings: &mut Vec<String>,
+) -> Result<Night> {
+    let drift = drift::Check::new(model).map(|c| c.report(&scanned.drift, &opts.lifecycle.drift));
+    if drift.is_none() {
+        warnings.push(
+            "the model (format version 2) has no drift reference: no drift.parquet; refit to get one"
+                .into(),
+        );
+    }
+    let migration = match (prev_keys, now_keys) {
+        (Some(prev), Some(now)) => Some(migration::join(prev, now)?),
+        _ => None,
+    };
+    let transitions = previous.zip(migration.as_ref()).map(|(p, m)| {
+        let (from, to) = (p.model.segment_ids(), model.segment_ids());
+        let overlap = m.overlap(&from, &to);
+        let sizes = &scanned.counts.per_segment;
+        transitions::transitions(&overlap, &from, &to, sizes, &opts.lifecycle.overlaps)
+    });
+    Ok(Night {
+        drift,
+        migration,
+        transitions,
+    })
+}
+
 /// The model used (so that this output can be a later run's `--previous`), drift, migration and
 /// transitions.
-fn write_lifecycle(
-    staging: &mut OutputSet,
-    model: &Model,
-    drift: Option<&Drift>,
-    migration: Option<&Migration>,
-    transitions: Option<&[Transition]>,
-) -> Result<()> {
+fn write_lifecycle(staging: &mut OutputSet, model: &Model, night: &Night) -> Result<()> {
     staging.write_json("model.json", model)?;
-    if let Some(d) = drift {
+    if let Some(d) = &night.drift {
         output::write_drift(staging.path("drift.parquet"), d)?;
     }
-    if let Some(m) = migration {
+    if let Some(m) = &night.migration {
         output::write_migration(staging.path("migration.parquet"), m)?;
     }
-    if let Some(t) = transitions {
+    if let Some(t) = &night.transitions {
         output::write_transitions(staging.path("transitions.parquet"), t)?;
     }
     Ok(())
@@ -287,10 +308,7 @@ fn write_segments(
         centroids: &centroids,
         k,
     };
-    let mut profiles = profile::profiles(&raw, prep, &seg);
-    for p in &mut profiles {
-        p.segment = p.segment.map(|s| ids[s as usize]);
-    }
+    let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg), &ids);
     output::write_profiles(staging.path("profiles.parquet"), &profiles)
 }
 

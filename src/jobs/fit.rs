@@ -216,10 +216,8 @@ fn kmeans_config(
     kmeans_params(opts, init).check()
 }
 
-/// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
-pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
-    let t_start = Instant::now();
-    // Parameters first, before any work (the init file is read once the preparation is known).
+/// Checks the options before any work (the init file is read once the preparation is known).
+fn check(opts: &FitOptions) -> Result<()> {
     kmeans_params(opts, Init::Auto).check()?;
     if !(0.0..1.0).contains(&opts.min_category_share) {
         return Err(Error::usage("--min-category-share must be in [0, 1)"));
@@ -232,13 +230,43 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     if opts.init == InitChoice::Previous && opts.previous.is_none() {
         return Err(Error::usage("--init previous needs --previous DIR"));
     }
-    opts.lifecycle.overlaps.check().map_err(Error::usage)?;
-    let mut read = opts.inputs.clone();
-    if let InitChoice::File(f) = &opts.init {
-        read.push(f.clone());
+    opts.lifecycle.overlaps.check().map_err(Error::usage)
+}
+
+/// What the fit itself should tell the user: repeated ids, dropped rows, no convergence.
+fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let (Some(name), Some(id_values)) = (&opts.id, &p.loaded.ids) {
+        let dup = ids::duplicates(id_values);
+        if dup.rows > 0 {
+            warnings.push(format!(
+                "the --id column '{name}' repeats ids on {} row(s) (e.g. {}): each row was clustered as a customer of its own; is this a customer table?",
+                dup.rows,
+                dup.examples.join(", ")
+            ));
+        }
     }
-    let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
-    let mut staging = OutputSet::create(&opts.out, &read)?;
+    let dropped = p.loaded.rows_read - p.matrix.n;
+    if dropped > 0 {
+        warnings.push(format!(
+            "dropped {dropped} rows with missing feature values (--missing drop)"
+        ));
+    }
+    if !fit.converged {
+        warnings.push(format!(
+            "best restart did not converge within --max-iter {}",
+            opts.max_iter
+        ));
+    }
+    warnings
+}
+
+/// The input and the columns to read, with the columns the default selection leaves out (logged) and
+/// warnings for text columns that are mostly numbers.
+fn open_input(
+    opts: &FitOptions,
+    log: &dyn Fn(&str),
+) -> Result<(Source, LoadSpec, Vec<LeftOut>, Vec<String>)> {
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
     let spec = LoadSpec {
@@ -259,7 +287,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
             l.column, l.reason
         ));
     }
-    let mut warnings: Vec<String> = mostly
+    let warnings: Vec<String> = mostly
         .iter()
         .map(|m| {
             format!(
@@ -269,6 +297,20 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
             )
         })
         .collect();
+    Ok((source, spec, columns_left_out, warnings))
+}
+
+/// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
+pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
+    let t_start = Instant::now();
+    check(opts)?;
+    let mut read = opts.inputs.clone();
+    if let InitChoice::File(f) = &opts.init {
+        read.push(f.clone());
+    }
+    let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
+    let mut staging = OutputSet::create(&opts.out, &read)?;
+    let (source, spec, columns_left_out, mut warnings) = open_input(opts, log)?;
     let prep_spec = PrepSpec {
         missing: opts.missing,
         scale: opts.scale,
@@ -291,28 +333,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let fit = &on.value;
     warnings.extend(p.report.warnings.clone());
     warnings.extend(on.fell_back.clone());
-    if let (Some(name), Some(id_values)) = (&opts.id, &p.loaded.ids) {
-        let dup = ids::duplicates(id_values);
-        if dup.rows > 0 {
-            warnings.push(format!(
-                "the --id column '{name}' repeats ids on {} row(s) (e.g. {}): each row was clustered as a customer of its own; is this a customer table?",
-                dup.rows,
-                dup.examples.join(", ")
-            ));
-        }
-    }
-    let dropped = p.loaded.rows_read - m.n;
-    if dropped > 0 {
-        warnings.push(format!(
-            "dropped {dropped} rows with missing feature values (--missing drop)"
-        ));
-    }
-    if !fit.converged {
-        warnings.push(format!(
-            "best restart did not converge within --max-iter {}",
-            opts.max_iter
-        ));
-    }
+    warnings.extend(fit_warnings(opts, &p, fit));
 
     let t = Instant::now();
     let lineage = match &previous {
@@ -340,11 +361,8 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         centroids: &fit.centroids,
         k: fit.k,
     };
-    let mut profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
-    let ids = model.segment_ids();
-    for pr in &mut profiles {
-        pr.segment = pr.segment.map(|s| ids[s as usize]);
-    }
+    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
+    let profiles = profile::with_ids(profiles, &model.segment_ids());
     write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)
         .and_then(|()| match &lineage {
             Some(l) => write_lineage(&mut staging, l),

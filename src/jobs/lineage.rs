@@ -97,20 +97,7 @@ pub fn relate(
             (overlap, matched, "customer ids")
         }
         None => {
-            let pd = pm.prepared_d();
-            let centroids = pm.centroids();
-            let dist: Vec<f64> = (0..pk * nk)
-                .map(|i| {
-                    let (a, n) = (i / nk, i % nk);
-                    let c = replay.counts[n].max(1) as f64;
-                    (0..pd)
-                        .map(|j| {
-                            (replay.sums[n * pd + j] / c - centroids[a * pd + j] as f64).powi(2)
-                        })
-                        .sum::<f64>()
-                        .sqrt()
-                })
-                .collect();
+            let dist = centroid_distances(&replay, pm, nk);
             let limit: Vec<f64> = (pm.segments.iter())
                 .map(|s| s.distance_deciles.get(5).copied().unwrap_or(0.0))
                 .collect();
@@ -119,15 +106,11 @@ pub fn relate(
         }
     };
     let (ids, next) = matching::identities(&matched, &prev_ids, pm.next_segment_id);
-    let sizes: Vec<u64> = (0..nk)
-        .map(|s| {
-            fit.nearest
-                .labels
-                .iter()
-                .filter(|&&l| l as usize == s)
-                .count() as u64
-        })
-        .collect();
+    let mut sizes = vec![0u64; nk];
+    fit.nearest
+        .labels
+        .iter()
+        .for_each(|&l| sizes[l as usize] += 1);
     let ts = transitions::transitions(&overlap, &prev_ids, &ids, &sizes, &opts.overlaps);
     let flows = flows.map(|m| m.map_to(|n| ids[n as usize]));
     Ok(Lineage {
@@ -142,6 +125,23 @@ pub fn relate(
         drift,
         flows,
     })
+}
+
+/// Distances (previous segment × tonight's) between the previous centroids and the means of tonight's
+/// segments' customers, both in the previous model's prepared space.
+fn centroid_distances(r: &Replay, pm: &crate::model::Model, nk: usize) -> Vec<f64> {
+    let pd = pm.prepared_d();
+    let centroids = pm.centroids();
+    (0..pm.k() * nk)
+        .map(|i| {
+            let (a, n) = (i / nk, i % nk);
+            let c = r.counts[n].max(1) as f64;
+            (0..pd)
+                .map(|j| (r.sums[n * pd + j] / c - centroids[a * pd + j] as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect()
 }
 
 /// Tonight's segment (index) of every input row; `u32::MAX` for a row dropped tonight.

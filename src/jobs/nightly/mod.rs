@@ -92,6 +92,32 @@ fn nights(runs: &Path) -> Vec<String> {
     v
 }
 
+/// What tonight's run reported about the previous night.
+struct Related {
+    events: Vec<String>,
+    migration: Option<crate::model::lifecycle::migration::Totals>,
+    drift: Option<Drift>,
+}
+
+/// Takes the job's lock: one nightly at a time per job (two would race on `current` and the retention).
+/// Held until the returned file is dropped (the operating system releases it however the process ends).
+fn lock(runs: &Path) -> Result<File> {
+    let path = runs.join(".nightly.lock");
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::output(&path, e))?;
+    if f.try_lock().is_err() {
+        return Err(Error::output(
+            &path,
+            "another strata nightly of this job is running; wait for it to finish",
+        ));
+    }
+    Ok(f)
+}
+
 /// Runs the night `date` of `job`.
 pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<Night> {
     if !is_date(date) {
@@ -105,111 +131,34 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
     for d in [&runs, &registry] {
         std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
     }
-    // One nightly at a time per job: two would race on `current` and the retention.
-    let lock_path = runs.join(".nightly.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::output(&lock_path, e))?;
-    if lock.try_lock().is_err() {
-        return Err(Error::output(
-            &lock_path,
-            "another strata nightly of this job is running; wait for it to finish",
-        ));
-    }
+    let _lock = lock(&runs)?;
     let previous = nights(&runs).into_iter().rfind(|n| n.as_str() < date);
     let prev = previous
         .as_ref()
         .map(|n| Previous::open(&runs.join(n)))
         .transpose()?;
-    let out = runs.join(date);
     let inputs = job.inputs(date);
-    let (mut events, mut migration) = (Vec::new(), None);
-    let (action, reason, mut drift) = match (&prev, c.policy.mode) {
-        (None, _) => ("fit", "first night: no earlier run".to_string(), None),
-        (Some(_), Policy::RefitAlways) => ("fit", "policy refit-always".to_string(), None),
-        (Some(_), Policy::AssignOnly) => ("assign", "policy assign-only".to_string(), None),
+    let (refit, reason, measured) = match (&prev, c.policy.mode) {
+        (None, _) => (true, "first night: no earlier run".to_string(), None),
+        (Some(_), Policy::RefitAlways) => (true, "policy refit-always".to_string(), None),
+        (Some(_), Policy::AssignOnly) => (false, "policy assign-only".to_string(), None),
         (Some(p), Policy::RefitOnDrift) => {
             let d = measure(job, &inputs, p, sel, log)?;
-            let act = if d.verdict == Level::Refit {
-                "fit"
-            } else {
-                "assign"
-            };
-            (
-                act,
-                format!("refit-on-drift: drift verdict {}", d.verdict.as_str()),
-                Some(d),
-            )
+            let why = format!("refit-on-drift: drift verdict {}", d.verdict.as_str());
+            (d.verdict == Level::Refit, why, Some(d))
         }
     };
+    let action = if refit { "fit" } else { "assign" };
     let decision = format!("nightly {date}: {action} ({reason})");
     log(&decision);
-    let csv = CsvOptions::default();
-    if action == "fit" {
-        let init = match (&job.init, &prev) {
-            (InitChoice::Previous, Some(p)) if p.model.k() == *c.kmeans.k.get_ref() => {
-                InitChoice::Previous
-            }
-            (InitChoice::Previous, _) => InitChoice::Auto,
-            (i, _) => i.clone(),
-        };
-        let opts = FitOptions {
-            inputs,
-            out: out.clone(),
-            k: *c.kmeans.k.get_ref(),
-            features: c.input.features.clone(),
-            id: c.input.id.clone(),
-            weight: c.input.weight.clone(),
-            missing: c.input.missing,
-            scale: c.input.scale,
-            log1p: c.input.log1p.clone(),
-            categorical: c.input.categorical.clone(),
-            min_category_share: c.input.min_category_share,
-            init,
-            n_init: c.kmeans.n_init,
-            max_iter: c.kmeans.max_iter,
-            tol: c.kmeans.tol,
-            seed: c.kmeans.seed,
-            csv,
-            previous: prev.as_ref().map(|p| p.dir.clone()),
-            lifecycle: LifecycleOptions {
-                overlaps: c.lifecycle,
-                drift: c.drift,
-            },
-            decision: Some(decision.clone()),
-        };
-        let o = fit::run(&opts, sel, log)?;
-        let model = o.model.to_json() + "\n";
-        let entry = registry.join(format!("{date}.json"));
-        write_file_atomic(&entry, model.as_bytes())?;
-        if let Some(l) = o.summary.lifecycle {
-            events = l.events;
-            migration = l.migration;
-            drift = Some(l.drift);
-        }
-    } else {
-        let p = prev.as_ref().expect("assign only with a previous night");
-        let opts = AssignOptions {
-            model: p.dir.join("model.json"),
-            inputs,
-            out: out.clone(),
-            id: c.input.id.clone(),
-            csv,
-            previous: Some(p.dir.clone()),
-            lifecycle: LifecycleOptions {
-                overlaps: c.lifecycle,
-                drift: c.drift,
-            },
-            profiles: true,
-            decision: Some(decision.clone()),
-        };
-        let s = assign::run(&opts, sel, log)?.summary;
-        events = s.transitions;
-        migration = s.migration;
-        drift = s.drift;
+    let out = runs.join(date);
+    let related = match &prev {
+        Some(p) if !refit => assign_night(job, p, inputs, &out, decision, sel, log)?,
+        _ => fit_night(job, prev.as_ref(), inputs, &out, decision, sel, log)?,
+    };
+    if refit {
+        let model = std::fs::read(out.join("model.json")).map_err(|e| Error::output(&out, e))?;
+        write_file_atomic(&registry.join(format!("{date}.json")), &model)?;
     }
     point_current(&runs, date)?;
     let removed = retain(&runs, &registry, *c.output.keep.get_ref())?;
@@ -219,10 +168,102 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         previous,
         action: action.into(),
         reason,
-        drift,
-        events,
-        migration,
+        drift: related.drift.or(measured),
+        events: related.events,
+        migration: related.migration,
         removed,
+    })
+}
+
+/// The lifecycle settings of the job file.
+fn lifecycle(job: &Job) -> LifecycleOptions {
+    LifecycleOptions {
+        overlaps: job.config.lifecycle,
+        drift: job.config.drift,
+    }
+}
+
+/// Refits tonight into `out`, related to `prev` when there is one.
+fn fit_night(
+    job: &Job,
+    prev: Option<&Previous>,
+    inputs: Vec<PathBuf>,
+    out: &Path,
+    decision: String,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<Related> {
+    let c = &job.config;
+    let k = *c.kmeans.k.get_ref();
+    // A warm start needs last night's model with the same k.
+    let init = match (&job.init, prev) {
+        (InitChoice::Previous, Some(p)) if p.model.k() == k => InitChoice::Previous,
+        (InitChoice::Previous, _) => InitChoice::Auto,
+        (i, _) => i.clone(),
+    };
+    let opts = FitOptions {
+        inputs,
+        out: out.to_path_buf(),
+        k,
+        features: c.input.features.clone(),
+        id: c.input.id.clone(),
+        weight: c.input.weight.clone(),
+        missing: c.input.missing,
+        scale: c.input.scale,
+        log1p: c.input.log1p.clone(),
+        categorical: c.input.categorical.clone(),
+        min_category_share: c.input.min_category_share,
+        init,
+        n_init: c.kmeans.n_init,
+        max_iter: c.kmeans.max_iter,
+        tol: c.kmeans.tol,
+        seed: c.kmeans.seed,
+        csv: CsvOptions::default(),
+        previous: prev.map(|p| p.dir.clone()),
+        lifecycle: lifecycle(job),
+        decision: Some(decision),
+    };
+    let l = fit::run(&opts, sel, log)?.summary.lifecycle;
+    Ok(match l {
+        Some(l) => Related {
+            events: l.events,
+            migration: l.migration,
+            drift: Some(l.drift),
+        },
+        None => Related {
+            events: Vec::new(),
+            migration: None,
+            drift: None,
+        },
+    })
+}
+
+/// Assigns tonight with the previous night's model into `out` (with profiles, as a fit would write).
+fn assign_night(
+    job: &Job,
+    prev: &Previous,
+    inputs: Vec<PathBuf>,
+    out: &Path,
+    decision: String,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<Related> {
+    let opts = AssignOptions {
+        model: prev.dir.join("model.json"),
+        inputs,
+        out: out.to_path_buf(),
+        id: job.config.input.id.clone(),
+        csv: CsvOptions::default(),
+        previous: Some(prev.dir.clone()),
+        lifecycle: lifecycle(job),
+        profiles: true,
+        decision: Some(decision),
+    };
+    let s = assign::run(&opts, sel, log)?.summary;
+    Ok(Related {
+        events: s.transitions,
+        migration: s.migration,
+        drift: s.drift,
     })
 }
 
