@@ -491,3 +491,70 @@ fn previous_may_be_the_output_directory_itself() {
     assert_eq!(stayed, kept as u64);
     assert!(kept as f64 >= 0.99 * before.len() as f64);
 }
+
+#[test]
+fn grow_and_shrink_are_new_and_gone_customers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut outs = Vec::new();
+    for t in 0..3 {
+        let input = tmp.path().join(format!("g{t}.parquet"));
+        common::generate_night(&input, 20_000, 6, 4, t, "grow,shrink");
+        let out = tmp.path().join(format!("g{t}"));
+        let prev = tmp.path().join(format!("g{}", t.wrapping_sub(1)));
+        let mut args = vec![
+            "fit",
+            input.to_str().unwrap(),
+            "--k",
+            "4",
+            "--id",
+            "customer_id",
+            "--device",
+            "cpu",
+            "--log1p",
+            "balance,credit_limit,monthly_spend",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if t > 0 {
+            args.extend(["--previous", prev.to_str().unwrap()]);
+        }
+        ok(strata(&args));
+        outs.push(out);
+    }
+    for t in 1..3 {
+        let m = migration(&outs[t]);
+        assert_eq!(m, expected_migration(&outs[t - 1], &outs[t]), "night {t}");
+        let ts = transitions(&outs[t]);
+        assert_eq!(
+            (count(&ts, "survived"), ts.len()),
+            (4, 4),
+            "night {t}: {ts:?}"
+        );
+        let new: u64 = m
+            .iter()
+            .filter(|((f, _), _)| f == "new")
+            .map(|(_, c)| c)
+            .sum();
+        let gone: u64 = m
+            .iter()
+            .filter(|((_, to), _)| to == "gone")
+            .map(|(_, c)| c)
+            .sum();
+        // Night 1: a fifth of the smallest cluster joins, all into one segment; night 2: 30 % of the
+        // largest leaves, all from one segment.
+        let (moved, from_or_to): (u64, Vec<&String>) = if t == 1 {
+            (
+                new,
+                m.keys().filter(|k| k.0 == "new").map(|k| &k.1).collect(),
+            )
+        } else {
+            (
+                gone,
+                m.keys().filter(|k| k.1 == "gone").map(|k| &k.0).collect(),
+            )
+        };
+        assert!(moved > 500, "night {t}: {m:?}");
+        assert_eq!(from_or_to.len(), 1, "night {t}: {m:?}");
+        assert_eq!(if t == 1 { gone } else { new }, 0);
+    }
+}

@@ -136,9 +136,18 @@ pub struct Job {
     dir: PathBuf,
 }
 
-/// 1-based line of byte offset `at` in `text`.
-fn line(text: &str, at: usize) -> usize {
-    text[..at.min(text.len())].matches('\n').count() + 1
+/// 1-based line of byte offset `at` in `text`, and the key or table header written on that line.
+fn line(text: &str, at: usize) -> (usize, Option<String>) {
+    let at = at.min(text.len());
+    let number = text[..at].matches('\n').count() + 1;
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let written = text[start..].lines().next().unwrap_or("").trim();
+    let key = if written.starts_with('[') {
+        Some(written.to_string())
+    } else {
+        written.split_once('=').map(|(k, _)| k.trim().to_string())
+    };
+    (number, key.filter(|k| !k.is_empty()))
 }
 
 impl Job {
@@ -147,7 +156,16 @@ impl Job {
             Error::usage(format!("cannot read the job file {}", file.display())).with_source(e)
         })?;
         let at = |span: Option<Range<usize>>, msg: &str| {
-            let place = span.map_or(String::new(), |s| format!(":{}", line(&text, s.start)));
+            // A span at offset 0 is the whole file (a missing table), not its first line's key.
+            let place = match span.map(|s| (s.start, line(&text, s.start))) {
+                Some((start, (n, Some(key))))
+                    if start > 0 && !msg.contains(&format!("`{key}`")) =>
+                {
+                    format!(":{n}: {key}")
+                }
+                Some((_, (n, _))) => format!(":{n}"),
+                None => String::new(),
+            };
             Error::usage(format!("{}{place}: {msg}", file.display()))
         };
         let config: Config = toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
@@ -261,7 +279,9 @@ registry = "models"
         let e = parse(&GOOD.replace("k = 5", "kk = 5")).unwrap_err();
         assert!(e.contains(":7:") && e.contains("kk"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = 0")).unwrap_err();
-        assert!(e.contains(":7:") && e.contains("k must be"), "{e}");
+        assert!(e.contains(":7: k: [kmeans] k must be"), "{e}");
+        let e = parse(&GOOD.replace("k = 5", "k = \"five\"")).unwrap_err();
+        assert!(e.contains(":7: k: invalid type"), "{e}");
         let e = parse(&GOOD.replace("refit-on-drift", "sometimes")).unwrap_err();
         assert!(e.contains(":10:") && e.contains("sometimes"), "{e}");
         let drift = "\n[drift]\npsi = { watch = 0.2, refit = 0.4 }\n";
