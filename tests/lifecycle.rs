@@ -558,3 +558,74 @@ fn grow_and_shrink_are_new_and_gone_customers() {
         assert_eq!(if t == 1 { gone } else { new }, 0);
     }
 }
+
+#[test]
+fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n0 = fit(tmp.path(), 0);
+    // Night 2 rewritten in row groups of 3,000 rows: seven parts streamed by concurrent workers.
+    let b = read_parquet(Path::new(&generate(tmp.path(), 2)));
+    let schema = b.schema();
+    let cols = (schema.fields().iter())
+        .zip(b.columns())
+        .map(|(f, c)| (f.name().as_str(), c.clone()))
+        .collect();
+    let parts = tmp.path().join("parts.parquet");
+    common::write_parquet_groups(&parts, cols, Some(3_000));
+    let night2 = parts.to_str().unwrap().to_string();
+    let run = |threads: &str| {
+        let out = tmp.path().join(format!("t{threads}"));
+        ok(common::strata_env(
+            &[
+                "fit",
+                &night2,
+                "--k",
+                "5",
+                "--id",
+                "customer_id",
+                "--device",
+                "cpu",
+                "--previous",
+                n0.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        ));
+        let a = tmp.path().join(format!("a{threads}"));
+        ok(common::strata_env(
+            &[
+                "assign",
+                "--model",
+                n0.to_str().unwrap(),
+                &night2,
+                "--device",
+                "cpu",
+                "--previous",
+                n0.to_str().unwrap(),
+                "--profiles",
+                "--out",
+                a.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        ));
+        let files = [
+            "labels.parquet",
+            "transitions.parquet",
+            "migration.parquet",
+            "drift.parquet",
+        ];
+        let mut bytes: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(out.join(f)).unwrap())
+            .collect();
+        bytes.extend(
+            files
+                .iter()
+                .chain(&["profiles.parquet", "segments.parquet"])
+                .map(|f| std::fs::read(a.join(f)).unwrap()),
+        );
+        bytes
+    };
+    assert_eq!(run("1"), run("2"));
+}
