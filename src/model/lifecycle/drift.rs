@@ -317,6 +317,9 @@ pub struct Check<'m> {
     segment_ids: Vec<u32>,
     training_shares: Vec<f64>,
     places: Vec<Place>,
+    /// Per numeric feature its edges padded to nine with +∞ (no value is above it): a count of fixed
+    /// length, which the compiler unrolls into vector compares.
+    padded: Vec<[f32; 9]>,
     numeric: usize,
     d: usize,
 }
@@ -348,6 +351,15 @@ impl<'m> Check<'m> {
             segment_ids: model.segments.iter().map(|s| s.id).collect(),
             training_shares: model.segments.iter().map(|s| s.training_share).collect(),
             places: places(&model.preparation),
+            padded: (reference.bins.iter())
+                .take(model.preparation.columns.len())
+                .map(|b| {
+                    let mut e = [f32::INFINITY; 9];
+                    e.iter_mut().zip(&b.edges).for_each(|(p, &v)| *p = v);
+                    e
+                })
+                .collect(),
+
             numeric: model.preparation.columns.len(),
             d: model.prepared_d(),
         })
@@ -366,16 +378,26 @@ impl<'m> Check<'m> {
             segment_sum: vec![0.0; k * d],
             beyond_p99: 0,
         };
+        // Feature by feature (one set of edges in registers at a time), then the segment sums row by row.
+        for ((counts, b), &p) in t.bins.iter_mut().zip(&self.reference.bins).zip(&self.places) {
+            match p {
+                Place::Numeric(j) if b.edges.len() <= 9 => {
+                    let edges = &self.padded[j];
+                    for row in x.chunks_exact(d) {
+                        let v = row[j];
+                        let at = edges.iter().fold(0, |a, &e| a + usize::from(e < v));
+                        counts[at] += 1;
+                    }
+                }
+                _ => {
+                    for row in x.chunks_exact(d) {
+                        counts[bin(row, p, &b.edges)] += 1;
+                    }
+                }
+            }
+        }
         for ((row, &l), &d2) in x.chunks_exact(d).zip(labels).zip(dist2) {
             let l = l as usize;
-            for ((counts, b), &p) in t
-                .bins
-                .iter_mut()
-                .zip(&self.reference.bins)
-                .zip(&self.places)
-            {
-                counts[bin(row, p, &b.edges)] += 1;
-            }
             let seg = &mut t.segment_sum[l * d..(l + 1) * d];
             for (g, &v) in seg.iter_mut().zip(row) {
                 *g += v as f64;
