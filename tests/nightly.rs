@@ -225,3 +225,28 @@ fn job_file_errors_name_line_and_key() {
         stderr(&o)
     );
 }
+
+#[test]
+fn retention_keeps_the_newest_nights_and_the_model_they_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    // refit-on-drift: night 21 assigns with night 20's model, night 22 refits.
+    let job = JOB.replace("device = \"cpu\"", "device = \"cpu\"\nkeep = 2");
+    std::fs::write(dir.join("job.toml"), job).unwrap();
+    for t in 0..3 {
+        night(dir, t, 5_000);
+    }
+    for t in 0..3 {
+        nightly(dir, &format!("2026-11-2{t}"));
+    }
+    assert!(!dir.join("runs/2026-11-20").exists());
+    assert!(!dir.join("runs/.2026-11-20.strata").exists());
+    assert!(dir.join("runs/2026-11-21/labels.parquet").is_file());
+    assert!(dir.join("models/2026-11-22.json").is_file());
+    assert!(
+        dir.join("models/2026-11-20.json").is_file(),
+        "the model night 21 assigned with stays"
+    );
+    assert_eq!(current(dir), "2026-11-22");
+}

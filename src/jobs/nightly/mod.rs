@@ -161,7 +161,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         write_file_atomic(&registry.join(format!("{date}.json")), &model)?;
     }
     point_current(&runs, date)?;
-    let removed = retain(&runs, &registry, *c.output.keep.get_ref())?;
+    let removed = retain(&runs, &registry, *c.output.keep.get_ref(), log);
     Ok(Night {
         date: date.into(),
         run: out,
@@ -317,18 +317,25 @@ fn point_current(runs: &Path, date: &str) -> Result<()> {
 
 /// Keeps the newest `keep` nights: older runs (their link and store) are removed, and the registry models
 /// older than the oldest kept night except the newest of them (the one an assign night may still use).
-fn retain(runs: &Path, registry: &Path, keep: usize) -> Result<Vec<String>> {
+/// The night has succeeded by then: a deletion that fails is a warning, not a failed night.
+fn retain(runs: &Path, registry: &Path, keep: usize, log: &dyn Fn(&str)) -> Vec<String> {
     let all = nights(runs);
     let Some(oldest_kept) = all.len().checked_sub(keep).map(|i| all[i].clone()) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     let mut removed = Vec::new();
+    let mut done = |what: &Path, r: std::io::Result<()>| match r {
+        Ok(()) => removed.push(what.display().to_string()),
+        Err(e) => log(&format!(
+            "warning: retention could not remove {}: {e}",
+            what.display()
+        )),
+    };
     for n in all.iter().filter(|n| **n < oldest_kept) {
         let link = runs.join(n);
-        std::fs::remove_file(&link).map_err(|e| Error::output(&link, e))?;
         let store = runs.join(format!(".{n}.strata"));
-        std::fs::remove_dir_all(&store).map_err(|e| Error::output(&store, e))?;
-        removed.push(link.display().to_string());
+        let r = std::fs::remove_file(&link).and_then(|()| std::fs::remove_dir_all(&store));
+        done(&link, r);
     }
     let mut models: Vec<PathBuf> = std::fs::read_dir(registry)
         .into_iter()
@@ -346,10 +353,9 @@ fn retain(runs: &Path, registry: &Path, keep: usize) -> Result<Vec<String>> {
     models.sort();
     models.pop();
     for m in models {
-        std::fs::remove_file(&m).map_err(|e| Error::output(&m, e))?;
-        removed.push(m.display().to_string());
+        done(&m, std::fs::remove_file(&m));
     }
-    Ok(removed)
+    removed
 }
 
 #[cfg(test)]

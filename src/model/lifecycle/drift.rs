@@ -379,7 +379,12 @@ impl<'m> Check<'m> {
             beyond_p99: 0,
         };
         // Feature by feature (one set of edges in registers at a time), then the segment sums row by row.
-        for ((counts, b), &p) in t.bins.iter_mut().zip(&self.reference.bins).zip(&self.places) {
+        for ((counts, b), &p) in t
+            .bins
+            .iter_mut()
+            .zip(&self.reference.bins)
+            .zip(&self.places)
+        {
             match p {
                 Place::Numeric(j) if b.edges.len() <= 9 => {
                     let edges = &self.padded[j];
