@@ -50,7 +50,7 @@ pub struct FitArgs {
     /// (columns named like the features).
     #[arg(long, default_value = "auto")]
     pub init: InitChoice,
-    /// Restarts; the lowest SSE wins (1 when --init is a file).
+    /// Restarts; the lowest SSE wins (1 when --init is a file or previous).
     #[arg(long, default_value_t = 10)]
     pub n_init: usize,
     /// Lloyd iterations per restart at most.

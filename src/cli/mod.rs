@@ -36,7 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Fit segments on a customer table and write labels, segments, profiles and a model.
     Fit(fit::FitArgs),
-    /// Score customers with a saved model: labels.parquet and summary.json, streamed in bounded memory.
+    /// Score customers with a saved model: labels, segments, drift (and with --previous migration and
+    /// transitions), streamed in bounded memory.
     Assign(assign::AssignArgs),
     /// Run one night of a production job from a TOML job file: fit or assign per its policy into
     /// runs/<date>/, with segment ids, transitions, migration and drift against the previous night.
