@@ -564,15 +564,8 @@ fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
     let tmp = tempfile::tempdir().unwrap();
     let n0 = fit(tmp.path(), 0);
     // Night 2 rewritten in row groups of 3,000 rows: seven parts streamed by concurrent workers.
-    let b = read_parquet(Path::new(&generate(tmp.path(), 2)));
-    let schema = b.schema();
-    let cols = (schema.fields().iter())
-        .zip(b.columns())
-        .map(|(f, c)| (f.name().as_str(), c.clone()))
-        .collect();
-    let parts = tmp.path().join("parts.parquet");
-    common::write_parquet_groups(&parts, cols, Some(3_000));
-    let night2 = parts.to_str().unwrap().to_string();
+    let night2 = generate(tmp.path(), 2);
+    common::rewrite_parquet(Path::new(&night2), Some(3_000), |_| {});
     let run = |threads: &str| {
         let out = tmp.path().join(format!("t{threads}"));
         ok(common::strata_env(
@@ -628,4 +621,139 @@ fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
         bytes
     };
     assert_eq!(run("1"), run("2"));
+}
+
+#[test]
+fn a_null_tonight_does_not_stop_a_refit_against_a_strict_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n0 = fit(tmp.path(), 0); // --missing error (the default)
+    let night1 = generate(tmp.path(), 1);
+    common::rewrite_parquet(Path::new(&night1), None, |cols| {
+        let b = &mut cols.iter_mut().find(|c| c.0 == "balance").unwrap().1;
+        let mut v: Vec<Option<f64>> = common::col_f64(
+            &arrow_array::RecordBatch::try_from_iter([("b", b.clone())]).unwrap(),
+            "b",
+        )
+        .into_iter()
+        .map(Some)
+        .collect();
+        v[10] = None;
+        *b = std::sync::Arc::new(arrow_array::Float64Array::from(v));
+    });
+    let out = tmp.path().join("n1");
+    ok(strata(&[
+        "fit",
+        &night1,
+        "--k",
+        "4",
+        "--id",
+        "customer_id",
+        "--device",
+        "cpu",
+        "--missing",
+        "drop",
+        "--log1p",
+        "balance,credit_limit,monthly_spend",
+        "--previous",
+        n0.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let s = json(&out.join("summary.json"));
+    assert!(
+        s["warnings"]
+            .to_string()
+            .contains("1 rows with missing values in the previous model's features"),
+        "{}",
+        s["warnings"]
+    );
+    assert_eq!(s["lifecycle"]["drift"]["verdict"], "keep");
+    // The dropped customer has no segment tonight: it is `gone` in the migration.
+    assert_eq!(
+        migration(&out).get(&(labels(&n0)[&11].to_string(), "gone".to_string())),
+        Some(&1)
+    );
+}
+
+#[test]
+fn a_damaged_drift_reference_is_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n0 = fit(tmp.path(), 0);
+    let path = n0.join("model.json");
+    let mut model = json(&path);
+    let edges = model["reference"]["bins"][0]["edges"]
+        .as_array_mut()
+        .unwrap();
+    edges.reverse();
+    let edited = tmp.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_string(&model).unwrap()).unwrap();
+    let night1 = generate(tmp.path(), 1);
+    let o = strata(&[
+        "assign",
+        "--model",
+        edited.to_str().unwrap(),
+        &night1,
+        "--out",
+        tmp.path().join("a").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        common::stderr(&o).contains("drift reference"),
+        "{}",
+        common::stderr(&o)
+    );
+}
+
+#[test]
+fn unusable_ids_fall_back_to_centroid_matching_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n0 = fit(tmp.path(), 0);
+    let run = |name: &str, edit: &dyn Fn(&mut Vec<(String, arrow_array::ArrayRef)>)| {
+        let input = tmp.path().join(format!("{name}.parquet"));
+        common::generate_night(&input, 20_000, 6, 4, 1, EVENTS);
+        common::rewrite_parquet(&input, None, edit);
+        let out = tmp.path().join(name);
+        ok(strata(&[
+            "fit",
+            input.to_str().unwrap(),
+            "--k",
+            "4",
+            "--id",
+            "customer_id",
+            "--device",
+            "cpu",
+            "--log1p",
+            "balance,credit_limit,monthly_spend",
+            "--previous",
+            n0.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let s = json(&out.join("summary.json"));
+        assert!(!out.join("migration.parquet").exists(), "{name}");
+        assert_eq!(s["lifecycle"]["matched_by"], "centroid distance", "{name}");
+        assert_eq!(count(&transitions(&out), "survived"), 4, "{name}");
+        s["warnings"].to_string()
+    };
+    // Re-keyed ids: none joins.
+    let w = run("rekeyed", &|cols| {
+        let ids = common::col_f64(
+            &arrow_array::RecordBatch::try_from_iter([("i", cols[0].1.clone())]).unwrap(),
+            "i",
+        );
+        let text = arrow_array::StringArray::from_iter_values(ids.iter().map(|v| format!("c{v}")));
+        cols[0].1 = std::sync::Arc::new(text);
+    });
+    assert!(w.contains("the ids do not join"), "{w}");
+    // A repeated id tonight: the join is ambiguous.
+    let w = run("repeated", &|cols| {
+        let mut ids = common::col_f64(
+            &arrow_array::RecordBatch::try_from_iter([("i", cols[0].1.clone())]).unwrap(),
+            "i",
+        );
+        ids[1] = ids[0];
+        cols[0].1 =
+            std::sync::Arc::new(Int64Array::from_iter_values(ids.iter().map(|&v| v as i64)));
+    });
+    assert!(w.contains("tonight's ids repeat on 1 row(s)"), "{w}");
 }

@@ -196,6 +196,11 @@ fn kill_9_mid_night_leaves_current_intact() {
     // The next attempt cleans up and completes.
     nightly(dir, "2026-11-21");
     assert_eq!(current(dir), "2026-11-21");
+    // A night whose files were published but which did not finish (no completion marker, as when killed
+    // between publishing and registering) is not built upon.
+    std::fs::remove_file(dir.join("runs/.2026-11-21.complete")).unwrap();
+    night(dir, 2, 20_000);
+    assert!(nightly(dir, "2026-11-22").contains("since 2026-11-20"));
 }
 
 #[test]
@@ -249,4 +254,34 @@ fn retention_keeps_the_newest_nights_and_the_model_they_use() {
         "the model night 21 assigned with stays"
     );
     assert_eq!(current(dir), "2026-11-22");
+}
+
+#[test]
+fn refits_with_a_categorical_feature_start_cold_instead_of_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    let job = JOB
+        .replace("refit-on-drift", "refit-always")
+        .replace("log1p = [", "categorical = [\"region\"]\nlog1p = [");
+    std::fs::write(dir.join("job.toml"), job).unwrap();
+    for t in 0..2 {
+        night(dir, t, 5_000);
+        let path = dir.join(format!("in/2026-11-2{t}.parquet"));
+        common::rewrite_parquet(&path, None, |cols| {
+            let regions = ["north", "south", "east"];
+            let region = (0..cols[0].1.len()).map(|i| regions[i % 3]);
+            let region = arrow_array::StringArray::from_iter_values(region);
+            cols.push(("region".into(), std::sync::Arc::new(region)));
+        });
+    }
+    nightly(dir, "2026-11-20");
+    assert!(nightly(dir, "2026-11-21").contains("fit (policy refit-always)"));
+    let s = json(&dir.join("runs/2026-11-21/summary.json"));
+    assert!(
+        s["warnings"].to_string().contains("no warm start"),
+        "{}",
+        s["warnings"]
+    );
+    assert_eq!(s["lifecycle"]["transitions"].as_array().unwrap().len(), 4);
 }

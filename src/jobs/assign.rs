@@ -16,6 +16,7 @@ use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::FeatureMatrix;
 use crate::data::Source;
 use crate::data::load::Columns;
+use crate::data::matrix::human_bytes;
 use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
@@ -101,7 +102,7 @@ struct Scanned {
     counts: Counts,
     drift: drift::Tally,
     /// Tonight's (id, segment id) pairs, when migrating.
-    keyed: Option<Keyed>,
+    keyed: Option<(Keyed, usize)>,
     /// With `profiles`: the assigned rows in original units and prepared, and their segment (index).
     rows: Option<(Vec<f64>, Vec<f32>, Vec<u32>)>,
 }
@@ -223,7 +224,7 @@ fn relate(
     opts: &AssignOptions,
     model: &Model,
     previous: Option<&Previous>,
-    (prev_keys, now_keys): (Option<Keyed>, Option<Keyed>),
+    (prev_keys, now_keys): (Option<Keyed>, Option<(Keyed, usize)>),
     scanned: &Scanned,
     warnings: &mut Vec<String>,
 ) -> Result<Night> {
@@ -234,8 +235,11 @@ fn relate(
                 .into(),
         );
     }
-    let migration = match (prev_keys, now_keys) {
-        (Some(prev), Some(now)) => Some(migration::join(prev, now)?),
+    let migration = match (prev_keys, now_keys, previous) {
+        (Some(prev), Some((now, nulls)), Some(p)) => {
+            migration::note_nulls(nulls, "tonight", warnings);
+            migration::join_or_warn(prev, now, &p.dir, warnings)
+        }
         _ => None,
     };
     let transitions = previous.zip(migration.as_ref()).map(|(p, m)| {
@@ -330,11 +334,13 @@ pub(crate) fn previous_keys(
     let ours = id.map(|f| (f.name().clone(), f.data_type().clone()));
     match (theirs, ours) {
         (Some((a, ta)), Some((b, tb))) if a == b => {
-            Ok(Some(migration::read_labels(labels, KeyKind::of(&ta, &tb))?))
+            let (keyed, nulls) = migration::read_labels(labels, KeyKind::of(&ta, &tb))?;
+            migration::note_nulls(nulls, "last night", warnings);
+            Ok(Some(keyed))
         }
         (theirs, ours) => {
             warnings.push(format!(
-                "no migration: it joins customer ids, and last night's labels have {} while tonight's have {}",
+                "no migration or transitions: they join customer ids, and last night's labels have {} while tonight's have {}",
                 theirs.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
                 ours.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
             ));
@@ -389,6 +395,24 @@ fn summary(
     }
 }
 
+/// Room for the whole input's rows (original units, prepared, labels), reserved once from the row count;
+/// an input this machine cannot hold is an error, not an abort.
+fn reserve_rows(n: usize, model: &Model) -> Result<(Vec<f64>, Vec<f32>, Vec<u32>)> {
+    let (raw_d, d) = (model.preparation.columns.len(), model.prepared_d());
+    let mut r = (Vec::new(), Vec::new(), Vec::new());
+    let bytes = n as f64 * (8 * raw_d + 4 * d + 4) as f64;
+    let fits = r.0.try_reserve_exact(n * raw_d).is_ok()
+        && r.1.try_reserve_exact(n * d).is_ok()
+        && r.2.try_reserve_exact(n).is_ok();
+    if !fits {
+        return Err(Error::input(format!(
+            "--profiles holds the input in memory: {n} rows need {}, more than this machine can allocate; assign without --profiles",
+            human_bytes(bytes)
+        )));
+    }
+    Ok(r)
+}
+
 /// Streams the input through the model on `backend` into labels.parquet at `path`; collects tonight's
 /// (id, segment id) pairs when `keys` says how.
 fn stream(
@@ -404,12 +428,17 @@ fn stream(
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
     let check = drift::Check::new(model);
-    let mut keyed = keys.map(Keyed::new);
-    let mut rows = keep_rows.then(|| (Vec::new(), Vec::new(), Vec::new()));
+    let mut keyed = keys.map(|k| (Keyed::new(k), 0));
+    let mut rows = if keep_rows {
+        Some(reserve_rows(source.rows(), model)?)
+    } else {
+        None
+    };
     let (counts, drift) = scan(
         source,
         cols,
         model,
+        model.missing,
         backend,
         check.as_ref(),
         |b, near| {
@@ -428,18 +457,23 @@ fn stream(
                         .rows
                         .iter()
                         .map(|r| r.map(|i| segment_ids[near.labels[i] as usize]));
-                    k.extend(ids, segs)?;
-                    Some(k)
+                    let nulls = k.extend(ids, segs)?;
+                    Some((k, nulls))
                 }
                 _ => None,
             };
-            let kept = keep_rows.then(|| (b.raw.clone(), b.x.clone(), near.labels.clone()));
+            // The batch's rows move on to the profiles (the pass has tallied them already).
+            let kept = keep_rows.then(|| {
+                let (raw, x) = (std::mem::take(&mut b.raw), std::mem::take(&mut b.x));
+                (raw, x, near.labels.clone())
+            });
             Ok((batch, pairs, kept))
         },
         |(batch, pairs, kept)| {
             sink.write(&batch)?;
-            if let (Some(all), Some(p)) = (keyed.as_mut(), pairs) {
-                all.append(p);
+            if let (Some(all), Some((p, nulls))) = (keyed.as_mut(), pairs) {
+                all.0.append(p);
+                all.1 += nulls;
             }
             if let (Some(all), Some(k)) = (rows.as_mut(), kept) {
                 all.0.extend(k.0);

@@ -33,6 +33,9 @@ pub enum InitChoice {
     Random,
     /// The `--previous` model's centroids, mapped through original units into tonight's prepared space.
     Previous,
+    /// `Previous` when last night's model can be mapped (same k, same numeric features, no categorical
+    /// one), `Auto` otherwise, with a warning: what a nightly job asks for (not a command-line value).
+    PreviousOrAuto,
     File(PathBuf),
 }
 
@@ -66,6 +69,7 @@ impl std::fmt::Display for InitChoice {
             InitChoice::KMeansParallel => write!(f, "k-means||"),
             InitChoice::Random => write!(f, "random"),
             InitChoice::Previous => write!(f, "previous"),
+            InitChoice::PreviousOrAuto => write!(f, "previous-or-auto"),
             InitChoice::File(p) => write!(f, "{}", p.display()),
         }
     }
@@ -197,11 +201,13 @@ fn previous_centroids(prev: &Previous, prep: &FittedPrep, k: usize) -> Result<Ve
         .collect())
 }
 
+/// The checked k-means configuration, and a warning when a warm start was not possible.
 fn kmeans_config(
     opts: &FitOptions,
     prep: &FittedPrep,
     prev: Option<&Previous>,
-) -> Result<KMeansConfig> {
+) -> Result<(KMeansConfig, Option<String>)> {
+    let mut warning = None;
     let init = match &opts.init {
         InitChoice::Auto => Init::Auto,
         InitChoice::KMeansPlusPlus => Init::KMeansPlusPlus,
@@ -211,9 +217,17 @@ fn kmeans_config(
             Some(p) => Init::Given(previous_centroids(p, prep, opts.k)?),
             None => return Err(Error::usage("--init previous needs --previous DIR")),
         },
+        InitChoice::PreviousOrAuto => match prev.map(|p| previous_centroids(p, prep, opts.k)) {
+            Some(Ok(c)) => Init::Given(c),
+            Some(Err(e)) => {
+                warning = Some(format!("no warm start ({e}): initialised with auto"));
+                Init::Auto
+            }
+            None => Init::Auto,
+        },
         InitChoice::File(p) => Init::Given(read_init_file(p, prep, opts.k)?),
     };
-    kmeans_params(opts, init).check()
+    Ok((kmeans_params(opts, init).check()?, warning))
 }
 
 /// Checks the options before any work (the init file is read once the preparation is known).
@@ -319,7 +333,8 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
     let t = Instant::now();
-    let cfg = kmeans_config(opts, &p.prep, previous.as_ref())?;
+    let (cfg, no_warm_start) = kmeans_config(opts, &p.prep, previous.as_ref())?;
+    warnings.extend(no_warm_start);
     let init_file_s = t.elapsed().as_secs_f64();
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::scan::{model_columns, scan};
+use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::load::Columns;
 use crate::error::Result;
@@ -51,6 +51,8 @@ struct Replay {
     /// Per tonight's segment: Σ of its customers' rows in the previous prepared space, and their count.
     sums: Vec<f64>,
     counts: Vec<u64>,
+    /// Rows the previous model's preparation could not take (missing values).
+    dropped: usize,
 }
 
 /// Relates `fit` (tonight, on `p`) to `prev`.
@@ -77,10 +79,23 @@ pub fn relate(
     ));
     let tonight = row_labels(p, fit);
     let replay = run_with_fallback(sel, log, |b| replay(p, &tonight, nk, &cols, prev, b))?.value;
+    if replay.dropped > 0 {
+        warnings.push(format!(
+            "{} rows with missing values in the previous model's features are left out of the drift check and the overlap with it",
+            replay.dropped
+        ));
+    }
     let check = drift::Check::new(pm).expect("Previous::open checks the reference");
     let drift = check.report(&replay.drift, &opts.drift);
     let prev_ids = pm.segment_ids();
-    let flows = joined(prev, p, &tonight, warnings)?;
+    let mut flows = joined(prev, p, &tonight, warnings)?;
+    if flows.as_ref().is_some_and(|m| m.both() == 0) {
+        warnings.push(format!(
+            "no customer id of tonight was in {}'s labels: the ids do not join (re-keyed?); segments were matched by centroid distance",
+            prev.dir.display()
+        ));
+        flows = None;
+    }
     let (overlap, matched, matched_by) = match &flows {
         Some(m) => {
             let tonight_idx: Vec<u32> = (0..nk as u32).collect();
@@ -135,7 +150,11 @@ fn centroid_distances(r: &Replay, pm: &crate::model::Model, nk: usize) -> Vec<f6
     (0..pm.k() * nk)
         .map(|i| {
             let (a, n) = (i / nk, i % nk);
-            let c = r.counts[n].max(1) as f64;
+            // A segment none of whose customers the previous model could prepare has no position there.
+            if r.counts[n] == 0 {
+                return f64::INFINITY;
+            }
+            let c = r.counts[n] as f64;
             (0..pd)
                 .map(|j| (r.sums[n * pd + j] / c - centroids[a * pd + j] as f64).powi(2))
                 .sum::<f64>()
@@ -174,11 +193,13 @@ fn replay(
         overlap: vec![0; pk * nk],
         sums: vec![0.0; nk * pd],
         counts: vec![0; nk],
+        dropped: 0,
     };
-    let (_, tally) = scan(
+    let (counts, tally) = scan(
         &p.source,
         cols,
         pm,
+        measuring(pm.missing),
         backend,
         check.as_ref(),
         |b, near| {
@@ -209,6 +230,7 @@ fn replay(
         },
     )?;
     out.drift = tally;
+    out.dropped = counts.dropped;
     Ok(out)
 }
 
@@ -234,10 +256,6 @@ fn joined(
         nulls += now.extend(a, segs)?;
         row += a.len();
     }
-    if nulls > 0 {
-        warnings.push(format!(
-            "{nulls} rows have no id tonight: left out of the migration"
-        ));
-    }
-    Ok(Some(migration::join(prev_keys, now)?))
+    migration::note_nulls(nulls, "tonight", warnings);
+    Ok(migration::join_or_warn(prev_keys, now, &prev.dir, warnings))
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::compute::{Backend, Dataset, Nearest};
 use crate::data::load::{Columns, check_mostly_numeric, numeric_type, resolve};
-use crate::data::{LoadSpec, Source};
+use crate::data::{LoadSpec, Missing, Source};
 use crate::error::{Error, Result};
 use crate::model::lifecycle::drift;
 use crate::model::{Model, Role};
@@ -70,16 +70,28 @@ pub fn model_columns(model: &Model, source: &Source, id: Option<String>) -> Resu
     )
 }
 
-/// Streams `source` through `model` on `backend`. `map` runs on worker threads with each prepared batch
-/// and its nearest segments; `sink` receives its results in input order. With a drift `check`, the
-/// batches are tallied for it too (merged in input order: the same result at any thread count).
+/// A model's missing-value policy for measuring another night with it: `error` becomes `drop` (tonight's
+/// refit or drift check must not fail because last night's model would not have taken a null; the rows
+/// left out are counted).
+pub fn measuring(missing: Missing) -> Missing {
+    match missing {
+        Missing::Error => Missing::Drop,
+        m => m,
+    }
+}
+
+/// Streams `source` through `model` (rows with missing values handled per `missing`) on `backend`. `map` runs on worker threads with each prepared batch
+/// (already tallied: it may take the batch's vectors) and its nearest segments; `sink` receives its
+/// results in input order. With a drift `check`, the batches are tallied for it (merged in input order:
+/// the same result at any thread count).
 pub fn scan<T: Send>(
     source: &Source,
     cols: &Columns,
     model: &Model,
+    missing: Missing,
     backend: &dyn Backend,
     check: Option<&drift::Check>,
-    map: impl Fn(&PreparedBatch, &Nearest) -> Result<T> + Sync,
+    map: impl Fn(&mut PreparedBatch, &Nearest) -> Result<T> + Sync,
     mut sink: impl FnMut(T) -> Result<()>,
 ) -> Result<(Counts, drift::Tally)> {
     let (k, d) = (model.k(), model.prepared_d());
@@ -94,7 +106,7 @@ pub fn scan<T: Send>(
         ..Default::default()
     };
     let mut drift = drift::Tally::default();
-    let each = |b: PreparedBatch| -> Result<(T, PreparedBatch, Nearest, Option<drift::Tally>)> {
+    let each = |mut b: PreparedBatch| -> Result<(T, PreparedBatch, Nearest, Option<drift::Tally>)> {
         let near = if b.x.is_empty() {
             Nearest::empty()
         } else {
@@ -103,8 +115,8 @@ pub fn scan<T: Send>(
                 .load(Dataset::new(&b.x, d, None))?
                 .nearest(&centroids, k)?
         };
-        let out = map(&b, &near)?;
         let tally = check.map(|c| c.tally(&b.x, &near.labels, &near.dist2));
+        let out = map(&mut b, &near)?;
         // Only the counts travel on with the result.
         let b = PreparedBatch {
             x: Vec::new(),
@@ -119,7 +131,7 @@ pub fn scan<T: Send>(
         source,
         cols,
         &model.preparation,
-        model.missing,
+        missing,
         workers,
         each,
         |(out, b, near, tally)| {

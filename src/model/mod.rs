@@ -421,13 +421,23 @@ impl Model {
             return Err("a segment id is not below next_segment_id".into());
         }
         if let Some(r) = &self.reference {
-            let shapes = r.mean.len() == d
-                && r.sd.len() == d
-                && r.bins.len() == self.features.len()
-                && r.bins.iter().all(|b| {
-                    b.shares.len() == b.edges.len() + 1
-                        || b.edges.is_empty() && !b.shares.is_empty()
-                });
+            // Numeric bins: sorted distinct edges and one share more; categorical: a share per category.
+            let numeric = prep.columns.len();
+            let bins_ok = r.bins.len() == self.features.len()
+                && r.bins
+                    .iter()
+                    .enumerate()
+                    .all(|(f, b)| match f.checked_sub(numeric) {
+                        None => {
+                            b.shares.len() == b.edges.len() + 1
+                                && b.edges.windows(2).all(|w| w[0] < w[1])
+                        }
+                        Some(c) => {
+                            b.edges.is_empty()
+                                && b.shares.len() == prep.categorical[c].categories.len()
+                        }
+                    });
+            let shapes = r.mean.len() == d && r.sd.len() == d && bins_ok;
             let finite = r.mean.iter().chain(&r.sd).all(|v| v.is_finite())
                 && r.bins.iter().all(|b| {
                     b.edges.iter().all(|v| v.is_finite()) && b.shares.iter().all(|v| v.is_finite())

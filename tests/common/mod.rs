@@ -183,3 +183,20 @@ pub fn generate_night(
         &["--night", &night, "--scenarios", scenarios],
     );
 }
+
+/// Rewrites the Parquet file at `path` with `edit` applied to its columns (name, values), in row groups
+/// of at most `group_rows` rows.
+pub fn rewrite_parquet(
+    path: &Path,
+    group_rows: Option<usize>,
+    edit: impl FnOnce(&mut Vec<(String, ArrayRef)>),
+) {
+    let b = read_parquet(path);
+    let mut cols: Vec<(String, ArrayRef)> = (b.schema().fields().iter())
+        .zip(b.columns())
+        .map(|(f, c)| (f.name().clone(), c.clone()))
+        .collect();
+    edit(&mut cols);
+    let cols = cols.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    write_parquet_groups(path, cols, group_rows);
+}

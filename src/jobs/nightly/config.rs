@@ -175,6 +175,22 @@ impl Job {
                 "[kmeans] k must be at least 1",
             ));
         }
+        let (km, input) = (&config.kmeans, &config.input);
+        let checks = [
+            (km.n_init >= 1, "[kmeans] n_init must be at least 1"),
+            (km.max_iter >= 1, "[kmeans] max_iter must be at least 1"),
+            (
+                km.tol.is_finite() && km.tol >= 0.0,
+                "[kmeans] tol must be a finite number ≥ 0",
+            ),
+            (
+                (0.0..1.0).contains(&input.min_category_share),
+                "[input] min_category_share must be in [0, 1)",
+            ),
+        ];
+        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(at(None, msg));
+        }
         if *config.output.keep.get_ref() == 0 {
             return Err(at(
                 Some(config.output.keep.span()),
@@ -280,6 +296,8 @@ registry = "models"
         assert!(e.contains(":7:") && e.contains("kk"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = 0")).unwrap_err();
         assert!(e.contains(":7: k: [kmeans] k must be"), "{e}");
+        let e = parse(&GOOD.replace("k = 5", "k = 5\nn_init = 0")).unwrap_err();
+        assert!(e.contains("[kmeans] n_init must be at least 1"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = \"five\"")).unwrap_err();
         assert!(e.contains(":7: k: invalid type"), "{e}");
         let e = parse(&GOOD.replace("refit-on-drift", "sometimes")).unwrap_err();

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::assign::{self, AssignOptions};
 use super::fit::{self, FitOptions, InitChoice};
 use super::lineage::LifecycleOptions;
-use super::scan::{model_columns, scan};
+use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::Source;
 use crate::data::source::CsvOptions;
@@ -79,14 +79,23 @@ pub fn is_date(s: &str) -> bool {
         && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
 }
 
-/// The dated runs in `runs`, oldest first.
+/// The marker a night gets once all of it succeeded (published, registered): only such nights are an
+/// earlier night for the next one, so a night killed after publishing its files but before the end is
+/// not built upon.
+fn marker(runs: &Path, date: &str) -> PathBuf {
+    runs.join(format!(".{date}.complete"))
+}
+
+/// The completed nights in `runs`, oldest first.
 fn nights(runs: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(runs)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| is_date(n) && runs.join(n).join("model.json").is_file())
+        .filter(|n| {
+            is_date(n) && runs.join(n).join("model.json").is_file() && marker(runs, n).is_file()
+        })
         .collect();
     v.sort();
     v
@@ -132,6 +141,13 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
     }
     let _lock = lock(&runs)?;
+    // A re-run night is not complete again until it has all succeeded again.
+    match std::fs::remove_file(marker(&runs, date)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::output(marker(&runs, date), e));
+        }
+        _ => {}
+    }
     let previous = nights(&runs).into_iter().rfind(|n| n.as_str() < date);
     let prev = previous
         .as_ref()
@@ -160,8 +176,9 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         let model = std::fs::read(out.join("model.json")).map_err(|e| Error::output(&out, e))?;
         write_file_atomic(&registry.join(format!("{date}.json")), &model)?;
     }
+    write_file_atomic(&marker(&runs, date), b"")?;
     point_current(&runs, date)?;
-    let removed = retain(&runs, &registry, *c.output.keep.get_ref(), log);
+    let removed = retain(&runs, &registry, date, *c.output.keep.get_ref(), log);
     Ok(Night {
         date: date.into(),
         run: out,
@@ -195,10 +212,10 @@ fn fit_night(
 ) -> Result<Related> {
     let c = &job.config;
     let k = *c.kmeans.k.get_ref();
-    // A warm start needs last night's model with the same k.
+    // A warm start when last night's model allows one (same k and features), a cold one otherwise.
     let init = match (&job.init, prev) {
-        (InitChoice::Previous, Some(p)) if p.model.k() == k => InitChoice::Previous,
-        (InitChoice::Previous, _) => InitChoice::Auto,
+        (InitChoice::Previous, Some(_)) => InitChoice::PreviousOrAuto,
+        (InitChoice::Previous, None) => InitChoice::Auto,
         (i, _) => i.clone(),
     };
     let opts = FitOptions {
@@ -280,19 +297,20 @@ fn measure(
     let source = Source::open_with(inputs, &ids, &CsvOptions::default())?;
     let cols = model_columns(m, &source, None)?;
     let check = drift::Check::new(m).expect("Previous::open checks the reference");
-    let tally = run_with_fallback(sel, log, |b| {
-        scan(
-            &source,
-            &cols,
-            m,
-            b,
-            Some(&check),
-            |_, _| Ok(()),
-            |()| Ok(()),
-        )
-        .map(|t| t.1)
+    let (counts, tally) = run_with_fallback(sel, log, |b| {
+        let m_missing = measuring(m.missing);
+        let none = |_: &mut _, _: &_| Ok(());
+        scan(&source, &cols, m, m_missing, b, Some(&check), none, |()| {
+            Ok(())
+        })
     })?
     .value;
+    if counts.dropped > 0 {
+        log(&format!(
+            "warning: {} rows with missing values in the previous model's features are left out of the drift check",
+            counts.dropped
+        ));
+    }
     Ok(check.report(&tally, &job.config.drift))
 }
 
@@ -315,10 +333,17 @@ fn point_current(runs: &Path, date: &str) -> Result<()> {
         .map_err(|e| Error::output(runs, e))
 }
 
-/// Keeps the newest `keep` nights: older runs (their link and store) are removed, and the registry models
-/// older than the oldest kept night except the newest of them (the one an assign night may still use).
+/// Keeps the newest `keep` nights (and tonight): older runs (marker, link and store) are removed, and the
+/// registry models older than the oldest kept night except the newest of them (the one an assign night
+/// may still use).
 /// The night has succeeded by then: a deletion that fails is a warning, not a failed night.
-fn retain(runs: &Path, registry: &Path, keep: usize, log: &dyn Fn(&str)) -> Vec<String> {
+fn retain(
+    runs: &Path,
+    registry: &Path,
+    tonight: &str,
+    keep: usize,
+    log: &dyn Fn(&str),
+) -> Vec<String> {
     let all = nights(runs);
     let Some(oldest_kept) = all.len().checked_sub(keep).map(|i| all[i].clone()) else {
         return Vec::new();
@@ -331,10 +356,13 @@ fn retain(runs: &Path, registry: &Path, keep: usize, log: &dyn Fn(&str)) -> Vec<
             what.display()
         )),
     };
-    for n in all.iter().filter(|n| **n < oldest_kept) {
+    // Tonight stays even when it is an old night re-run.
+    for n in all.iter().filter(|n| **n < oldest_kept && *n != tonight) {
         let link = runs.join(n);
         let store = runs.join(format!(".{n}.strata"));
-        let r = std::fs::remove_file(&link).and_then(|()| std::fs::remove_dir_all(&store));
+        let r = std::fs::remove_file(marker(runs, n))
+            .and_then(|()| std::fs::remove_file(&link))
+            .and_then(|()| std::fs::remove_dir_all(&store));
         done(&link, r);
     }
     let mut models: Vec<PathBuf> = std::fs::read_dir(registry)

@@ -226,18 +226,24 @@ impl Migration {
 }
 
 /// Sorts by key and fails on a repeated key (a repeated id makes the join ambiguous).
-fn sorted<K: Ord + Copy + Send>(mut v: Vec<(K, u32)>, night: &str) -> Result<Vec<(K, u32)>> {
+fn sorted<K: Ord + Copy + Send>(
+    mut v: Vec<(K, u32)>,
+    night: &str,
+) -> std::result::Result<Vec<(K, u32)>, String> {
     v.par_sort_unstable();
     let repeats = v.windows(2).filter(|w| w[0].0 == w[1].0).count();
     if repeats > 0 {
-        return Err(Error::input(format!(
-            "{night}'s ids repeat on {repeats} row(s): migration needs one row per customer; deduplicate the export"
-        )));
+        return Err(format!(
+            "{night}'s ids repeat on {repeats} row(s), and migration needs one row per customer"
+        ));
     }
     Ok(v)
 }
 
-fn merge<K: Ord + Copy + Send>(prev: Vec<(K, u32)>, now: Vec<(K, u32)>) -> Result<Migration> {
+fn merge<K: Ord + Copy + Send>(
+    prev: Vec<(K, u32)>,
+    now: Vec<(K, u32)>,
+) -> std::result::Result<Migration, String> {
     let prev = sorted(prev, "last night")?;
     let now = sorted(now, "tonight")?;
     let mut flows = BTreeMap::new();
@@ -268,12 +274,39 @@ fn merge<K: Ord + Copy + Send>(prev: Vec<(K, u32)>, now: Vec<(K, u32)>) -> Resul
     Ok(Migration { flows })
 }
 
-/// Joins last night's customers with tonight's.
-pub fn join(prev: Keyed, now: Keyed) -> Result<Migration> {
+/// Joins last night's customers with tonight's; fails (with the reason) when either night repeats an id.
+pub fn join(prev: Keyed, now: Keyed) -> std::result::Result<Migration, String> {
     match (prev, now) {
         (Keyed::Int(a), Keyed::Int(b)) => merge(a, b),
         (Keyed::Text(a), Keyed::Text(b)) => merge(a, b),
-        _ => Err(Error::input("the two nights' ids are keyed differently")),
+        _ => unreachable!("both nights are keyed with KeyKind::of of the same two types"),
+    }
+}
+
+/// [`join`], or None with a warning: a night with repeated ids has no migration (and a fit matches
+/// segments by centroid distance), but the night itself goes on.
+pub fn join_or_warn(
+    prev: Keyed,
+    now: Keyed,
+    prev_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Option<Migration> {
+    join(prev, now)
+        .map_err(|e| {
+            warnings.push(format!(
+                "no migration against {}: {e}; deduplicate the export",
+                prev_dir.display()
+            ))
+        })
+        .ok()
+}
+
+/// Warns about rows without an id on `night` (they cannot be joined).
+pub fn note_nulls(nulls: usize, night: &str, warnings: &mut Vec<String>) {
+    if nulls > 0 {
+        warnings.push(format!(
+            "{nulls} rows have no id {night}: left out of the migration"
+        ));
     }
 }
 
@@ -308,8 +341,9 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     Ok(b)
 }
 
-/// Streams last night's labels.parquet (id column first, `segment`) into keyed pairs.
-pub fn read_labels(path: &Path, kind: KeyKind) -> Result<Keyed> {
+/// Streams last night's labels.parquet (id column first, `segment`) into keyed pairs; also returns the
+/// number of rows without an id.
+pub fn read_labels(path: &Path, kind: KeyKind) -> Result<(Keyed, usize)> {
     let builder = open(path)?;
     let seg = builder.schema().index_of("segment").expect("checked");
     let mask = ProjectionMask::roots(builder.parquet_schema(), [0, seg]);
@@ -317,7 +351,7 @@ pub fn read_labels(path: &Path, kind: KeyKind) -> Result<Keyed> {
         .with_projection(mask)
         .build()
         .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
-    let mut keyed = Keyed::new(kind);
+    let (mut keyed, mut nulls) = (Keyed::new(kind), 0);
     for batch in reader {
         let batch =
             batch.map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
@@ -326,9 +360,9 @@ pub fn read_labels(path: &Path, kind: KeyKind) -> Result<Keyed> {
             .as_any()
             .downcast_ref::<UInt32Array>()
             .expect("checked type");
-        keyed.extend(batch.column(0), segs.iter())?;
+        nulls += keyed.extend(batch.column(0), segs.iter())?;
     }
-    Ok(keyed)
+    Ok((keyed, nulls))
 }
 
 #[cfg(test)]
@@ -386,6 +420,6 @@ mod tests {
         let mut dup = Keyed::new(KeyKind::Text);
         dup.extend(&b, [Some(0), Some(0)].into_iter()).unwrap();
         let e = join(prev, dup).unwrap_err();
-        assert!(e.to_string().contains("repeat on 1 row"), "{e}");
+        assert!(e.contains("repeat on 1 row"), "{e}");
     }
 }
