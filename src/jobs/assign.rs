@@ -435,8 +435,7 @@ fn stream(
         None
     };
     let (counts, drift) = scan(
-        source,
-        cols,
+        (source, cols),
         model,
         model.missing,
         backend,

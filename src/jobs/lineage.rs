@@ -196,8 +196,7 @@ fn replay(
         dropped: 0,
     };
     let (counts, tally) = scan(
-        &p.source,
-        cols,
+        (&p.source, cols),
         pm,
         measuring(pm.missing),
         backend,

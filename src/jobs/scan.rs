@@ -85,8 +85,7 @@ pub fn measuring(missing: Missing) -> Missing {
 /// results in input order. With a drift `check`, the batches are tallied for it (merged in input order:
 /// the same result at any thread count).
 pub fn scan<T: Send>(
-    source: &Source,
-    cols: &Columns,
+    (source, cols): (&Source, &Columns),
     model: &Model,
     missing: Missing,
     backend: &dyn Backend,
