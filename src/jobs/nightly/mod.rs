@@ -300,9 +300,15 @@ fn measure(
     let (counts, tally) = run_with_fallback(sel, log, |b| {
         let m_missing = measuring(m.missing);
         let none = |_: &mut _, _: &_| Ok(());
-        scan(&source, &cols, m, m_missing, b, Some(&check), none, |()| {
-            Ok(())
-        })
+        scan(
+            (&source, &cols),
+            m,
+            m_missing,
+            b,
+            Some(&check),
+            none,
+            |()| Ok(()),
+        )
     })?
     .value;
     if counts.dropped > 0 {
