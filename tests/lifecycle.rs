@@ -708,7 +708,7 @@ fn a_damaged_drift_reference_is_one_clear_error() {
 fn unusable_ids_fall_back_to_centroid_matching_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let n0 = fit(tmp.path(), 0);
-    let run = |name: &str, edit: &dyn Fn(&mut Vec<(String, arrow_array::ArrayRef)>)| {
+    let run = |name: &str, edit: &dyn Fn(&mut common::Columns)| {
         let input = tmp.path().join(format!("{name}.parquet"));
         common::generate_night(&input, 20_000, 6, 4, 1, EVENTS);
         common::rewrite_parquet(&input, None, edit);

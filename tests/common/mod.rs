@@ -184,15 +184,14 @@ pub fn generate_night(
     );
 }
 
-/// Rewrites the Parquet file at `path` with `edit` applied to its columns (name, values), in row groups
-/// of at most `group_rows` rows.
-pub fn rewrite_parquet(
-    path: &Path,
-    group_rows: Option<usize>,
-    edit: impl FnOnce(&mut Vec<(String, ArrayRef)>),
-) {
+/// A table's columns by name, for editing.
+pub type Columns = Vec<(String, ArrayRef)>;
+
+/// Rewrites the Parquet file at `path` with `edit` applied to its columns, in row groups of at most
+/// `group_rows` rows.
+pub fn rewrite_parquet(path: &Path, group_rows: Option<usize>, edit: impl FnOnce(&mut Columns)) {
     let b = read_parquet(path);
-    let mut cols: Vec<(String, ArrayRef)> = (b.schema().fields().iter())
+    let mut cols: Columns = (b.schema().fields().iter())
         .zip(b.columns())
         .map(|(f, c)| (f.name().clone(), c.clone()))
         .collect();
