@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, Int64Array, StringArray, UInt32Array};
 use common::{json, ok, read_parquet, strata};
@@ -19,30 +19,57 @@ fn generate(dir: &Path, night: usize) -> String {
     out.to_str().unwrap().to_string()
 }
 
-fn fit(dir: &Path, night: usize) -> std::path::PathBuf {
-    let input = generate(dir, night);
-    let out = dir.join(format!("n{night}"));
-    let prev = dir.join(format!("n{}", night.wrapping_sub(1)));
-    let k = K[night].to_string();
-    let mut args = vec![
-        "fit",
-        &input,
+/// The options of every fit here.
+const FIT: &str = "fit --device cpu --log1p balance,credit_limit,monthly_spend";
+
+/// Fits `input` with `k` segments into `out` (with `extra` options), relative to `prev` when given.
+fn fit_into(input: &Path, out: &Path, k: usize, prev: Option<&Path>, extra: &str) {
+    let k = k.to_string();
+    let mut more = vec![
+        input.to_str().unwrap(),
         "--k",
         &k,
-        "--id",
-        "customer_id",
-        "--device",
-        "cpu",
-        "--log1p",
-        "balance,credit_limit,monthly_spend",
         "--out",
         out.to_str().unwrap(),
     ];
-    if night > 0 {
-        args.extend(["--previous", prev.to_str().unwrap()]);
+    if let Some(p) = prev {
+        more.extend(["--previous", p.to_str().unwrap()]);
     }
-    ok(strata(&args));
+    run(&format!("{FIT} {extra}"), &more);
+}
+
+/// Generates night `night` and fits it (with ids) into `dir`/n`night`, relative to the night before.
+fn fit(dir: &Path, night: usize) -> PathBuf {
+    let input = generate(dir, night);
+    let out = dir.join(format!("n{night}"));
+    let prev = (night > 0).then(|| dir.join(format!("n{}", night - 1)));
+    fit_into(
+        Path::new(&input),
+        &out,
+        K[night],
+        prev.as_deref(),
+        "--id customer_id",
+    );
     out
+}
+
+/// A numeric column's values as f64.
+fn values(a: &arrow_array::ArrayRef) -> Vec<f64> {
+    let b = arrow_array::RecordBatch::try_from_iter([("v", a.clone())]).unwrap();
+    common::col_f64(&b, "v")
+}
+
+/// The words of `fixed` (flags and their values) followed by `more` (paths and flags naming them).
+fn args<'a>(fixed: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    fixed
+        .split_whitespace()
+        .chain(more.iter().copied())
+        .collect()
+}
+
+/// Runs strata with [`args`] and expects success.
+fn run(fixed: &str, more: &[&str]) -> String {
+    ok(strata(&args(fixed, more)))
 }
 
 /// customer id → segment, from a labels.parquet.
@@ -196,34 +223,34 @@ fn assign_previous_writes_migration_and_drift() {
     let n0 = fit(tmp.path(), 0);
     let night1 = generate(tmp.path(), 1);
     let out = tmp.path().join("a1");
-    ok(strata(&[
-        "assign",
-        "--model",
-        n0.to_str().unwrap(),
-        &night1,
-        "--previous",
-        n0.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    run(
+        "assign --device cpu",
+        &[
+            "--model",
+            n0.to_str().unwrap(),
+            &night1,
+            "--previous",
+            n0.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert_eq!(migration(&out), expected_migration(&n0, &out));
     let s = json(&out.join("summary.json"));
     assert_eq!(s["drift"]["verdict"], "keep");
     // The shifted night against the same model: refit.
     let night5 = generate(tmp.path(), 5);
     let out5 = tmp.path().join("a5");
-    ok(strata(&[
-        "assign",
-        "--model",
-        n0.to_str().unwrap(),
-        &night5,
-        "--device",
-        "cpu",
-        "--out",
-        out5.to_str().unwrap(),
-    ]));
+    run(
+        "assign --device cpu",
+        &[
+            "--model",
+            n0.to_str().unwrap(),
+            &night5,
+            "--out",
+            out5.to_str().unwrap(),
+        ],
+    );
     assert_eq!(
         json(&out5.join("summary.json"))["drift"]["verdict"],
         "refit"
@@ -270,16 +297,16 @@ fn numeric_psi_matches_an_independent_computation() {
     common::generate_night(&shifted, 20_000, 6, 4, 1, "shift");
     let night5 = shifted.to_str().unwrap().to_string();
     let out = tmp.path().join("a5");
-    ok(strata(&[
-        "assign",
-        "--model",
-        n0.to_str().unwrap(),
-        &night5,
-        "--device",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    run(
+        "assign --device cpu",
+        &[
+            "--model",
+            n0.to_str().unwrap(),
+            &night5,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     // Prepare tonight's balance with the model's own numbers and bin it by the model's edges.
     let model = json(&n0.join("model.json"));
     let col = &model["preparation"]["columns"][0];
@@ -327,34 +354,28 @@ fn categorical_drift_on_real_data() {
     let tmp = tempfile::tempdir().unwrap();
     let fitted = tmp.path().join("fit");
     let features = "Age,Annual Income (k$),Spending Score (1-100)";
-    ok(strata(&[
-        "fit",
-        mall.to_str().unwrap(),
-        "--k",
-        "5",
-        "--features",
-        features,
-        "--categorical",
-        "Genre",
-        "--id",
-        "CustomerID",
-        "--device",
-        "cpu",
-        "--out",
-        fitted.to_str().unwrap(),
-    ]));
+    run(
+        "fit --k 5 --categorical Genre --id CustomerID --device cpu",
+        &[
+            mall.to_str().unwrap(),
+            "--features",
+            features,
+            "--out",
+            fitted.to_str().unwrap(),
+        ],
+    );
     // The training customers themselves: every PSI is 0 and the verdict is keep.
     let same = tmp.path().join("same");
-    ok(strata(&[
-        "assign",
-        "--model",
-        fitted.to_str().unwrap(),
-        mall.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--out",
-        same.to_str().unwrap(),
-    ]));
+    run(
+        "assign --device cpu",
+        &[
+            "--model",
+            fitted.to_str().unwrap(),
+            mall.to_str().unwrap(),
+            "--out",
+            same.to_str().unwrap(),
+        ],
+    );
     for f in [
         "Age",
         "Annual Income (k$)",
@@ -377,16 +398,16 @@ fn categorical_drift_on_real_data() {
     let female_csv = tmp.path().join("female.csv");
     std::fs::write(&female_csv, format!("{header}\n{}\n", women.join("\n"))).unwrap();
     let out = tmp.path().join("women");
-    ok(strata(&[
-        "assign",
-        "--model",
-        fitted.to_str().unwrap(),
-        female_csv.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    run(
+        "assign --device cpu",
+        &[
+            "--model",
+            fitted.to_str().unwrap(),
+            female_csv.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     // Categories in the model's order: Female, Male, (other).
     let p = women.len() as f64 / rows.len() as f64;
     let want = psi(&[1.0, 0.0, 0.0], &[p, 1.0 - p, 0.0]);
@@ -403,26 +424,9 @@ fn without_ids_segments_match_by_centroid_distance() {
     for (t, k) in K.iter().enumerate().take(3) {
         let input = generate(tmp.path(), t);
         let out = tmp.path().join(format!("r{t}"));
-        let k = k.to_string();
-        let mut args = vec![
-            "fit",
-            &input,
-            "--k",
-            &k,
-            "--features",
-            features,
-            "--device",
-            "cpu",
-            "--log1p",
-            "balance,credit_limit,monthly_spend",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        let prev = tmp.path().join(format!("r{}", t.wrapping_sub(1)));
-        if t > 0 {
-            args.extend(["--previous", prev.to_str().unwrap()]);
-        }
-        ok(strata(&args));
+        let prev = (t > 0).then(|| tmp.path().join(format!("r{}", t - 1)));
+        let extra = format!("--features {features}");
+        fit_into(Path::new(&input), &out, *k, prev.as_deref(), &extra);
         outs.push(out);
     }
     let s = json(&outs[1].join("summary.json"));
@@ -464,20 +468,7 @@ fn previous_may_be_the_output_directory_itself() {
     let out = fit(tmp.path(), 0);
     let before = labels(&out);
     let night1 = generate(tmp.path(), 1);
-    ok(strata(&[
-        "fit",
-        &night1,
-        "--k",
-        "4",
-        "--id",
-        "customer_id",
-        "--device",
-        "cpu",
-        "--previous",
-        out.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    fit_into(Path::new(&night1), &out, 4, Some(&out), "--id customer_id");
     let after = labels(&out);
     let m = migration(&out);
     let stayed: u64 = (m.iter())
@@ -500,25 +491,8 @@ fn grow_and_shrink_are_new_and_gone_customers() {
         let input = tmp.path().join(format!("g{t}.parquet"));
         common::generate_night(&input, 20_000, 6, 4, t, "grow,shrink");
         let out = tmp.path().join(format!("g{t}"));
-        let prev = tmp.path().join(format!("g{}", t.wrapping_sub(1)));
-        let mut args = vec![
-            "fit",
-            input.to_str().unwrap(),
-            "--k",
-            "4",
-            "--id",
-            "customer_id",
-            "--device",
-            "cpu",
-            "--log1p",
-            "balance,credit_limit,monthly_spend",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        if t > 0 {
-            args.extend(["--previous", prev.to_str().unwrap()]);
-        }
-        ok(strata(&args));
+        let prev = (t > 0).then(|| tmp.path().join(format!("g{}", t - 1)));
+        fit_into(&input, &out, 4, prev.as_deref(), "--id customer_id");
         outs.push(out);
     }
     for t in 1..3 {
@@ -566,7 +540,7 @@ fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
     // Night 2 rewritten in row groups of 3,000 rows: seven parts streamed by concurrent workers.
     let night2 = generate(tmp.path(), 2);
     common::rewrite_parquet(Path::new(&night2), Some(3_000), |_| {});
-    let run = |threads: &str| {
+    let outputs = |threads: &str| {
         let out = tmp.path().join(format!("t{threads}"));
         ok(common::strata_env(
             &[
@@ -620,7 +594,7 @@ fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
         );
         bytes
     };
-    assert_eq!(run("1"), run("2"));
+    assert_eq!(outputs("1"), outputs("2"));
 }
 
 #[test]
@@ -630,35 +604,13 @@ fn a_null_tonight_does_not_stop_a_refit_against_a_strict_model() {
     let night1 = generate(tmp.path(), 1);
     common::rewrite_parquet(Path::new(&night1), None, |cols| {
         let b = &mut cols.iter_mut().find(|c| c.0 == "balance").unwrap().1;
-        let mut v: Vec<Option<f64>> = common::col_f64(
-            &arrow_array::RecordBatch::try_from_iter([("b", b.clone())]).unwrap(),
-            "b",
-        )
-        .into_iter()
-        .map(Some)
-        .collect();
+        let mut v: Vec<Option<f64>> = values(b).into_iter().map(Some).collect();
         v[10] = None;
         *b = std::sync::Arc::new(arrow_array::Float64Array::from(v));
     });
     let out = tmp.path().join("n1");
-    ok(strata(&[
-        "fit",
-        &night1,
-        "--k",
-        "4",
-        "--id",
-        "customer_id",
-        "--device",
-        "cpu",
-        "--missing",
-        "drop",
-        "--log1p",
-        "balance,credit_limit,monthly_spend",
-        "--previous",
-        n0.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let extra = "--id customer_id --missing drop";
+    fit_into(Path::new(&night1), &out, 4, Some(&n0), extra);
     let s = json(&out.join("summary.json"));
     assert!(
         s["warnings"]
@@ -688,14 +640,16 @@ fn a_damaged_drift_reference_is_one_clear_error() {
     let edited = tmp.path().join("edited.json");
     std::fs::write(&edited, serde_json::to_string(&model).unwrap()).unwrap();
     let night1 = generate(tmp.path(), 1);
-    let o = strata(&[
+    let o = strata(&args(
         "assign",
-        "--model",
-        edited.to_str().unwrap(),
-        &night1,
-        "--out",
-        tmp.path().join("a").to_str().unwrap(),
-    ]);
+        &[
+            "--model",
+            edited.to_str().unwrap(),
+            &night1,
+            "--out",
+            tmp.path().join("a").to_str().unwrap(),
+        ],
+    ));
     assert_eq!(o.status.code(), Some(3));
     assert!(
         common::stderr(&o).contains("drift reference"),
@@ -708,27 +662,12 @@ fn a_damaged_drift_reference_is_one_clear_error() {
 fn unusable_ids_fall_back_to_centroid_matching_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let n0 = fit(tmp.path(), 0);
-    let run = |name: &str, edit: &dyn Fn(&mut common::Columns)| {
+    let night_with = |name: &str, edit: &dyn Fn(&mut common::Columns)| {
         let input = tmp.path().join(format!("{name}.parquet"));
         common::generate_night(&input, 20_000, 6, 4, 1, EVENTS);
         common::rewrite_parquet(&input, None, edit);
         let out = tmp.path().join(name);
-        ok(strata(&[
-            "fit",
-            input.to_str().unwrap(),
-            "--k",
-            "4",
-            "--id",
-            "customer_id",
-            "--device",
-            "cpu",
-            "--log1p",
-            "balance,credit_limit,monthly_spend",
-            "--previous",
-            n0.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]));
+        fit_into(&input, &out, 4, Some(&n0), "--id customer_id");
         let s = json(&out.join("summary.json"));
         assert!(!out.join("migration.parquet").exists(), "{name}");
         assert_eq!(s["lifecycle"]["matched_by"], "centroid distance", "{name}");
@@ -736,21 +675,15 @@ fn unusable_ids_fall_back_to_centroid_matching_with_a_warning() {
         s["warnings"].to_string()
     };
     // Re-keyed ids: none joins.
-    let w = run("rekeyed", &|cols| {
-        let ids = common::col_f64(
-            &arrow_array::RecordBatch::try_from_iter([("i", cols[0].1.clone())]).unwrap(),
-            "i",
-        );
+    let w = night_with("rekeyed", &|cols| {
+        let ids = values(&cols[0].1);
         let text = arrow_array::StringArray::from_iter_values(ids.iter().map(|v| format!("c{v}")));
         cols[0].1 = std::sync::Arc::new(text);
     });
     assert!(w.contains("the ids do not join"), "{w}");
     // A repeated id tonight: the join is ambiguous.
-    let w = run("repeated", &|cols| {
-        let mut ids = common::col_f64(
-            &arrow_array::RecordBatch::try_from_iter([("i", cols[0].1.clone())]).unwrap(),
-            "i",
-        );
+    let w = night_with("repeated", &|cols| {
+        let mut ids = values(&cols[0].1);
         ids[1] = ids[0];
         cols[0].1 =
             std::sync::Arc::new(Int64Array::from_iter_values(ids.iter().map(|&v| v as i64)));

@@ -168,9 +168,17 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
     let decision = format!("nightly {date}: {action} ({reason})");
     log(&decision);
     let out = runs.join(date);
+    let tonight = Tonight {
+        job,
+        inputs,
+        out: &out,
+        decision,
+        sel,
+        log,
+    };
     let related = match &prev {
-        Some(p) if !refit => assign_night(job, p, inputs, &out, decision, sel, log)?,
-        _ => fit_night(job, prev.as_ref(), inputs, &out, decision, sel, log)?,
+        Some(p) if !refit => assign_night(tonight, p)?,
+        _ => fit_night(tonight, prev.as_ref())?,
     };
     if refit {
         let model = std::fs::read(out.join("model.json")).map_err(|e| Error::output(&out, e))?;
@@ -200,17 +208,20 @@ fn lifecycle(job: &Job) -> LifecycleOptions {
     }
 }
 
-/// Refits tonight into `out`, related to `prev` when there is one.
-fn fit_night(
-    job: &Job,
-    prev: Option<&Previous>,
+/// What tonight's fit or assign is given.
+struct Tonight<'a> {
+    job: &'a Job,
     inputs: Vec<PathBuf>,
-    out: &Path,
+    out: &'a Path,
+    /// The nightly's decision, recorded in summary.json.
     decision: String,
-    sel: &Selected,
-    log: &dyn Fn(&str),
-) -> Result<Related> {
-    let c = &job.config;
+    sel: &'a Selected,
+    log: &'a dyn Fn(&str),
+}
+
+/// Refits tonight into its run directory, related to `prev` when there is one.
+fn fit_night(t: Tonight, prev: Option<&Previous>) -> Result<Related> {
+    let (job, c) = (t.job, &t.job.config);
     let k = *c.kmeans.k.get_ref();
     // A warm start when last night's model allows one (same k and features), a cold one otherwise.
     let init = match (&job.init, prev) {
@@ -219,8 +230,8 @@ fn fit_night(
         (i, _) => i.clone(),
     };
     let opts = FitOptions {
-        inputs,
-        out: out.to_path_buf(),
+        inputs: t.inputs,
+        out: t.out.to_path_buf(),
         k,
         features: c.input.features.clone(),
         id: c.input.id.clone(),
@@ -238,9 +249,9 @@ fn fit_night(
         csv: CsvOptions::default(),
         previous: prev.map(|p| p.dir.clone()),
         lifecycle: lifecycle(job),
-        decision: Some(decision),
+        decision: Some(t.decision),
     };
-    let l = fit::run(&opts, sel, log)?.summary.lifecycle;
+    let l = fit::run(&opts, t.sel, t.log)?.summary.lifecycle;
     Ok(match l {
         Some(l) => Related {
             events: l.events,
@@ -255,28 +266,21 @@ fn fit_night(
     })
 }
 
-/// Assigns tonight with the previous night's model into `out` (with profiles, as a fit would write).
-fn assign_night(
-    job: &Job,
-    prev: &Previous,
-    inputs: Vec<PathBuf>,
-    out: &Path,
-    decision: String,
-    sel: &Selected,
-    log: &dyn Fn(&str),
-) -> Result<Related> {
+/// Assigns tonight with the previous night's model (with profiles, as a fit would write).
+fn assign_night(t: Tonight, prev: &Previous) -> Result<Related> {
+    let job = t.job;
     let opts = AssignOptions {
         model: prev.dir.join("model.json"),
-        inputs,
-        out: out.to_path_buf(),
+        inputs: t.inputs,
+        out: t.out.to_path_buf(),
         id: job.config.input.id.clone(),
         csv: CsvOptions::default(),
         previous: Some(prev.dir.clone()),
         lifecycle: lifecycle(job),
         profiles: true,
-        decision: Some(decision),
+        decision: Some(t.decision),
     };
-    let s = assign::run(&opts, sel, log)?.summary;
+    let s = assign::run(&opts, t.sel, t.log)?.summary;
     Ok(Related {
         events: s.transitions,
         migration: s.migration,
