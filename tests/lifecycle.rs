@@ -53,6 +53,14 @@ fn fit(dir: &Path, night: usize) -> PathBuf {
     out
 }
 
+/// Column `name` of `b` as its concrete array type.
+fn column<A: Clone + 'static>(b: &arrow_array::RecordBatch, name: &str) -> A {
+    let c = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    c.as_any().downcast_ref::<A>().unwrap().clone()
+}
+
 /// A numeric column's values as f64.
 fn values(a: &arrow_array::ArrayRef) -> Vec<f64> {
     let b = arrow_array::RecordBatch::try_from_iter([("v", a.clone())]).unwrap();
@@ -75,9 +83,8 @@ fn run(fixed: &str, more: &[&str]) -> String {
 /// customer id → segment, from a labels.parquet.
 fn labels(dir: &Path) -> HashMap<i64, u32> {
     let b = read_parquet(&dir.join("labels.parquet"));
-    let id = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-    let seg = b.column_by_name("segment").unwrap();
-    let seg = seg.as_any().downcast_ref::<UInt32Array>().unwrap();
+    let id = column::<Int64Array>(&b, "customer_id");
+    let seg = column::<UInt32Array>(&b, "segment");
     (0..b.num_rows())
         .map(|i| (id.value(i), seg.value(i)))
         .collect()
@@ -101,20 +108,9 @@ fn expected_migration(prev: &Path, now: &Path) -> BTreeMap<(String, String), u64
 
 fn migration(dir: &Path) -> BTreeMap<(String, String), u64> {
     let b = read_parquet(&dir.join("migration.parquet"));
-    let s = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
-            .clone()
-    };
+    let s = |n: &str| column::<StringArray>(&b, n);
     let (f, t) = (s("from_segment"), s("to_segment"));
-    let c = b.column_by_name("customers").unwrap();
-    let c = c
-        .as_any()
-        .downcast_ref::<arrow_array::UInt64Array>()
-        .unwrap();
+    let c = column::<arrow_array::UInt64Array>(&b, "customers");
     (0..b.num_rows())
         .map(|i| ((f.value(i).to_string(), t.value(i).to_string()), c.value(i)))
         .collect()
@@ -123,17 +119,11 @@ fn migration(dir: &Path) -> BTreeMap<(String, String), u64> {
 /// (kind, from, to) of every transition.
 fn transitions(dir: &Path) -> Vec<(String, Option<u32>, Option<u32>)> {
     let b = read_parquet(&dir.join("transitions.parquet"));
-    let kind = b.column_by_name("kind").unwrap();
-    let kind = kind.as_any().downcast_ref::<StringArray>().unwrap();
-    let id = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .unwrap()
-            .clone()
-    };
-    let (f, t) = (id("from_segment"), id("to_segment"));
+    let kind = column::<StringArray>(&b, "kind");
+    let (f, t) = (
+        column::<UInt32Array>(&b, "from_segment"),
+        column::<UInt32Array>(&b, "to_segment"),
+    );
     (0..b.num_rows())
         .map(|i| {
             let opt = |a: &UInt32Array| a.is_valid(i).then(|| a.value(i));
@@ -260,14 +250,7 @@ fn assign_previous_writes_migration_and_drift() {
 /// `measure`'s value for `subject` in a drift.parquet.
 fn drift_value(dir: &Path, measure: &str, subject: &str) -> f64 {
     let b = read_parquet(&dir.join("drift.parquet"));
-    let s = |n: &str| {
-        b.column_by_name(n)
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
-            .clone()
-    };
+    let s = |n: &str| column::<StringArray>(&b, n);
     let (m, sub) = (s("measure"), s("subject"));
     let v = common::col_f64(&b, "value");
     (0..b.num_rows())
@@ -438,12 +421,7 @@ fn without_ids_segments_match_by_centroid_distance() {
     // The same customers in the same rows: nearly all keep their segment id.
     let seg = |d: &Path| {
         let b = read_parquet(&d.join("labels.parquet"));
-        let s = b.column_by_name("segment").unwrap();
-        s.as_any()
-            .downcast_ref::<UInt32Array>()
-            .unwrap()
-            .values()
-            .to_vec()
+        column::<UInt32Array>(&b, "segment").values().to_vec()
     };
     let (a, b) = (seg(&outs[0]), seg(&outs[1]));
     let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();

@@ -61,15 +61,7 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
             100.0 * seg.training_share
         );
     }
-    for t in &s.transitions {
-        println!("  {t}");
-    }
-    if let Some(m) = &s.migration {
-        super::print_migration(m);
-    }
-    if let Some(d) = &s.drift {
-        super::print_drift(d);
-    }
+    super::print_lifecycle("  ", &s.transitions, s.migration.as_ref(), s.drift.as_ref());
     for w in &s.warnings {
         println!("  warning: {w}");
     }

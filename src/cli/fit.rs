@@ -161,13 +161,7 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
     }
     if let Some(l) = lineage {
         println!("  since {} (matched by {}):", l.previous, l.matched_by);
-        for e in &l.events {
-            println!("    {e}");
-        }
-        if let Some(m) = &l.migration {
-            super::print_migration(m);
-        }
-        super::print_drift(&l.drift);
+        super::print_lifecycle("    ", &l.events, l.migration.as_ref(), Some(&l.drift));
     }
     for w in &s.warnings {
         println!("  warning: {w}");

@@ -216,24 +216,32 @@ impl DeviceArgs {
     }
 }
 
-/// The migration totals, one line.
-pub fn print_migration(m: &strata::model::lifecycle::migration::Totals) {
-    println!(
-        "  migration: {} of {} returning customers kept their segment ({:.1}%), {} moved, {} new, {} gone",
-        m.stayed,
-        m.both_nights,
-        100.0 * m.stayed_share,
-        m.moved,
-        m.new,
-        m.gone
-    );
-}
-
-/// The drift verdict and its reasons.
-pub fn print_drift(d: &strata::model::lifecycle::drift::Drift) {
-    println!("  drift: {}", d.verdict.as_str());
-    for r in &d.reasons {
-        println!("    {r}");
+/// Transitions (one line each, after `indent`), migration totals and the drift verdict with its reasons.
+pub fn print_lifecycle(
+    indent: &str,
+    events: &[String],
+    migration: Option<&strata::model::lifecycle::migration::Totals>,
+    drift: Option<&strata::model::lifecycle::drift::Drift>,
+) {
+    for e in events {
+        println!("{indent}{e}");
+    }
+    if let Some(m) = migration {
+        println!(
+            "  migration: {} of {} returning customers kept their segment ({:.1}%), {} moved, {} new, {} gone",
+            m.stayed,
+            m.both_nights,
+            100.0 * m.stayed_share,
+            m.moved,
+            m.new,
+            m.gone
+        );
+    }
+    if let Some(d) = drift {
+        println!("  drift: {}", d.verdict.as_str());
+        for r in &d.reasons {
+            println!("    {r}");
+        }
     }
 }
 

@@ -28,15 +28,7 @@ pub fn run(args: NightlyArgs, log: &dyn Fn(&str)) -> Result<()> {
         n.reason,
         n.previous.as_deref().unwrap_or("nothing (first night)")
     );
-    for e in &n.events {
-        println!("  {e}");
-    }
-    if let Some(m) = &n.migration {
-        super::print_migration(m);
-    }
-    if let Some(d) = &n.drift {
-        super::print_drift(d);
-    }
+    super::print_lifecycle("  ", &n.events, n.migration.as_ref(), n.drift.as_ref());
     for r in &n.removed {
         println!("  removed by retention: {r}");
     }
