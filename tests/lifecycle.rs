@@ -38,6 +38,16 @@ fn fit_into(input: &Path, out: &Path, k: usize, prev: Option<&Path>, extra: &str
     run(&format!("{FIT} {extra}"), &more);
 }
 
+/// Assigns `input` with the model in `model` into `out` on the CPU; `previous` adds `--previous DIR`.
+fn assign_into(model: &Path, input: &Path, out: &Path, previous: Option<&Path>) {
+    let mut more = vec!["--model", model.to_str().unwrap(), input.to_str().unwrap()];
+    more.extend(["--out", out.to_str().unwrap()]);
+    if let Some(p) = previous {
+        more.extend(["--previous", p.to_str().unwrap()]);
+    }
+    run("assign --device cpu", &more);
+}
+
 /// Generates night `night` and fits it (with ids) into `dir`/n`night`, relative to the night before.
 fn fit(dir: &Path, night: usize) -> PathBuf {
     let input = generate(dir, night);
@@ -213,34 +223,14 @@ fn assign_previous_writes_migration_and_drift() {
     let n0 = fit(tmp.path(), 0);
     let night1 = generate(tmp.path(), 1);
     let out = tmp.path().join("a1");
-    run(
-        "assign --device cpu",
-        &[
-            "--model",
-            n0.to_str().unwrap(),
-            &night1,
-            "--previous",
-            n0.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    assign_into(&n0, Path::new(&night1), &out, Some(&n0));
     assert_eq!(migration(&out), expected_migration(&n0, &out));
     let s = json(&out.join("summary.json"));
     assert_eq!(s["drift"]["verdict"], "keep");
     // The shifted night against the same model: refit.
     let night5 = generate(tmp.path(), 5);
     let out5 = tmp.path().join("a5");
-    run(
-        "assign --device cpu",
-        &[
-            "--model",
-            n0.to_str().unwrap(),
-            &night5,
-            "--out",
-            out5.to_str().unwrap(),
-        ],
-    );
+    assign_into(&n0, Path::new(&night5), &out5, None);
     assert_eq!(
         json(&out5.join("summary.json"))["drift"]["verdict"],
         "refit"
@@ -280,16 +270,7 @@ fn numeric_psi_matches_an_independent_computation() {
     common::generate_night(&shifted, 20_000, 6, 4, 1, "shift");
     let night5 = shifted.to_str().unwrap().to_string();
     let out = tmp.path().join("a5");
-    run(
-        "assign --device cpu",
-        &[
-            "--model",
-            n0.to_str().unwrap(),
-            &night5,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    assign_into(&n0, Path::new(&night5), &out, None);
     // Prepare tonight's balance with the model's own numbers and bin it by the model's edges.
     let model = json(&n0.join("model.json"));
     let col = &model["preparation"]["columns"][0];
@@ -349,16 +330,7 @@ fn categorical_drift_on_real_data() {
     );
     // The training customers themselves: every PSI is 0 and the verdict is keep.
     let same = tmp.path().join("same");
-    run(
-        "assign --device cpu",
-        &[
-            "--model",
-            fitted.to_str().unwrap(),
-            mall.to_str().unwrap(),
-            "--out",
-            same.to_str().unwrap(),
-        ],
-    );
+    assign_into(&fitted, &mall, &same, None);
     for f in [
         "Age",
         "Annual Income (k$)",
@@ -381,16 +353,7 @@ fn categorical_drift_on_real_data() {
     let female_csv = tmp.path().join("female.csv");
     std::fs::write(&female_csv, format!("{header}\n{}\n", women.join("\n"))).unwrap();
     let out = tmp.path().join("women");
-    run(
-        "assign --device cpu",
-        &[
-            "--model",
-            fitted.to_str().unwrap(),
-            female_csv.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    assign_into(&fitted, &female_csv, &out, None);
     // Categories in the model's order: Female, Male, (other).
     let p = women.len() as f64 / rows.len() as f64;
     let want = psi(&[1.0, 0.0, 0.0], &[p, 1.0 - p, 0.0]);
