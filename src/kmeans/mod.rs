@@ -4,6 +4,7 @@
 pub mod estimator;
 pub mod init;
 pub mod params;
+pub mod quality;
 
 pub use params::{KMeans, KMeansConfig, KMeansParams};
 
