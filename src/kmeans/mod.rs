@@ -5,6 +5,7 @@ pub mod estimator;
 pub mod init;
 pub mod params;
 pub mod quality;
+pub mod sweep;
 
 pub use params::{KMeans, KMeansConfig, KMeansParams};
 
@@ -254,9 +255,19 @@ fn lloyd(
 
 /// Fits k-means on `ds` with `backend`: `n_init` restarts, the lowest SSE wins (earliest on ties).
 pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KMeansResult> {
+    let mut res = backend.load(*ds)?;
+    fit_resident(backend, res.as_mut(), ds, cfg)
+}
+
+/// [`fit`] on data already resident on `backend` (a sweep fits every k on one upload).
+pub fn fit_resident(
+    backend: &dyn Backend,
+    res: &mut dyn crate::compute::Resident,
+    ds: &Dataset,
+    cfg: &KMeansConfig,
+) -> Result<KMeansResult> {
     cfg.validate(ds)?;
     let tol_abs = cfg.tol * mean_variance(ds);
-    let mut res = backend.load(*ds)?;
     let n_init = cfg.restarts();
     let init = cfg.init.clone().resolve(ds.n);
     let mut best: Option<(usize, Run)> = None;
@@ -266,17 +277,13 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
         let t0 = Instant::now();
         let mut rng = init::restart_rng(cfg.seed, r);
         let c0 = match &init {
-            Init::Auto | Init::KMeansPlusPlus => {
-                init::kmeans_plus_plus(res.as_mut(), ds, cfg.k, &mut rng)?
-            }
-            Init::KMeansParallel => {
-                init::kmeans_parallel(backend, res.as_mut(), ds, cfg.k, &mut rng)?
-            }
+            Init::Auto | Init::KMeansPlusPlus => init::kmeans_plus_plus(res, ds, cfg.k, &mut rng)?,
+            Init::KMeansParallel => init::kmeans_parallel(backend, res, ds, cfg.k, &mut rng)?,
             Init::Random => init::random_rows(ds, cfg.k, &mut rng),
             Init::Given(c) => c.clone(),
         };
         let t1 = Instant::now();
-        let run = lloyd(res.as_mut(), ds, c0, cfg, tol_abs)?;
+        let run = lloyd(res, ds, c0, cfg, tol_abs)?;
         let t2 = Instant::now();
         init_s += (t1 - t0).as_secs_f64();
         iter_s += (t2 - t1).as_secs_f64();
@@ -303,7 +310,6 @@ pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KM
         .collect();
     // The final labels come from the same pass `assign` runs, on the renumbered centroids.
     let nearest = res.nearest(&centroids, cfg.k)?;
-    drop(res);
     Ok(KMeansResult {
         k: cfg.k,
         d,
