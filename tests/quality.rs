@@ -69,3 +69,44 @@ fn indices_match_scikit_learn_on_alllife() {
         );
     }
 }
+
+#[test]
+fn sweep_recommends_the_published_k_on_alllife() {
+    let Some(csv) = common::shared("alllife/credit_card_customer_data.csv") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let fixture = common::json(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alllife_quality.json"),
+    );
+    common::ok(common::strata(&[
+        "sweep",
+        csv.to_str().unwrap(),
+        "--k",
+        "2..6",
+        "--features",
+        common::ALLLIFE_FEATURES,
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let s = common::json(&out.join("sweep.json"));
+    // The published segmentation of this data has three segments; every criterion agrees here.
+    assert_eq!(s["recommendation"]["k"], 3, "{}", s["recommendation"]);
+    assert_eq!(s["elbow"], 3);
+    let b = common::read_parquet(&out.join("sweep.parquet"));
+    assert_eq!(b.num_rows(), 5);
+    // At k = 3 strata and scikit-learn find the same segments: the same silhouette and indices.
+    let sk = &fixture["cases"][1];
+    assert_eq!(sk["k"], 3);
+    let p = &s["points"][1];
+    for (name, key) in [
+        ("silhouette", "silhouette"),
+        ("Calinski-Harabasz", "calinski_harabasz"),
+        ("Davies-Bouldin", "davies_bouldin"),
+    ] {
+        close(name, 3, p[key].as_f64().unwrap(), sk[key].as_f64().unwrap());
+    }
+}

@@ -9,17 +9,9 @@ use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice};
 use strata::prep::Scaling;
 use strata::profile;
 
+/// What to read and how to prepare it (shared by fit and sweep).
 #[derive(Debug, Clone, clap::Args)]
-pub struct FitArgs {
-    /// Parquet file(s), directories of *.parquet files (read in name order), or CSV files with a header row.
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-    /// Number of segments.
-    #[arg(long, short)]
-    pub k: usize,
-    /// Output directory (created if needed; files appear only when the whole run succeeded).
-    #[arg(long)]
-    pub out: PathBuf,
+pub struct ColumnArgs {
     /// Feature columns, comma-separated (default: every numeric column except --id and --weight).
     #[arg(long, value_delimiter = ',')]
     pub features: Option<Vec<String>>,
@@ -45,11 +37,11 @@ pub struct FitArgs {
     /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub log1p: Vec<String>,
-    /// auto (k-means++ below 200,000 rows, k-means|| above), k-means++, k-means||, random, previous (the
-    /// --previous model's centroids: a warm start), or a Parquet/CSV file of k centroids in original units
-    /// (columns named like the features).
-    #[arg(long, default_value = "auto")]
-    pub init: InitChoice,
+}
+
+/// Restarts and iterations (shared by fit and sweep).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LloydArgs {
     /// Restarts; the lowest SSE wins (1 when --init is a file or previous).
     #[arg(long, default_value_t = 10)]
     pub n_init: usize,
@@ -62,6 +54,28 @@ pub struct FitArgs {
     /// Random seed: the same input and seed give bit-identical outputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitArgs {
+    /// Parquet file(s), directories of *.parquet files (read in name order), or CSV files with a header row.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Number of segments.
+    #[arg(long, short)]
+    pub k: usize,
+    /// Output directory (created if needed; files appear only when the whole run succeeded).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    /// auto (k-means++ below 200,000 rows, k-means|| above), k-means++, k-means||, random, previous (the
+    /// --previous model's centroids: a warm start), or a Parquet/CSV file of k centroids in original units
+    /// (columns named like the features).
+    #[arg(long, default_value = "auto")]
+    pub init: InitChoice,
+    #[command(flatten)]
+    pub lloyd: LloydArgs,
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
     #[command(flatten)]
@@ -70,30 +84,52 @@ pub struct FitArgs {
     pub device: DeviceArgs,
 }
 
+/// The fit options of the shared argument groups (k, init and the lifecycle as for a first fit).
+pub fn options(
+    inputs: Vec<PathBuf>,
+    out: PathBuf,
+    c: &ColumnArgs,
+    l: &LloydArgs,
+    text: &TextArgs,
+) -> FitOptions {
+    FitOptions {
+        inputs,
+        out,
+        k: 1,
+        features: c.features.clone(),
+        id: c.id.clone(),
+        weight: c.weight.clone(),
+        missing: c.missing,
+        scale: c.scale,
+        log1p: c.log1p.clone(),
+        categorical: c.categorical.clone(),
+        min_category_share: c.min_category_share,
+        init: InitChoice::Auto,
+        n_init: l.n_init,
+        max_iter: l.max_iter,
+        tol: l.tol,
+        seed: l.seed,
+        csv: text.options(),
+        previous: None,
+        lifecycle: Default::default(),
+        decision: None,
+    }
+}
+
 impl From<&FitArgs> for FitOptions {
     fn from(a: &FitArgs) -> Self {
-        let a = a.clone();
         FitOptions {
-            inputs: a.inputs,
-            out: a.out,
             k: a.k,
-            features: a.features,
-            id: a.id,
-            weight: a.weight,
-            missing: a.missing,
-            scale: a.scale,
-            log1p: a.log1p,
-            categorical: a.categorical,
-            min_category_share: a.min_category_share,
-            init: a.init,
-            n_init: a.n_init,
-            max_iter: a.max_iter,
-            tol: a.tol,
-            seed: a.seed,
-            csv: a.text.options(),
+            init: a.init.clone(),
             previous: a.lifecycle.previous.clone(),
             lifecycle: a.lifecycle.options(),
-            decision: None,
+            ..options(
+                a.inputs.clone(),
+                a.out.clone(),
+                &a.columns,
+                &a.lloyd,
+                &a.text,
+            )
         }
     }
 }

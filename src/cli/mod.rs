@@ -4,6 +4,7 @@ mod assign;
 mod bench;
 mod fit;
 mod nightly;
+mod sweep;
 
 use std::path::PathBuf;
 
@@ -39,6 +40,9 @@ pub enum Command {
     /// Score customers with a saved model: labels, segments, drift (and with --previous migration and
     /// transitions), streamed in bounded memory.
     Assign(assign::AssignArgs),
+    /// How many segments? Fit every k of a range on one read of the input and report SSE, silhouette,
+    /// Calinski-Harabasz, Davies-Bouldin, the elbow and a recommended k (sweep.parquet, sweep.json).
+    Sweep(sweep::SweepArgs),
     /// Run one night of a production job from a TOML job file: fit or assign per its policy into
     /// runs/<date>/, with segment ids, transitions, migration and drift against the previous night.
     Nightly(nightly::NightlyArgs),
@@ -258,6 +262,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Assign(args) => assign::run(args, &log),
         Command::Bench(args) => bench::run(args, &log),
         Command::Nightly(args) => nightly::run(args, &log),
+        Command::Sweep(args) => sweep::run(args, &log),
         Command::Devices { json } => {
             let (all, auto) = strata::compute::gpu::list();
             if json {

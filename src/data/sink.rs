@@ -37,6 +37,8 @@ const KNOWN_FILES: &[&str] = &[
     "transitions.parquet",
     "migration.parquet",
     "drift.parquet",
+    "sweep.parquet",
+    "sweep.json",
 ];
 
 /// Something to remove if the run does not complete.

@@ -163,7 +163,7 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
 }
 
 /// The k-means parameters of `opts`, with `init` resolved (checked by the caller).
-fn kmeans_params(opts: &FitOptions, init: Init) -> KMeansParams {
+pub(crate) fn kmeans_params(opts: &FitOptions, init: Init) -> KMeansParams {
     KMeans::params(opts.k)
         .init(init)
         .n_init(opts.n_init)
@@ -231,7 +231,7 @@ fn kmeans_config(
 }
 
 /// Checks the options before any work (the init file is read once the preparation is known).
-fn check(opts: &FitOptions) -> Result<()> {
+pub(crate) fn check(opts: &FitOptions) -> Result<()> {
     kmeans_params(opts, Init::Auto).check()?;
     if !(0.0..1.0).contains(&opts.min_category_share) {
         return Err(Error::usage("--min-category-share must be in [0, 1)"));
@@ -277,7 +277,7 @@ fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<Stri
 
 /// The input and the columns to read, with the columns the default selection leaves out (logged) and
 /// warnings for text columns that are mostly numbers.
-fn open_input(
+pub(crate) fn open_input(
     opts: &FitOptions,
     log: &dyn Fn(&str),
 ) -> Result<(Source, LoadSpec, Vec<LeftOut>, Vec<String>)> {

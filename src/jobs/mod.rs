@@ -6,6 +6,7 @@ pub mod fit;
 pub mod lineage;
 pub mod nightly;
 pub mod scan;
+pub mod sweep;
 
 use serde::Serialize;
 

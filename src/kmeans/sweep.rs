@@ -12,9 +12,11 @@ pub fn kneedle(x: &[f64], y: &[f64]) -> Option<usize> {
         return None;
     }
     let span = |v: &[f64]| {
-        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| {
-            (a.min(t), b.max(t))
-        });
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| {
+                (a.min(t), b.max(t))
+            });
         (lo, (hi - lo).max(f64::MIN_POSITIVE))
     };
     let ((x0, xs), (y0, ys)) = (span(x), span(y));
@@ -67,11 +69,25 @@ pub fn recommend(points: &[Point]) -> Recommendation {
     let ks: Vec<f64> = points.iter().map(|p| p.k as f64).collect();
     let sse: Vec<f64> = points.iter().map(|p| p.sse).collect();
     let elbow = kneedle(&ks, &sse).map(|i| points[i].k);
-    let votes = |k: usize| [Some(sil), elbow, Some(db), Some(ch)].iter().filter(|v| **v == Some(k)).count();
+    let votes = |k: usize| {
+        [Some(sil), elbow, Some(db), Some(ch)]
+            .iter()
+            .filter(|v| **v == Some(k))
+            .count()
+    };
     let top = points.iter().map(|p| votes(p.k)).max().unwrap_or(0);
-    let tied: Vec<usize> = points.iter().map(|p| p.k).filter(|&k| votes(k) == top).collect();
+    let tied: Vec<usize> = points
+        .iter()
+        .map(|p| p.k)
+        .filter(|&k| votes(k) == top)
+        .collect();
     let k = if tied.contains(&sil) { sil } else { tied[0] };
-    let s_of = |k: usize| points.iter().find(|p| p.k == k).map_or(f64::NAN, |p| p.silhouette);
+    let s_of = |k: usize| {
+        points
+            .iter()
+            .find(|p| p.k == k)
+            .map_or(f64::NAN, |p| p.silhouette)
+    };
     let mut agree = Vec::new();
     let mut differ = Vec::new();
     let mut say = |name: String, choice: Option<usize>| match choice {
@@ -85,7 +101,13 @@ pub fn recommend(points: &[Point]) -> Recommendation {
     say("Calinski-Harabasz highest".into(), Some(ch));
     let agree: Vec<String> = agree
         .into_iter()
-        .map(|a| if a == "elbow" { format!("elbow at {k}") } else { a })
+        .map(|a| {
+            if a == "elbow" {
+                format!("elbow at {k}")
+            } else {
+                a
+            }
+        })
         .collect();
     let mut reason = format!("k = {k}: {}", agree.join(", "));
     if !differ.is_empty() {
@@ -120,7 +142,10 @@ mod tests {
         assert!((0..10).all(|i| d(i) <= d(knee)), "knee {}", x[knee]);
         assert_eq!(x[knee], 3.0);
         // A straight line has no elbow.
-        assert_eq!(kneedle(&k, &k.iter().map(|v| 10.0 - v).collect::<Vec<_>>()), None);
+        assert_eq!(
+            kneedle(&k, &k.iter().map(|v| 10.0 - v).collect::<Vec<_>>()),
+            None
+        );
     }
 
     #[test]

@@ -1,0 +1,75 @@
+//! `strata sweep`: arguments and the table printed at the end.
+
+use std::path::PathBuf;
+
+use super::fit::{ColumnArgs, LloydArgs, options};
+use super::{DeviceArgs, TextArgs};
+use strata::error::Result;
+use strata::jobs::sweep::{SweepOptions, parse_ks, run as sweep};
+
+/// The k values of `--k` (one argument holding several values).
+#[derive(Debug, Clone)]
+pub struct Ks(pub Vec<usize>);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    /// Parquet file(s), directories of *.parquet files (read in name order), or CSV files with a header row.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The segment counts to try: a range "2..12" (inclusive) or a list "2,3,5".
+    #[arg(long, short, value_parser = |s: &str| parse_ks(s).map(Ks))]
+    pub k: Ks,
+    /// Output directory for sweep.parquet and sweep.json (files appear only when the whole run succeeded).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Rows in the silhouette's sample (one uniform sample, the same for every k; all rows when fewer).
+    #[arg(long, default_value_t = 20_000)]
+    pub silhouette_sample: usize,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    #[command(flatten)]
+    pub lloyd: LloydArgs,
+    #[command(flatten)]
+    pub text: TextArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub fn run(args: SweepArgs, log: &dyn Fn(&str)) -> Result<()> {
+    let sel = args.device.select(log)?;
+    let opts = SweepOptions {
+        fit: options(
+            args.inputs,
+            args.out.clone(),
+            &args.columns,
+            &args.lloyd,
+            &args.text,
+        ),
+        ks: args.k.0,
+        silhouette_sample: args.silhouette_sample,
+    };
+    let s = sweep(&opts, &sel, log)?;
+    println!(
+        "sweep of {} customers on {} ({:.2}s; silhouette on {} rows):",
+        s.rows, s.device, s.seconds.total, s.silhouette_sample
+    );
+    println!("   k          SSE  Calinski-Harabasz  Davies-Bouldin  silhouette");
+    for r in &s.points {
+        let p = &r.point;
+        let mark = if p.k == s.recommendation.k {
+            "  <-"
+        } else {
+            ""
+        };
+        println!(
+            "  {:>2} {:>12.4} {:>18.4} {:>15.4} {:>11.4}{mark}",
+            p.k, p.sse, p.calinski_harabasz, p.davies_bouldin, p.silhouette
+        );
+    }
+    println!("  recommended {}", s.recommendation.reason);
+    for w in &s.warnings {
+        println!("  warning: {w}");
+    }
+    println!("  outputs in {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! `strata sweep`: how many segments? The input is read and prepared once and made resident on the device
+//! once; every k of the range is fitted on it. Per k: SSE, Calinski–Harabasz and Davies–Bouldin on all
+//! rows, and the silhouette on one uniform sample of rows (the same for every k, all of them in one pass
+//! over its pairs after the fits). The elbow (Kneedle) and a recommendation close the sweep.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::fit::{FitOptions, check, kmeans_params, open_input};
+use crate::compute::Dataset;
+use crate::compute::select::{Selected, run_with_fallback};
+use crate::data::sink::OutputSet;
+use crate::data::write::write_parquet;
+use crate::error::{Error, Result};
+use crate::kmeans::quality::{calinski_harabasz, davies_bouldin, silhouettes};
+use crate::kmeans::sweep::{Point, Recommendation, kneedle, recommend};
+use crate::kmeans::{Init, fit_resident};
+use crate::pipeline::{self, PrepSpec};
+
+/// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub fit: FitOptions,
+    /// The k to fit, increasing, each at least 2.
+    pub ks: Vec<usize>,
+    /// Rows in the silhouette's sample (all rows when there are fewer).
+    pub silhouette_sample: usize,
+}
+
+/// One k: the indices, the fit's record and its time.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRow {
+    #[serde(flatten)]
+    pub point: Point,
+    pub iterations: usize,
+    pub converged: bool,
+    pub seconds: f64,
+}
+
+/// sweep.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepSummary {
+    pub strata_version: String,
+    pub inputs: Vec<String>,
+    pub rows: usize,
+    pub features: Vec<String>,
+    pub device: String,
+    pub silhouette_sample: usize,
+    pub points: Vec<SweepRow>,
+    /// The elbow of the SSE curve (Kneedle), if there is one.
+    pub elbow: Option<usize>,
+    pub recommendation: Recommendation,
+    pub rule: String,
+    pub seconds: SweepSeconds,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepSeconds {
+    pub read: f64,
+    pub prepare: f64,
+    /// All fits (with their Calinski–Harabasz and Davies–Bouldin), then the silhouettes of every k.
+    pub fits: f64,
+    pub silhouette: f64,
+    pub total: f64,
+}
+
+/// The rule, as written in sweep.json and the README.
+pub const RULE: &str = "each criterion votes for one k: the highest silhouette, the elbow of the SSE curve \
+(Kneedle), the lowest Davies-Bouldin, the highest Calinski-Harabasz; the k with the most votes wins, a tie \
+going to the silhouette's k if tied, else to the smallest tied k";
+
+/// Parses "2..12" (inclusive), "2..=12" or "2,3,5" into increasing k values, each at least 2.
+pub fn parse_ks(s: &str) -> std::result::Result<Vec<usize>, String> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|e| format!("'{t}' in --k {s}: {e}"))
+    };
+    let mut ks: Vec<usize> = if let Some((a, b)) = s.split_once("..") {
+        let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
+        (a..=b).collect()
+    } else {
+        s.split(',')
+            .map(num)
+            .collect::<std::result::Result<_, _>>()?
+    };
+    ks.sort_unstable();
+    ks.dedup();
+    if ks.len() < 2 || ks[0] < 2 {
+        return Err(format!(
+            "--k {s}: give at least two values, each at least 2 (e.g. 2..12)"
+        ));
+    }
+    Ok(ks)
+}
+
+/// What the device pass returns per k.
+struct Fitted {
+    row: SweepRow,
+    /// The segment of each silhouette-sample row.
+    sample_labels: Vec<u32>,
+}
+
+/// Runs the sweep. Nothing appears in `opts.fit.out` unless every output was written.
+pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<SweepSummary> {
+    let t_start = Instant::now();
+    let f = &opts.fit;
+    for &k in &opts.ks {
+        check(&FitOptions { k, ..f.clone() })?;
+    }
+    if opts.silhouette_sample < 2 {
+        return Err(Error::usage("--silhouette-sample must be at least 2"));
+    }
+    let mut staging = OutputSet::create(&f.out, &f.inputs)?;
+    let (source, spec, _, mut warnings) = open_input(f, log)?;
+    let prep_spec = PrepSpec {
+        missing: f.missing,
+        scale: f.scale,
+        log1p: f.log1p.clone(),
+        min_category_share: f.min_category_share,
+    };
+    let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
+    warnings.extend(p.report.warnings.clone());
+    let m = &p.matrix;
+    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
+    // One uniform sample of rows for every k's silhouette (sorted: read in row order).
+    let s = opts.silhouette_sample.min(m.n);
+    let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.seed), m.n, s).into_vec();
+    rows.sort_unstable();
+    let t = Instant::now();
+    let on = run_with_fallback(sel, log, |b| {
+        let mut res = b.load(ds)?;
+        opts.ks
+            .iter()
+            .map(|&k| {
+                let t = Instant::now();
+                let cfg = kmeans_params(&FitOptions { k, ..f.clone() }, Init::Auto).check()?;
+                let fit = fit_resident(b, res.as_mut(), &ds, &cfg)?;
+                let labels = &fit.nearest.labels;
+                let point = Point {
+                    k,
+                    sse: fit.sse,
+                    calinski_harabasz: calinski_harabasz(&m.data, m.d, labels, k),
+                    davies_bouldin: davies_bouldin(&m.data, m.d, labels, k),
+                    silhouette: f64::NAN,
+                };
+                log(&format!(
+                    "k={k}: SSE {:.4}, {} iterations, {:.2}s",
+                    fit.sse,
+                    fit.iterations,
+                    t.elapsed().as_secs_f64()
+                ));
+                Ok(Fitted {
+                    row: SweepRow {
+                        point,
+                        iterations: fit.iterations,
+                        converged: fit.converged,
+                        seconds: t.elapsed().as_secs_f64(),
+                    },
+                    sample_labels: rows.iter().map(|&r| labels[r]).collect(),
+                })
+            })
+            .collect::<Result<Vec<Fitted>>>()
+    })?;
+    let fits_s = t.elapsed().as_secs_f64();
+    warnings.extend(on.fell_back.clone());
+    let t = Instant::now();
+    let x: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| m.data[r * m.d..(r + 1) * m.d].iter().copied())
+        .collect();
+    let labelings: Vec<(&[u32], usize)> = (on.value.iter())
+        .map(|f| (f.sample_labels.as_slice(), f.row.point.k))
+        .collect();
+    let sil = silhouettes(&x, m.d, &labelings);
+    let silhouette_s = t.elapsed().as_secs_f64();
+    let mut points: Vec<SweepRow> = on.value.into_iter().map(|f| f.row).collect();
+    for (r, s) in points.iter_mut().zip(sil) {
+        r.point.silhouette = s;
+    }
+    let pts: Vec<Point> = points.iter().map(|r| r.point.clone()).collect();
+    let recommendation = recommend(&pts);
+    let ks: Vec<f64> = pts.iter().map(|p| p.k as f64).collect();
+    let sse: Vec<f64> = pts.iter().map(|p| p.sse).collect();
+    let summary = SweepSummary {
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        inputs: (p.source.paths().iter())
+            .map(|p| p.display().to_string())
+            .collect(),
+        rows: m.n,
+        features: p.prep.prepared_names(),
+        device: on.device,
+        silhouette_sample: s,
+        elbow: kneedle(&ks, &sse).map(|i| pts[i].k),
+        recommendation,
+        rule: RULE.into(),
+        seconds: SweepSeconds {
+            read: p.read_seconds,
+            prepare: p.prepare_seconds,
+            fits: fits_s,
+            silhouette: silhouette_s,
+            total: t_start.elapsed().as_secs_f64(),
+        },
+        points,
+        warnings,
+    };
+    write_sweep(&mut staging, &summary).map_err(|e| staging.explain(e))?;
+    staging.commit()?;
+    Ok(summary)
+}
+
+/// sweep.parquet (one row per k) and sweep.json.
+fn write_sweep(staging: &mut OutputSet, s: &SweepSummary) -> Result<()> {
+    let r = &s.points;
+    let f64s = |get: fn(&SweepRow) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(r.iter().map(get)))
+    };
+    let fields = vec![
+        Field::new("k", DataType::UInt64, false),
+        Field::new("sse", DataType::Float64, false),
+        Field::new("calinski_harabasz", DataType::Float64, false),
+        Field::new("davies_bouldin", DataType::Float64, false),
+        Field::new("silhouette", DataType::Float64, false),
+        Field::new("iterations", DataType::UInt64, false),
+        Field::new("converged", DataType::Boolean, false),
+        Field::new("seconds", DataType::Float64, false),
+        Field::new("recommended", DataType::Boolean, false),
+    ];
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(
+            r.iter().map(|x| x.point.k as u64),
+        )),
+        f64s(|x| x.point.sse),
+        f64s(|x| x.point.calinski_harabasz),
+        f64s(|x| x.point.davies_bouldin),
+        f64s(|x| x.point.silhouette),
+        Arc::new(UInt64Array::from_iter_values(
+            r.iter().map(|x| x.iterations as u64),
+        )),
+        Arc::new(BooleanArray::from_iter(r.iter().map(|x| Some(x.converged)))),
+        f64s(|x| x.seconds),
+        Arc::new(BooleanArray::from_iter(
+            r.iter().map(|x| Some(x.point.k == s.recommendation.k)),
+        )),
+    ];
+    let path = staging.path("sweep.parquet");
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::output(&path, e))?;
+    write_parquet(path, &batch)?;
+    staging.write_json("sweep.json", s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_ranges() {
+        assert_eq!(parse_ks("2..5").unwrap(), [2, 3, 4, 5]);
+        assert_eq!(parse_ks("2..=4").unwrap(), [2, 3, 4]);
+        assert_eq!(parse_ks("6,2,3,3").unwrap(), [2, 3, 6]);
+        assert!(parse_ks("1..4").is_err());
+        assert!(parse_ks("4").is_err());
+        assert!(parse_ks("2..x").is_err());
+    }
+}
