@@ -3,9 +3,9 @@
 //! distances) over a sample of rows. All arithmetic is in f64 over the f32 prepared rows.
 //!
 //! The silhouette of several segmentations of the same sample (a sweep over k) is computed in one pass
-//! over the pairs of sample rows: each pair's distance is computed once and added, for every
-//! segmentation, to the row's running sum for the other row's segment. The cost is
-//! s²/2 · (d + number of segmentations) instead of s²/2 · d per segmentation.
+//! over the pairs of sample rows: each distance is computed once and added, for every segmentation, to
+//! the row's sum for the other row's segment: s² · (d + number of segmentations) operations instead of
+//! s² · d per segmentation.
 
 use rayon::prelude::*;
 
@@ -104,85 +104,100 @@ pub fn davies_bouldin(x: &[f32], d: usize, labels: &[u32], k: usize) -> f64 {
     worst / live.len() as f64
 }
 
-/// Rows of the sample per parallel block in [`silhouettes`].
+/// Rows of the sample per parallel block in [`silhouettes`], and other rows per distance tile.
 const BLOCK: usize = 64;
+const TILE: usize = 512;
 
 /// Mean silhouette of each segmentation of the sample rows `x` (`d` columns): `labelings[t]` holds the
 /// segment of every sample row and the segment count. A row alone in its segment scores 0.
+///
+/// For each row, its distances to every sample row are computed at once from a column-major f64 copy of
+/// the sample (vector arithmetic over the other rows, then a vector square root), then added into the
+/// row's per-segment sums for every segmentation. Each row's sums run in a fixed order, so the result
+/// does not depend on the thread count.
 pub fn silhouettes(x: &[f32], d: usize, labelings: &[(&[u32], usize)]) -> Vec<f64> {
     let n = x.len() / d;
-    let offsets: Vec<usize> = labelings
-        .iter()
-        .scan(0, |at, &(_, k)| {
-            *at += k;
-            Some(*at - k)
-        })
+    let columns: Vec<Vec<f64>> = (0..d)
+        .map(|c| (0..n).map(|j| x[j * d + c] as f64).collect())
         .collect();
-    let width: usize = labelings.iter().map(|&(_, k)| k).sum();
-    let sizes: Vec<Vec<usize>> = labelings
+    // Per segmentation: the rows grouped by segment (ascending within a segment) and the group bounds,
+    // so that a segment's distance sum is a gather over contiguous indices.
+    let groups: Vec<(Vec<u32>, Vec<usize>)> = labelings
         .iter()
         .map(|&(labels, k)| {
-            let mut m = vec![0; k];
-            labels.iter().for_each(|&l| m[l as usize] += 1);
-            m
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_by_key(|&j| labels[j as usize]);
+            let mut bounds = vec![0usize; k + 1];
+            labels.iter().for_each(|&l| bounds[l as usize + 1] += 1);
+            (0..k).for_each(|c| bounds[c + 1] += bounds[c]);
+            (order, bounds)
         })
         .collect();
-    // For each row: the sum of its distances to every segment's rows, for every segmentation (a row's
-    // sums over all pairs in which it takes part, so the work is s² / 2 pairs computed twice over
-    // blocks; kept simple and exactly symmetric).
     let scores: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
         .chunks(BLOCK)
         .map(|rows| {
-            let mut out = Vec::with_capacity(rows.len());
-            let mut sums = vec![0f64; width];
-            for i in rows {
-                sums.iter_mut().for_each(|s| *s = 0.0);
-                let xi = &x[i * d..(i + 1) * d];
-                for (j, xj) in x.chunks_exact(d).enumerate() {
-                    if j == i {
-                        continue;
-                    }
-                    let dist = xi
-                        .iter()
-                        .zip(xj)
-                        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-                        .sum::<f64>()
-                        .sqrt();
-                    for ((labels, _), &off) in labelings.iter().zip(&offsets) {
-                        sums[off + labels[j] as usize] += dist;
-                    }
-                }
-                let per: Vec<f64> = (labelings.iter().zip(&offsets).zip(&sizes))
-                    .map(|((&(labels, k), &off), size)| {
-                        let own = labels[i] as usize;
-                        let count = |c: usize| size[c];
-                        let own_n = count(own);
-                        if own_n <= 1 {
-                            return 0.0;
+            let mut dist = vec![0f64; n];
+            rows.into_iter()
+                .map(|i| {
+                    // Tiles of the other rows small enough for the first-level cache.
+                    for (t, tile) in dist.chunks_mut(TILE).enumerate() {
+                        tile.iter_mut().for_each(|v| *v = 0.0);
+                        for col in &columns {
+                            let xi = col[i];
+                            let ys = &col[t * TILE..t * TILE + tile.len()];
+                            tile.iter_mut().zip(ys).for_each(|(v, &y)| *v += (y - xi) * (y - xi));
                         }
-                        let a = sums[off + own] / (own_n - 1) as f64;
-                        let b = (0..k)
-                            .filter(|&c| c != own)
-                            .filter_map(|c| {
-                                let m = count(c);
-                                (m > 0).then(|| sums[off + c] / m as f64)
-                            })
-                            .fold(f64::INFINITY, f64::min);
-                        if b.is_infinite() {
-                            0.0
-                        } else {
-                            (b - a) / a.max(b)
-                        }
-                    })
-                    .collect();
-                out.push(per);
-            }
-            out
+                        tile.iter_mut().for_each(|v| *v = v.sqrt());
+                    }
+                    // The row itself adds a distance of 0 to its own segment: no correction needed.
+                    (labelings.iter().zip(&groups))
+                        .map(|(&(labels, _), (order, bounds))| {
+                            let sums: Vec<f64> = bounds
+                                .windows(2)
+                                .map(|w| gather_sum(&order[w[0]..w[1]], &dist))
+                                .collect();
+                            let sizes: Vec<usize> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
+                            silhouette(labels[i] as usize, &sums, &sizes)
+                        })
+                        .collect()
+                })
+                .collect::<Vec<Vec<f64>>>()
         })
         .flatten()
         .collect();
     (0..labelings.len())
         .map(|t| scores.iter().map(|s| s[t]).sum::<f64>() / n as f64)
         .collect()
+}
+
+/// Σ dist[j] over `idx`, in four interleaved partial sums (independent additions) combined in a fixed
+/// order.
+fn gather_sum(idx: &[u32], dist: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let chunks = idx.chunks_exact(4);
+    let rest: f64 = chunks.remainder().iter().map(|&j| dist[j as usize]).sum();
+    for c in chunks {
+        for (a, &j) in acc.iter_mut().zip(c) {
+            *a += dist[j as usize];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+}
+
+/// The silhouette of a row in segment `own`, from its summed distances to each segment's rows.
+fn silhouette(own: usize, sum: &[f64], size: &[usize]) -> f64 {
+    if size[own] <= 1 {
+        return 0.0;
+    }
+    let a = sum[own] / (size[own] - 1) as f64;
+    let b = (0..sum.len())
+        .filter(|&c| c != own && size[c] > 0)
+        .map(|c| sum[c] / size[c] as f64)
+        .fold(f64::INFINITY, f64::min);
+    if b.is_infinite() {
+        0.0
+    } else {
+        (b - a) / a.max(b)
+    }
 }
