@@ -146,7 +146,9 @@ pub fn silhouettes(x: &[f32], d: usize, labelings: &[(&[u32], usize)]) -> Vec<f6
                         for col in &columns {
                             let xi = col[i];
                             let ys = &col[t * TILE..t * TILE + tile.len()];
-                            tile.iter_mut().zip(ys).for_each(|(v, &y)| *v += (y - xi) * (y - xi));
+                            tile.iter_mut()
+                                .zip(ys)
+                                .for_each(|(v, &y)| *v += (y - xi) * (y - xi));
                         }
                         tile.iter_mut().for_each(|v| *v = v.sqrt());
                     }
@@ -157,7 +159,8 @@ pub fn silhouettes(x: &[f32], d: usize, labelings: &[(&[u32], usize)]) -> Vec<f6
                                 .windows(2)
                                 .map(|w| gather_sum(&order[w[0]..w[1]], &dist))
                                 .collect();
-                            let sizes: Vec<usize> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
+                            let sizes: Vec<usize> =
+                                bounds.windows(2).map(|w| w[1] - w[0]).collect();
                             silhouette(labels[i] as usize, &sums, &sizes)
                         })
                         .collect()
