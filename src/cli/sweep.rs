@@ -25,6 +25,10 @@ pub struct SweepArgs {
     /// Rows in the silhouette's sample (one uniform sample, the same for every k; all rows when fewer).
     #[arg(long, default_value_t = 20_000)]
     pub silhouette_sample: usize,
+    /// Also write the recommended k's fit outputs into --out (labels, segments, profiles, model,
+    /// summary.json), as `strata fit` would.
+    #[arg(long)]
+    pub fit_best: bool,
     #[command(flatten)]
     pub columns: ColumnArgs,
     #[command(flatten)]
@@ -47,6 +51,7 @@ pub fn run(args: SweepArgs, log: &dyn Fn(&str)) -> Result<()> {
         ),
         ks: args.k.0,
         silhouette_sample: args.silhouette_sample,
+        fit_best: args.fit_best,
     };
     let s = sweep(&opts, &sel, log)?;
     println!(

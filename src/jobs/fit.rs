@@ -369,19 +369,10 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     if let Some(l) = &lineage {
         model.set_ids(&l.segment_ids, l.next_segment_id);
     }
-    let segments = segment_rows(fit, &ds, &p.prep);
-    let seg = profile::Segmentation {
-        prepared: m,
-        labels: &fit.nearest.labels,
-        centroids: &fit.centroids,
-        k: fit.k,
-    };
-    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
-    let profiles = profile::with_ids(profiles, &model.segment_ids());
-    write_outputs(&mut staging, &p, fit, &segments, &profiles, &model)
-        .and_then(|()| match &lineage {
-            Some(l) => write_lineage(&mut staging, l),
-            None => Ok(()),
+    let (segments, profiles) = write_fit(&mut staging, &p, fit, &model)
+        .and_then(|out| match &lineage {
+            Some(l) => write_lineage(&mut staging, l).map(|()| out),
+            None => Ok(out),
         })
         .map_err(|e| staging.explain(e))?;
     let seconds = PhaseSeconds {
@@ -408,6 +399,28 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         model,
         files,
     })
+}
+
+/// Segments and profiles of `fit` on `p`, written with its labels and `model` into `staging`.
+pub(crate) fn write_fit(
+    staging: &mut OutputSet,
+    p: &Prepared,
+    fit: &KMeansResult,
+    model: &Model,
+) -> Result<(Vec<SegmentRow>, Vec<FeatureProfile>)> {
+    let m = &p.matrix;
+    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
+    let segments = segment_rows(fit, &ds, &p.prep);
+    let seg = profile::Segmentation {
+        prepared: m,
+        labels: &fit.nearest.labels,
+        centroids: &fit.centroids,
+        k: fit.k,
+    };
+    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
+    let profiles = profile::with_ids(profiles, &model.segment_ids());
+    write_outputs(staging, p, fit, &segments, &profiles, model)?;
+    Ok((segments, profiles))
 }
 
 fn write_outputs(
@@ -451,7 +464,7 @@ fn write_lineage(staging: &mut OutputSet, l: &Lineage) -> Result<()> {
 }
 
 /// The model file: features, preparation, segments, fit record.
-fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
+pub(crate) fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
     let schema = p.source.schema();
     let numeric = p.prep.columns.iter().map(|c| (&c.name, Role::Numeric));
     let categorical = p
@@ -492,7 +505,7 @@ fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Model {
     Model::from_fit(parts, fit, &p.matrix)
 }
 
-fn summary(
+pub(crate) fn summary(
     p: &Prepared,
     fit: &KMeansResult,
     device: String,

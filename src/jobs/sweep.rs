@@ -13,7 +13,10 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::fit::{FitOptions, check, kmeans_params, open_input};
+use super::PhaseSeconds;
+use super::fit::{
+    FitOptions, build_model, check, kmeans_params, open_input, summary as fit_summary, write_fit,
+};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::sink::OutputSet;
@@ -21,7 +24,7 @@ use crate::data::write::write_parquet;
 use crate::error::{Error, Result};
 use crate::kmeans::quality::{calinski_harabasz, davies_bouldin, silhouettes};
 use crate::kmeans::sweep::{Point, Recommendation, kneedle, recommend};
-use crate::kmeans::{Init, fit_resident};
+use crate::kmeans::{Init, KMeansResult, fit_resident};
 use crate::pipeline::{self, PrepSpec};
 
 /// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
@@ -32,6 +35,8 @@ pub struct SweepOptions {
     pub ks: Vec<usize>,
     /// Rows in the silhouette's sample (all rows when there are fewer).
     pub silhouette_sample: usize,
+    /// Also write the recommended k's fit outputs (labels, segments, profiles, model, summary.json).
+    pub fit_best: bool,
 }
 
 /// One k: the indices, the fit's record and its time.
@@ -107,6 +112,8 @@ struct Fitted {
     row: SweepRow,
     /// The segment of each silhouette-sample row.
     sample_labels: Vec<u32>,
+    /// The whole fit, kept with `--fit-best` (the recommendation is known only after the silhouettes).
+    fit: Option<KMeansResult>,
 }
 
 /// Runs the sweep. Nothing appears in `opts.fit.out` unless every output was written.
@@ -166,6 +173,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
                         seconds: t.elapsed().as_secs_f64(),
                     },
                     sample_labels: rows.iter().map(|&r| labels[r]).collect(),
+                    fit: opts.fit_best.then_some(fit),
                 })
             })
             .collect::<Result<Vec<Fitted>>>()
@@ -182,7 +190,8 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
         .collect();
     let sil = silhouettes(&x, m.d, &labelings);
     let silhouette_s = t.elapsed().as_secs_f64();
-    let mut points: Vec<SweepRow> = on.value.into_iter().map(|f| f.row).collect();
+    let (mut points, mut fits): (Vec<SweepRow>, Vec<Option<KMeansResult>>) =
+        on.value.into_iter().map(|f| (f.row, f.fit)).unzip();
     for (r, s) in points.iter_mut().zip(sil) {
         r.point.silhouette = s;
     }
@@ -213,6 +222,34 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
         warnings,
     };
     write_sweep(&mut staging, &summary).map_err(|e| staging.explain(e))?;
+    let best = summary
+        .points
+        .iter()
+        .position(|r| r.point.k == summary.recommendation.k);
+    if let Some(fit) = best.and_then(|i| fits[i].take()) {
+        let o = FitOptions {
+            k: fit.k,
+            ..f.clone()
+        };
+        let model = build_model(&o, &p, &fit);
+        let seconds = PhaseSeconds {
+            read: p.read_seconds,
+            prepare: p.prepare_seconds,
+            init: fit.init_seconds,
+            iterate: fit.iterate_seconds,
+            ..Default::default()
+        };
+        let fit_summary = fit_summary(
+            &p,
+            &fit,
+            summary.device.clone(),
+            seconds,
+            summary.warnings.clone(),
+        );
+        write_fit(&mut staging, &p, &fit, &model)
+            .and_then(|_| staging.write_json("summary.json", &fit_summary))
+            .map_err(|e| staging.explain(e))?;
+    }
     staging.commit()?;
     Ok(summary)
 }
