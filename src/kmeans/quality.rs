@@ -204,3 +204,31 @@ fn silhouette(own: usize, sum: &[f64], size: &[usize]) -> f64 {
         (b - a) / a.max(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conventions_for_degenerate_segmentations() {
+        // Two tight pairs far apart: silhouette by hand. Row 0: a = 1 (to row 1), b = mean(10, 11) = 10.5.
+        let x = [0.0f32, 1.0, 10.0, 11.0];
+        let labels = [0u32, 0, 1, 1];
+        let s = silhouettes(&x, 1, &[(&labels, 2)])[0];
+        let row = |a: f64, b: f64| (b - a) / a.max(b);
+        let want = (row(1.0, 10.5) + row(1.0, 9.5) + row(1.0, 9.5) + row(1.0, 10.5)) / 4.0;
+        assert!((s - want).abs() < 1e-15, "{s} vs {want}");
+        // A row alone in its segment scores 0.
+        let single = [0u32, 1, 1, 1];
+        let s = silhouettes(&x, 1, &[(&single, 2)])[0];
+        let rest = [row(9.5, 1.0), row(5.0, 10.0), row(5.5, 11.0)];
+        assert!((s - rest.iter().sum::<f64>() / 4.0).abs() < 1e-15);
+        // Identical rows in each segment: no within dispersion (CH is 1 by convention), no spread (DB 0).
+        let same = [1.0f32, 1.0, 5.0, 5.0];
+        assert_eq!(calinski_harabasz(&same, 1, &labels, 2), 1.0);
+        assert_eq!(davies_bouldin(&same, 1, &labels, 2), 0.0);
+        // CH and DB by hand: means 0.5 and 10.5, overall 5.5; between = 2·25 + 2·25, within = 4 · 0.25.
+        assert!((calinski_harabasz(&x, 1, &labels, 2) - 100.0 * 2.0 / 1.0).abs() < 1e-12);
+        assert!((davies_bouldin(&x, 1, &labels, 2) - (0.5 + 0.5) / 10.0).abs() < 1e-15);
+    }
+}
