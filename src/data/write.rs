@@ -6,8 +6,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_schema::{DataType, Schema};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -77,6 +77,13 @@ pub fn write_parquet(path: PathBuf, batch: &RecordBatch) -> Result<()> {
     let mut sink = ParquetSink::create(path, batch.schema())?;
     sink.write(batch)?;
     sink.finish()
+}
+
+/// Writes one batch made of `fields` and their `cols` as a Parquet file at `path`.
+pub fn write_columns(path: PathBuf, fields: Vec<Field>, cols: Vec<ArrayRef>) -> Result<()> {
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::output(&path, e))?;
+    write_parquet(path, &batch)
 }
 
 /// Replaces the file `path` as a whole: `fill` writes a temporary file beside it (removed if the run fails

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt64Array};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, UInt64Array};
+use arrow_schema::{DataType, Field};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
@@ -20,7 +20,7 @@ use super::fit::{
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::sink::OutputSet;
-use crate::data::write::write_parquet;
+use crate::data::write::write_columns;
 use crate::error::{Error, Result};
 use crate::kmeans::quality::{calinski_harabasz, davies_bouldin, silhouettes};
 use crate::kmeans::sweep::{Point, Recommendation, kneedle, recommend};
@@ -289,9 +289,7 @@ fn write_sweep(staging: &mut OutputSet, s: &SweepSummary) -> Result<()> {
         )),
     ];
     let path = staging.path("sweep.parquet");
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| Error::output(&path, e))?;
-    write_parquet(path, &batch)?;
+    write_columns(path, fields, cols)?;
     staging.write_json("sweep.json", s)
 }
 

@@ -421,15 +421,17 @@ impl Model {
             return Err("a segment id is not below next_segment_id".into());
         }
         if let Some(r) = &self.reference {
-            // Numeric bins: sorted distinct edges and one share more; categorical: a share per category.
+            // Numeric bins: at most nine sorted distinct edges and one share more; categorical: a share per category.
             let numeric = prep.columns.len();
             let bins_ok = r.bins.len() == self.features.len()
                 && r.bins
                     .iter()
                     .enumerate()
                     .all(|(f, b)| match f.checked_sub(numeric) {
+                        // At most the nine deciles (the drift tally counts over nine edges).
                         None => {
-                            b.shares.len() == b.edges.len() + 1
+                            b.edges.len() <= 9
+                                && b.shares.len() == b.edges.len() + 1
                                 && b.edges.windows(2).all(|w| w[0] < w[1])
                         }
                         Some(c) => {

@@ -3,25 +3,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field};
 
-use crate::data::write::write_parquet;
-use crate::error::{Error, Result};
+use crate::data::write::write_columns;
+use crate::error::Result;
 use crate::model::lifecycle::drift::Drift;
 use crate::model::lifecycle::migration::Migration;
 use crate::model::lifecycle::transitions::Transition;
 
-fn write(path: PathBuf, fields: Vec<Field>, cols: Vec<ArrayRef>) -> Result<()> {
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| Error::output(&path, e))?;
-    write_parquet(path, &batch)
-}
-
 /// transitions.parquet: kind, from_segment (null for emerged), to_segment (null for disappeared),
 /// customers, share (of from_segment's customers present on both nights; null for emerged).
 pub fn write_transitions(path: PathBuf, ts: &[Transition]) -> Result<()> {
-    write(
+    write_columns(
         path,
         vec![
             Field::new("kind", DataType::Utf8, false),
@@ -50,7 +44,7 @@ pub fn write_migration(path: PathBuf, m: &Migration) -> Result<()> {
     let totals = m.from_totals();
     let rows: Vec<_> = m.flows.iter().collect();
     let name = |v: Option<u32>, absent: &str| v.map_or(absent.to_string(), |s| s.to_string());
-    write(
+    write_columns(
         path,
         vec![
             Field::new("from_segment", DataType::Utf8, false),
@@ -79,7 +73,7 @@ pub fn write_drift(path: PathBuf, d: &Drift) -> Result<()> {
     let f64s = |get: fn(&crate::model::lifecycle::drift::Measure) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(m.iter().map(get)))
     };
-    write(
+    write_columns(
         path,
         vec![
             Field::new("measure", DataType::Utf8, false),

@@ -17,7 +17,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::compute::Nearest;
 use crate::data::source::BATCH_ROWS;
-use crate::data::write::{ParquetSink, write_parquet};
+use crate::data::write::{ParquetSink, write_columns};
 use crate::error::{Error, Result};
 use crate::profile::FeatureProfile;
 
@@ -180,9 +180,7 @@ pub fn write_segments(
             rows.iter().map(|r| r.centroid[j]),
         )));
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| Error::output(&path, e))?;
-    write_parquet(path, &batch)
+    write_columns(path, fields, cols)
 }
 
 /// Writes profiles.parquet: one row per (segment, feature). The all-customers rows have `segment` −1 and
@@ -250,7 +248,5 @@ pub fn write_profiles(path: PathBuf, profiles: &[FeatureProfile]) -> Result<()> 
             .iter()
             .map(|p| p.category.is_some().then_some(p.share)),
     )));
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| Error::output(&path, e))?;
-    write_parquet(path, &batch)
+    write_columns(path, fields, cols)
 }

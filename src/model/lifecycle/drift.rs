@@ -62,14 +62,25 @@ fn places(prep: &FittedPrep) -> Vec<Place> {
         .collect()
 }
 
-/// The bin of `row` for a feature at `place` with `edges`.
-#[inline]
-fn bin(row: &[f32], place: Place, edges: &[f32]) -> usize {
+/// Adds the rows of `x` (row-major, `d` columns) to `counts`, the bins of one feature at `place` with
+/// `edges`. Numeric: the count of edges below the value, over the edges padded to nine with +∞ (no value
+/// is above it): a loop of fixed length, which the compiler unrolls into vector compares. Categorical:
+/// the indicator that is set, the last category ("(other)") if none is.
+fn count_feature(counts: &mut [u64], x: &[f32], d: usize, place: Place, edges: &[f32]) {
     match place {
-        // At most nine edges: counting them without branches beats a binary search.
-        Place::Numeric(j) => edges.iter().map(|&e| usize::from(e < row[j])).sum(),
-        // The indicator that is set; the last category ("(other)") if none is.
-        Place::Block(s, w) => row[s..s + w].iter().position(|&v| v > 0.0).unwrap_or(w - 1),
+        Place::Numeric(j) => {
+            let mut padded = [f32::INFINITY; 9];
+            padded.iter_mut().zip(edges).for_each(|(p, &e)| *p = e);
+            for row in x.chunks_exact(d) {
+                let v = row[j];
+                counts[padded.iter().fold(0, |a, &e| a + usize::from(e < v))] += 1;
+            }
+        }
+        Place::Block(s, w) => {
+            for row in x.chunks_exact(d) {
+                counts[row[s..s + w].iter().position(|&v| v > 0.0).unwrap_or(w - 1)] += 1;
+            }
+        }
     }
 }
 
@@ -127,10 +138,8 @@ fn count_bins(places: &[Place], bins: &[Bins], data: &[f32], d: usize) -> Vec<Ve
     data.par_chunks(CHUNK * d)
         .map(|chunk| {
             let mut c: Vec<Vec<u64>> = zero();
-            for row in chunk.chunks_exact(d) {
-                for ((counts, b), &p) in c.iter_mut().zip(bins).zip(places) {
-                    counts[bin(row, p, &b.edges)] += 1;
-                }
+            for ((counts, b), &p) in c.iter_mut().zip(bins).zip(places) {
+                count_feature(counts, chunk, d, p, &b.edges);
             }
             c
         })
@@ -165,11 +174,6 @@ impl Tally {
             .zip(&o.segment_rows)
             .for_each(|(x, y)| *x += y);
         self.beyond_p99 += o.beyond_p99;
-    }
-
-    /// Customers the model assigned to each of its segments (segment order).
-    pub fn segment_rows(&self) -> &[u64] {
-        &self.segment_rows
     }
 }
 
@@ -317,9 +321,6 @@ pub struct Check<'m> {
     segment_ids: Vec<u32>,
     training_shares: Vec<f64>,
     places: Vec<Place>,
-    /// Per numeric feature its edges padded to nine with +∞ (no value is above it): a count of fixed
-    /// length, which the compiler unrolls into vector compares.
-    padded: Vec<[f32; 9]>,
     numeric: usize,
     d: usize,
 }
@@ -351,15 +352,6 @@ impl<'m> Check<'m> {
             segment_ids: model.segments.iter().map(|s| s.id).collect(),
             training_shares: model.segments.iter().map(|s| s.training_share).collect(),
             places: places(&model.preparation),
-            padded: (reference.bins.iter())
-                .take(model.preparation.columns.len())
-                .map(|b| {
-                    let mut e = [f32::INFINITY; 9];
-                    e.iter_mut().zip(&b.edges).for_each(|(p, &v)| *p = v);
-                    e
-                })
-                .collect(),
-
             numeric: model.preparation.columns.len(),
             d: model.prepared_d(),
         })
@@ -385,21 +377,7 @@ impl<'m> Check<'m> {
             .zip(&self.reference.bins)
             .zip(&self.places)
         {
-            match p {
-                Place::Numeric(j) if b.edges.len() <= 9 => {
-                    let edges = &self.padded[j];
-                    for row in x.chunks_exact(d) {
-                        let v = row[j];
-                        let at = edges.iter().fold(0, |a, &e| a + usize::from(e < v));
-                        counts[at] += 1;
-                    }
-                }
-                _ => {
-                    for row in x.chunks_exact(d) {
-                        counts[bin(row, p, &b.edges)] += 1;
-                    }
-                }
-            }
+            count_feature(counts, x, d, p, &b.edges);
         }
         for ((row, &l), &d2) in x.chunks_exact(d).zip(labels).zip(dist2) {
             let l = l as usize;

@@ -115,17 +115,6 @@ impl Keyed {
             Keyed::Text(_) => KeyKind::Text,
         }
     }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Keyed::Int(v) => v.len(),
-            Keyed::Text(v) => v.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The migration in numbers, for summary.json.
