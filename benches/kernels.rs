@@ -92,6 +92,7 @@ fn fit_end_to_end(c: &mut Criterion) {
         tol: 1e-4,
         seed: 0,
         csv: Default::default(),
+        method: strata::jobs::fit::Method::KMeans,
         previous: None,
         lifecycle: Default::default(),
         decision: None,

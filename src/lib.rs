@@ -55,6 +55,7 @@ pub mod bench;
 pub mod compute;
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod generate;
 pub mod jobs;
 pub mod kmeans;

@@ -275,14 +275,3 @@ fn nan_profile() -> FeatureProfile {
 
 /// Below this |z| a feature is not called high or low: the segment sits at the average.
 pub const DESCRIBE_MIN_Z: f64 = 0.1;
-
-/// The features of a segment with the largest |z| (at least [`DESCRIBE_MIN_Z`]), most distinctive first.
-pub fn distinctive(profiles: &[FeatureProfile], segment: u32, top: usize) -> Vec<&FeatureProfile> {
-    let mut v: Vec<&FeatureProfile> = profiles
-        .iter()
-        .filter(|p| p.segment == Some(segment) && p.z.abs() >= DESCRIBE_MIN_Z)
-        .collect();
-    v.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
-    v.truncate(top);
-    v
-}

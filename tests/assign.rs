@@ -72,6 +72,7 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         tol: 1e-4,
         seed: 3,
         csv: Default::default(),
+        method: strata::jobs::fit::Method::KMeans,
         previous: None,
         lifecycle: Default::default(),
         decision: None,

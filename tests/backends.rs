@@ -326,6 +326,7 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         tol: 1e-4,
         seed: 0,
         csv: Default::default(),
+        method: strata::jobs::fit::Method::KMeans,
         previous: None,
         lifecycle: Default::default(),
         decision: None,
@@ -357,7 +358,7 @@ fn real_data_references_on_every_backend() {
             b.primary.name(),
             r.summary.sse
         );
-        let sizes: Vec<u64> = r.segments.iter().map(|s| s.customers).collect();
+        let sizes: Vec<u64> = r.written.segments.iter().map(|s| s.customers).collect();
         assert_eq!(sizes, vec![386, 224, 50], "{}", b.primary.name());
         let o = fit_opts(
             mall.clone(),

@@ -183,7 +183,7 @@ fn directions_come_from_the_clustering_space() {
             // The printed summary says the same.
             let line = stdout
                 .lines()
-                .find(|l| l.trim_start().starts_with(&format!("segment {seg}:")))
+                .find(|l| l.trim_start().starts_with(&format!("segment {seg} ")))
                 .unwrap();
             let word = if zs > 0.0 { "high" } else { "low" };
             if zs.abs() >= 0.1 {

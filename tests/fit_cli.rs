@@ -528,3 +528,88 @@ fn row_groups_read_in_parallel_like_one() {
         stderr(&o)
     );
 }
+
+/// Four tight groups in two well-separated pairs: Ward cut at 4 finds the groups, cut at 2 the pairs;
+/// the dendrogram's top merge joins the two pairs; assign with the Ward model reproduces the labels.
+#[test]
+fn ward_cuts_a_known_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("nested.parquet");
+    let centres = [(0.0, 0.0), (0.0, 3.0), (20.0, 0.0), (20.0, 3.0)];
+    let n = 4000;
+    let noise =
+        |i: usize, s: u32| (((i as u32).wrapping_mul(2654435761) ^ s) % 1000) as f64 / 1000.0 - 0.5;
+    let group: Vec<usize> = (0..n).map(|i| i % 4).collect();
+    let x: Vec<f64> = (0..n)
+        .map(|i| centres[group[i]].0 + 0.6 * noise(i, 7))
+        .collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| centres[group[i]].1 + 0.6 * noise(i, 99_991))
+        .collect();
+    write_parquet(
+        &input,
+        vec![
+            ("x", Arc::new(Float64Array::from(x)) as _),
+            ("y", Arc::new(Float64Array::from(y)) as _),
+        ],
+    );
+    let fit = |k: &str, out: &std::path::Path| {
+        ok(strata(&[
+            "fit",
+            input.to_str().unwrap(),
+            "--k",
+            k,
+            "--method",
+            "ward",
+            "--scale",
+            "none",
+            "--micro-clusters",
+            "40",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+    };
+    // Labels as a partition: rows i and j together exactly when their generating groups (or pairs) are.
+    let same_partition = |labels: &[f64], truth: &dyn Fn(usize) -> usize| {
+        (0..n).all(|i| (0..8).all(|j| (labels[i] == labels[j]) == (truth(i) == truth(j))))
+            && (0..n).all(|i| labels[i] == labels[i % 8])
+    };
+    let (four, two) = (dir.path().join("four"), dir.path().join("two"));
+    fit("4", &four);
+    fit("2", &two);
+    let labels = |d: &std::path::Path| col_f64(&read_parquet(&d.join("labels.parquet")), "segment");
+    assert!(same_partition(&labels(&four), &|i| group[i]));
+    assert!(same_partition(&labels(&two), &|i| group[i] / 2));
+    let s = json(&four.join("summary.json"));
+    assert_eq!(s["method"], "ward");
+    assert_eq!(s["ward"]["adjusted_rand_vs_kmeans"], 1.0, "{s}");
+    // The last merge joins the nodes of the two pairs, each formed from two of the four segments.
+    let dend = json(&four.join("dendrogram.json"));
+    let merges = dend["merges"].as_array().unwrap();
+    assert_eq!(merges.len(), 39);
+    let nodes: Vec<u64> = (dend["segments"].as_array().unwrap().iter())
+        .map(|s| s["node"].as_u64().unwrap())
+        .collect();
+    let (m2, m3) = (&merges[37], &merges[38]);
+    let formed = |a: &serde_json::Value| a.as_u64().unwrap();
+    let pair_nodes = [formed(&m3["a"]), formed(&m3["b"])];
+    assert!(pair_nodes.contains(&(40 + 37)), "{m2} {m3}");
+    assert!(
+        nodes.iter().all(|&n| n < 40 + 36),
+        "the segments are formed before the top merges"
+    );
+    let reassigned = dir.path().join("assigned");
+    ok(strata(&[
+        "assign",
+        "--model",
+        four.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        reassigned.to_str().unwrap(),
+    ]));
+    assert_eq!(labels(&reassigned), labels(&four));
+}

@@ -175,6 +175,33 @@ fn six_nights_with_known_truth() {
     let ts = transitions(&dirs[1]);
     assert_eq!((count(&ts, "survived"), ts.len()), (4, 4), "{ts:?}");
     assert_eq!(verdict(&dirs[1]), "keep");
+    // Every surviving segment keeps its name, in the model and in segments.parquet.
+    let names = |dir: &Path| -> BTreeMap<u64, String> {
+        let m = json(&dir.join("model.json"));
+        (m["segments"].as_array().unwrap().iter())
+            .map(|s| {
+                (
+                    s["id"].as_u64().unwrap(),
+                    s["name"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names(&dirs[0]), names(&dirs[1]));
+    let seg = read_parquet(&dirs[1].join("segments.parquet"));
+    let seg_names = column::<StringArray>(&seg, "name");
+    assert!((0..seg.num_rows()).all(|i| names(&dirs[1]).values().any(|n| n == seg_names.value(i))));
+    let explained = json(&dirs[1].join("explain.json"));
+    assert!(
+        explained["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name_kept"] == true)
+    );
+    // The generated clusters are well separated: the threshold tree places every customer in its
+    // k-means segment, checked by routing the original values through explain.json's tree.
+    tree_places_every_customer(&dirs[0], &tmp.path().join("night0.parquet"));
     // Night 2: one segment split in two parts, the other three survived.
     let ts = transitions(&dirs[2]);
     assert_eq!(
@@ -215,6 +242,36 @@ fn six_nights_with_known_truth() {
     assert_eq!(verdict(&dirs[5]), "refit");
     let reasons = json(&dirs[5].join("summary.json"))["lifecycle"]["drift"]["reasons"].to_string();
     assert!(reasons.contains("'balance' PSI"), "{reasons}");
+}
+
+/// explain.json of `dir` reports fidelity 1, and its tree (thresholds in original units) sends every
+/// customer of `input` to their segment in labels.parquet.
+fn tree_places_every_customer(dir: &Path, input: &Path) {
+    let e = json(&dir.join("explain.json"));
+    assert_eq!(e["fidelity"], 1.0, "{e}");
+    let data = read_parquet(input);
+    let ids = column::<Int64Array>(&data, "customer_id");
+    let segment = labels(dir);
+    let tree = e["tree"].as_array().unwrap();
+    let mut cols: HashMap<String, Vec<f64>> = HashMap::new();
+    for i in 0..data.num_rows() {
+        let mut at = 0;
+        while tree[at].get("segment").is_none() {
+            let n = &tree[at];
+            let f = n["feature"].as_str().unwrap();
+            let col = cols
+                .entry(f.to_string())
+                .or_insert_with(|| common::col_f64(&data, f));
+            let left = col[i] <= n["threshold"].as_f64().unwrap();
+            at = n[if left { "left" } else { "right" }].as_u64().unwrap() as usize;
+        }
+        assert_eq!(
+            tree[at]["segment"].as_u64().unwrap() as u32,
+            segment[&ids.value(i)],
+            "customer {}",
+            ids.value(i)
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::{DeviceArgs, LifecycleArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
-use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice};
+use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice, Method};
 use strata::prep::Scaling;
 use strata::profile;
 
@@ -74,6 +74,13 @@ pub struct FitArgs {
     /// (columns named like the features).
     #[arg(long, default_value = "auto")]
     pub init: InitChoice,
+    /// kmeans, or ward: k-means to --micro-clusters micro-clusters, then Ward's hierarchical merging of
+    /// them cut at --k (summary.json compares it with k-means; dendrogram.json holds the tree).
+    #[arg(long, default_value = "kmeans", value_parser = ["kmeans", "ward"])]
+    pub method: String,
+    /// Micro-clusters of --method ward.
+    #[arg(long, default_value_t = strata::kmeans::ward::DEFAULT_MICRO)]
+    pub micro_clusters: usize,
     #[command(flatten)]
     pub lloyd: LloydArgs,
     #[command(flatten)]
@@ -110,6 +117,7 @@ pub fn options(
         tol: l.tol,
         seed: l.seed,
         csv: text.options(),
+        method: Method::KMeans,
         previous: None,
         lifecycle: Default::default(),
         decision: None,
@@ -121,6 +129,12 @@ impl From<&FitArgs> for FitOptions {
         FitOptions {
             k: a.k,
             init: a.init.clone(),
+            method: match a.method.as_str() {
+                "ward" => Method::Ward {
+                    micro: a.micro_clusters,
+                },
+                _ => Method::KMeans,
+            },
             previous: a.lifecycle.previous.clone(),
             lifecycle: a.lifecycle.options(),
             ..options(
@@ -155,27 +169,28 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
         if s.converged { "" } else { " (not converged)" },
         s.seconds.total
     );
-    // Direction and size from the clustering space (z), the original-unit means beside them.
-    let overall_mean = |feature: &str| {
-        o.profiles
-            .iter()
-            .find(|p| p.segment.is_none() && p.category.is_none() && p.feature == feature)
-            .map_or(f64::NAN, |p| p.mean)
-    };
+    // Direction and size from the clustering space (the effect), the original-unit values beside them.
     let ids = o.model.segment_ids();
     let lineage = s.lifecycle.as_ref();
-    for (i, seg) in o.segments.iter().enumerate() {
-        let mut traits: Vec<String> = profile::distinctive(&o.profiles, ids[i], 3)
-            .iter()
-            .map(|p| match &p.category {
-                Some(c) => format!("{}={c} {:.0}% ({:+.2}σ)", p.feature, 100.0 * p.share, p.z),
+    let w = &o.written;
+    for (i, (seg, e)) in w.segments.iter().zip(&w.explanation.segments).enumerate() {
+        let mut traits: Vec<String> = (e.features.iter())
+            .filter(|f| f.effect.abs() >= profile::DESCRIBE_MIN_Z)
+            .take(3)
+            .map(|f| match &f.category {
+                Some(c) => format!(
+                    "{}={c} {:.0}% ({:+.2}σ)",
+                    f.feature,
+                    100.0 * f.segment_value,
+                    f.effect
+                ),
                 None => format!(
                     "{} {} ({:+.2}σ; mean {} vs {} overall)",
-                    p.feature,
-                    if p.z > 0.0 { "high" } else { "low" },
-                    p.z,
-                    short(p.mean),
-                    short(overall_mean(&p.feature))
+                    f.feature,
+                    if f.effect > 0.0 { "high" } else { "low" },
+                    f.effect,
+                    short(f.segment_value),
+                    short(f.overall_value)
                 ),
             })
             .collect();
@@ -188,13 +203,25 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
             _ => String::new(),
         };
         println!(
-            "  segment {}{was}: {:>9} customers ({:5.1}%)  {}",
+            "  segment {}{was} \"{}\": {:>9} customers ({:5.1}%)  {}",
             ids[i],
+            e.name,
             seg.customers,
             100.0 * seg.customers as f64 / s.rows_used as f64,
             traits.join(", ")
         );
+        println!("      rule: {}", e.rule);
     }
+    if let Some(w) = &s.ward {
+        println!(
+            "  Ward over {} micro-clusters: adjusted Rand index {:.3} against k-means (SSE {:.4} vs {:.4})",
+            w.micro_clusters, w.adjusted_rand_vs_kmeans, s.sse, w.kmeans_sse
+        );
+    }
+    println!(
+        "  the rules place {:.1}% of customers in their segment (threshold tree, explain.json)",
+        100.0 * w.explanation.fidelity
+    );
     if let Some(l) = lineage {
         println!("  since {} (matched by {}):", l.previous, l.matched_by);
         super::print_lifecycle("    ", &l.events, l.migration.as_ref(), Some(&l.drift));

@@ -292,14 +292,7 @@ fn write_segments(
                 .collect(),
         })
         .collect();
-    let ids = model.segment_ids();
-    output::write_segments(
-        staging.path("segments.parquet"),
-        &segments,
-        &ids,
-        &prep.names(),
-        false,
-    )?;
+    output::write_segments(staging.path("segments.parquet"), &segments, model, false)?;
     let Some((raw, x, labels)) = rows else {
         return Ok(());
     };
@@ -312,7 +305,7 @@ fn write_segments(
         centroids: &centroids,
         k,
     };
-    let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg), &ids);
+    let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg), &model.segment_ids());
     output::write_profiles(staging.path("profiles.parquet"), &profiles)
 }
 

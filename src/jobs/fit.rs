@@ -16,6 +16,8 @@ use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
+use crate::explain::{self, Explanation};
+use crate::kmeans::ward::{self, Hierarchy};
 use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
 use crate::model::lifecycle::Previous;
 use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
@@ -75,6 +77,16 @@ impl std::fmt::Display for InitChoice {
     }
 }
 
+/// `--method`: what makes the segments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    KMeans,
+    /// k-means to `micro` micro-clusters, then Ward's linkage of them cut at k (see [`ward`]).
+    Ward {
+        micro: usize,
+    },
+}
+
 /// Everything `strata fit` needs.
 #[derive(Debug, Clone)]
 pub struct FitOptions {
@@ -97,6 +109,7 @@ pub struct FitOptions {
     pub seed: u64,
     /// How delimited inputs are read (delimiter, missing-value tokens).
     pub csv: CsvOptions,
+    pub method: Method,
     /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
     pub previous: Option<PathBuf>,
     pub lifecycle: LifecycleOptions,
@@ -130,13 +143,27 @@ pub struct Summary {
     /// With `--previous`: matching, transitions, migration and drift against the previous night.
     pub lifecycle: Option<Lineage>,
     pub decision: Option<String>,
+    /// "kmeans" or "ward".
+    pub method: String,
+    /// With `--method ward`: the hierarchy's size and its agreement with k-means on the same rows.
+    pub ward: Option<WardSummary>,
+}
+
+/// summary.json's `ward`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WardSummary {
+    pub micro_clusters: usize,
+    /// The share of customers whose nearest Ward centroid (their label) is their own branch's.
+    pub branch_agreement: f64,
+    /// k-means with the same k on the same rows, and the adjusted Rand index between the two segmentations.
+    pub kmeans_sse: f64,
+    pub adjusted_rand_vs_kmeans: f64,
 }
 
 /// What a fit produced (also what the CLI prints).
 pub struct FitOutcome {
     pub summary: Summary,
-    pub segments: Vec<SegmentRow>,
-    pub profiles: Vec<FeatureProfile>,
+    pub written: Written,
     pub model: Model,
     pub files: Vec<PathBuf>,
 }
@@ -241,6 +268,19 @@ pub(crate) fn check(opts: &FitOptions) -> Result<()> {
             "--init FILE gives centroids for numeric features only; it cannot be combined with --categorical",
         ));
     }
+    if let Method::Ward { micro } = opts.method {
+        if opts.init != InitChoice::Auto {
+            return Err(Error::usage(
+                "--method ward starts its micro-clusters itself; leave --init at auto",
+            ));
+        }
+        if micro < opts.k {
+            return Err(Error::usage(format!(
+                "--micro-clusters ({micro}) must be at least --k ({})",
+                opts.k
+            )));
+        }
+    }
     if opts.init == InitChoice::Previous && opts.previous.is_none() {
         return Err(Error::usage("--init previous needs --previous DIR"));
     }
@@ -338,14 +378,29 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let init_file_s = t.elapsed().as_secs_f64();
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
-    log(&format!(
-        "k-means k={} on {} ({} restart(s))",
-        opts.k,
-        sel.primary.name(),
-        cfg.restarts()
-    ));
-    let on = run_with_fallback(sel, log, |b| kmeans::fit(b, &ds, &cfg))?;
-    let fit = &on.value;
+    let on = match opts.method {
+        Method::KMeans => {
+            log(&format!(
+                "k-means k={} on {} ({} restart(s))",
+                opts.k,
+                sel.primary.name(),
+                cfg.restarts()
+            ));
+            run_with_fallback(sel, log, |b| Ok((kmeans::fit(b, &ds, &cfg)?, None)))?
+        }
+        Method::Ward { micro } => {
+            log(&format!(
+                "Ward k={} over {micro} k-means micro-clusters on {}, and k-means k={} to compare",
+                opts.k,
+                sel.primary.name(),
+                opts.k
+            ));
+            run_with_fallback(sel, log, |b| {
+                ward::fit(b, &ds, &cfg, micro).map(|(f, h)| (f, Some(h)))
+            })?
+        }
+    };
+    let (fit, hierarchy) = (&on.value.0, &on.value.1);
     warnings.extend(p.report.warnings.clone());
     warnings.extend(on.fell_back.clone());
     warnings.extend(fit_warnings(opts, &p, fit));
@@ -369,9 +424,14 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     if let Some(l) = &lineage {
         model.set_ids(&l.segment_ids, l.next_segment_id);
     }
-    let (segments, profiles) = write_fit(&mut staging, &p, fit, &model)
+    let prev_model = previous.as_ref().map(|p| &p.model);
+    let written = write_fit(&mut staging, &p, fit, &mut model, prev_model)
         .and_then(|out| match &lineage {
             Some(l) => write_lineage(&mut staging, l).map(|()| out),
+            None => Ok(out),
+        })
+        .and_then(|out| match hierarchy {
+            Some(h) => write_dendrogram(&mut staging, h, &model).map(|()| out),
             None => Ok(out),
         })
         .map_err(|e| staging.explain(e))?;
@@ -388,26 +448,45 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     summary.columns_left_out = columns_left_out;
     summary.lifecycle = lineage;
     summary.decision = opts.decision.clone();
+    summary.method = match opts.method {
+        Method::KMeans => "kmeans".into(),
+        Method::Ward { .. } => "ward".into(),
+    };
+    summary.ward = hierarchy.as_ref().map(|h| WardSummary {
+        micro_clusters: h.micro_clusters,
+        branch_agreement: h.branch_agreement,
+        kmeans_sse: h.kmeans_sse,
+        adjusted_rand_vs_kmeans: h.adjusted_rand_vs_kmeans,
+    });
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
     let files = staging.commit()?;
     Ok(FitOutcome {
         summary,
-        segments,
-        profiles,
+        written,
         model,
         files,
     })
 }
 
-/// Segments and profiles of `fit` on `p`, written with its labels and `model` into `staging`.
+/// What [`write_fit`] computed besides the files.
+pub struct Written {
+    pub segments: Vec<SegmentRow>,
+    pub profiles: Vec<FeatureProfile>,
+    pub explanation: Explanation,
+}
+
+/// Segments, profiles and explanations of `fit` on `p`, written with its labels and `model` into
+/// `staging`. The model gains each segment's name and rule; a segment matched to one of `previous`'s
+/// (the same id) keeps its name.
 pub(crate) fn write_fit(
     staging: &mut OutputSet,
     p: &Prepared,
     fit: &KMeansResult,
-    model: &Model,
-) -> Result<(Vec<SegmentRow>, Vec<FeatureProfile>)> {
+    model: &mut Model,
+    previous: Option<&Model>,
+) -> Result<Written> {
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     let segments = segment_rows(fit, &ds, &p.prep);
@@ -417,10 +496,34 @@ pub(crate) fn write_fit(
         centroids: &fit.centroids,
         k: fit.k,
     };
-    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg);
-    let profiles = profile::with_ids(profiles, &model.segment_ids());
+    let ids = model.segment_ids();
+    let profiles = profile::with_ids(profile::profiles(&p.loaded.raw, &p.prep, &seg), &ids);
+    let kept = |id: u32| {
+        let prev = previous?.segments.iter().find(|s| s.id == id)?;
+        prev.name.clone()
+    };
+    let fitted = explain::Fitted {
+        x: &m.data,
+        d: m.d,
+        labels: &fit.nearest.labels,
+        centroids: &fit.centroids,
+        prep: &p.prep,
+        ids: &ids,
+        profiles: &profiles,
+        seed: model.fit.seed,
+    };
+    let explanation = explain::explain(&fitted, &kept);
+    for (s, e) in model.segments.iter_mut().zip(&explanation.segments) {
+        s.name = Some(e.name.clone());
+        s.rule = Some(e.rule.clone());
+    }
     write_outputs(staging, p, fit, &segments, &profiles, model)?;
-    Ok((segments, profiles))
+    staging.write_json("explain.json", &explanation)?;
+    Ok(Written {
+        segments,
+        profiles,
+        explanation,
+    })
 }
 
 fn write_outputs(
@@ -445,8 +548,7 @@ fn write_outputs(
     output::write_segments(
         staging.path("segments.parquet"),
         segments,
-        &segment_ids,
-        &l.raw.names,
+        model,
         l.weights.is_some(),
     )?;
     output::write_profiles(staging.path("profiles.parquet"), profiles)?;
@@ -461,6 +563,23 @@ fn write_lineage(staging: &mut OutputSet, l: &Lineage) -> Result<()> {
         output::write_migration(staging.path("migration.parquet"), m)?;
     }
     Ok(())
+}
+
+/// dendrogram.json: the Ward linkage of the micro-clusters (scipy numbering: leaves 0..M, merge s forms
+/// M + s; heights √(2·ΔSSE)), each leaf's weight and segment id, and each segment's node.
+fn write_dendrogram(staging: &mut OutputSet, h: &Hierarchy, model: &Model) -> Result<()> {
+    let ids = model.segment_ids();
+    let doc = serde_json::json!({
+        "micro_clusters": h.micro_clusters,
+        "merges": h.merges,
+        "leaves": (h.leaf_weight.iter().zip(&h.leaf_segment))
+            .map(|(w, &s)| serde_json::json!({"weight": w, "segment": ids[s]}))
+            .collect::<Vec<_>>(),
+        "segments": (h.segment_node.iter().enumerate())
+            .map(|(s, &node)| serde_json::json!({"segment": ids[s], "node": node}))
+            .collect::<Vec<_>>(),
+    });
+    staging.write_json("dendrogram.json", &doc)
 }
 
 /// The model file: features, preparation, segments, fit record.
@@ -546,6 +665,8 @@ pub(crate) fn summary(
         warnings,
         lifecycle: None,
         decision: None,
+        method: "kmeans".into(),
+        ward: None,
     }
 }
 

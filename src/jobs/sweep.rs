@@ -231,7 +231,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             k: fit.k,
             ..f.clone()
         };
-        let model = build_model(&o, &p, &fit);
+        let mut model = build_model(&o, &p, &fit);
         let seconds = PhaseSeconds {
             read: p.read_seconds,
             prepare: p.prepare_seconds,
@@ -246,7 +246,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             seconds,
             summary.warnings.clone(),
         );
-        write_fit(&mut staging, &p, &fit, &model)
+        write_fit(&mut staging, &p, &fit, &mut model, None)
             .and_then(|_| staging.write_json("summary.json", &fit_summary))
             .map_err(|e| staging.explain(e))?;
     }

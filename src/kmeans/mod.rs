@@ -6,6 +6,7 @@ pub mod init;
 pub mod params;
 pub mod quality;
 pub mod sweep;
+pub mod ward;
 
 pub use params::{KMeans, KMeansConfig, KMeansParams};
 
@@ -329,7 +330,7 @@ pub fn fit_resident(
 
 /// Old cluster indices ordered by row count, largest first (ties keep centroid order): position = new id,
 /// so segment 0 is the largest.
-fn size_order(labels: &[u32], k: usize) -> Vec<usize> {
+pub(crate) fn size_order(labels: &[u32], k: usize) -> Vec<usize> {
     let mut counts = vec![0u64; k];
     for &l in labels {
         counts[l as usize] += 1;

@@ -205,8 +205,48 @@ fn silhouette(own: usize, sum: &[f64], size: &[usize]) -> f64 {
     }
 }
 
+/// The adjusted Rand index of two labelings of the same rows (Hubert and Arabie 1985; scikit-learn's
+/// `adjusted_rand_score`): 1 for the same partition, about 0 for independent ones.
+pub fn adjusted_rand(a: &[u32], b: &[u32]) -> f64 {
+    let n = a.len();
+    let (ka, kb) = (
+        a.iter().max().map_or(0, |&m| m as usize + 1),
+        b.iter().max().map_or(0, |&m| m as usize + 1),
+    );
+    let mut table = vec![0u64; ka * kb];
+    let (mut rows, mut cols) = (vec![0u64; ka], vec![0u64; kb]);
+    for (&x, &y) in a.iter().zip(b) {
+        table[x as usize * kb + y as usize] += 1;
+        rows[x as usize] += 1;
+        cols[y as usize] += 1;
+    }
+    let pairs = |c: &u64| (*c as f64) * (*c as f64 - 1.0) / 2.0;
+    let index: f64 = table.iter().map(pairs).sum();
+    let (sa, sb): (f64, f64) = (rows.iter().map(pairs).sum(), cols.iter().map(pairs).sum());
+    let total = pairs(&(n as u64));
+    let expected = if total > 0.0 { sa * sb / total } else { 0.0 };
+    let max = (sa + sb) / 2.0;
+    // One cluster each, or each row its own cluster, in both: the same partition (scikit-learn's 1.0).
+    if max == expected {
+        return 1.0;
+    }
+    (index - expected) / (max - expected)
+}
+
 #[cfg(test)]
 mod tests {
+    /// The examples of scikit-learn's `adjusted_rand_score` documentation.
+    #[test]
+    fn adjusted_rand_matches_scikit_learns_examples() {
+        use super::adjusted_rand as ari;
+        assert_eq!(ari(&[0, 0, 1, 1], &[0, 0, 1, 1]), 1.0);
+        assert_eq!(ari(&[0, 0, 1, 1], &[1, 1, 0, 0]), 1.0);
+        assert!((ari(&[0, 0, 1, 2], &[0, 0, 1, 1]) - 0.5714285714285715).abs() < 1e-15);
+        assert!((ari(&[0, 0, 1, 1], &[0, 0, 1, 2]) - 0.5714285714285715).abs() < 1e-15);
+        assert_eq!(ari(&[0, 0, 0, 0], &[0, 1, 2, 3]), 0.0);
+        assert!((ari(&[0, 0, 1, 1], &[0, 1, 0, 1]) + 0.5).abs() < 1e-15);
+    }
+
     use super::*;
 
     #[test]

@@ -58,6 +58,12 @@ pub struct Segment {
     /// The 99th percentile of that distance (drift: the share of customers beyond it). None in version 2.
     #[serde(default)]
     pub distance_p99: Option<f64>,
+    /// A short name from the segment's strongest features, kept by a matched segment on later nights,
+    /// and its rule from the threshold tree (see [`crate::explain`]). None in older models.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 /// How the model was fitted (for the record; not needed to apply it).
@@ -167,6 +173,8 @@ impl Model {
                     training_share: v.len() as f64 / n as f64,
                     distance_deciles: q,
                     distance_p99: Some(p99.unwrap_or(0.0)),
+                    name: None,
+                    rule: None,
                 }
             })
             .collect();

@@ -19,6 +19,7 @@ use crate::compute::Nearest;
 use crate::data::source::BATCH_ROWS;
 use crate::data::write::{ParquetSink, write_columns};
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::profile::FeatureProfile;
 
 /// The schema of labels.parquet: the id column (or `row`), `segment`, `distance`, `second_segment`,
@@ -137,24 +138,33 @@ pub struct SegmentRow {
     pub centroid: Vec<f64>,
 }
 
-/// Writes segments.parquet: segment (its id), customers, share, sse, (weight), then one centroid column
-/// per feature.
+/// Writes segments.parquet: segment (its id), name, rule, customers, share, sse, (weight), then one
+/// centroid column per numeric feature. Names and rules come from the model (null in older models).
 pub fn write_segments(
     path: PathBuf,
     rows: &[SegmentRow],
-    ids: &[u32],
-    features: &[String],
+    model: &Model,
     weighted: bool,
 ) -> Result<()> {
     let total: u64 = rows.iter().map(|r| r.customers).sum();
+    let features = model.preparation.names();
+    let segs = &model.segments;
     let mut fields = vec![
         Field::new("segment", DataType::UInt32, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("rule", DataType::Utf8, true),
         Field::new("customers", DataType::UInt64, false),
         Field::new("share", DataType::Float64, false),
         Field::new("sse", DataType::Float64, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from_iter_values(ids.iter().copied())),
+        Arc::new(UInt32Array::from_iter_values(segs.iter().map(|s| s.id))),
+        Arc::new(StringArray::from_iter(
+            segs.iter().map(|s| s.name.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            segs.iter().map(|s| s.rule.as_deref()),
+        )),
         Arc::new(UInt64Array::from_iter_values(
             rows.iter().map(|r| r.customers),
         )),

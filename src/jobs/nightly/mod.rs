@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::assign::{self, AssignOptions};
-use super::fit::{self, FitOptions, InitChoice};
+use super::fit::{self, FitOptions, InitChoice, Method};
 use super::lineage::LifecycleOptions;
 use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
@@ -247,6 +247,7 @@ fn fit_night(t: Tonight, prev: Option<&Previous>) -> Result<Related> {
         tol: c.kmeans.tol,
         seed: c.kmeans.seed,
         csv: CsvOptions::default(),
+        method: Method::KMeans,
         previous: prev.map(|p| p.dir.clone()),
         lifecycle: lifecycle(job),
         decision: Some(t.decision),
