@@ -93,6 +93,7 @@ fn fit_end_to_end(c: &mut Criterion) {
         seed: 0,
         csv: Default::default(),
         method: strata::jobs::fit::Method::KMeans,
+        report: None,
         previous: None,
         lifecycle: Default::default(),
         decision: None,

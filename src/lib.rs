@@ -65,6 +65,7 @@ pub mod pipeline;
 pub mod prep;
 pub mod profile;
 pub mod quantile;
+pub mod report;
 
 pub use error::{Error, Kind, Result};
 pub use kmeans::{KMeans, KMeansConfig, KMeansParams};

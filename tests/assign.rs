@@ -73,6 +73,7 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         seed: 3,
         csv: Default::default(),
         method: strata::jobs::fit::Method::KMeans,
+        report: None,
         previous: None,
         lifecycle: Default::default(),
         decision: None,
@@ -125,6 +126,7 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
             lifecycle: Default::default(),
             profiles: false,
             decision: None,
+            report: None,
         };
         let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
         assert_eq!(s.rows_assigned, 120_000);

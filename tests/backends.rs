@@ -327,6 +327,7 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         seed: 0,
         csv: Default::default(),
         method: strata::jobs::fit::Method::KMeans,
+        report: None,
         previous: None,
         lifecycle: Default::default(),
         decision: None,

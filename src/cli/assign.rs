@@ -28,6 +28,8 @@ pub struct AssignArgs {
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
     #[command(flatten)]
+    pub report: super::ReportArgs,
+    #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -45,6 +47,7 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
         lifecycle: args.lifecycle.options(),
         profiles: args.profiles,
         decision: None,
+        report: args.report.groups(),
     };
     let o = assign(&opts, &sel, log)?;
     let s = &o.summary;

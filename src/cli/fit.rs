@@ -86,6 +86,8 @@ pub struct FitArgs {
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
     #[command(flatten)]
+    pub report: super::ReportArgs,
+    #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -118,6 +120,7 @@ pub fn options(
         seed: l.seed,
         csv: text.options(),
         method: Method::KMeans,
+        report: None,
         previous: None,
         lifecycle: Default::default(),
         decision: None,
@@ -136,6 +139,7 @@ impl From<&FitArgs> for FitOptions {
                 _ => Method::KMeans,
             },
             previous: a.lifecycle.previous.clone(),
+            report: a.report.groups(),
             lifecycle: a.lifecycle.options(),
             ..options(
                 a.inputs.clone(),

@@ -4,6 +4,7 @@ mod assign;
 mod bench;
 mod fit;
 mod nightly;
+mod report;
 mod sweep;
 
 use std::path::PathBuf;
@@ -46,6 +47,10 @@ pub enum Command {
     /// Run one night of a production job from a TOML job file: fit or assign per its policy into
     /// runs/<date>/, with segment ids, transitions, migration and drift against the previous night.
     Nightly(nightly::NightlyArgs),
+    /// Write report.html for an output directory of fit, assign, sweep or nightly (they write one
+    /// themselves unless --no-report): segment cards, heatmap, distributions, sweep curves, dendrogram,
+    /// migration and drift, in one self-contained file.
+    Report(report::ReportArgs),
     /// Time fixed Lloyd iterations on the CPU and every GPU adapter, side by side (CPU-vs-GPU comparisons).
     Bench(bench::BenchArgs),
     /// Write a synthetic customer-like Parquet table (streamed; any size).
@@ -56,6 +61,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// report.html beside a job's outputs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Features by business angle for the report, e.g. "channels=branch_visits,online_logins,calls;
+    /// products=products,credit_limit" (features in no group are shown as "other").
+    #[arg(long)]
+    pub groups: Option<strata::report::Groups>,
+}
+
+impl ReportArgs {
+    /// The report's groups, or None with --no-report.
+    pub fn groups(&self) -> Option<strata::report::Groups> {
+        (!self.no_report).then(|| self.groups.clone().unwrap_or_default())
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -263,6 +287,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args, &log),
         Command::Nightly(args) => nightly::run(args, &log),
         Command::Sweep(args) => sweep::run(args, &log),
+        Command::Report(args) => report::run(args),
         Command::Devices { json } => {
             let (all, auto) = strata::compute::gpu::list();
             if json {

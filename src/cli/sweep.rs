@@ -34,6 +34,8 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub lloyd: LloydArgs,
     #[command(flatten)]
+    pub report: super::ReportArgs,
+    #[command(flatten)]
     pub text: TextArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -42,13 +44,16 @@ pub struct SweepArgs {
 pub fn run(args: SweepArgs, log: &dyn Fn(&str)) -> Result<()> {
     let sel = args.device.select(log)?;
     let opts = SweepOptions {
-        fit: options(
-            args.inputs,
-            args.out.clone(),
-            &args.columns,
-            &args.lloyd,
-            &args.text,
-        ),
+        fit: strata::jobs::fit::FitOptions {
+            report: args.report.groups(),
+            ..options(
+                args.inputs,
+                args.out.clone(),
+                &args.columns,
+                &args.lloyd,
+                &args.text,
+            )
+        },
         ks: args.k.0,
         silhouette_sample: args.silhouette_sample,
         fit_best: args.fit_best,

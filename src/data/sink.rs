@@ -420,6 +420,11 @@ impl OutputSet {
         self.staging.join(name)
     }
 
+    /// The staging directory: the set's files as they will be published.
+    pub fn staged(&self) -> &Path {
+        &self.staging
+    }
+
     /// `e` with the staged paths in its message named as they will be published (`DIR/labels.parquet`
     /// rather than `.DIR.strata/tmp-…/labels.parquet`).
     pub fn explain(&self, e: Error) -> Error {

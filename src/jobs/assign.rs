@@ -47,6 +47,8 @@ pub struct AssignOptions {
     pub profiles: bool,
     /// Why this run happened (a nightly's decision), recorded in summary.json.
     pub decision: Option<String>,
+    /// Write report.html into the output set (None: `--no-report`).
+    pub report: Option<crate::report::Groups>,
 }
 
 /// One segment's count tonight next to its share at training.
@@ -186,6 +188,9 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
+    if let Some(g) = &opts.report {
+        crate::report::stage(&mut staging, g)?;
+    }
     let files = staging.commit()?;
     Ok(AssignOutcome { summary, files })
 }

@@ -25,6 +25,7 @@ use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, PrepSpec, Prepared};
 use crate::prep::{FittedPrep, Scaling};
 use crate::profile::{self, FeatureProfile};
+use crate::report::{self, Groups};
 
 /// `--init`: a method name or a file of centroids in original units.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +111,8 @@ pub struct FitOptions {
     /// How delimited inputs are read (delimiter, missing-value tokens).
     pub csv: CsvOptions,
     pub method: Method,
+    /// Write report.html into the output set (None: `--no-report`).
+    pub report: Option<Groups>,
     /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
     pub previous: Option<PathBuf>,
     pub lifecycle: LifecycleOptions,
@@ -461,6 +464,9 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
+    if let Some(g) = &opts.report {
+        report::stage(&mut staging, g)?;
+    }
     let files = staging.commit()?;
     Ok(FitOutcome {
         summary,

@@ -250,6 +250,9 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             .and_then(|_| staging.write_json("summary.json", &fit_summary))
             .map_err(|e| staging.explain(e))?;
     }
+    if let Some(g) = &f.report {
+        crate::report::stage(&mut staging, g)?;
+    }
     staging.commit()?;
     Ok(summary)
 }

@@ -248,6 +248,7 @@ fn fit_night(t: Tonight, prev: Option<&Previous>) -> Result<Related> {
         seed: c.kmeans.seed,
         csv: CsvOptions::default(),
         method: Method::KMeans,
+        report: Some(Default::default()),
         previous: prev.map(|p| p.dir.clone()),
         lifecycle: lifecycle(job),
         decision: Some(t.decision),
@@ -280,6 +281,7 @@ fn assign_night(t: Tonight, prev: &Previous) -> Result<Related> {
         lifecycle: lifecycle(job),
         profiles: true,
         decision: Some(t.decision),
+        report: Some(Default::default()),
     };
     let s = assign::run(&opts, t.sel, t.log)?.summary;
     Ok(Related {
