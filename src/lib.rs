@@ -64,6 +64,7 @@ pub mod output;
 pub mod pipeline;
 pub mod prep;
 pub mod profile;
+pub mod progress;
 pub mod quantile;
 pub mod report;
 

@@ -276,6 +276,9 @@ pub fn print_lifecycle(
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
+    if !quiet {
+        strata::progress::enable();
+    }
     let log = move |msg: &str| {
         if !quiet {
             eprintln!("strata: {msg}");

@@ -25,6 +25,7 @@ use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, PrepSpec, Prepared};
 use crate::prep::{FittedPrep, Scaling};
 use crate::profile::{self, FeatureProfile};
+use crate::progress::Progress;
 use crate::report::{self, Groups};
 
 /// `--init`: a method name or a file of centroids in original units.
@@ -389,7 +390,16 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
                 sel.primary.name(),
                 cfg.restarts()
             ));
-            run_with_fallback(sel, log, |b| Ok((kmeans::fit(b, &ds, &cfg)?, None)))?
+            let bar = Progress::new(cfg.restarts() as u64, "k-means");
+            let on = run_with_fallback(sel, log, |b| {
+                let mut res = b.load(ds)?;
+                Ok((
+                    kmeans::fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?,
+                    None,
+                ))
+            });
+            bar.finish();
+            on?
         }
         Method::Ward { micro } => {
             log(&format!(
@@ -398,9 +408,12 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
                 sel.primary.name(),
                 opts.k
             ));
-            run_with_fallback(sel, log, |b| {
-                ward::fit(b, &ds, &cfg, micro).map(|(f, h)| (f, Some(h)))
-            })?
+            let bar = Progress::new(1 + cfg.restarts() as u64, "Ward");
+            let on = run_with_fallback(sel, log, |b| {
+                ward::fit(b, &ds, &cfg, micro, &bar).map(|(f, h)| (f, Some(h)))
+            });
+            bar.finish();
+            on?
         }
     };
     let (fit, hierarchy) = (&on.value.0, &on.value.1);

@@ -11,6 +11,8 @@ use arrow_schema::{DataType, Field};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
+
+use crate::progress::Progress;
 use serde::Serialize;
 
 use super::PhaseSeconds;
@@ -143,6 +145,8 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
     let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.seed), m.n, s).into_vec();
     rows.sort_unstable();
     let t = Instant::now();
+    let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
+    let bar = Progress::new((opts.ks.len() * restarts) as u64, "sweep");
     let on = run_with_fallback(sel, log, |b| {
         let mut res = b.load(ds)?;
         opts.ks
@@ -150,7 +154,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             .map(|&k| {
                 let t = Instant::now();
                 let cfg = kmeans_params(&FitOptions { k, ..f.clone() }, Init::Auto).check()?;
-                let fit = fit_resident(b, res.as_mut(), &ds, &cfg)?;
+                let fit = fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?;
                 let labels = &fit.nearest.labels;
                 let point = Point {
                     k,
@@ -159,12 +163,14 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
                     davies_bouldin: davies_bouldin(&m.data, m.d, labels, k),
                     silhouette: f64::NAN,
                 };
-                log(&format!(
-                    "k={k}: SSE {:.4}, {} iterations, {:.2}s",
-                    fit.sse,
-                    fit.iterations,
-                    t.elapsed().as_secs_f64()
-                ));
+                bar.suspend(|| {
+                    log(&format!(
+                        "k={k}: SSE {:.4}, {} iterations, {:.2}s",
+                        fit.sse,
+                        fit.iterations,
+                        t.elapsed().as_secs_f64()
+                    ))
+                });
                 Ok(Fitted {
                     row: SweepRow {
                         point,
@@ -177,7 +183,9 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
                 })
             })
             .collect::<Result<Vec<Fitted>>>()
-    })?;
+    });
+    bar.finish();
+    let on = on?;
     let fits_s = t.elapsed().as_secs_f64();
     warnings.extend(on.fell_back.clone());
     let t = Instant::now();

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::compute::{Backend, Dataset, Nearest, Resident, Stats};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// How the initial centroids are chosen.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +207,7 @@ fn lloyd(
     init: Vec<f32>,
     cfg: &KMeansConfig,
     tol_abs: f64,
+    progress: (&Progress, &str),
 ) -> Result<Run> {
     let (k, d) = (cfg.k, ds.d);
     let mut c = init;
@@ -218,6 +220,9 @@ fn lloyd(
     for it in 0..cfg.max_iter {
         stats = res.step(&c, k)?;
         iterations = it + 1;
+        progress
+            .0
+            .message(format!("{} · iteration {iterations}", progress.1));
         history.push(stats.total_sse());
         if it > 0 && stats.moved == 0 {
             // Same labels as the previous pass: `c` is already their mean.
@@ -257,15 +262,17 @@ fn lloyd(
 /// Fits k-means on `ds` with `backend`: `n_init` restarts, the lowest SSE wins (earliest on ties).
 pub fn fit(backend: &dyn Backend, ds: &Dataset, cfg: &KMeansConfig) -> Result<KMeansResult> {
     let mut res = backend.load(*ds)?;
-    fit_resident(backend, res.as_mut(), ds, cfg)
+    fit_resident(backend, res.as_mut(), ds, cfg, &Progress::hidden())
 }
 
-/// [`fit`] on data already resident on `backend` (a sweep fits every k on one upload).
+/// [`fit`] on data already resident on `backend` (a sweep fits every k on one upload); `progress`
+/// advances by one per restart.
 pub fn fit_resident(
     backend: &dyn Backend,
     res: &mut dyn crate::compute::Resident,
     ds: &Dataset,
     cfg: &KMeansConfig,
+    progress: &Progress,
 ) -> Result<KMeansResult> {
     cfg.validate(ds)?;
     let tol_abs = cfg.tol * mean_variance(ds);
@@ -284,7 +291,9 @@ pub fn fit_resident(
             Init::Given(c) => c.clone(),
         };
         let t1 = Instant::now();
-        let run = lloyd(res, ds, c0, cfg, tol_abs)?;
+        let what = format!("k={} restart {}/{n_init}", cfg.k, r + 1);
+        let run = lloyd(res, ds, c0, cfg, tol_abs, (progress, &what))?;
+        progress.inc();
         let t2 = Instant::now();
         init_s += (t1 - t0).as_secs_f64();
         iter_s += (t2 - t1).as_secs_f64();

@@ -11,6 +11,7 @@ use super::quality::adjusted_rand;
 use super::{Init, KMeansConfig, KMeansResult, fit_resident, size_order};
 use crate::compute::{Backend, Dataset};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// One merge in scipy's linkage numbering: leaves are 0..M, the cluster formed by merge s is M + s.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -139,12 +140,13 @@ pub struct Hierarchy {
 /// `--method ward`: k-means to `micro` micro-clusters (one restart), Ward's linkage of their weighted
 /// centroids, cut at `cfg.k`; segment centroids are the weighted means of their micro-centroids and the
 /// labels the nearest of them (segments renumbered by size as in k-means). k-means with `cfg` is fitted
-/// on the same resident data for the comparison.
+/// on the same resident data for the comparison. `progress` advances by one per restart (1 + `cfg`'s).
 pub fn fit(
     backend: &dyn Backend,
     ds: &Dataset,
     cfg: &KMeansConfig,
     micro: usize,
+    progress: &Progress,
 ) -> Result<(KMeansResult, Hierarchy)> {
     cfg.validate(ds)?;
     let mut res = backend.load(*ds)?;
@@ -155,7 +157,7 @@ pub fn fit(
         n_init: 1,
         ..cfg.clone()
     };
-    let small = fit_resident(backend, res, ds, &micro_cfg)?;
+    let small = fit_resident(backend, res, ds, &micro_cfg, progress)?;
     let (k, d) = (cfg.k, ds.d);
     let mut weight = vec![0f64; small.k];
     for (i, &l) in small.nearest.labels.iter().enumerate() {
@@ -202,7 +204,7 @@ pub fn fit(
     let agree = (small.nearest.labels.iter().zip(&nearest.labels))
         .filter(|&(&mi, &s)| rank[leaf_cluster[leaf_of_micro[mi as usize]]] == s as usize)
         .count();
-    let km = fit_resident(backend, res, ds, cfg)?;
+    let km = fit_resident(backend, res, ds, cfg, progress)?;
     let hierarchy = Hierarchy {
         micro_clusters: m,
         leaf_segment: leaf_cluster.iter().map(|&c| rank[c]).collect(),
