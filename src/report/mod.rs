@@ -69,7 +69,7 @@ h2{font-size:19px;margin:0 0 10px}h3{font-size:15px;margin:12px 0 6px}
 .card h3{margin:0 0 2px}.size{color:#555;font-size:13px;margin-bottom:8px}
 .rule{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:#eef2f6;padding:6px 8px;border-radius:4px;margin-top:8px}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}.up{color:#b2182b}.down{color:#2166ac}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.up{color:#b2182b}.down{color:#2166ac}
 .charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}svg{max-width:100%;height:auto}
 .verdict{font-weight:bold;padding:2px 8px;border-radius:4px}.keep{background:#d9f0d3}.watch{background:#fee8c8}.refit{background:#f4a582}
 .note{color:#666;font-size:13px}
