@@ -237,3 +237,31 @@ fn reports_open_in_a_real_browser() {
         stderr(&bad)
     );
 }
+
+/// A misspelt group fails before any work, naming the feature and listing the real ones; nothing is
+/// written.
+#[test]
+fn a_group_naming_no_feature_fails_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/customers.parquet");
+    let out = tmp.path().join("out");
+    let o = strata(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--k",
+        "3",
+        "--device",
+        "cpu",
+        "--groups",
+        "channels=branch_visits,calls_made",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("'calls_made' (group 'channels') is not a feature") && err.contains("calls"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -18,7 +18,7 @@ use crate::profile::FeatureProfile;
 use tree::{Node, Tree};
 
 /// Rows the tree is built on (a uniform sample when there are more); its fidelity is measured on all rows.
-pub const TREE_ROWS: usize = 200_000;
+pub const TREE_ROWS: usize = 100_000;
 
 /// A name uses features whose |effect| is at least this, and at least half the strongest one's.
 const NAME_MIN_EFFECT: f64 = 0.5;

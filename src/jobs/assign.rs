@@ -114,6 +114,9 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let t_start = Instant::now();
     opts.lifecycle.overlaps.check().map_err(Error::usage)?;
     let model = Model::read(&opts.model)?;
+    if let Some(g) = &opts.report {
+        g.check(&super::fit::feature_names(&model.preparation))?;
+    }
     let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut read = opts.inputs.clone();
     read.push(opts.model.clone());

@@ -376,6 +376,9 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         min_category_share: opts.min_category_share,
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
+    if let Some(g) = &opts.report {
+        g.check(&feature_names(&p.prep))?;
+    }
     let t = Instant::now();
     let (cfg, no_warm_start) = kmeans_config(opts, &p.prep, previous.as_ref())?;
     warnings.extend(no_warm_start);
@@ -643,6 +646,13 @@ pub(crate) fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -
     Model::from_fit(parts, fit, &p.matrix)
 }
 
+/// The feature names of a preparation: numeric, then categorical.
+pub(crate) fn feature_names(prep: &FittedPrep) -> Vec<String> {
+    (prep.names().into_iter())
+        .chain(prep.categorical.iter().map(|c| c.name.clone()))
+        .collect()
+}
+
 pub(crate) fn summary(
     p: &Prepared,
     fit: &KMeansResult,
@@ -651,12 +661,7 @@ pub(crate) fn summary(
     warnings: Vec<String>,
 ) -> Summary {
     let l = &p.loaded;
-    let features: Vec<String> = p
-        .prep
-        .names()
-        .into_iter()
-        .chain(p.prep.categorical.iter().map(|c| c.name.clone()))
-        .collect();
+    let features = feature_names(&p.prep);
     Summary {
         strata_version: env!("CARGO_PKG_VERSION").into(),
         inputs: p

@@ -138,6 +138,9 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
     warnings.extend(p.report.warnings.clone());
+    if let Some(g) = &f.report {
+        g.check(&super::fit::feature_names(&p.prep))?;
+    }
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     // One uniform sample of rows for every k's silhouette (sorted: read in row order).

@@ -111,57 +111,82 @@ const TILE: usize = 512;
 /// Mean silhouette of each segmentation of the sample rows `x` (`d` columns): `labelings[t]` holds the
 /// segment of every sample row and the segment count. A row alone in its segment scores 0.
 ///
-/// For each row, its distances to every sample row are computed at once from a column-major f64 copy of
-/// the sample (vector arithmetic over the other rows, then a vector square root), then added into the
-/// row's per-segment sums for every segmentation. Each row's sums run in a fixed order, so the result
-/// does not depend on the thread count.
+/// Rows with the same segment in every segmentation (a "joint group"; segmentations of one data set at
+/// different k mostly nest, so there are few) always share a sum. The sample is therefore ordered by joint
+/// group once, in a column-major f64 copy: for each row, its distances to every sample row are computed in
+/// that order (vector arithmetic over tiles of other rows, then a vector square root), each joint group's
+/// sum is a contiguous sum, and each segmentation's per-segment sums add up its groups' sums. No gathers,
+/// and each row's sums run in a fixed order, so the result does not depend on the thread count.
 pub fn silhouettes(x: &[f32], d: usize, labelings: &[(&[u32], usize)]) -> Vec<f64> {
     let n = x.len() / d;
-    let columns: Vec<Vec<f64>> = (0..d)
-        .map(|c| (0..n).map(|j| x[j * d + c] as f64).collect())
+    let joint = |j: usize| labelings.iter().map(move |(l, _)| l[j]);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| joint(a).cmp(joint(b)).then(a.cmp(&b)));
+    // Joint groups: bounds in `order`, and each group's segment in every segmentation.
+    let mut bounds = vec![0usize];
+    for p in 1..n {
+        if !joint(order[p]).eq(joint(order[p - 1])) {
+            bounds.push(p);
+        }
+    }
+    bounds.push(n);
+    let groups = bounds.len() - 1;
+    let group_segment: Vec<Vec<u32>> = (labelings.iter())
+        .map(|(l, _)| (0..groups).map(|g| l[order[bounds[g]]]).collect())
         .collect();
-    // Per segmentation: the rows grouped by segment (ascending within a segment) and the group bounds,
-    // so that a segment's distance sum is a gather over contiguous indices.
-    let groups: Vec<(Vec<u32>, Vec<usize>)> = labelings
-        .iter()
-        .map(|&(labels, k)| {
-            let mut order: Vec<u32> = (0..n as u32).collect();
-            order.sort_by_key(|&j| labels[j as usize]);
-            let mut bounds = vec![0usize; k + 1];
-            labels.iter().for_each(|&l| bounds[l as usize + 1] += 1);
-            (0..k).for_each(|c| bounds[c + 1] += bounds[c]);
-            (order, bounds)
+    let sizes: Vec<Vec<usize>> = (labelings.iter())
+        .map(|&(l, k)| {
+            let mut size = vec![0usize; k];
+            l.iter().for_each(|&c| size[c as usize] += 1);
+            size
         })
+        .collect();
+    let columns: Vec<Vec<f64>> = (0..d)
+        .map(|c| order.iter().map(|&j| x[j * d + c] as f64).collect())
         .collect();
     let scores: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
         .chunks(BLOCK)
         .map(|rows| {
             let mut dist = vec![0f64; n];
+            let mut group_sum = vec![0f64; groups];
             rows.into_iter()
                 .map(|i| {
                     // Tiles of the other rows small enough for the first-level cache.
                     for (t, tile) in dist.chunks_mut(TILE).enumerate() {
                         tile.iter_mut().for_each(|v| *v = 0.0);
-                        for col in &columns {
-                            let xi = col[i];
-                            let ys = &col[t * TILE..t * TILE + tile.len()];
+                        let range = t * TILE..t * TILE + tile.len();
+                        // Four columns per pass over the tile: a quarter of the loads and stores.
+                        let mut c = 0;
+                        while c + 4 <= d {
+                            let xi: [f64; 4] = std::array::from_fn(|u| x[i * d + c + u] as f64);
+                            let ys: [&[f64]; 4] =
+                                std::array::from_fn(|u| &columns[c + u][range.clone()]);
+                            for (p, v) in tile.iter_mut().enumerate() {
+                                let sq = |u: usize| (ys[u][p] - xi[u]) * (ys[u][p] - xi[u]);
+                                *v += (sq(0) + sq(1)) + (sq(2) + sq(3));
+                            }
+                            c += 4;
+                        }
+                        for (c, col) in columns.iter().enumerate().skip(c) {
+                            let xi = x[i * d + c] as f64;
                             tile.iter_mut()
-                                .zip(ys)
+                                .zip(&col[range.clone()])
                                 .for_each(|(v, &y)| *v += (y - xi) * (y - xi));
                         }
                         tile.iter_mut().for_each(|v| *v = v.sqrt());
                     }
+                    for (s, w) in group_sum.iter_mut().zip(bounds.windows(2)) {
+                        *s = sum4(&dist[w[0]..w[1]]);
+                    }
                     // The row itself adds a distance of 0 to its own segment: no correction needed.
-                    (labelings.iter().zip(&groups))
-                        .map(|(&(labels, _), (order, bounds))| {
-                            let sums: Vec<f64> = bounds
-                                .windows(2)
-                                .map(|w| gather_sum(&order[w[0]..w[1]], &dist))
-                                .collect();
-                            let sizes: Vec<usize> =
-                                bounds.windows(2).map(|w| w[1] - w[0]).collect();
-                            silhouette(labels[i] as usize, &sums, &sizes)
+                    (labelings.iter().zip(&group_segment).zip(&sizes))
+                        .map(|((&(labels, k), seg), size)| {
+                            let mut sums = vec![0f64; k];
+                            for (&c, &s) in seg.iter().zip(&group_sum) {
+                                sums[c as usize] += s;
+                            }
+                            silhouette(labels[i] as usize, &sums, size)
                         })
                         .collect()
                 })
@@ -174,15 +199,14 @@ pub fn silhouettes(x: &[f32], d: usize, labelings: &[(&[u32], usize)]) -> Vec<f6
         .collect()
 }
 
-/// Σ dist[j] over `idx`, in four interleaved partial sums (independent additions) combined in a fixed
-/// order.
-fn gather_sum(idx: &[u32], dist: &[f64]) -> f64 {
+/// Σ v in four interleaved partial sums (independent additions) combined in a fixed order.
+fn sum4(v: &[f64]) -> f64 {
     let mut acc = [0f64; 4];
-    let chunks = idx.chunks_exact(4);
-    let rest: f64 = chunks.remainder().iter().map(|&j| dist[j as usize]).sum();
+    let chunks = v.chunks_exact(4);
+    let rest: f64 = chunks.remainder().iter().sum();
     for c in chunks {
-        for (a, &j) in acc.iter_mut().zip(c) {
-            *a += dist[j as usize];
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
         }
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest

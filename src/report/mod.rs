@@ -43,6 +43,21 @@ impl std::str::FromStr for Groups {
     }
 }
 
+impl Groups {
+    /// Every grouped feature must be one of `features` (checked before a job's work, and by the report).
+    pub fn check(&self, features: &[String]) -> Result<()> {
+        for (g, fs) in &self.0 {
+            if let Some(f) = fs.iter().find(|f| !features.contains(f)) {
+                return Err(Error::usage(format!(
+                    "--groups: '{f}' (group '{g}') is not a feature of this segmentation; its features are {}",
+                    features.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -119,7 +134,9 @@ pub fn render(dir: &Path, groups: &Groups) -> Result<String> {
             charts::bars("Customers per segment", &names, &sizes, "customers"),
         );
         body.push_str("</div></section>");
-        distributions(&mut body, &o, &groups, &names, &mut fig);
+        if !groups.is_empty() {
+            distributions(&mut body, &o, &groups, &names, &mut fig);
+        }
     }
     if let Some(d) = &o.dendrogram {
         dendrogram_section(&mut body, &o, d, &mut fig);
@@ -176,22 +193,16 @@ fn resolve_groups(groups: &Groups, o: &Outputs) -> Result<Vec<(String, Vec<Colum
             },
         })
         .collect();
-    let features: Vec<&str> = {
-        let mut f: Vec<&str> = all.iter().map(|c| c.feature.as_str()).collect();
-        f.dedup();
-        f
-    };
+    // Without profiles (assign without --profiles) there is nothing to group.
+    if all.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut features: Vec<String> = all.iter().map(|c| c.feature.clone()).collect();
+    features.dedup();
+    groups.check(&features)?;
     let mut out = Vec::new();
     let mut used: Vec<&str> = Vec::new();
     for (g, fs) in &groups.0 {
-        for f in fs {
-            if !features.contains(&f.as_str()) {
-                return Err(Error::usage(format!(
-                    "--groups: '{f}' (group '{g}') is not a feature of this segmentation; its features are {}",
-                    features.join(", ")
-                )));
-            }
-        }
         used.extend(fs.iter().map(String::as_str));
         let cols = fs
             .iter()
