@@ -613,3 +613,158 @@ fn ward_cuts_a_known_hierarchy() {
     ]));
     assert_eq!(labels(&reassigned), labels(&four));
 }
+
+/// The printed rules are the tree's rules: on the sample data (where the tree is not exact), every
+/// customer satisfies exactly one segment's rule from segments.parquet, the one of the leaf explain.json's
+/// tree sends it to; and the reported fidelity is the share of customers whose leaf is their segment.
+#[test]
+fn rules_in_words_are_the_threshold_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/customers.parquet");
+    let out = dir.path().join("out");
+    ok(strata(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--k",
+        "6",
+        "--id",
+        "customer_id",
+        "--log1p",
+        "balance,credit_limit,monthly_spend",
+        "--device",
+        "cpu",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let input = read_parquet(&data);
+    let segs = read_parquet(&out.join("segments.parquet"));
+    let ids = col_f64(&segs, "segment");
+    let rules = segs
+        .column_by_name("rule")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .clone();
+    // "calls > 4.5 and balance ≤ 2,000" → (feature, ≤?, value).
+    let parse = |r: &str| -> Vec<(String, bool, f64)> {
+        r.split(" and ")
+            .map(|c| {
+                let (f, rest) = c.split_once(' ').unwrap();
+                let (op, v) = rest.split_once(' ').unwrap();
+                (
+                    f.to_string(),
+                    op == "≤",
+                    v.replace(',', "").parse::<f64>().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let parsed: Vec<_> = (0..segs.num_rows())
+        .map(|i| parse(rules.value(i)))
+        .collect();
+    let e = json(&out.join("explain.json"));
+    let tree = e["tree"].as_array().unwrap();
+    let labels = col_f64(&read_parquet(&out.join("labels.parquet")), "segment");
+    let mut cols = std::collections::HashMap::new();
+    let mut col = |f: &str| {
+        cols.entry(f.to_string())
+            .or_insert_with(|| col_f64(&input, f))
+            .clone()
+    };
+    let features: Vec<String> = parsed.iter().flatten().map(|c| c.0.clone()).collect();
+    let values: std::collections::HashMap<String, Vec<f64>> =
+        features.iter().map(|f| (f.clone(), col(f))).collect();
+    let mut agree = 0usize;
+    for i in 0..input.num_rows() {
+        let mut at = 0;
+        while tree[at].get("segment").is_none() {
+            let n = &tree[at];
+            let left =
+                values[n["feature"].as_str().unwrap()][i] <= n["threshold"].as_f64().unwrap();
+            at = n[if left { "left" } else { "right" }].as_u64().unwrap() as usize;
+        }
+        let leaf = tree[at]["segment"].as_f64().unwrap();
+        let holds: Vec<f64> = (0..parsed.len())
+            .filter(|&s| {
+                parsed[s]
+                    .iter()
+                    .all(|(f, le, v)| (values[f][i] <= *v) == *le)
+            })
+            .map(|s| ids[s])
+            .collect();
+        assert_eq!(holds, vec![leaf], "customer {i}");
+        agree += usize::from(leaf == labels[i]);
+    }
+    let fidelity = e["fidelity"].as_f64().unwrap();
+    assert_eq!(fidelity, agree as f64 / input.num_rows() as f64);
+    assert!(
+        fidelity < 1.0,
+        "the case must have customers the rules misplace"
+    );
+}
+
+/// Customers of weight 0 (legal sample weights) and micro-clusters of them do not break Ward; too many
+/// micro-clusters are refused up front.
+#[test]
+fn ward_takes_zero_weights_and_bounds_micro_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("w0.parquet");
+    let n = 300;
+    let far = |i: usize| if i < 20 { 0.0 } else { 100.0 };
+    let wobble = |i: usize| (i % 7) as f64 * 0.1;
+    write_parquet(
+        &input,
+        vec![
+            (
+                "x",
+                Arc::new(Float64Array::from_iter_values(
+                    (0..n).map(|i| far(i) + wobble(i)),
+                )) as _,
+            ),
+            (
+                "y",
+                Arc::new(Float64Array::from_iter_values(
+                    (0..n).map(|i| far(i) - wobble(i)),
+                )) as _,
+            ),
+            (
+                "w",
+                Arc::new(Float64Array::from_iter_values(
+                    (0..n).map(|i| if i < 20 { 1.0 } else { 0.0 }),
+                )) as _,
+            ),
+        ],
+    );
+    let out = dir.path().join("out");
+    let args = |micro: &str| {
+        vec![
+            "fit".to_string(),
+            input.to_str().unwrap().into(),
+            "--k".into(),
+            "3".into(),
+            "--method".into(),
+            "ward".into(),
+            "--weight".into(),
+            "w".into(),
+            "--micro-clusters".into(),
+            micro.into(),
+            "--device".into(),
+            "cpu".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let run = |micro: &str| strata(&args(micro).iter().map(String::as_str).collect::<Vec<_>>());
+    ok(run("40"));
+    let labels = col_f64(&read_parquet(&out.join("labels.parquet")), "segment");
+    assert_eq!(labels.len(), n);
+    let too_many = run("5000");
+    assert_eq!(too_many.status.code(), Some(2), "{}", stderr(&too_many));
+    assert!(
+        stderr(&too_many).contains("--micro-clusters (5000) is above 2000"),
+        "{}",
+        stderr(&too_many)
+    );
+}

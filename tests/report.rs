@@ -236,6 +236,18 @@ fn reports_open_in_a_real_browser() {
         "{}",
         stderr(&bad)
     );
+    // A plain copy of an output set (report, explanations included) is still taken over as strata's.
+    let plain = t.join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    for e in std::fs::read_dir(&ward).unwrap() {
+        let p = e.unwrap().path();
+        // report.png is this test's screenshot, not strata's.
+        if p.file_name().unwrap() != "report.png" {
+            std::fs::copy(&p, plain.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    assert!(plain.join("dendrogram.json").exists() && plain.join("explain.json").exists());
+    fit(&n0, "3", &plain, None);
 }
 
 /// A misspelt group fails before any work, naming the feature and listing the real ones; nothing is

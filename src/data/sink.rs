@@ -39,6 +39,9 @@ const KNOWN_FILES: &[&str] = &[
     "drift.parquet",
     "sweep.parquet",
     "sweep.json",
+    "explain.json",
+    "dendrogram.json",
+    "report.html",
 ];
 
 /// Something to remove if the run does not complete.

@@ -27,6 +27,13 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
         .map_err(|e| Error::output(path, e))
 }
 
+/// Writes `bytes` to `path`, synced to disk (a staged file: the set is published by rename afterwards).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    File::create(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .map_err(|e| Error::output(path, e))
+}
+
 /// Writer properties: Snappy; dictionary encoding only for segment numbers and booleans (continuous
 /// values and customer ids, nearly all distinct, gain nothing from it and cost time).
 fn properties(schema: &Schema) -> WriterProperties {

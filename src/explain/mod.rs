@@ -128,6 +128,68 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// `v` with `decimals` decimal places and thousands separators ("20,000", "1,234.5").
+fn fixed(v: f64, decimals: usize) -> String {
+    let s = format!("{:.decimals$}", v.abs());
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out = format!("{out}.{f}");
+    }
+    if v < 0.0 && out.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// Powers of ten tried for round thresholds, coarsest first: (step, decimals).
+fn steps() -> impl Iterator<Item = (f64, usize)> {
+    (-17i32..=15)
+        .rev()
+        .map(|p| (10f64.powi(p), (-p).max(0) as usize))
+}
+
+/// The roundest number in [lo, hi): the smallest multiple of the coarsest power of ten there.
+fn roundest(lo: f64, hi: f64) -> f64 {
+    steps()
+        .map(|(s, _)| {
+            // Rounding first keeps lo itself when it is round (4.2 / 0.1 is 42.000000000000007).
+            let c = (lo / s).round() * s;
+            if c >= lo { c } else { (lo / s).ceil() * s }
+        })
+        .find(|&c| c >= lo && c < hi)
+        .unwrap_or(lo)
+}
+
+/// The threshold of a split on numeric feature `j` in prepared [lo, hi): the roundest number in original
+/// units between the two neighbouring values, mapped back (or `lo` when rounding moves it out).
+fn choose_threshold(prep: &FittedPrep, j: usize, lo: f32, hi: f32) -> f32 {
+    if j >= prep.columns.len() {
+        return lo + (hi - lo) / 2.0;
+    }
+    let c = roundest(prep.invert(j, lo as f64), prep.invert(j, hi as f64));
+    let t = prep.forward(j, c) as f32;
+    if lo <= t && t < hi { t } else { lo }
+}
+
+/// A tree threshold of numeric feature `j` in original units: the shortest decimal that maps to the same
+/// prepared value, and its text, so that the printed rule is the tree's.
+fn threshold(prep: &FittedPrep, j: usize, t: f32) -> (f64, String) {
+    let v = prep.invert(j, t as f64);
+    steps()
+        .map(|(s, dec)| ((v / s).round() * s, dec))
+        .find(|&(c, _)| prep.forward(j, c) as f32 == t)
+        .map_or_else(|| (v, v.to_string()), |(c, dec)| (c, fixed(c, dec)))
+}
+
 fn words(feature: &str) -> String {
     feature.replace('_', " ")
 }
@@ -166,9 +228,9 @@ fn ranked(profiles: &[FeatureProfile], id: u32) -> Vec<RankedFeature> {
 /// A short name from the strongest effects: "High online logins · low calls". Categories name only what
 /// a segment has more of ("region North").
 pub fn name(features: &[RankedFeature]) -> String {
-    let top = features.first().map_or(0.0, |f| f.effect.abs());
-    let parts: Vec<String> = (features.iter())
-        .filter(|f| f.category.is_none() || f.effect > 0.0)
+    let usable = || (features.iter()).filter(|f| f.category.is_none() || f.effect > 0.0);
+    let top = usable().next().map_or(0.0, |f| f.effect.abs());
+    let parts: Vec<String> = usable()
         .filter(|f| f.effect.abs() >= NAME_MIN_EFFECT.max(top / 2.0))
         .take(3)
         .map(|f| match &f.category {
@@ -199,13 +261,23 @@ fn rule(prep: &FittedPrep, path: &[(usize, bool, f32)]) -> String {
             None => conds.push((j, left, t)),
         }
     }
+    // "region = North" makes "region ≠ East" redundant.
+    let is = |j: usize| match column(prep, j) {
+        Column::Category(name, _) => Some(name),
+        Column::Numeric(_) => None,
+    };
+    let named: Vec<&str> = (conds.iter())
+        .filter(|c| !c.1)
+        .filter_map(|c| is(c.0))
+        .collect();
+    conds.retain(|c| !(c.1 && is(c.0).is_some_and(|n| named.contains(&n))));
     if conds.is_empty() {
         return "all customers".into();
     }
     (conds.iter())
         .map(|&(j, left, t)| match column(prep, j) {
             Column::Numeric(name) => {
-                let v = format_value(prep.invert(j, t as f64));
+                let v = threshold(prep, j, t).1;
                 format!("{name} {} {v}", if left { "≤" } else { ">" })
             }
             Column::Category(name, cat) => format!("{name} {} {cat}", if left { "≠" } else { "=" }),
@@ -240,7 +312,15 @@ pub fn explain(f: &Fitted, kept_name: &dyn Fn(u32) -> Option<String>) -> Explana
         (0..n).collect()
     };
     let tree_rows = rows.len();
-    let t = tree::imm(f.x, d, f.labels, f.centroids, rows);
+    let data = tree::Data {
+        x: f.x,
+        d,
+        labels: f.labels,
+        centroids: f.centroids,
+    };
+    let t = tree::imm(&data, rows, &|j, lo, hi| {
+        choose_threshold(f.prep, j, lo, hi)
+    });
     let (in_leaf, agree) = leaf_counts(&t, f, k);
     let fidelity = agree.iter().sum::<u64>() as f64 / n.max(1) as f64;
     let paths = t.paths(k);
@@ -263,12 +343,7 @@ pub fn explain(f: &Fitted, kept_name: &dyn Fn(u32) -> Option<String>) -> Explana
             }
         })
         .collect();
-    for s in 0..k {
-        let clash = (0..k).any(|o| o != s && segments[o].name == segments[s].name);
-        if clash && !segments[s].name_kept {
-            segments[s].name = format!("{} ({})", segments[s].name, segments[s].segment);
-        }
-    }
+    unique_names(&mut segments);
     let tree = (t.nodes.iter())
         .map(|node| match *node {
             Node::Leaf(s) => TreeNode::Leaf { segment: f.ids[s] },
@@ -280,7 +355,7 @@ pub fn explain(f: &Fitted, kept_name: &dyn Fn(u32) -> Option<String>) -> Explana
             } => match column(f.prep, feature) {
                 Column::Numeric(name) => TreeNode::Split {
                     feature: name.into(),
-                    threshold: Some(f.prep.invert(feature, threshold as f64)),
+                    threshold: Some(self::threshold(f.prep, feature, threshold).0),
                     category: None,
                     left,
                     right,
@@ -304,6 +379,17 @@ pub fn explain(f: &Fitted, kept_name: &dyn Fn(u32) -> Option<String>) -> Explana
     }
 }
 
+/// Appends the segment id to every generated name that another segment also has (kept names stay).
+fn unique_names(segments: &mut [SegmentExplanation]) {
+    let names: Vec<String> = segments.iter().map(|s| s.name.clone()).collect();
+    for (s, seg) in segments.iter_mut().enumerate() {
+        let clash = (0..names.len()).any(|o| o != s && names[o] == names[s]);
+        if clash && !seg.name_kept {
+            seg.name = format!("{} ({})", seg.name, seg.segment);
+        }
+    }
+}
+
 /// Per segment index: the customers its leaf holds, and how many of them are its members.
 fn leaf_counts(t: &Tree, f: &Fitted, k: usize) -> (Vec<u64>, Vec<u64>) {
     let (mut in_leaf, mut agree) = (vec![0u64; k], vec![0u64; k]);
@@ -318,6 +404,18 @@ fn leaf_counts(t: &Tree, f: &Fitted, k: usize) -> (Vec<u64>, Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_are_the_roundest_numbers_between_neighbours() {
+        assert_eq!(roundest(4.0, 5.0), 4.0);
+        assert!((roundest(4.2, 5.0) - 4.2).abs() < 1e-12);
+        assert_eq!(roundest(17_321.0, 23_950.0), 20_000.0);
+        assert!((roundest(159.358, 159.4) - 159.36).abs() < 1e-9);
+        assert!((roundest(0.123, 0.1234) - 0.123).abs() < 1e-15);
+        assert_eq!(fixed(1234.5, 1), "1,234.5");
+        assert_eq!(fixed(-20000.0, 0), "-20,000");
+        assert_eq!(fixed(-0.0, 0), "0");
+    }
 
     #[test]
     fn values_read_like_a_person_writes_them() {
@@ -341,6 +439,36 @@ mod tests {
     }
 
     #[test]
+    fn every_clashing_generated_name_gets_its_id() {
+        let seg = |id: u32, name: &str, kept: bool| SegmentExplanation {
+            segment: id,
+            name: name.into(),
+            name_kept: kept,
+            rule: String::new(),
+            rule_customers: 0,
+            rule_precision: 0.0,
+            features: Vec::new(),
+        };
+        let mut s = vec![
+            seg(0, "Average customers", false),
+            seg(1, "Average customers", false),
+            seg(2, "High calls", false),
+            seg(3, "High calls", true),
+        ];
+        unique_names(&mut s);
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Average customers (0)",
+                "Average customers (1)",
+                "High calls (2)",
+                "High calls"
+            ]
+        );
+    }
+
+    #[test]
     fn names_use_the_strong_effects() {
         let f = [
             feature("online_logins", 2.0),
@@ -349,5 +477,9 @@ mod tests {
         ];
         assert_eq!(name(&f), "High online logins · low calls");
         assert_eq!(name(&[feature("calls", 0.2)]), "Average customers");
+        // A category the segment lacks cannot name it, nor raise the bar for the others.
+        let mut lacks = feature("region", -3.0);
+        lacks.category = Some("A".into());
+        assert_eq!(name(&[lacks, feature("balance", 1.2)]), "High balance");
     }
 }

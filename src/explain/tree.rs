@@ -25,25 +25,36 @@ pub struct Tree {
     pub nodes: Vec<Node>,
 }
 
-/// Builds the IMM tree of `centroids` (k × d) on the rows `rows` of the row-major matrix `x` (n × d) with
-/// k-means labels `labels`.
-pub fn imm(x: &[f32], d: usize, labels: &[u32], centroids: &[f32], rows: Vec<usize>) -> Tree {
-    let k = centroids.len() / d;
+/// Picks a split's threshold on feature `j` in [lo, hi): any value there splits the node's rows the same
+/// way (`lo` and `hi` are neighbouring values among them). The explanation picks the roundest number in
+/// original units, so that the printed rule is the tree's rule.
+pub type Chooser<'a> = &'a (dyn Fn(usize, f32, f32) -> f32 + Sync);
+
+/// The inputs of [`imm`]: the row-major matrix `x` (n × d), its k-means labels and centroids (k × d).
+pub struct Data<'a> {
+    pub x: &'a [f32],
+    pub d: usize,
+    pub labels: &'a [u32],
+    pub centroids: &'a [f32],
+}
+
+/// Builds the IMM tree of the centroids on the rows `rows`, thresholds placed by `choose`.
+pub fn imm(data: &Data, rows: Vec<usize>, choose: Chooser) -> Tree {
+    let k = data.centroids.len() / data.d;
     let mut tree = Tree { nodes: Vec::new() };
-    grow(&mut tree, x, d, labels, centroids, rows, (0..k).collect());
+    grow(&mut tree, data, choose, rows, (0..k).collect());
     tree
 }
 
 /// Adds the subtree of `rows` and `centers` and returns its index.
 fn grow(
     tree: &mut Tree,
-    x: &[f32],
-    d: usize,
-    labels: &[u32],
-    centroids: &[f32],
+    data: &Data,
+    choose: Chooser,
     rows: Vec<usize>,
     centers: Vec<usize>,
 ) -> usize {
+    let (x, d, labels, centroids) = (data.x, data.d, data.labels, data.centroids);
     let at = tree.nodes.len();
     tree.nodes.push(Node::Leaf(centers[0]));
     if centers.len() < 2 {
@@ -59,13 +70,14 @@ fn grow(
                 rows.iter().map(|&i| (value(i), c(labels[i] as usize, j))),
                 centers.iter().map(|&s| c(s, j)),
             )
-            .map(|(mistakes, t)| (mistakes, j, t))
+            .map(|(mistakes, lo, hi)| (mistakes, j, lo, hi))
         })
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     // Centroids no feature separates (identical ones): the node is a leaf of the first.
-    let Some((_, j, t)) = best else {
+    let Some((_, j, lo, hi)) = best else {
         return at;
     };
+    let t = choose(j, lo, hi);
     let (mut lr, mut rr) = (Vec::new(), Vec::new());
     for i in rows {
         let left = x[i * d + j] <= t;
@@ -74,8 +86,8 @@ fn grow(
         }
     }
     let (lc, rc): (Vec<usize>, Vec<usize>) = centers.into_iter().partition(|&s| c(s, j) <= t);
-    let left = grow(tree, x, d, labels, centroids, lr, lc);
-    let right = grow(tree, x, d, labels, centroids, rr, rc);
+    let left = grow(tree, data, choose, lr, lc);
+    let right = grow(tree, data, choose, rr, rc);
     tree.nodes[at] = Node::Split {
         feature: j,
         threshold: t,
@@ -88,12 +100,12 @@ fn grow(
 /// The threshold along one feature with the fewest mistakes among those that separate the centres:
 /// `points` are (value, own centre's value), `centers` the node's centre values. A point is a mistake at
 /// θ when θ lies in [min(value, centre), max(value, centre)). Candidates are the distinct values in
-/// [lowest centre, highest centre); the threshold returned is halfway to the next distinct value, which
-/// splits the same way and reads better ("calls ≤ 4.5"). None when all centres share one value.
+/// [lowest centre, highest centre); returned are the mistakes and the best candidate with the next distinct
+/// value: every threshold in [candidate, next) splits the same way. None when all centres share one value.
 fn best_threshold(
     points: impl Iterator<Item = (f32, f32)>,
     centers: impl Iterator<Item = f32>,
-) -> Option<(usize, f32)> {
+) -> Option<(usize, f32, f32)> {
     let centers: Vec<f32> = centers.collect();
     let lo = centers.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = centers.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -129,11 +141,7 @@ fn best_threshold(
             best = Some((mistakes, i));
         }
     }
-    best.map(|(m, i)| {
-        let mid = cand[i] + (cand[i + 1] - cand[i]) / 2.0;
-        // Neighbouring floats have no value between them.
-        (m, if mid < cand[i + 1] { mid } else { cand[i] })
-    })
+    best.map(|(m, i)| (m, cand[i], cand[i + 1]))
 }
 
 impl Tree {
@@ -225,7 +233,8 @@ mod tests {
                 (c + ((i * 37 % 23) as f32 - 11.0) / 3.0, c)
             })
             .collect();
-        let (m, t) = best_threshold(points.iter().copied(), centers.iter().copied()).unwrap();
+        let (m, t, next) = best_threshold(points.iter().copied(), centers.iter().copied()).unwrap();
+        assert!(t < next);
         assert_eq!(m, brute(&points, &centers));
         let at_t = points.iter().filter(|p| (p.0 <= t) != (p.1 <= t)).count();
         assert_eq!(at_t, m);
@@ -243,7 +252,13 @@ mod tests {
             x.extend([cents[s * 3] + jitter, cents[s * 3 + 1] - jitter, jitter]);
             labels.push(s as u32);
         }
-        let t = imm(&x, 3, &labels, &cents, (0..400).collect());
+        let data = Data {
+            x: &x,
+            d: 3,
+            labels: &labels,
+            centroids: &cents,
+        };
+        let t = imm(&data, (0..400).collect(), &|_, lo, hi| lo + (hi - lo) / 2.0);
         let agree = (x.chunks_exact(3).zip(&labels)).all(|(r, &l)| t.segment(r) == l as usize);
         assert!(agree);
         let leaves = t

@@ -192,7 +192,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
     if let Some(g) = &opts.report {
-        crate::report::stage(&mut staging, g)?;
+        crate::report::stage(&mut staging, g, log)?;
     }
     let files = staging.commit()?;
     Ok(AssignOutcome { summary, files })

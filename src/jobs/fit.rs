@@ -284,6 +284,12 @@ pub(crate) fn check(opts: &FitOptions) -> Result<()> {
                 opts.k
             )));
         }
+        if micro > ward::MAX_MICRO {
+            return Err(Error::usage(format!(
+                "--micro-clusters ({micro}) is above {}: the linkage takes M² memory and M³ time (2,000 take seconds, 10,000 minutes); a few hundred are enough",
+                ward::MAX_MICRO
+            )));
+        }
     }
     if opts.init == InitChoice::Previous && opts.previous.is_none() {
         return Err(Error::usage("--init previous needs --previous DIR"));
@@ -394,7 +400,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
                 cfg.restarts()
             ));
             let bar = Progress::new(cfg.restarts() as u64, "k-means");
-            let on = run_with_fallback(sel, log, |b| {
+            let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
                 let mut res = b.load(ds)?;
                 Ok((
                     kmeans::fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?,
@@ -412,7 +418,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
                 opts.k
             ));
             let bar = Progress::new(1 + cfg.restarts() as u64, "Ward");
-            let on = run_with_fallback(sel, log, |b| {
+            let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
                 ward::fit(b, &ds, &cfg, micro, &bar).map(|(f, h)| (f, Some(h)))
             });
             bar.finish();
@@ -481,7 +487,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
     if let Some(g) = &opts.report {
-        report::stage(&mut staging, g)?;
+        report::stage(&mut staging, g, log)?;
     }
     let files = staging.commit()?;
     Ok(FitOutcome {

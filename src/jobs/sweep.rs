@@ -150,7 +150,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
     let t = Instant::now();
     let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
     let bar = Progress::new((opts.ks.len() * restarts) as u64, "sweep");
-    let on = run_with_fallback(sel, log, |b| {
+    let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
         let mut res = b.load(ds)?;
         opts.ks
             .iter()
@@ -262,7 +262,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             .map_err(|e| staging.explain(e))?;
     }
     if let Some(g) = &f.report {
-        crate::report::stage(&mut staging, g)?;
+        crate::report::stage(&mut staging, g, log)?;
     }
     staging.commit()?;
     Ok(summary)

@@ -118,7 +118,10 @@ const TILE: usize = 512;
 /// sum is a contiguous sum, and each segmentation's per-segment sums add up its groups' sums. No gathers,
 /// and each row's sums run in a fixed order, so the result does not depend on the thread count.
 pub fn silhouettes(x: &[f32], d: usize, labelings: &[(&[u32], usize)]) -> Vec<f64> {
-    let n = x.len() / d;
+    let n = x.len() / d.max(1);
+    if n == 0 {
+        return vec![0.0; labelings.len()];
+    }
     let joint = |j: usize| labelings.iter().map(move |(l, _)| l[j]);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| joint(a).cmp(joint(b)).then(a.cmp(&b)));
@@ -259,6 +262,11 @@ pub fn adjusted_rand(a: &[u32], b: &[u32]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_empty_sample_has_no_silhouette_to_speak_of() {
+        assert_eq!(super::silhouettes(&[], 3, &[(&[], 2)]), vec![0.0]);
+    }
+
     /// The examples of scikit-learn's `adjusted_rand_score` documentation.
     #[test]
     fn adjusted_rand_matches_scikit_learns_examples() {

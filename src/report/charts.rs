@@ -35,6 +35,9 @@ fn svg(
 
 /// White at 0, blue below, red above, saturated at |z| = 2.
 pub fn diverging(z: f64) -> RGBColor {
+    if z.is_nan() {
+        return RGBColor(220, 220, 220);
+    }
     let t = (z.abs() / 2.0).min(1.0);
     let end = if z < 0.0 { BLUE } else { RED };
     let mix = |c: u8| (255.0 + (c as f64 - 255.0) * t).round() as u8;
@@ -43,6 +46,9 @@ pub fn diverging(z: f64) -> RGBColor {
 
 /// White at 0 to blue at 1.
 pub fn sequential(v: f64) -> RGBColor {
+    if v.is_nan() {
+        return RGBColor(220, 220, 220);
+    }
     let t = v.clamp(0.0, 1.0);
     let mix = |c: u8| (255.0 + (c as f64 - 255.0) * t).round() as u8;
     RGBColor(mix(BLUE.0), mix(BLUE.1), mix(BLUE.2))
@@ -310,6 +316,10 @@ pub fn curve(
         ys.clone().fold(f64::INFINITY, f64::min),
         ys.fold(f64::NEG_INFINITY, f64::max),
     );
+    // Both infinite (no finite value) unless some value is finite.
+    if lo > hi {
+        return Err(format!("{title}: no finite value to draw"));
+    }
     let pad = ((hi - lo) * 0.1).max(1e-9);
     svg(440, 300, |root| {
         let mut c = ChartBuilder::on(root)
@@ -394,4 +404,26 @@ pub fn dendrogram(title: &str, leaves: &[String], links: &[(f64, f64, f64, f64, 
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_curve_without_finite_values_is_an_error_not_a_hang() {
+        let nan = [(2, f64::NAN), (3, f64::NAN)];
+        assert!(curve("silhouette", "s", &nan, Some(2), "k").is_err());
+        assert!(curve("silhouette", "s", &[], None, "k").is_err());
+        assert!(
+            curve(
+                "sse",
+                "s",
+                &[(2, 3.0), (3, f64::NAN), (4, 1.0)],
+                Some(4),
+                "k"
+            )
+            .is_ok()
+        );
+    }
 }

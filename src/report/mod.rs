@@ -114,7 +114,11 @@ pub fn render(dir: &Path, groups: &Groups) -> Result<String> {
         let groups = resolve_groups(groups, &o)?;
         cards(&mut body, &o, &groups);
         let names: Vec<String> = o.segments.iter().map(|s| s.title()).collect();
-        body.push_str("<section><h2>How the segments differ</h2><p class=\"note\">Each cell is the segment's centroid against all customers, in standard deviations of the feature as the clustering saw it (red above average, blue below).</p><div class=\"charts\">");
+        body.push_str("<section><h2>How the segments differ</h2>");
+        if !groups.is_empty() {
+            body.push_str("<p class=\"note\">Each cell is the segment's centroid against all customers, in standard deviations of the feature as the clustering saw it (red above average, blue below).</p>");
+        }
+        body.push_str("<div class=\"charts\">");
         let ids: Vec<String> = o.segments.iter().map(|s| s.id.to_string()).collect();
         for (g, features) in &groups {
             let rows: Vec<String> = features.iter().map(|f| f.column.clone()).collect();
@@ -157,11 +161,26 @@ pub fn render(dir: &Path, groups: &Groups) -> Result<String> {
     Ok(html)
 }
 
-/// Renders the report of a staged output set into it (published with the set).
-pub fn stage(staging: &mut crate::data::sink::OutputSet, groups: &Groups) -> Result<()> {
-    let html = render(staging.staged(), groups).map_err(|e| staging.explain(e))?;
+/// Renders the report of a staged output set into it (published with the set). The report is a view of
+/// the other outputs: if it cannot be drawn, the job still publishes them, and `log` says why there is no
+/// report.html. A failure to write it (a full disk) fails the job like any output.
+pub fn stage(
+    staging: &mut crate::data::sink::OutputSet,
+    groups: &Groups,
+    log: &dyn Fn(&str),
+) -> Result<()> {
+    let html = match render(staging.staged(), groups) {
+        Ok(h) => h,
+        Err(e) => {
+            log(&format!(
+                "warning: report.html not written: {}",
+                staging.explain(e)
+            ));
+            return Ok(());
+        }
+    };
     let path = staging.path("report.html");
-    std::fs::write(&path, html).map_err(|e| Error::output(&path, e))
+    crate::data::write::write_synced(&path, html.as_bytes()).map_err(|e| staging.explain(e))
 }
 
 /// Writes `dir`/report.html atomically and returns its path.
@@ -532,7 +551,17 @@ fn lifecycle_section(
     if o.migration.is_none() && verdict.is_none() {
         return;
     }
-    body.push_str("<section><h2>Since the previous run</h2>");
+    let events = lc.and_then(|l| {
+        l.get("events")
+            .or_else(|| l.get("transitions"))
+            .and_then(Value::as_array)
+    });
+    let previous = o.migration.is_some() || events.is_some_and(|e| !e.is_empty());
+    body.push_str(if previous {
+        "<section><h2>Since the previous run</h2>"
+    } else {
+        "<section><h2>Drift since the model's training</h2>"
+    });
     if let Some(d) = o.summary["decision"].as_str() {
         let _ = write!(body, "<p>Tonight's decision: <b>{}</b></p>", esc(d));
     }
@@ -551,11 +580,6 @@ fn lifecycle_section(
         }
         body.push_str("</ul>");
     }
-    let events = lc.and_then(|l| {
-        l.get("events")
-            .or_else(|| l.get("transitions"))
-            .and_then(Value::as_array)
-    });
     if let Some(ev) = events.filter(|e| !e.is_empty()) {
         body.push_str("<h3>Transitions</h3><ul>");
         for e in ev.iter().filter_map(Value::as_str) {
