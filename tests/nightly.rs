@@ -59,13 +59,14 @@ fn current(dir: &Path) -> String {
         .to_string()
 }
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "labels.parquet",
     "segments.parquet",
     "profiles.parquet",
     "transitions.parquet",
     "migration.parquet",
     "drift.parquet",
+    "report.html",
 ];
 
 #[test]
