@@ -55,6 +55,14 @@ pub fn sequential(v: f64) -> RGBColor {
 }
 
 /// Pixels a label of `chars` characters needs at `size` px (the SVG font is the reader's).
+/// Pixels the longest of `labels` needs (at most `max` characters, as [`label`] cuts them).
+fn label_px<'a>(labels: impl Iterator<Item = &'a str>, max: usize, size: u32) -> u32 {
+    labels
+        .map(|l| text_px(l.chars().count().min(max), size))
+        .max()
+        .unwrap_or(60)
+}
+
 fn text_px(chars: usize, size: u32) -> u32 {
     (chars as f64 * size as f64 * 0.55) as u32 + 12
 }
@@ -70,11 +78,7 @@ fn label(s: &str, max: usize) -> String {
 /// Horizontal bars: one per labelled value.
 pub fn bars(title: &str, labels: &[String], values: &[f64], unit: &str) -> Svg {
     let n = labels.len();
-    let left = labels
-        .iter()
-        .map(|l| text_px(l.chars().count().min(48), 12))
-        .max()
-        .unwrap_or(60);
+    let left = label_px(labels.iter().map(String::as_str), 48, 12);
     let max = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
     svg(900, 60 + 28 * n as u32 + 40, |root| {
         let mut c = ChartBuilder::on(root)
@@ -129,11 +133,7 @@ pub fn heatmap(
     color: &dyn Fn(f64) -> RGBColor,
 ) -> Svg {
     let (nr, nc) = (rows.len(), cols.len());
-    let left = rows
-        .iter()
-        .map(|l| text_px(l.chars().count().min(40), 12))
-        .max()
-        .unwrap_or(60);
+    let left = label_px(rows.iter().map(String::as_str), 40, 12);
     let cell_w = 56u32;
     let w = (left.min(360) + cell_w * nc as u32 + 40).max(420);
     svg(w, 60 + 26 * nr as u32 + 50, |root| {
@@ -235,11 +235,7 @@ pub fn quartiles(title: &str, groups: &[Quartiles]) -> Svg {
     } else {
         (0.0, 1.0)
     };
-    let left = groups
-        .iter()
-        .map(|g| text_px(g.label.chars().count().min(30), 11))
-        .max()
-        .unwrap_or(60);
+    let left = label_px(groups.iter().map(|g| g.label.as_str()), 30, 11);
     svg(440, 50 + 22 * n as u32 + 30, |root| {
         let mut c = ChartBuilder::on(root)
             .caption(title, (FONT, 14))
@@ -364,11 +360,7 @@ pub fn curve(
 pub fn dendrogram(title: &str, leaves: &[String], links: &[(f64, f64, f64, f64, f64)]) -> Svg {
     let n = leaves.len();
     let top = links.iter().map(|l| l.4).fold(0.0, f64::max).max(1e-9) * 1.05;
-    let left = leaves
-        .iter()
-        .map(|l| text_px(l.chars().count().min(48), 12))
-        .max()
-        .unwrap_or(60);
+    let left = label_px(leaves.iter().map(String::as_str), 48, 12);
     svg(900, 80 + 40 * n as u32, |root| {
         let mut c = ChartBuilder::on(root)
             .caption(title, (FONT, 16))
