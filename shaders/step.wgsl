@@ -1,13 +1,17 @@
 // One fused Lloyd pass over a chunk of rows. Each workgroup owns a contiguous range of rows:
 //   1. assignment: one row per invocation, centroids streamed through workgroup memory in tiles of TK;
 //      nearest centroid by Σ(x−c)² in feature order (lowest index wins ties), label/distance written back;
-//   2. accumulation: the same rows (still in cache) are summed into this workgroup's private slice of
-//      `partial`, lane by lane in row order: no atomics, so the result is the same on every run.
+//   2. accumulation: the same rows (still in cache) are summed into this workgroup's partial sums, lane by
+//      lane in row order: no atomics, so the result is the same on every run. The sums live in workgroup
+//      memory when they fit (LOCAL) and are written to this workgroup's slice of `partial` once at the end;
+//      otherwise every addition is a read-modify-write of `partial` in global memory.
 // Sums are of w·(x − c), deviations from the current centroid, which keeps f32 partial sums accurate.
 // The host prepends distance.wgsl (D, K, TK, the tile and `sqdist`) and substitutes S.
 
 const S: u32 = __S__u;        // row substreams accumulated side by side
 const LANES: u32 = D + 2u;    // per cluster: D sums, weight, sse
+const LOCAL: bool = __LOCAL__; // partial sums in workgroup memory
+const ACCN: u32 = __ACCN__u;   // S × K × LANES when LOCAL, else 1
 
 struct Params {
     n: u32,            // rows in this chunk
@@ -29,6 +33,7 @@ struct Params {
 var<workgroup> tlabel: array<u32, WG>;
 var<workgroup> tdist: array<f32, WG>;
 var<workgroup> tmoved: array<u32, WG>;
+var<workgroup> acc: array<f32, ACCN>;
 
 @compute @workgroup_size(256)
 fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -41,7 +46,11 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let slots = S * K * LANES;
     let pbase = (p.wg_base + g) * slots;
     for (var i = lid; i < slots; i += WG) {
-        partial[pbase + i] = 0.0;
+        if (LOCAL) {
+            acc[i] = 0.0;
+        } else {
+            partial[pbase + i] = 0.0;
+        }
     }
     var my_moved = 0u;
     var xr: array<f32, D>;
@@ -95,11 +104,20 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 } else {
                     v = wt * tdist[i];
                 }
-                let idx = pbase + (sub * K + c) * LANES + lane;
-                partial[idx] += v;
+                let at = (sub * K + c) * LANES + lane;
+                if (LOCAL) {
+                    acc[at] += v;
+                } else {
+                    partial[pbase + at] += v;
+                }
             }
         }
         workgroupBarrier();
+    }
+    if (LOCAL) {
+        for (var i = lid; i < slots; i += WG) {
+            partial[pbase + i] = acc[i];
+        }
     }
     tmoved[lid] = my_moved;
     workgroupBarrier();

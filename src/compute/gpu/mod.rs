@@ -64,13 +64,17 @@ impl Backend for GpuBackend {
 /// The distance code shared by the step and nearest kernels (prepended to each).
 const DISTANCE: &str = include_str!("../../../shaders/distance.wgsl");
 
-/// Shader source with the shape constants filled in.
-fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize) -> String {
+/// Shader source with the shape constants filled in; `local` keeps the step's partial sums (s × k ×
+/// (d + 2) floats) in workgroup memory.
+fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize, local: bool) -> String {
+    let accn = if local { s * k * (d + 2) } else { 1 };
     template
         .replace("__D__", &d.to_string())
         .replace("__K__", &k.to_string())
         .replace("__TK__", &tk.to_string())
         .replace("__S__", &s.to_string())
+        .replace("__LOCAL__", &local.to_string())
+        .replace("__ACCN__", &accn.to_string())
 }
 
 /// A bind group for `pipeline` with `bufs` at bindings 0, 1, 2… in order.
@@ -111,6 +115,8 @@ struct Kernels {
     k: usize,
     step: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
+    /// The reduce pass's 2-D grid: one workgroup per total.
+    reduce_groups: (u32, u32),
     cent: wgpu::Buffer,
     total: wgpu::Buffer,
     readback: wgpu::Buffer,
@@ -257,11 +263,12 @@ impl<'a> GpuResident<'a> {
         Ok(())
     }
 
-    /// Centroids per workgroup-memory tile for `k` centroids (the step's three WG-sized arrays beside it).
-    fn tile_k(&self, k: usize) -> Result<usize> {
+    /// Centroids per workgroup-memory tile for `k` centroids (the step's three WG-sized arrays and
+    /// `reserved` bytes beside it).
+    fn tile_k(&self, k: usize, reserved: usize) -> Result<usize> {
         let d = self.data.d;
         let wg_mem = self.ctx.limits.max_compute_workgroup_storage_size as usize;
-        let fixed = 3 * WG * 4;
+        let fixed = 3 * WG * 4 + reserved;
         if wg_mem < fixed + d * 4 {
             return Err(Error::device(format!(
                 "{d} features exceed this GPU's workgroup memory; use --device cpu"
@@ -278,10 +285,10 @@ impl<'a> GpuResident<'a> {
     fn nearest_pipe(&mut self, m: usize) -> Result<&(wgpu::ComputePipeline, wgpu::Buffer)> {
         if !self.nearest_pipes.iter().any(|(k, _)| *k == m) {
             let (ctx, d) = (self.ctx, self.data.d);
-            let tk = self.tile_k(m)?;
+            let tk = self.tile_k(m, 0)?;
             let pipe = ctx.scoped("building the nearest-centroid kernel", || {
                 let src = [DISTANCE, include_str!("../../../shaders/nearest.wgsl")].concat();
-                let p = ctx.pipeline(&shader(&src, d, m, tk, 1), "nearest");
+                let p = ctx.pipeline(&shader(&src, d, m, tk, 1, false), "nearest");
                 let cent = storage(
                     ctx,
                     "centroids",
@@ -308,9 +315,13 @@ impl<'a> GpuResident<'a> {
         let ctx = self.ctx;
         let d = self.data.d;
         let lanes = d + 2;
-        let tk = self.tile_k(k)?;
         let s = (WG / lanes).clamp(1, 8);
         let wg_bytes = (s * k * lanes * 4) as u64;
+        // Partial sums in workgroup memory when they take at most half of it (the tile takes the rest).
+        // On an H100 (BENCHMARKS.md) more substreams, or fewer and larger workgroups, measured slower.
+        let wg_mem = ctx.limits.max_compute_workgroup_storage_size as u64;
+        let local = wg_bytes <= wg_mem.saturating_sub(3 * WG as u64 * 4) / 2;
+        let tk = self.tile_k(k, if local { wg_bytes as usize } else { 0 })?;
         let partial_cap = PARTIAL_BUDGET.min(ctx.limits.max_storage_buffer_binding_size);
         if wg_bytes > partial_cap {
             return Err(Error::device(format!(
@@ -346,9 +357,9 @@ impl<'a> GpuResident<'a> {
         }
         let kn = ctx.scoped("building GPU kernels", || {
             let step_src = [DISTANCE, include_str!("../../../shaders/step.wgsl")].concat();
-            let step = ctx.pipeline(&shader(&step_src, d, k, tk, s), "step");
+            let step = ctx.pipeline(&shader(&step_src, d, k, tk, s, local), "step");
             let reduce_src = include_str!("../../../shaders/reduce.wgsl");
-            let reduce = ctx.pipeline(&shader(reduce_src, d, k, tk, s), "reduce");
+            let reduce = ctx.pipeline(&shader(reduce_src, d, k, tk, s, false), "reduce");
             let cent = storage(
                 ctx,
                 "centroids",
@@ -368,6 +379,12 @@ impl<'a> GpuResident<'a> {
                 wgpu::BufferUsages::empty(),
             );
             let total_bytes = ((k * lanes + 1) * 4) as u64;
+            // One reduce workgroup per total (K × lanes sums, then the moved count), on a 2-D grid.
+            let reduce_groups = {
+                let n = (k * lanes + 1) as u32;
+                let gx = n.min(ctx.limits.max_compute_workgroups_per_dimension);
+                (gx, n.div_ceil(gx))
+            };
             let total = storage(ctx, "total", total_bytes, wgpu::BufferUsages::empty());
             let readback = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
@@ -379,7 +396,7 @@ impl<'a> GpuResident<'a> {
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("reduce params"),
-                    contents: bytemuck::cast_slice(&[total_groups as u32, 0, 0, 0]),
+                    contents: bytemuck::cast_slice(&[total_groups as u32, reduce_groups.0, 0, 0]),
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
             let bind = self
@@ -404,6 +421,7 @@ impl<'a> GpuResident<'a> {
                 k,
                 step,
                 reduce,
+                reduce_groups,
                 cent,
                 total,
                 readback,
@@ -481,7 +499,7 @@ impl Resident for GpuResident<'_> {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&kn.reduce);
                 pass.set_bind_group(0, &kn.reduce_bind, &[]);
-                pass.dispatch_workgroups((k * lanes + 1).div_ceil(64) as u32, 1, 1);
+                pass.dispatch_workgroups(kn.reduce_groups.0, kn.reduce_groups.1, 1);
             }
             ctx.queue.submit([enc.finish()]);
             Ok(())
