@@ -70,12 +70,25 @@ fn dist64(x: &[f32], c: &[f32]) -> f64 {
         .sum()
 }
 
-/// Checks one step's labels, per-cluster SSE and sums, and the nearest/second-nearest pass, against brute
-/// force; labels may differ only at (near-)exact ties.
+/// Checks one step's labels, per-cluster SSE, sums and weights, and the nearest/second-nearest pass,
+/// against brute force; labels may differ only at (near-)exact ties. A second step with moved centroids
+/// must count as `moved` exactly the rows whose label changed.
 fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str) -> Vec<u32> {
     let mut res = b.load(*ds).unwrap();
     let stats = res.step(cent, k).unwrap();
     let a = res.assignment().unwrap();
+    let shifted: Vec<f32> = (cent.iter().enumerate())
+        .map(|(i, &v)| if i % ds.d == 0 { v + 0.3 } else { v })
+        .collect();
+    let again = res.step(&shifted, k).unwrap();
+    let a2 = res.assignment().unwrap();
+    let changed = a
+        .labels
+        .iter()
+        .zip(&a2.labels)
+        .filter(|(x, y)| x != y)
+        .count() as u64;
+    assert_eq!(again.moved, changed, "{what} on {}: moved", b.name());
     let near = res.nearest(cent, k).unwrap();
     let closest = res.closest(cent, k).unwrap();
     assert_eq!(
@@ -96,6 +109,7 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
     );
     let d = ds.d;
     let mut sse = vec![0.0; k];
+    let mut weights = vec![0.0; k];
     let mut sums = vec![0.0f64; k * d];
     for i in 0..ds.n {
         let x = ds.row(i);
@@ -137,6 +151,7 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
             assert!((near.second_dist2[i] as f64 - dists[l2]).abs() <= 1e-4 * (1.0 + dists[l2]));
         }
         sse[l] += ds.weight(i) * dists[l];
+        weights[l] += ds.weight(i);
         for j in 0..d {
             sums[l * d + j] += ds.weight(i) * x[j] as f64;
         }
@@ -145,6 +160,13 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
         assert!(
             (got - want).abs() <= 1e-5 * want.max(1e-9) + 1e-9,
             "{what} on {}: SSE of cluster {c} {got} vs brute force {want}",
+            b.name()
+        );
+    }
+    for (c, (&got, &want)) in stats.weights.iter().zip(&weights).enumerate() {
+        assert!(
+            (got - want).abs() <= 1e-9 * want.max(1.0),
+            "{what} on {}: weight of cluster {c} {got} vs {want}",
             b.name()
         );
     }
@@ -158,14 +180,46 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
     a.labels
 }
 
-#[test]
-fn parity_grid_over_d_and_k() {
-    let bs = backends();
-    for d in [1usize, 3, 16, 33, 64, 130] {
+/// One test per backend for each case, so that a failing backend names itself
+/// (`parity_grid::gpu`): the CPU kernels of this machine, the portable ones, and the GPU adapter.
+macro_rules! on_every_backend {
+    ($($case:ident),*) => {$(
+        mod $case {
+            #[test]
+            fn cpu() {
+                super::$case(&super::CpuBackend::default());
+            }
+            #[test]
+            fn cpu_portable() {
+                super::$case(&super::CpuBackend::new(super::Isa::Portable));
+            }
+            #[test]
+            fn gpu() {
+                if let Some(g) = super::gpu(Default::default()) {
+                    super::$case(&g);
+                }
+            }
+        }
+    )*};
+}
+
+on_every_backend!(parity_grid, large_blocks);
+
+/// Weights 0.25 … 2 (none 0), varying row to row.
+fn weights(n: usize) -> Vec<f32> {
+    (0..n).map(|i| 0.25 * (1 + i % 8) as f32).collect()
+}
+
+/// Every d class the kernels specialise (⌊d/8⌋ = 0…8, and 16), k from 1 to 257, 701 rows (no row tile
+/// divides it, so every kernel's tail runs); half of the cases weighted, every d class among them.
+fn parity_grid(b: &dyn Backend) {
+    for d in [1usize, 3, 8, 12, 16, 24, 31, 33, 40, 63, 64, 130] {
         for k in [1usize, 2, 7, 13, 64, 257] {
-            let n = 700;
+            let n = 701;
             let x = data(n, d, (d * 1000 + k) as u64);
-            let ds = Dataset::new(&x, d, None);
+            let w = weights(n);
+            let weighted = (d + k) % 2 == 1;
+            let ds = Dataset::new(&x, d, weighted.then_some(w.as_slice()));
             // Centroids: rows spread over the data, nudged so they are not exactly data points.
             let cent: Vec<f32> = (0..k)
                 .flat_map(|c| {
@@ -175,19 +229,61 @@ fn parity_grid_over_d_and_k() {
                         .collect::<Vec<_>>()
                 })
                 .collect();
-            let what = format!("d={d} k={k}");
-            let labels: Vec<Vec<u32>> = bs
-                .iter()
-                .map(|b| check_step(b.as_ref(), &ds, &cent, k, &what))
-                .collect();
-            for l in &labels[1..] {
-                let differ = l.iter().zip(&labels[0]).filter(|(a, b)| a != b).count();
-                assert!(
-                    differ <= n / 100,
-                    "{what}: {differ} labels differ between backends beyond ties"
-                );
-            }
+            check_step(
+                b,
+                &ds,
+                &cent,
+                k,
+                &format!("d={d} k={k} weighted={weighted}"),
+            );
         }
+    }
+}
+
+/// More than one 8192-row block and more than one 524,288-row group on the CPU (and many workgroups on
+/// a GPU), weighted, with a tail in every tile.
+fn large_blocks(b: &dyn Backend) {
+    let (n, d, k) = (600_001, 3, 5);
+    let x = data(n, d, 77);
+    let w = weights(n);
+    let ds = Dataset::new(&x, d, Some(&w));
+    let cent: Vec<f32> = (0..k)
+        .flat_map(|c| ds.row(c * 997).iter().map(|v| v + 0.01).collect::<Vec<_>>())
+        .collect();
+    check_step(b, &ds, &cent, k, "600,001 rows");
+}
+
+/// GPU workgroups owning many more rows than one workgroup-sized block (a small partial-sums budget),
+/// with the sums in workgroup memory (small k·d) and in global memory (large k·d).
+#[test]
+fn gpu_workgroups_owning_many_rows() {
+    for (n, d, k) in [(5001usize, 9usize, 5usize), (2001, 33, 257)] {
+        let lanes = d + 2;
+        let s = (256 / lanes).clamp(1, 8);
+        let opts = GpuOptions {
+            // About four workgroups' partials: each owns n / 4 rows.
+            max_partial_bytes: Some((4 * s * k * lanes * 4) as u64),
+            ..Default::default()
+        };
+        let Some(g) = gpu(opts) else { return };
+        let x = data(n, d, (n + d) as u64);
+        let w = weights(n);
+        let ds = Dataset::new(&x, d, Some(&w));
+        let cent: Vec<f32> = (0..k)
+            .flat_map(|c| {
+                ds.row(c * n / k)
+                    .iter()
+                    .map(|v| v + 0.01)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        check_step(
+            &g,
+            &ds,
+            &cent,
+            k,
+            &format!("n={n} d={d} k={k}, ~n/4 rows per workgroup"),
+        );
     }
 }
 

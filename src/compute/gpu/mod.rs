@@ -29,6 +29,9 @@ pub struct GpuOptions {
     pub memory_budget: Option<u64>,
     /// Cap on one chunk's bytes (below the adapter's binding limit), to exercise the multi-buffer path.
     pub max_chunk_bytes: Option<u64>,
+    /// Cap on the bytes of one step's partial sums (default 64 MiB): a smaller one gives each workgroup
+    /// more rows, to exercise that path on small data.
+    pub max_partial_bytes: Option<u64>,
 }
 
 /// Default resident-data budget when `--gpu-memory` is not given (wgpu cannot query VRAM size).
@@ -131,6 +134,8 @@ struct GpuResident<'a> {
     data_bufs: Vec<wgpu::Buffer>,
     chunks: Vec<Chunk>,
     rows_per_wg: usize,
+    /// The partial sums' budget (see [`GpuOptions::max_partial_bytes`]).
+    partial_budget: u64,
     kernels: Option<Kernels>,
     /// Nearest-centroid pipelines by number of centroids.
     nearest_pipes: Vec<(usize, (wgpu::ComputePipeline, wgpu::Buffer))>,
@@ -226,6 +231,7 @@ impl<'a> GpuResident<'a> {
                 data_bufs,
                 chunks,
                 rows_per_wg: WG,
+                partial_budget: opts.max_partial_bytes.unwrap_or(PARTIAL_BUDGET),
                 kernels: None,
                 nearest_pipes: Vec::new(),
             })
@@ -322,7 +328,7 @@ impl<'a> GpuResident<'a> {
         let wg_mem = ctx.limits.max_compute_workgroup_storage_size as u64;
         let local = wg_bytes <= wg_mem.saturating_sub(3 * WG as u64 * 4) / 2;
         let tk = self.tile_k(k, if local { wg_bytes as usize } else { 0 })?;
-        let partial_cap = PARTIAL_BUDGET.min(ctx.limits.max_storage_buffer_binding_size);
+        let partial_cap = (self.partial_budget).min(ctx.limits.max_storage_buffer_binding_size);
         if wg_bytes > partial_cap {
             return Err(Error::device(format!(
                 "k={k} × d={d} is too large for the GPU path; use --device cpu"
