@@ -203,7 +203,7 @@ macro_rules! on_every_backend {
     )*};
 }
 
-on_every_backend!(parity_grid, large_blocks);
+on_every_backend!(parity_grid, large_blocks, empty_cluster_repair);
 
 /// Weights 0.25 … 2 (none 0), varying row to row.
 fn weights(n: usize) -> Vec<f32> {
@@ -251,6 +251,127 @@ fn large_blocks(b: &dyn Backend) {
         .flat_map(|c| ds.row(c * 997).iter().map(|v| v + 0.01).collect::<Vec<_>>())
         .collect();
     check_step(b, &ds, &cent, k, "600,001 rows");
+}
+
+/// Plain weighted Lloyd in f64 with scikit-learn's relocation of empty clusters (`_relocate_empty_clusters`):
+/// each empty cluster, in index order, takes the row farthest from its current centroid (farthest first,
+/// ties to the lower row), whose mass leaves its old cluster. Stops when no label changes. Returns the
+/// centroids, the labels and how many clusters were relocated.
+fn reference_lloyd(
+    x: &[f32],
+    d: usize,
+    w: &[f32],
+    init: &[f32],
+    iters: usize,
+) -> (Vec<f64>, Vec<u32>, usize) {
+    let (n, k) = (x.len() / d, init.len() / d);
+    let mut c: Vec<f64> = init.iter().map(|&v| v as f64).collect();
+    let mut labels = vec![u32::MAX; n];
+    let mut relocated = 0;
+    for _ in 0..iters {
+        let mut dist = vec![0f64; n];
+        let mut next = vec![0u32; n];
+        for i in 0..n {
+            let row = &x[i * d..(i + 1) * d];
+            let (best, d2) = (0..k)
+                .map(|j| {
+                    (
+                        j,
+                        (0..d)
+                            .map(|t| (row[t] as f64 - c[j * d + t]).powi(2))
+                            .sum::<f64>(),
+                    )
+                })
+                .fold((0, f64::INFINITY), |b, t| if t.1 < b.1 { t } else { b });
+            next[i] = best as u32;
+            dist[i] = d2;
+        }
+        if next == labels {
+            break;
+        }
+        labels = next;
+        let (mut sums, mut wt) = (vec![0f64; k * d], vec![0f64; k]);
+        for i in 0..n {
+            let l = labels[i] as usize;
+            wt[l] += w[i] as f64;
+            for t in 0..d {
+                sums[l * d + t] += w[i] as f64 * x[i * d + t] as f64;
+            }
+        }
+        let empty: Vec<usize> = (0..k).filter(|&j| wt[j] <= 0.0).collect();
+        let mut far: Vec<usize> = (0..n).collect();
+        far.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
+        for (&j, &r) in empty.iter().zip(&far) {
+            let (from, wr) = (labels[r] as usize, w[r] as f64);
+            for t in 0..d {
+                sums[from * d + t] -= wr * x[r * d + t] as f64;
+                sums[j * d + t] = wr * x[r * d + t] as f64;
+            }
+            wt[from] -= wr;
+            wt[j] = wr;
+            relocated += 1;
+        }
+        c = (0..k * d).map(|i| sums[i] / wt[i / d]).collect();
+    }
+    (c, labels, relocated)
+}
+
+/// An initial centroid far from every row leaves its cluster empty on the first step: the repair, and the
+/// fit it leads to, equal the independent Lloyd with scikit-learn's relocation rule.
+fn empty_cluster_repair(b: &dyn Backend) {
+    let (n, d) = (301, 4);
+    // Three tight blobs at 0, 10 and 20 on every axis.
+    let x: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let centre = 10.0 * (i % 3) as f32;
+            (0..d).map(move |t| centre + ((i * 7 + t * 3) % 11) as f32 * 0.1 - 0.5)
+        })
+        .collect();
+    let w = weights(n);
+    let ds = Dataset::new(&x, d, Some(&w));
+    let mut init: Vec<f32> = x[..2 * d].to_vec();
+    init.extend([1000.0f32; 4]);
+    let cfg = KMeans::params(3)
+        .init(Init::Given(init.clone()))
+        .n_init(1)
+        .max_iter(50)
+        .tol(0.0)
+        .seed(0)
+        .check()
+        .unwrap();
+    let r = kmeans::fit(b, &ds, &cfg).unwrap();
+    let (want, labels, relocated) = reference_lloyd(&x, d, &w, &init, 50);
+    assert!(relocated >= 1, "the case must empty a cluster");
+    assert_eq!(
+        r.restarts[0].empty_clusters_repaired,
+        relocated,
+        "{}: repairs",
+        b.name()
+    );
+    // strata renumbers segments by size: match each of its centroids to the reference's.
+    for (s, c) in r.centroids.chunks_exact(d).enumerate() {
+        let gap = |j: usize| -> f64 {
+            (0..d)
+                .map(|t| (c[t] as f64 - want[j * d + t]).powi(2))
+                .sum()
+        };
+        let j = (0..3).min_by(|&a, &b| gap(a).total_cmp(&gap(b))).unwrap();
+        for t in 0..d {
+            assert!(
+                (c[t] as f64 - want[j * d + t]).abs() < 1e-4,
+                "{}: centroid {s} {c:?} vs {:?}",
+                b.name(),
+                &want[j * d..][..d]
+            );
+        }
+        let members = |l: &[u32], id: u32| (0..n).filter(|&i| l[i] == id).collect::<Vec<_>>();
+        assert_eq!(
+            members(&r.nearest.labels, s as u32),
+            members(&labels, j as u32),
+            "{}: members of {s}",
+            b.name()
+        );
+    }
 }
 
 /// GPU workgroups owning many more rows than one workgroup-sized block (a small partial-sums budget),
