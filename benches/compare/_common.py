@@ -18,10 +18,12 @@ def load_zscored(path, id_col):
 
 
 def sse64(X, C):
-    """SSE of the nearest-centre assignment, in float64, in blocks to bound memory."""
+    """SSE of the nearest-centre assignment, in float64, in blocks of about 2^24 row-centre-feature
+    differences (128 MB) to bound memory at any k and d."""
     C = C.astype(np.float64)
+    rows = max(1, (1 << 24) // (C.shape[0] * C.shape[1]))
     s = 0.0
-    for b in range(0, X.shape[0], 1 << 18):
-        xb = X[b : b + (1 << 18)].astype(np.float64)
+    for b in range(0, X.shape[0], rows):
+        xb = X[b : b + rows].astype(np.float64)
         s += ((xb[:, None, :] - C[None, :, :]) ** 2).sum(-1).min(1).sum()
     return s
