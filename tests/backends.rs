@@ -205,6 +205,13 @@ macro_rules! on_every_backend {
 
 on_every_backend!(parity_grid, large_blocks, empty_cluster_repair);
 
+/// k centroids: rows spread evenly over the data, nudged so that they are not exactly data points.
+fn spread_centroids(ds: &Dataset, k: usize) -> Vec<f32> {
+    (0..k)
+        .flat_map(|c| ds.row(c * ds.n / k).iter().map(|v| v + 0.01))
+        .collect()
+}
+
 /// Weights 0.25 … 2 (none 0), varying row to row.
 fn weights(n: usize) -> Vec<f32> {
     (0..n).map(|i| 0.25 * (1 + i % 8) as f32).collect()
@@ -220,15 +227,7 @@ fn parity_grid(b: &dyn Backend) {
             let w = weights(n);
             let weighted = (d + k) % 2 == 1;
             let ds = Dataset::new(&x, d, weighted.then_some(w.as_slice()));
-            // Centroids: rows spread over the data, nudged so they are not exactly data points.
-            let cent: Vec<f32> = (0..k)
-                .flat_map(|c| {
-                    ds.row(c * n / k)
-                        .iter()
-                        .map(|v| v + 0.01)
-                        .collect::<Vec<_>>()
-                })
-                .collect();
+            let cent = spread_centroids(&ds, k);
             check_step(
                 b,
                 &ds,
@@ -247,9 +246,7 @@ fn large_blocks(b: &dyn Backend) {
     let x = data(n, d, 77);
     let w = weights(n);
     let ds = Dataset::new(&x, d, Some(&w));
-    let cent: Vec<f32> = (0..k)
-        .flat_map(|c| ds.row(c * 997).iter().map(|v| v + 0.01).collect::<Vec<_>>())
-        .collect();
+    let cent = spread_centroids(&ds, k);
     check_step(b, &ds, &cent, k, "600,001 rows");
 }
 
@@ -390,14 +387,7 @@ fn gpu_workgroups_owning_many_rows() {
         let x = data(n, d, (n + d) as u64);
         let w = weights(n);
         let ds = Dataset::new(&x, d, Some(&w));
-        let cent: Vec<f32> = (0..k)
-            .flat_map(|c| {
-                ds.row(c * n / k)
-                    .iter()
-                    .map(|v| v + 0.01)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let cent = spread_centroids(&ds, k);
         check_step(
             &g,
             &ds,
