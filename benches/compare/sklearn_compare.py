@@ -61,11 +61,14 @@ def strata(iters):
     return s["seconds"]["iterate"], s["iterations"], s["sse"]  # strata's own f64 SSE
 
 
-def sklearn(iters):
-    km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=iters, tol=0, algorithm="lloyd")
-    t0 = time.perf_counter()
-    km.fit(X)
-    return time.perf_counter() - t0, int(km.n_iter_), km.cluster_centers_
+def lloyd_of(cls):
+    """Timer for a scikit-learn-style KMeans class: Lloyd from `init`, `iters` iterations, tol 0."""
+    def run(iters):
+        km = cls(n_clusters=k, init=init, n_init=1, max_iter=iters, tol=0, algorithm="lloyd")
+        t0 = time.perf_counter()
+        km.fit(X)
+        return time.perf_counter() - t0, int(km.n_iter_), km.cluster_centers_
+    return run
 
 
 try:
@@ -77,13 +80,6 @@ try:
         pass
 except ImportError:
     KMeansX = None
-
-
-def intelex(iters):
-    km = KMeansX(n_clusters=k, init=init, n_init=1, max_iter=iters, tol=0, algorithm="lloyd")
-    t0 = time.perf_counter()
-    km.fit(X)
-    return time.perf_counter() - t0, int(km.n_iter_), km.cluster_centers_
 
 
 try:
@@ -101,9 +97,9 @@ def faiss_(iters):
     return time.perf_counter() - t0, iters, fk.centroids
 
 
-tools = {"strata": strata, "sklearn": sklearn}
+tools = {"strata": strata, "sklearn": lloyd_of(KMeans)}
 if KMeansX is not None:
-    tools["sklearnex"] = intelex
+    tools["sklearnex"] = lloyd_of(KMeansX)
 if faiss is not None:
     tools["faiss"] = faiss_
 runs = {t: {1: [], a.iters: []} for t in tools}
