@@ -157,27 +157,26 @@ fn steps() -> impl Iterator<Item = (f64, usize)> {
         .map(|p| (10f64.powi(p), (-p).max(0) as usize))
 }
 
-/// The roundest number in [lo, hi): the smallest multiple of the coarsest power of ten there.
-fn roundest(lo: f64, hi: f64) -> f64 {
+/// The roundest number c with `fits(c)`: near `v`, a multiple of the coarsest power of ten that fits (the
+/// multiples just below and just above `v` are tried at each power).
+fn roundest(v: f64, fits: impl Fn(f64) -> bool) -> Option<f64> {
     steps()
-        .map(|(s, _)| {
-            // Rounding first keeps lo itself when it is round (4.2 / 0.1 is 42.000000000000007).
-            let c = (lo / s).round() * s;
-            if c >= lo { c } else { (lo / s).ceil() * s }
-        })
-        .find(|&c| c >= lo && c < hi)
-        .unwrap_or(lo)
+        .flat_map(|(s, _)| [(v / s).floor() * s, (v / s).ceil() * s])
+        .find(|&c| fits(c))
 }
 
 /// The threshold of a split on numeric feature `j` in prepared [lo, hi): the roundest number in original
-/// units between the two neighbouring values, mapped back (or `lo` when rounding moves it out).
+/// units whose prepared value (in f32, as the data) lies in [lo, hi), so that it splits the rows as any
+/// threshold there does (`lo` itself when no decimal does).
 fn choose_threshold(prep: &FittedPrep, j: usize, lo: f32, hi: f32) -> f32 {
     if j >= prep.columns.len() {
         return lo + (hi - lo) / 2.0;
     }
-    let c = roundest(prep.invert(j, lo as f64), prep.invert(j, hi as f64));
-    let t = prep.forward(j, c) as f32;
-    if lo <= t && t < hi { t } else { lo }
+    let prepared = |c: f64| prep.forward(j, c) as f32;
+    roundest(prep.invert(j, lo as f64), |c| {
+        (lo..hi).contains(&prepared(c))
+    })
+    .map_or(lo, prepared)
 }
 
 /// A tree threshold of numeric feature `j` in original units: the shortest decimal that maps to the same
@@ -407,11 +406,17 @@ mod tests {
 
     #[test]
     fn thresholds_are_the_roundest_numbers_between_neighbours() {
-        assert_eq!(roundest(4.0, 5.0), 4.0);
-        assert!((roundest(4.2, 5.0) - 4.2).abs() < 1e-12);
-        assert_eq!(roundest(17_321.0, 23_950.0), 20_000.0);
-        assert!((roundest(159.358, 159.4) - 159.36).abs() < 1e-9);
-        assert!((roundest(0.123, 0.1234) - 0.123).abs() < 1e-15);
+        let within = |lo: f64, hi: f64| move |c: f64| c >= lo && c < hi;
+        assert_eq!(roundest(4.0, within(4.0, 5.0)), Some(4.0));
+        // Just above a round value (a value that went through f32 and back): the round value below fits.
+        assert_eq!(roundest(3.0000002, within(2.9999, 3.5)), Some(3.0));
+        assert!((roundest(4.2, within(4.2, 5.0)).unwrap() - 4.2).abs() < 1e-12);
+        assert_eq!(
+            roundest(17_321.0, within(17_321.0, 23_950.0)),
+            Some(20_000.0)
+        );
+        assert!((roundest(159.358, within(159.358, 159.4)).unwrap() - 159.36).abs() < 1e-9);
+        assert!((roundest(0.123, within(0.123, 0.1234)).unwrap() - 0.123).abs() < 1e-15);
         assert_eq!(fixed(1234.5, 1), "1,234.5");
         assert_eq!(fixed(-20000.0, 0), "-20,000");
         assert_eq!(fixed(-0.0, 0), "0");
