@@ -391,40 +391,37 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let init_file_s = t.elapsed().as_secs_f64();
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
-    let on = match opts.method {
-        Method::KMeans => {
-            log(&format!(
-                "k-means k={} on {} ({} restart(s))",
-                opts.k,
-                sel.primary.name(),
-                cfg.restarts()
-            ));
-            let bar = Progress::new(cfg.restarts() as u64, "k-means");
-            let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
+    let (what, steps) = match opts.method {
+        Method::KMeans => (
+            format!("k-means k={} ({} restart(s))", opts.k, cfg.restarts()),
+            cfg.restarts(),
+        ),
+        Method::Ward { micro } => (
+            format!(
+                "Ward k={} over {micro} k-means micro-clusters, and k-means k={} to compare",
+                opts.k, opts.k
+            ),
+            1 + cfg.restarts(),
+        ),
+    };
+    log(&format!("{what} on {}", sel.primary.name()));
+    let bar = Progress::new(steps as u64, what.split(' ').next().unwrap_or("fit"));
+    let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
+        match opts.method {
+            Method::KMeans => {
                 let mut res = b.load(ds)?;
                 Ok((
                     kmeans::fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?,
                     None,
                 ))
-            });
-            bar.finish();
-            on?
-        }
-        Method::Ward { micro } => {
-            log(&format!(
-                "Ward k={} over {micro} k-means micro-clusters on {}, and k-means k={} to compare",
-                opts.k,
-                sel.primary.name(),
-                opts.k
-            ));
-            let bar = Progress::new(1 + cfg.restarts() as u64, "Ward");
-            let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
+            }
+            Method::Ward { micro } => {
                 ward::fit(b, &ds, &cfg, micro, &bar).map(|(f, h)| (f, Some(h)))
-            });
-            bar.finish();
-            on?
+            }
         }
-    };
+    });
+    bar.finish();
+    let on = on?;
     let (fit, hierarchy) = (&on.value.0, &on.value.1);
     warnings.extend(p.report.warnings.clone());
     warnings.extend(on.fell_back.clone());
