@@ -81,7 +81,7 @@ impl Resident for CpuResident<'_> {
         let mut total = Stats::zeros(k, d);
         let n = self.data.n;
         let group = BLOCK_ROWS * BLOCKS_PER_GROUP;
-        let t = Transposed::new(centroids, k, d);
+        let t = Transposed::new(self.isa, centroids, k, d);
         let mut labels = std::mem::take(&mut self.labels);
         for g in (0..n).step_by(group) {
             let end = (g + group).min(n);
@@ -125,12 +125,12 @@ impl Resident for CpuResident<'_> {
     }
 
     fn closest(&mut self, centroids: &[f32], k: usize) -> Result<Assignment> {
-        Ok(self.closest_t(&Transposed::new(centroids, k, self.data.d)))
+        Ok(self.closest_t(&Transposed::new(self.isa, centroids, k, self.data.d)))
     }
 
     fn nearest(&mut self, centroids: &[f32], k: usize) -> Result<Nearest> {
         let (n, d) = (self.data.n, self.data.d);
-        let t = Transposed::new(centroids, k, d);
+        let t = Transposed::new(self.isa, centroids, k, d);
         let mut out = Nearest {
             labels: vec![0; n],
             dist2: vec![0.0; n],
@@ -160,7 +160,7 @@ impl Resident for CpuResident<'_> {
     /// All candidates in one fused pass per block (`kernel::potential`), blocks merged in order.
     fn potentials(&mut self, cands: &[f32], m: usize, closest: &[f32]) -> Result<Vec<f64>> {
         let d = self.data.d;
-        let t = Transposed::new(cands, m, d);
+        let t = Transposed::new(self.isa, cands, m, d);
         let parts: Vec<Vec<f64>> = closest
             .par_chunks(BLOCK_ROWS)
             .enumerate()

@@ -1,52 +1,141 @@
-//! CPU distance kernels: squared Euclidean distances from a run of rows to a set of centroids, in the form
-//! `Σ_j (x_j − c_j)²` summed in feature order (exact, no ‖x‖² − 2x·c cancellation).
+//! CPU distance kernels: the nearest centroid of each row and its squared distance in the exact form
+//! Σ (x_j − c_j)², labels equal to that form's argmin (lowest index on ties), by a register-blocked
+//! micro-kernel: centroids packed in lane blocks of KB (8/16/32) so that KB centroids sit side by side in
+//! SIMD lanes, R rows at a time so that R·KB lanes of independent accumulators hide the FMA latency
+//! (BLIS's micro-kernel with the centroids as the packed panel).
 //!
-//! Centroids are transposed into blocks of KB (8/16/32) so that KB centroids sit side by side in SIMD lanes;
-//! R rows are processed together so that R·KB/8 independent accumulators hide the FMA latency (register
-//! blocking, the micro-kernel of a GEMM). For k ≤ 8 the 8 rows × 8 centroids tile is transposed in
-//! registers and reduced vertically. The code is written once over plain arrays and compiled twice: for
-//! AVX2+FMA (selected at run time) and portable. Results depend only on the instruction set, never on threads.
+//! Up to `DIRECT_MAX` centroids the tile computes the exact form itself. Above, it computes the GEMM form
+//! ‖c‖² − 2x·c (the row's ‖x‖² is the same for every centroid): one FMA per feature and centroid instead
+//! of a subtract and an FMA. That form cancels, so `pick` decides in the exact form ([`exact`]) between
+//! every centroid that a rigorous bound on both forms' rounding errors cannot rule out (usually one per
+//! row): labels and distances are the exact form's, whatever the GEMM form rounded.
+//!
+//! The code is written once over plain arrays and compiled for AVX2+FMA (selected at run time) and
+//! portable; the hot loops LLVM vectorised badly are AVX2 or AVX-512 intrinsics computing the same
+//! operations in the same order, so AVX-512 and AVX2 give the same bits. Results never depend on threads.
 
 use super::Stats;
 
-/// Centroids in lane blocks of `kb`: block b holds centroids b·kb.. as d rows of kb lanes, contiguous
-/// (kp = k rounded up to kb; padding = +∞ never wins).
+/// Centroids packed for the kernels: lane block b holds centroids b·kb.. as d rows of kb lanes, contiguous
+/// (kp = k rounded up to kb; padding lanes never win: +∞ for the exact tiles of k ≤ `DIRECT_MAX`, else 0 with
+/// ‖c‖² = +∞ so that their GEMM-form score is +∞), plus each centroid's ‖c‖², its row-major values for
+/// the exact form, and the bound constants of [`Transposed::threshold`].
 #[derive(Debug, Clone)]
 pub struct Transposed {
     ct: Vec<f32>,
+    norms: Vec<f32>,
+    rows: Vec<f32>,
     kp: usize,
     kb: usize,
     k: usize,
     d: usize,
+    /// An upper bound on max ‖c‖² over the centroids.
+    cmax2: f64,
+    /// Relative error bounds of the GEMM form and of the exact form for this d (see `threshold`).
+    gamma_gemm: f64,
+    gamma_exact: f64,
+}
+
+/// γ_n = n·u / (1 − n·u), u = 2⁻²⁴: the classic bound on the relative rounding error of n f32 operations
+/// (Higham, "Accuracy and Stability of Numerical Algorithms", §3.1).
+fn gamma(n: usize) -> f64 {
+    let nu = n as f64 * f64::from(f32::EPSILON) / 2.0;
+    nu / (1.0 - nu)
 }
 
 impl Transposed {
-    /// `c` is k × d row-major.
-    pub fn new(c: &[f32], k: usize, d: usize) -> Self {
-        let kb = lane_block(k);
+    /// `c` is k × d row-major; the lane block suits `isa`'s registers.
+    pub fn new(isa: Isa, c: &[f32], k: usize, d: usize) -> Self {
+        let kb = lane_block(isa, k);
         let kp = k.div_ceil(kb) * kb;
-        let mut ct = vec![f32::INFINITY; d * kp];
-        for (ci, row) in c.chunks_exact(d).take(k).enumerate() {
+        let pad = if k <= DIRECT_MAX { f32::INFINITY } else { 0.0 };
+        let mut ct = vec![pad; d * kp];
+        let mut norms = vec![f32::INFINITY; kp];
+        let mut cmax2 = 0f64;
+        for (ci, row) in c.chunks_exact(d.max(1)).take(k).enumerate() {
             let (b, lane) = (ci / kb, ci % kb);
             for (j, &v) in row.iter().enumerate() {
                 ct[b * d * kb + j * kb + lane] = v;
             }
+            // In f64 every square is exact and the sum errs by ~d·2⁻⁵³; one rounding to f32.
+            let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            norms[ci] = n2 as f32;
+            cmax2 = cmax2.max(n2);
         }
-        Transposed { ct, kp, kb, k, d }
+        Transposed {
+            ct,
+            norms,
+            rows: c[..k * d].to_vec(),
+            kp,
+            kb,
+            k,
+            d,
+            cmax2: cmax2 * (1.0 + 1e-12),
+            gamma_gemm: gamma(d + 4),
+            gamma_exact: gamma(d + 6),
+        }
     }
     pub fn k(&self) -> usize {
         self.k
     }
-}
+    fn row(&self, c: usize) -> &[f32] {
+        &self.rows[c * self.d..(c + 1) * self.d]
+    }
 
-/// Lane block for k centroids: wide enough to fill SIMD registers, narrow enough not to waste work.
-fn lane_block(k: usize) -> usize {
-    match k {
-        0..=8 => 8,
-        9..=16 => 16,
-        _ => 32,
+    /// The GEMM-form score above which a centroid is strictly farther, in the exact form, than the centroid
+    /// a with the lowest score `low`, for a row x with ‖x‖² = `x2` (as `norm2` computes it); +∞ when
+    /// nothing can be ruled out (non-finite values, or a centroid whose ‖c‖² overflows f32).
+    ///
+    /// Scores s_c = fl(‖c‖² − 2·fl(x·c)) err from S_c = ‖c‖² − 2x·c = D_c − ‖x‖² by at most
+    /// e = γ_gemm·(‖c‖² + 2‖x‖‖c‖) ≤ γ_gemm·(2·cmax² + ‖x‖²) (Higham's dot-product bound plus the
+    /// roundings of ‖c‖² and of the difference; 2‖x‖‖c‖ ≤ ‖x‖² + ‖c‖²). The exact form and `norm2` err by
+    /// at most γ_exact relative (sums of non-negative terms). a's computed exact distance is therefore at
+    /// most E⁺ = (1 + γ_exact)·(low + e + ‖x‖²). If s_c > low + 2e + 2.01·γ_exact·E⁺, then
+    /// D_c − D_a = S_c − S_a > 2.01·γ_exact·E_a and E_c ≥ (1 − γ_exact)·D_c >
+    /// (1 − γ_exact)·(E_a/(1 + γ_exact) + 2.01·γ_exact·E_a) ≥ E_a. The slack of 1.01 on e covers the f64
+    /// arithmetic here, and the absolute term f32 underflow.
+    #[inline(always)]
+    fn threshold(&self, low: f32, x2: f32) -> f32 {
+        let g = self.gamma_exact;
+        let x2 = f64::from(x2) * (1.0 + g);
+        let e = 1.01 * self.gamma_gemm * (2.0 * self.cmax2 + x2);
+        let ea = (1.0 + g) * (f64::from(low) + e + x2).max(0.0);
+        let tiny = f64::from(f32::MIN_POSITIVE) * (self.d + 8) as f64;
+        let t = f64::from(low) + 2.0 * e + 2.01 * g * ea + tiny;
+        // Nudged up by 2⁻²³ of itself before rounding to f32, so that the f32 is never below t and comparing
+        // f32 scores with it never rules out too much. A NaN or infinite t (overflowed values), or a
+        // centroid whose score may have overflowed to +∞ or NaN, rules out nothing.
+        let up = (t + t.abs() * f64::from(f32::EPSILON)) as f32;
+        if up.is_finite() && self.cmax2 < f64::from(f32::MAX) {
+            up
+        } else {
+            f32::INFINITY
+        }
     }
 }
+
+/// The most centroids for which the kernels compute the exact form directly, in one lane block: there
+/// the GEMM form's re-checks cost more than the subtract it saves (measured: 1M × 64, K=32 and 1M × 16,
+/// K=8 were 15 % slower in the GEMM form on an AVX-512 Xeon, whose separate FP-add ports make the
+/// subtract nearly free; 100K × 32, K=256 was 1.35× faster).
+const DIRECT_MAX: usize = 32;
+
+/// Lane block for k centroids. Up to `DIRECT_MAX`: all of them in one block (8, 16 or 32 lanes), so the
+/// exact-form tile holds each row's whole argmin. Above: blocks wide enough to fill the registers of
+/// `isa` for the GEMM tile (AVX2 and portable have 16 vector registers, too few for 32 lanes × 6 rows).
+fn lane_block(isa: Isa, k: usize) -> usize {
+    match (isa, k) {
+        (_, 0..=8) => 8,
+        (_, 9..=16) => 16,
+        (_, 17..=DIRECT_MAX) | (Isa::Avx512(_), _) => 32,
+        _ => 16,
+    }
+}
+
+/// Proof that this CPU has AVX-512 (F and VL) besides AVX2 and FMA; made only by [`Isa::detect`], like
+/// [`Avx2Fma`], which it contains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avx512(Avx2Fma);
 
 /// Proof that this CPU has AVX2 and FMA. The private field means only [`Isa::detect`] (runtime feature
 /// detection) can make one, and every `#[target_feature(enable = "avx2,fma")]` entry point takes one, so
@@ -57,6 +146,8 @@ pub struct Avx2Fma(());
 /// The instruction set the kernels run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
+    /// x86-64 AVX-512 (F, VL) with AVX2 and FMA, proven present by the token: 512-bit vectors.
+    Avx512(Avx512),
     /// x86-64 AVX2 with fused multiply-add, proven present by the token.
     Avx2Fma(Avx2Fma),
     /// Whatever the build target guarantees (SSE2 on x86-64, NEON on aarch64).
@@ -64,17 +155,39 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best instruction set this CPU has.
+    /// The best instruction set this CPU has, or a lesser one named by `STRATA_CPU_ISA` (`avx2`,
+    /// `portable`: for comparing kernels; a name this CPU cannot run is ignored).
     pub fn detect() -> Isa {
+        match std::env::var("STRATA_CPU_ISA").as_deref() {
+            Ok("portable") => return Isa::Portable,
+            Ok("avx2") => return Isa::avx2().unwrap_or(Isa::Portable),
+            _ => {}
+        }
+        match Isa::avx2() {
+            Some(Isa::Avx2Fma(t)) if Isa::has_avx512() => Isa::Avx512(Avx512(t)),
+            Some(isa) => isa,
+            None => Isa::Portable,
+        }
+    }
+    /// AVX2+FMA if this CPU has it, even where AVX-512 is also present (tests and benchmarks compare them).
+    pub fn avx2() -> Option<Isa> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            return Isa::Avx2Fma(Avx2Fma(()));
+            return Some(Isa::Avx2Fma(Avx2Fma(())));
         }
-        Isa::Portable
+        None
+    }
+    fn has_avx512() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
     pub fn name(self) -> &'static str {
         match self {
+            Isa::Avx512(_) => "avx512",
             Isa::Avx2Fma(_) => "avx2+fma",
             Isa::Portable => "portable",
         }
@@ -82,31 +195,50 @@ impl Isa {
 }
 
 /// The per-instruction-set primitives of the kernels.
-trait Arith {
+trait Arith: Sized {
     /// `acc + a·a`: fused where the instruction set has FMA (one rounding), else multiply then add.
     fn sq_add(a: f32, acc: f32) -> f32;
+    /// `acc + a·b`, fused likewise.
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32;
     /// `add_rows_impl`, compiled as a function of its own: inlined into the kernels, its loop competes for
     /// registers with theirs and spills on every row.
     fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
         add_rows_portable(tally, x, labels, w)
     }
-    /// Lowest value over the lanes and the lowest index among the lanes holding it.
-    fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
-        lane_argmin(*v, *i)
-    }
-    /// `argmin` of each of R rows whose lane c is centroid c (a single lane block).
+    /// The lowest of the KB lanes of each of R rows (lowest lane on ties) and its value.
     fn argmin_rows<const KB: usize, const R: usize>(
         acc: &[[f32; KB]; R],
         labels: &mut [u32],
         dist: &mut [f32],
     ) {
-        let iota = std::array::from_fn(|c| c as u32);
-        for r in 0..R {
-            (labels[r], dist[r]) = Self::argmin(&acc[r], &iota);
-        }
+        argmin_rows_portable(acc, labels, dist)
+    }
+    /// `lanes8`: Σ (x_j − c_j)² (`DIFF`) or Σ x_j² in 8 lanes.
+    fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+        lanes8_portable::<Self, DIFF>(x, c)
+    }
+    /// The lowest of the scores `g` (NaN ignored; +∞ if none).
+    fn scan_min(g: &[f32]) -> f32 {
+        scan_min_portable(g)
+    }
+    /// How many scores of `g` are not above `th`, and the sum of their indices.
+    fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
+        scan_hits_portable(g, th)
+    }
+    /// The GEMM form's micro-kernel: `tile` with `DOT`.
+    fn dot_tile<const KB: usize, const R: usize>(
+        x: &[f32],
+        t: &Transposed,
+        b: usize,
+    ) -> [[f32; KB]; R] {
+        tile::<Self, KB, R, true>(x, t, b)
     }
 }
+/// Fused multiply-add with AVX2 (and the tiles in AVX2 intrinsics).
 struct Fused;
+/// `Fused` with the GEMM tiles in AVX-512 intrinsics; the same bits (every lane is the same FMA chain).
+struct Wide;
+/// Separate multiply and add, for any target.
 struct Plain;
 impl Arith for Fused {
     #[inline(always)]
@@ -114,23 +246,19 @@ impl Arith for Fused {
         a.mul_add(a, acc)
     }
     #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        a.mul_add(b, acc)
+    }
+    #[inline(always)]
     fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Fused` is private to this module and only instantiated inside the `avx2_twin!`
-        // functions, which take an `Avx2Fma` token: this CPU has AVX2 and FMA.
+        // SAFETY: `Fused` is private to this module and only instantiated inside the `twin!` functions,
+        // which take an `Avx2Fma` or `Avx512` token (which holds an `Avx2Fma`): this CPU has AVX2 and FMA.
         unsafe {
             add_rows_avx2(tally, x, labels, w)
         }
         #[cfg(not(target_arch = "x86_64"))]
         add_rows_portable(tally, x, labels, w)
-    }
-    #[inline(always)]
-    fn argmin<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
-        return unsafe { argmin_avx2(v, i) };
-        #[cfg(not(target_arch = "x86_64"))]
-        lane_argmin(*v, *i)
     }
     #[inline(always)]
     fn argmin_rows<const KB: usize, const R: usize>(
@@ -142,12 +270,202 @@ impl Arith for Fused {
         if KB == 8 && R == 8 {
             // SAFETY: the shapes were just checked; as in `add_rows`, only reached with an `Avx2Fma` token.
             let acc = unsafe { &*(acc as *const [[f32; KB]; R] as *const [[f32; 8]; 8]) };
-            return unsafe { argmin_8x8_avx2(acc, &mut labels[..8], &mut dist[..8]) };
+            return unsafe { argmin_8x8_avx2(acc, labels, dist) };
         }
-        let iota = std::array::from_fn(|c| c as u32);
-        for r in 0..R {
-            (labels[r], dist[r]) = Self::argmin(&acc[r], &iota);
+        #[cfg(target_arch = "x86_64")]
+        for ((v, l), e) in acc.iter().zip(labels.iter_mut()).zip(dist.iter_mut()) {
+            // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+            (*l, *e) = unsafe { argmin_avx2(v) };
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        argmin_rows_portable(acc, labels, dist)
+    }
+    #[inline(always)]
+    fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+        return unsafe { lanes8_avx2::<DIFF>(x, c) };
+        #[cfg(not(target_arch = "x86_64"))]
+        lanes8_portable::<Self, DIFF>(x, c)
+    }
+    #[inline(always)]
+    fn scan_min(g: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+        return unsafe { scan_min_avx2(g) };
+        #[cfg(not(target_arch = "x86_64"))]
+        scan_min_portable(g)
+    }
+    #[inline(always)]
+    fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+        return unsafe { scan_hits_avx2(g, th) };
+        #[cfg(not(target_arch = "x86_64"))]
+        scan_hits_portable(g, th)
+    }
+    #[inline(always)]
+    fn dot_tile<const KB: usize, const R: usize>(
+        x: &[f32],
+        t: &Transposed,
+        b: usize,
+    ) -> [[f32; KB]; R] {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+        return unsafe { dot_tile_avx2::<KB, R>(x, &t.ct[b * t.d..(b + KB) * t.d], t.d) };
+        #[cfg(not(target_arch = "x86_64"))]
+        tile::<Self, KB, R, true>(x, t, b)
+    }
+}
+impl Arith for Wide {
+    #[inline(always)]
+    fn sq_add(a: f32, acc: f32) -> f32 {
+        Fused::sq_add(a, acc)
+    }
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        Fused::mul_add(a, b, acc)
+    }
+    #[inline(always)]
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+        Fused::add_rows(tally, x, labels, w)
+    }
+    #[inline(always)]
+    fn argmin_rows<const KB: usize, const R: usize>(
+        acc: &[[f32; KB]; R],
+        labels: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        Fused::argmin_rows(acc, labels, dist)
+    }
+    #[inline(always)]
+    fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+        Fused::lanes8::<DIFF>(x, c)
+    }
+    #[inline(always)]
+    fn scan_min(g: &[f32]) -> f32 {
+        Fused::scan_min(g)
+    }
+    #[inline(always)]
+    fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
+        Fused::scan_hits(g, th)
+    }
+    #[inline(always)]
+    fn dot_tile<const KB: usize, const R: usize>(
+        x: &[f32],
+        t: &Transposed,
+        b: usize,
+    ) -> [[f32; KB]; R] {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Wide` is private to this module and only instantiated inside the `twin!` functions that
+        // take an `Avx512` token: this CPU has AVX-512F.
+        return unsafe { dot_tile_avx512::<KB, R>(x, &t.ct[b * t.d..(b + KB) * t.d], t.d) };
+        #[cfg(not(target_arch = "x86_64"))]
+        tile::<Self, KB, R, true>(x, t, b)
+    }
+}
+
+/// Expands to the GEMM micro-kernel `$name` over vectors of `$lanes` f32: R rows (`x`, R × d) against a
+/// packed lane block (`block`, d × KB, KB a multiple of `$lanes`, at most 2 vectors), Σ_j x_j·c_j per lane
+/// as one FMA chain in feature order (the bits of `tile` with `DOT`). Intrinsics because LLVM's own
+/// vectorisation of `tile` at AVX-512 turned the R × KB accumulators into gathers and scatters.
+macro_rules! dot_tile_fn {
+    ($name:ident, $feature:literal, $lanes:literal, $v:ty, $zero:ident, $load:ident, $set1:ident, $fma:ident,
+     $store:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        #[inline]
+        fn $name<const KB: usize, const R: usize>(
+            x: &[f32],
+            block: &[f32],
+            d: usize,
+        ) -> [[f32; KB]; R] {
+            use std::arch::x86_64::*;
+            assert!(KB.is_multiple_of($lanes) && KB <= 2 * $lanes);
+            assert!(x.len() == R * d && block.len() == KB * d);
+            let nv = KB / $lanes;
+            let mut out = [[0f32; KB]; R];
+            // SAFETY: loads at KB·j + $lanes·v + $lanes ≤ KB·d within `block` (j < d, v < nv), row values at
+            // r·d + j < R·d within `x`, stores of nv vectors into each KB-lane row of `out`.
+            unsafe {
+                let mut acc: [[$v; 2]; R] = [[$zero(); 2]; R];
+                let (xp, cp) = (x.as_ptr(), block.as_ptr());
+                for j in 0..d {
+                    let c = [
+                        $load(cp.add(KB * j)),
+                        $load(cp.add(KB * j + (nv - 1) * $lanes)),
+                    ];
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        let xb = $set1(*xp.add(r * d + j));
+                        for v in 0..nv {
+                            a[v] = $fma(xb, c[v], a[v]);
+                        }
+                    }
+                }
+                for (o, a) in out.iter_mut().zip(&acc) {
+                    for v in 0..nv {
+                        $store(o.as_mut_ptr().add(v * $lanes), a[v]);
+                    }
+                }
+            }
+            out
+        }
+    };
+}
+dot_tile_fn!(
+    dot_tile_avx2,
+    "avx2,fma",
+    8,
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
+dot_tile_fn!(
+    dot_tile_avx512,
+    "avx512f,avx2,fma",
+    16,
+    __m512,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
+
+impl Arith for Plain {
+    #[inline(always)]
+    fn sq_add(a: f32, acc: f32) -> f32 {
+        acc + a * a
+    }
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        acc + a * b
+    }
+}
+
+/// `Arith::argmin_rows` as a pairwise tree over the lanes of each row (vectorisable).
+#[inline(always)]
+fn argmin_rows_portable<const KB: usize, const R: usize>(
+    acc: &[[f32; KB]; R],
+    labels: &mut [u32],
+    dist: &mut [f32],
+) {
+    for ((v, l), e) in acc.iter().zip(labels.iter_mut()).zip(dist.iter_mut()) {
+        let (mut v, mut i) = (*v, std::array::from_fn::<u32, KB, _>(|c| c as u32));
+        let mut h = KB / 2;
+        while h > 0 {
+            for c in 0..h {
+                let (v2, i2) = (v[c + h], i[c + h]);
+                let take = v2 < v[c] || (v2 == v[c] && i2 < i[c]);
+                v[c] = if take { v2 } else { v[c] };
+                i[c] = if take { i2 } else { i[c] };
+            }
+            h /= 2;
+        }
+        (*l, *e) = (i[0], v[0]);
     }
 }
 
@@ -201,24 +519,26 @@ fn argmin_8x8_avx2(acc: &[[f32; 8]; 8], labels: &mut [u32], dist: &mut [f32]) {
     }
 }
 
-/// `Arith::argmin` in AVX2: fold the KB/8 lane vectors into one (ties to the lower index), then a
-/// horizontal minimum and the lowest index among the lanes equal to it.
+/// `argmin_rows_portable` of one row in AVX2: fold the KB/8 lane vectors into one (ties to the lower
+/// index), then a horizontal minimum and the lowest index among the lanes equal to it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn argmin_avx2<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
+fn argmin_avx2<const KB: usize>(v: &[f32; KB]) -> (u32, f32) {
     use std::arch::x86_64::*;
-    // SAFETY: all loads read 8 lanes at offsets 8·g < KB within the arrays (KB is a multiple of 8).
+    assert!(KB.is_multiple_of(8));
+    // SAFETY: all loads read 8 lanes at offsets 8·g < KB within `v` (KB is a multiple of 8).
     unsafe {
         let mut bv = _mm256_loadu_ps(v.as_ptr());
-        let mut bi = _mm256_loadu_si256(i.as_ptr() as *const __m256i);
+        let mut bi = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for g in 1..KB / 8 {
             let v2 = _mm256_loadu_ps(v.as_ptr().add(8 * g));
-            let i2 = _mm256_loadu_si256(i.as_ptr().add(8 * g) as *const __m256i);
-            let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(v2, bv);
-            let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(v2, bv);
-            let lower = _mm256_castsi256_ps(_mm256_cmpgt_epi32(bi, i2));
-            let take = _mm256_or_ps(lt, _mm256_and_ps(eq, lower));
+            let i2 = _mm256_add_epi32(
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                _mm256_set1_epi32(8 * g as i32),
+            );
+            // Later blocks hold higher indices: strictly lower values only.
+            let take = _mm256_cmp_ps::<_CMP_LT_OQ>(v2, bv);
             bv = _mm256_blendv_ps(bv, v2, take);
             bi = _mm256_castps_si256(_mm256_blendv_ps(
                 _mm256_castsi256_ps(bi),
@@ -237,16 +557,11 @@ fn argmin_avx2<const KB: usize>(v: &[f32; KB], i: &[u32; KB]) -> (u32, f32) {
         (_mm256_cvtsi256_si32(c) as u32, _mm256_cvtss_f32(m))
     }
 }
-impl Arith for Plain {
-    #[inline(always)]
-    fn sq_add(a: f32, acc: f32) -> f32 {
-        acc + a * a
-    }
-}
 
-/// Distances of R rows (`x`, R × d) to the KB centroids of lane block `b` (which starts at centroid b).
+/// R rows (`x`, R × d) against the KB centroids of lane block `b` (which starts at centroid b): Σ_j x_j·c_j
+/// when `DOT` (the GEMM form's micro-kernel), else the exact Σ_j (x_j − c_j)², each summed in feature order.
 #[inline(always)]
-fn tile<M: Arith, const KB: usize, const R: usize>(
+fn tile<M: Arith, const KB: usize, const R: usize, const DOT: bool>(
     x: &[f32],
     t: &Transposed,
     b: usize,
@@ -266,55 +581,383 @@ fn tile<M: Arith, const KB: usize, const R: usize>(
             // SAFETY: j < d (block has d lanes) and every row has d values.
             let xj = unsafe { *row.get_unchecked(j) };
             for c in 0..KB {
-                a[c] = M::sq_add(xj - lane[c], a[c]);
+                a[c] = if DOT {
+                    M::mul_add(xj, lane[c], a[c])
+                } else {
+                    M::sq_add(xj - lane[c], a[c])
+                };
             }
         }
     }
     acc
 }
 
-/// Lowest distance and its lowest centroid index over per-lane bests (a pairwise tree, vectorisable).
+/// The exact squared distance of the GEMM path's re-checks: feature j goes to lane j mod 8, each lane sums
+/// (x_j − c_j)² in feature order, and the 8 lanes are added in a fixed tree. Every instruction set with
+/// FMA computes the same bits (the portable kernels, without FMA, round the squares separately).
 #[inline(always)]
-fn lane_argmin<const KB: usize>(mut v: [f32; KB], mut i: [u32; KB]) -> (u32, f32) {
-    let mut h = KB / 2;
-    while h > 0 {
-        for c in 0..h {
-            let (v2, i2) = (v[c + h], i[c + h]);
-            let take = v2 < v[c] || (v2 == v[c] && i2 < i[c]);
-            v[c] = if take { v2 } else { v[c] };
-            i[c] = if take { i2 } else { i[c] };
-        }
-        h /= 2;
-    }
-    (i[0], v[0])
+fn exact<M: Arith>(x: &[f32], c: &[f32]) -> f32 {
+    M::lanes8::<true>(x, c)
 }
 
-/// Nearest centroid of R rows: per-lane running minimum over lane blocks, then a reduction over the lanes.
+/// ‖x‖² in `exact`'s order.
 #[inline(always)]
-fn nearest_tile<M: Arith, const KB: usize, const R: usize>(
+fn norm2<M: Arith>(x: &[f32]) -> f32 {
+    M::lanes8::<false>(x, x)
+}
+
+/// Σ (x_j − c_j)² (`DIFF`) or Σ x_j² in 8 lanes (see `exact`).
+#[inline(always)]
+fn lanes8_portable<M: Arith, const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (xs, xt) = x.as_chunks::<8>();
+    let (cs, ct) = c.as_chunks::<8>();
+    let lanes = |acc: &mut [f32; 8], a: &[f32; 8], b: &[f32; 8]| {
+        for l in 0..8 {
+            acc[l] = M::sq_add(if DIFF { a[l] - b[l] } else { a[l] }, acc[l]);
+        }
+    };
+    for (a, b) in xs.iter().zip(cs) {
+        lanes(&mut acc, a, b);
+    }
+    if !xt.is_empty() {
+        // The last d mod 8 features, zero-padded: the padding adds (0 − 0)² = +0 to a lane that is ≥ +0,
+        // which leaves it unchanged; a whole vector keeps LLVM from splitting `acc` into pieces.
+        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+        a[..xt.len()].copy_from_slice(xt);
+        b[..ct.len()].copy_from_slice(ct);
+        lanes(&mut acc, &a, &b);
+    }
+    let h = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    (h[0] + h[2]) + (h[1] + h[3])
+}
+
+/// `lanes8_portable` with FMA in one AVX2 vector (LLVM split the portable one into 2-lane pieces): the
+/// same operations in the same order, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn lanes8_avx2<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let (xs, xt) = x.as_chunks::<8>();
+    let (cs, ct) = c.as_chunks::<8>();
+    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+    a[..xt.len()].copy_from_slice(xt);
+    b[..ct.len()].copy_from_slice(ct);
+    let tail = (!xt.is_empty()).then_some((&a, &b));
+    let mut out = [0f32; 8];
+    // SAFETY: every load reads one [f32; 8]; the store writes `out`.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (p, q) in xs.iter().zip(cs).chain(tail) {
+            let v = _mm256_loadu_ps(p.as_ptr());
+            let v = if DIFF {
+                _mm256_sub_ps(v, _mm256_loadu_ps(q.as_ptr()))
+            } else {
+                v
+            };
+            acc = _mm256_fmadd_ps(v, v, acc);
+        }
+        _mm256_storeu_ps(out.as_mut_ptr(), acc);
+    }
+    let h = [
+        out[0] + out[4],
+        out[1] + out[5],
+        out[2] + out[6],
+        out[3] + out[7],
+    ];
+    (h[0] + h[2]) + (h[1] + h[3])
+}
+
+/// GEMM-form scores s_c = ‖c‖² − 2x·c of every row of `x` against every packed centroid, into `g`
+/// (rows × kp, row-major; padding lanes get +∞).
+#[inline(always)]
+fn scores<M: Arith, const KB: usize, const R: usize>(x: &[f32], t: &Transposed, g: &mut [f32]) {
+    let (d, kp) = (t.d, t.kp);
+    let n = g.len() / kp;
+    assert!(x.len() == n * d && t.norms.len() == kp);
+    let full = n / R * R;
+    for r0 in (0..full).step_by(R) {
+        let (xr, gr) = (&x[r0 * d..(r0 + R) * d], &mut g[r0 * kp..(r0 + R) * kp]);
+        for b in (0..kp).step_by(KB) {
+            score_tile::<M, KB, R>(xr, t, b, gr);
+        }
+    }
+    for r in full..n {
+        let (xr, gr) = (&x[r * d..(r + 1) * d], &mut g[r * kp..(r + 1) * kp]);
+        for b in (0..kp).step_by(KB) {
+            score_tile::<M, KB, 1>(xr, t, b, gr);
+        }
+    }
+}
+
+/// Scores of R rows against lane block b, into lanes b..b + KB of their rows of `g` (R × kp).
+#[inline(always)]
+fn score_tile<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
-    labels: &mut [u32],
-    dist: &mut [f32],
+    b: usize,
+    g: &mut [f32],
 ) {
-    let mut bv = tile::<M, KB, R>(x, t, 0);
-    if t.kp == KB {
-        M::argmin_rows(&bv, labels, dist);
-        return;
+    let mut acc = M::dot_tile::<KB, R>(x, t, b);
+    let norms: [f32; KB] = t.norms[b..b + KB].try_into().expect("KB lanes");
+    for a in acc.iter_mut() {
+        for c in 0..KB {
+            // 2·acc is exact: one rounding, fused or not.
+            a[c] = norms[c] - 2.0 * a[c];
+        }
     }
-    let mut bi = [std::array::from_fn::<u32, KB, _>(|c| c as u32); R];
-    for b in (KB..t.kp).step_by(KB) {
-        let acc = tile::<M, KB, R>(x, t, b);
-        for r in 0..R {
-            for c in 0..KB {
-                let take = acc[r][c] < bv[r][c];
-                bv[r][c] = if take { acc[r][c] } else { bv[r][c] };
-                bi[r][c] = if take { (b + c) as u32 } else { bi[r][c] };
+    for (a, out) in acc.iter().zip(g.chunks_exact_mut(t.kp)) {
+        out[b..b + KB].copy_from_slice(a);
+    }
+}
+
+/// Lanes of the GEMM path's scans over a row's scores (every kp of that path is a multiple).
+const SCAN: usize = 16;
+
+/// `Arith::scan_min` a vector of lanes at a time.
+#[inline(always)]
+fn scan_min_portable(g: &[f32]) -> f32 {
+    let mut v = [f32::INFINITY; SCAN];
+    for ch in g.as_chunks::<SCAN>().0 {
+        for c in 0..SCAN {
+            v[c] = if ch[c] < v[c] { ch[c] } else { v[c] };
+        }
+    }
+    v.into_iter().fold(f32::INFINITY, f32::min)
+}
+
+/// `Arith::scan_hits` a vector of lanes at a time.
+#[inline(always)]
+fn scan_hits_portable(g: &[f32], th: f32) -> (u32, u32) {
+    let (mut hits, mut at) = ([0u32; SCAN], [0u32; SCAN]);
+    for (i, ch) in g.as_chunks::<SCAN>().0.iter().enumerate() {
+        for c in 0..SCAN {
+            let hit = ch[c] <= th;
+            hits[c] += hit as u32;
+            at[c] += if hit { (i * SCAN + c) as u32 } else { 0 };
+        }
+    }
+    (hits.iter().sum(), at.iter().sum())
+}
+
+/// `scan_min_portable` in AVX2 (LLVM split the portable one into 2-lane pieces).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn scan_min_avx2(g: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut out = [0f32; 8];
+    // SAFETY: every load reads one [f32; 8]; the store writes `out`.
+    unsafe {
+        let mut m = _mm256_set1_ps(f32::INFINITY);
+        for ch in g.as_chunks::<8>().0 {
+            // minps returns its second operand when either is NaN: NaN scores are skipped.
+            m = _mm256_min_ps(_mm256_loadu_ps(ch.as_ptr()), m);
+        }
+        _mm256_storeu_ps(out.as_mut_ptr(), m);
+    }
+    out.into_iter().fold(f32::INFINITY, f32::min)
+}
+
+/// `scan_hits_portable` in AVX2 (LLVM scalarised the portable one).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn scan_hits_avx2(g: &[f32], th: f32) -> (u32, u32) {
+    use std::arch::x86_64::*;
+    let (mut hits, mut at) = ([0u32; 8], [0u32; 8]);
+    // SAFETY: every load reads one [f32; 8]; the stores write `hits` and `at`.
+    unsafe {
+        let (t, eight) = (_mm256_set1_ps(th), _mm256_set1_epi32(8));
+        let (mut n, mut sum) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let mut idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for ch in g.as_chunks::<8>().0 {
+            let hit =
+                _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(_mm256_loadu_ps(ch.as_ptr()), t));
+            n = _mm256_sub_epi32(n, hit);
+            sum = _mm256_add_epi32(sum, _mm256_and_si256(hit, idx));
+            idx = _mm256_add_epi32(idx, eight);
+        }
+        _mm256_storeu_si256(hits.as_mut_ptr() as *mut __m256i, n);
+        _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, sum);
+    }
+    (hits.iter().sum(), at.iter().sum())
+}
+
+/// The nearest centroid of each row of the chunk `xc` in the exact form (lowest index on exact ties) and
+/// its exact distance, into `lab` and `dist`, from the rows' scores `g` (rows × kp). Per row: the lowest
+/// score, its `threshold`, then how many scores are not above it and the sum of their indices. One such
+/// centroid (almost every row) is the nearest: only its exact distance is computed. More (a near tie) or
+/// none (non-finite values) go to `settle`. Each step is a pass over all the chunk's rows, so that the
+/// rows' long dependency chains (minimum, norm, bound, exact distance) overlap instead of queueing.
+#[inline(always)]
+fn pick<M: Arith>(xc: &[f32], g: &[f32], t: &Transposed, lab: &mut [u32], dist: &mut [f32]) {
+    let (d, kp, m) = (t.d, t.kp, lab.len());
+    assert!(m <= MAX_CHUNK && g.len() == m * kp && xc.len() == m * d && dist.len() == m);
+    let (mut low, mut x2) = ([0f32; MAX_CHUNK], [0f32; MAX_CHUNK]);
+    for (((gr, row), l), n) in g
+        .chunks_exact(kp)
+        .zip(xc.chunks_exact(d))
+        .zip(&mut low)
+        .zip(&mut x2)
+    {
+        (*l, *n) = (M::scan_min(gr), norm2::<M>(row));
+    }
+    let mut th = [0f32; MAX_CHUNK];
+    for ((h, &l), &n) in th.iter_mut().zip(&low[..m]).zip(&x2[..m]) {
+        *h = t.threshold(l, n);
+    }
+    let mut single = [false; MAX_CHUNK];
+    for (((gr, &h), l), one) in g
+        .chunks_exact(kp)
+        .zip(&th)
+        .zip(lab.iter_mut())
+        .zip(&mut single)
+    {
+        let (hits, at) = M::scan_hits(gr, h);
+        (*l, *one) = (at, hits == 1 && h < f32::INFINITY);
+    }
+    for (r, ((row, l), e)) in xc.chunks_exact(d).zip(lab.iter_mut()).zip(dist).enumerate() {
+        (*l, *e) = if single[r] {
+            (*l, exact::<M>(row, t.row(*l as usize)))
+        } else {
+            settle::<M>(row, &g[r * kp..(r + 1) * kp], t, th[r])
+        };
+    }
+}
+
+/// A near tie (or non-finite values): the exact form decides between the centroids whose score is not
+/// above `th` (all of them when `th` is +∞ or none is).
+#[cold]
+fn settle<M: Arith>(x: &[f32], g: &[f32], t: &Transposed, th: f32) -> (u32, f32) {
+    let g = &g[..t.k];
+    let all = th == f32::INFINITY || !g.iter().any(|&s| s <= th);
+    let mut best = (f32::NAN, usize::MAX);
+    for (c, &s) in g.iter().enumerate() {
+        if all || s <= th {
+            let e = (exact::<M>(x, t.row(c)), c);
+            if best.1 == usize::MAX || lower(best, e) {
+                best = e;
             }
         }
     }
-    for r in 0..R {
-        (labels[r], dist[r]) = M::argmin(&bv[r], &bi[r]);
+    (best.1 as u32, best.0)
+}
+
+/// Whether (value, index) b orders before a: lower value, then lower index.
+#[inline(always)]
+fn lower(a: (f32, usize), b: (f32, usize)) -> bool {
+    b.0 < a.0 || (b.0 == a.0 && b.1 < a.1)
+}
+
+/// The nearest and second-nearest centroid of row `x` in the exact form (lowest index on ties) and their
+/// exact distances. A centroid whose score is above the `threshold` of the second-lowest score is strictly
+/// farther than both lowest-score centroids (the threshold grows with the score), so it is neither; the
+/// rest are decided in the exact form.
+fn pick2<M: Arith>(x: &[f32], g: &[f32], t: &Transposed) -> (u32, f32, u32, f32) {
+    let g = &g[..t.k];
+    let (mut s1, mut s2) = (f32::INFINITY, f32::INFINITY);
+    for &s in g {
+        if s < s1 {
+            (s1, s2) = (s, s1);
+        } else if s < s2 {
+            s2 = s;
+        }
+    }
+    let th = t.threshold(if t.k == 1 { s1 } else { s2 }, norm2::<M>(x));
+    let all = th == f32::INFINITY || g.iter().filter(|&&s| s <= th).count() < 2.min(t.k);
+    let mut best = [(f32::INFINITY, usize::MAX); 2];
+    for (c, &s) in g.iter().enumerate() {
+        if all || s <= th {
+            let e = (exact::<M>(x, t.row(c)), c);
+            if best[0].1 == usize::MAX || lower(best[0], e) {
+                best = [e, best[0]];
+            } else if best[1].1 == usize::MAX || lower(best[1], e) {
+                best[1] = e;
+            }
+        }
+    }
+    let [(e1, c1), (e2, c2)] = best;
+    match c2 {
+        usize::MAX => (c1 as u32, e1, u32::MAX, f32::INFINITY),
+        _ => (c1 as u32, e1, c2 as u32, e2),
+    }
+}
+
+/// Rows handled at once: on the GEMM path the chunk's rows and scores fit in about 24 KB (half of L1), so
+/// that the re-checks and the accumulation read them from L1. A multiple of every row tile R, so that only
+/// a block's last chunk has a tail. Depends on k and d alone (not on the lane block), so that every
+/// instruction set sums the same chunks.
+fn chunk_rows(t: &Transposed) -> usize {
+    let bytes = 4 * (t.d + t.k.next_multiple_of(32));
+    ((24 * 1024 / bytes) / 24 * 24).clamp(24, MAX_CHUNK)
+}
+const MAX_CHUNK: usize = 240;
+
+/// Nearest centroid (lowest index on ties) and its exact-form distance for each row of a chunk `xc`. Up to
+/// `DIRECT_MAX` centroids (one lane block) the micro-kernel computes Σ (x_j − c_j)² itself. Above, the
+/// GEMM form's scores go through `g` (at least rows × kp) and are settled by `pick`.
+#[inline(always)]
+fn nearest_rows<M: Arith, const KB: usize, const R: usize>(
+    xc: &[f32],
+    t: &Transposed,
+    g: &mut [f32],
+    lab: &mut [u32],
+    dist: &mut [f32],
+) {
+    let (d, n) = (t.d, lab.len());
+    if t.k <= DIRECT_MAX {
+        let full = n / R * R;
+        for r0 in (0..full).step_by(R) {
+            let acc = tile::<M, KB, R, false>(&xc[r0 * d..(r0 + R) * d], t, 0);
+            M::argmin_rows(&acc, &mut lab[r0..r0 + R], &mut dist[r0..r0 + R]);
+        }
+        for r in full..n {
+            let acc = tile::<M, KB, 1, false>(&xc[r * d..(r + 1) * d], t, 0);
+            M::argmin_rows(&acc, &mut lab[r..r + 1], &mut dist[r..r + 1]);
+        }
+    } else {
+        let g = &mut g[..n * t.kp];
+        scores::<M, KB, R>(xc, t, g);
+        pick::<M>(xc, g, t, lab, dist);
+    }
+}
+
+/// The score buffer of `nearest_rows` for chunks of `chunk_rows` rows (empty for k ≤ `DIRECT_MAX`).
+fn score_buffer(t: &Transposed) -> Vec<f32> {
+    vec![
+        0f32;
+        if t.k <= DIRECT_MAX {
+            0
+        } else {
+            chunk_rows(t) * t.kp
+        }
+    ]
+}
+
+/// `nearest_rows` over any number of rows, a chunk at a time, with a buffer `g` from `score_buffer`.
+#[inline(always)]
+fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    g: &mut [f32],
+    labels: &mut [u32],
+    dist: &mut [f32],
+) {
+    let (d, rows) = (t.d, chunk_rows(t));
+    for (i, (l, e)) in labels
+        .chunks_mut(rows)
+        .zip(dist.chunks_mut(rows))
+        .enumerate()
+    {
+        let xc = &x[i * rows * d..(i * rows + l.len()) * d];
+        nearest_rows::<M, KB, R>(xc, t, g, l, e);
     }
 }
 
@@ -325,68 +968,65 @@ fn nearest_impl<M: Arith, const KB: usize, const R: usize>(
     labels: &mut [u32],
     dist: &mut [f32],
 ) {
-    let d = t.d;
-    let n = labels.len();
-    let full = n / R * R;
-    for r0 in (0..full).step_by(R) {
-        nearest_tile::<M, KB, R>(
-            &x[r0 * d..(r0 + R) * d],
-            t,
-            &mut labels[r0..r0 + R],
-            &mut dist[r0..r0 + R],
-        );
-    }
-    for r in full..n {
-        nearest_tile::<M, KB, 1>(
-            &x[r * d..(r + 1) * d],
-            t,
-            &mut labels[r..r + 1],
-            &mut dist[r..r + 1],
-        );
-    }
+    nearest_chunks::<M, KB, R>(x, t, &mut score_buffer(t), labels, dist)
 }
 
-/// Nearest and second-nearest centroid of every row, from the same tiles as `nearest_impl` (so the
-/// nearest label and distance are the same bits): a scalar scan in centroid order with strict `<`, so the
-/// lowest index wins ties for both.
+/// Nearest and second-nearest centroid of every row; the nearest is bit for bit `nearest_impl`'s. For
+/// k ≤ `DIRECT_MAX` from the same exact tiles (a scan in centroid order with strict `<`, so the lowest index wins
+/// ties for both); above, from the GEMM scores with the exact re-checks of `pick2`.
 #[inline(always)]
 fn nearest2_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
     out: &mut NearestRows,
 ) {
-    let d = t.d;
-    let n = out.labels.len();
-    let mut best = vec![(f32::INFINITY, u32::MAX, f32::INFINITY, u32::MAX); n];
-    let mut scan = |r: usize, b: usize, acc: &[f32; KB]| {
-        let (b1, i1, b2, i2) = &mut best[r];
-        for (c, &v) in acc.iter().enumerate().take(t.k.saturating_sub(b)) {
-            let c = (b + c) as u32;
-            if v < *b1 || *i1 == u32::MAX {
-                (*b2, *i2) = (*b1, *i1);
-                (*b1, *i1) = (v, c);
-            } else if v < *b2 || *i2 == u32::MAX {
-                (*b2, *i2) = (v, c);
-            }
-        }
+    let (d, kp, n) = (t.d, t.kp, out.labels.len());
+    let mut put = |r: usize, best: (u32, f32, u32, f32)| {
+        (
+            out.labels[r],
+            out.dist2[r],
+            out.second[r],
+            out.second_dist2[r],
+        ) = best
     };
-    let full = n / R * R;
-    for b in (0..t.kp).step_by(KB) {
+    if t.k <= DIRECT_MAX {
+        let scan = |acc: &[f32; KB]| {
+            let (mut b1, mut i1, mut b2, mut i2) =
+                (f32::INFINITY, u32::MAX, f32::INFINITY, u32::MAX);
+            for (c, &v) in acc.iter().enumerate().take(t.k) {
+                let c = c as u32;
+                if v < b1 || i1 == u32::MAX {
+                    (b2, i2) = (b1, i1);
+                    (b1, i1) = (v, c);
+                } else if v < b2 || i2 == u32::MAX {
+                    (b2, i2) = (v, c);
+                }
+            }
+            (i1, b1, i2, b2)
+        };
+        let full = n / R * R;
         for r0 in (0..full).step_by(R) {
-            let acc = tile::<M, KB, R>(&x[r0 * d..(r0 + R) * d], t, b);
+            let acc = tile::<M, KB, R, false>(&x[r0 * d..(r0 + R) * d], t, 0);
             for (r, a) in acc.iter().enumerate() {
-                scan(r0 + r, b, a);
+                put(r0 + r, scan(a));
             }
         }
         for r in full..n {
-            scan(r, b, &tile::<M, KB, 1>(&x[r * d..(r + 1) * d], t, b)[0]);
+            put(
+                r,
+                scan(&tile::<M, KB, 1, false>(&x[r * d..(r + 1) * d], t, 0)[0]),
+            );
         }
+        return;
     }
-    for (r, &(b1, i1, b2, i2)) in best.iter().enumerate() {
-        out.labels[r] = i1;
-        out.dist2[r] = b1;
-        out.second[r] = i2;
-        out.second_dist2[r] = b2;
+    let (rows, mut g) = (chunk_rows(t), score_buffer(t));
+    for first in (0..n).step_by(rows) {
+        let m = rows.min(n - first);
+        let (xc, g) = (&x[first * d..(first + m) * d], &mut g[..m * kp]);
+        scores::<M, KB, R>(xc, t, g);
+        for (r, (row, gr)) in xc.chunks_exact(d).zip(g.chunks_exact(kp)).enumerate() {
+            put(first + r, pick2::<M>(row, gr, t));
+        }
     }
 }
 
@@ -419,13 +1059,13 @@ fn potential_impl<M: Arith, const KB: usize, const R: usize>(
             }
         };
         for r0 in (0..full).step_by(R) {
-            let acc = tile::<M, KB, R>(&x[r0 * d..(r0 + R) * d], t, b);
+            let acc = tile::<M, KB, R, false>(&x[r0 * d..(r0 + R) * d], t, b);
             for (r, a) in acc.iter().enumerate() {
                 add(r0 + r, a);
             }
         }
         for r in full..n {
-            add(r, &tile::<M, KB, 1>(&x[r * d..(r + 1) * d], t, b)[0]);
+            add(r, &tile::<M, KB, 1, false>(&x[r * d..(r + 1) * d], t, b)[0]);
         }
         for (c, &v) in p.iter().enumerate() {
             if b + c < t.k {
@@ -435,13 +1075,10 @@ fn potential_impl<M: Arith, const KB: usize, const R: usize>(
     }
 }
 
-/// Rows assigned at once before being accumulated, so that they are still in L1 when summed.
-const CHUNK_ROWS: usize = 256;
-
 /// One Lloyd pass over a block of rows: nearest centroid of each row (counting rows whose label changes
-/// against `labels`, then overwriting it), and w·x, w, w·dist summed into `s`. The distances themselves
-/// are not kept: writing them would add 8 bytes of memory traffic per row and pass (`nearest` gives them
-/// again, bit for bit, when they are needed).
+/// against `labels`, then overwriting it), and w·x, w, w·dist summed into `s`, a chunk at a time so that
+/// the rows are still in L1 when summed. The distances themselves are not kept: writing them would add 8
+/// bytes of memory traffic per row and pass (`nearest` gives them again, bit for bit, when needed).
 #[inline(always)]
 fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
@@ -450,10 +1087,9 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     labels: &mut [u32],
     s: &mut Stats,
 ) {
-    let d = t.d;
-    let k = t.k;
-    let (mut lab, mut dist) = ([0u32; CHUNK_ROWS], [0f32; CHUNK_ROWS]);
-    // This chunk's sums in f32 (at most CHUNK_ROWS rows each, so the f32 error stays ~1e-7 relative), added
+    let (d, k) = (t.d, t.k);
+    let (mut lab, mut dist) = ([0u32; MAX_CHUNK], [0f32; MAX_CHUNK]);
+    // This chunk's sums in f32 (at most MAX_CHUNK rows each, so the f32 error stays ~1e-7 relative), added
     // into the f64 totals once per chunk: half the vector work of f64 per row and no conversions.
     let mut tally = Tally {
         part: vec![0f32; k * d],
@@ -463,18 +1099,18 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     // A local instead of a field behind `s`: the compiler keeps it in a register across the row loop.
     let mut moved = 0u64;
     assert!(s.sums.len() >= k * d && s.weights.len() >= k && s.sse.len() >= k);
-    for (c, old) in labels.chunks_mut(CHUNK_ROWS).enumerate() {
-        let (first, m) = (c * CHUNK_ROWS, old.len());
+    let mut g = score_buffer(t);
+    for (c, old) in labels.chunks_mut(MAX_CHUNK).enumerate() {
+        let (first, m) = (c * MAX_CHUNK, old.len());
         let xc = &x[first * d..(first + m) * d];
-        let dd = &mut dist[..m];
-        nearest_impl::<M, KB, R>(xc, t, &mut lab[..m], dd);
+        nearest_chunks::<M, KB, R>(xc, t, &mut g, &mut lab[..m], &mut dist[..m]);
         for (o, &l) in old.iter_mut().zip(&lab[..m]) {
             moved += (*o != l) as u64;
             *o = l;
         }
         let wc = w.map(|w| &w[first..first + m]);
         M::add_rows(&mut tally, xc, &lab[..m], wc);
-        add_sse(&mut s.sse[..k], dd, &lab[..m], wc);
+        add_sse(&mut s.sse[..k], &dist[..m], &lab[..m], wc);
         for (a, p) in s.sums.iter_mut().zip(tally.part.iter_mut()) {
             *a += std::mem::take(p) as f64;
         }
@@ -599,44 +1235,57 @@ add_rows_fn!(add_rows_portable);
 add_rows_fn!(add_rows_avx2, "avx2,fma");
 
 /// Expands to a runtime dispatch over (instruction set, lane block) for one kernel entry point; the row
-/// block R gives R·KB/8 independent accumulators, enough to cover FMA latency.
+/// block R gives R·KB lanes of independent accumulators in about 12–16 registers: enough to cover the FMA
+/// latency, few enough to leave registers for the centroid lanes and the broadcast row value.
 macro_rules! dispatch {
-    ($isa:expr, $t:expr, $impl:ident, $avx2:ident, ($($arg:expr),*)) => {{
+    ($isa:expr, $t:expr, $impl:ident, $twin:ident, ($($arg:expr),*)) => {{
+        let direct = $t.k <= DIRECT_MAX;
         match ($isa, $t.kb) {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the token proves this CPU has AVX2 and FMA.
-            (Isa::Avx2Fma(tok), 8) => unsafe { $avx2::<8, 8>(tok, $($arg),*) },
+            // SAFETY (every arm): the token proves this CPU has the instruction set of the twin.
+            (Isa::Avx512(tok), 32) if !direct => unsafe { $twin::avx512::<32, 6>(tok, $($arg),*) },
+            // The exact-form tiles of AVX-512 CPUs are the AVX2 ones: measured no faster in 512 bits.
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            (Isa::Avx2Fma(tok), 16) => unsafe { $avx2::<16, 4>(tok, $($arg),*) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            (Isa::Avx2Fma(tok), _) => unsafe { $avx2::<32, 2>(tok, $($arg),*) },
+            (Isa::Avx512(Avx512(tok)) | Isa::Avx2Fma(tok), kb) => match (kb, direct) {
+                (8, _) => unsafe { $twin::avx2::<8, 8>(tok, $($arg),*) },
+                (16, true) => unsafe { $twin::avx2::<16, 4>(tok, $($arg),*) },
+                (16, false) => unsafe { $twin::avx2::<16, 6>(tok, $($arg),*) },
+                _ => unsafe { $twin::avx2::<32, 2>(tok, $($arg),*) },
+            },
             (_, 8) => $impl::<Plain, 8, 4>($($arg),*),
             (_, 16) => $impl::<Plain, 16, 2>($($arg),*),
-            _ => $impl::<Plain, 32, 2>($($arg),*),
+            _ => $impl::<Plain, 32, 1>($($arg),*),
         }
     }};
 }
 
-/// Declares `$avx2`: `$imp::<Fused, KB, R>` compiled with AVX2 and FMA enabled (same parameters), callable
-/// only with the token that proves the CPU has them.
-macro_rules! avx2_twin {
-    ($avx2:ident => $imp:ident($($arg:ident: $ty:ty),*)) => {
+/// Declares module `$twin` with `avx2` and `avx512`: `$imp::<Fused, KB, R>` compiled with AVX2+FMA and
+/// with AVX-512 enabled (same parameters), each callable only with the token that proves the CPU has it.
+macro_rules! twin {
+    ($twin:ident => $imp:ident($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx2<const KB: usize, const R: usize>(_proof: Avx2Fma, $($arg: $ty),*) {
-            $imp::<Fused, KB, R>($($arg),*)
+        mod $twin {
+            use super::*;
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) fn avx2<const KB: usize, const R: usize>(_proof: Avx2Fma, $($arg: $ty),*) {
+                $imp::<Fused, KB, R>($($arg),*)
+            }
+            // AVX2 code around the AVX-512 tiles (`Wide::dot_tile`, not inlined): compiled for AVX-512,
+            // LLVM turned plain loops over the tiles into gathers and scatters.
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) fn avx512<const KB: usize, const R: usize>(_proof: Avx512, $($arg: $ty),*) {
+                $imp::<Wide, KB, R>($($arg),*)
+            }
         }
     };
 }
 
-avx2_twin!(nearest_avx2 => nearest_impl(x: &[f32], t: &Transposed, l: &mut [u32], dd: &mut [f32]));
-avx2_twin!(nearest2_avx2 => nearest2_impl(x: &[f32], t: &Transposed, out: &mut NearestRows));
-avx2_twin!(potential_avx2 => potential_impl(
+twin!(nearest_twin => nearest_impl(x: &[f32], t: &Transposed, l: &mut [u32], dd: &mut [f32]));
+twin!(nearest2_twin => nearest2_impl(x: &[f32], t: &Transposed, out: &mut NearestRows));
+twin!(potential_twin => potential_impl(
     x: &[f32], t: &Transposed, cur: &[f32], w: Option<&[f32]>, pot: &mut [f64]
 ));
-avx2_twin!(assign_avx2 => assign_impl(
+twin!(assign_twin => assign_impl(
     x: &[f32], w: Option<&[f32]>, t: &Transposed, l: &mut [u32], s: &mut Stats
 ));
 
@@ -644,14 +1293,14 @@ avx2_twin!(assign_avx2 => assign_impl(
 /// its squared distance.
 pub fn nearest(isa: Isa, x: &[f32], t: &Transposed, labels: &mut [u32], dist: &mut [f32]) {
     debug_assert_eq!(x.len(), labels.len() * t.d);
-    dispatch!(isa, t, nearest_impl, nearest_avx2, (x, t, labels, dist))
+    dispatch!(isa, t, nearest_impl, nearest_twin, (x, t, labels, dist))
 }
 
 /// For each row of `x`: the nearest and second-nearest centroid and their squared distances; the nearest
 /// is bit for bit what [`nearest`] gives.
 pub fn nearest2(isa: Isa, x: &[f32], t: &Transposed, out: &mut NearestRows) {
     debug_assert_eq!(x.len(), out.labels.len() * t.d);
-    dispatch!(isa, t, nearest2_impl, nearest2_avx2, (x, t, out))
+    dispatch!(isa, t, nearest2_impl, nearest2_twin, (x, t, out))
 }
 
 /// Adds Σ_rows w·min(cur[row], ‖x_row − c‖²) to `pot[c]` for every centroid c of `t`.
@@ -664,7 +1313,7 @@ pub fn potential(
     pot: &mut [f64],
 ) {
     debug_assert_eq!(x.len(), cur.len() * t.d);
-    dispatch!(isa, t, potential_impl, potential_avx2, (x, t, cur, w, pot))
+    dispatch!(isa, t, potential_impl, potential_twin, (x, t, cur, w, pot))
 }
 
 /// One Lloyd pass over a block of rows (`x` row-major, `labels.len()` rows; `w` their weights): see
@@ -678,7 +1327,7 @@ pub fn assign(
     s: &mut Stats,
 ) {
     debug_assert_eq!(x.len(), labels.len() * t.d);
-    dispatch!(isa, t, assign_impl, assign_avx2, (x, w, t, labels, s))
+    dispatch!(isa, t, assign_impl, assign_twin, (x, w, t, labels, s))
 }
 
 /// Σ x in 8 lanes over fixed blocks in parallel: one streaming read of `x`, the memory floor of a pass.
@@ -697,12 +1346,13 @@ pub fn stream_sum(x: &[f32]) -> f32 {
         .sum()
 }
 
-/// Rounds of the peak loop: 8×8 lanes each, 2 flops per lane and round.
+/// Rounds of the peak loop: 8 vectors of lanes each, 2 flops per lane and round.
 const PEAK_ROUNDS: usize = 4_000_000;
 
+/// L lanes = 8 vectors of independent multiply-adds: enough to cover the FMA latency on two pipes.
 #[inline(always)]
-fn peak_impl<M: Arith>(seed: f32) -> f32 {
-    let mut acc = [seed; 64];
+fn peak_impl<M: Arith, const L: usize>(seed: f32) -> f32 {
+    let mut acc = [seed; L];
     let a = std::hint::black_box(1e-4f32);
     for _ in 0..PEAK_ROUNDS {
         for v in acc.iter_mut() {
@@ -715,24 +1365,37 @@ fn peak_impl<M: Arith>(seed: f32) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn peak_avx2(_proof: Avx2Fma, seed: f32) -> f32 {
-    peak_impl::<Fused>(seed)
+    peak_impl::<Fused, 64>(seed)
 }
 
-/// Multiply-add throughput of all rayon threads right now, GFLOP/s (8 independent accumulator vectors
-/// per thread: the ceiling for the distance kernels).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn peak_avx512(_proof: Avx512, seed: f32) -> f32 {
+    peak_impl::<Fused, 128>(seed)
+}
+
+/// Multiply-add throughput of all rayon threads right now with `isa`'s widest vectors, GFLOP/s: the
+/// ceiling for the distance kernels.
 pub fn peak_gflops(isa: Isa) -> f64 {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads();
+    let lanes = match isa {
+        Isa::Avx512(_) => 128,
+        _ => 64,
+    };
     let t = std::time::Instant::now();
     let s: f32 = (0..threads)
         .into_par_iter()
         .map(|i| match isa {
             #[cfg(target_arch = "x86_64")]
+            // SAFETY: the token proves this CPU has AVX-512.
+            Isa::Avx512(tok) => unsafe { peak_avx512(tok, i as f32) },
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: the token proves this CPU has AVX2 and FMA.
             Isa::Avx2Fma(tok) => unsafe { peak_avx2(tok, i as f32) },
-            _ => peak_impl::<Plain>(i as f32),
+            _ => peak_impl::<Plain, 64>(i as f32),
         })
         .sum();
     std::hint::black_box(s);
-    (threads * PEAK_ROUNDS * 64 * 2) as f64 / t.elapsed().as_secs_f64() / 1e9
+    (threads * PEAK_ROUNDS * lanes * 2) as f64 / t.elapsed().as_secs_f64() / 1e9
 }
