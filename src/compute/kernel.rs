@@ -225,13 +225,15 @@ trait Arith: Sized {
     fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
         scan_hits_portable(g, th)
     }
-    /// The GEMM form's micro-kernel: `tile` with `DOT`.
-    fn dot_tile<const KB: usize, const R: usize>(
+    /// GEMM-form scores of R rows against lane block b, into lanes b..b + KB of their rows of `g`
+    /// (R × kp): `tile` with `DOT`, then ‖c‖² − 2·dot.
+    fn score_tile<const KB: usize, const R: usize>(
         x: &[f32],
         t: &Transposed,
         b: usize,
-    ) -> [[f32; KB]; R] {
-        tile::<Self, KB, R, true>(x, t, b)
+        g: &mut [f32],
+    ) {
+        score_tile_portable::<Self, KB, R>(x, t, b, g)
     }
 }
 /// Fused multiply-add with AVX2 (and the tiles in AVX2 intrinsics).
@@ -305,16 +307,17 @@ impl Arith for Fused {
         scan_hits_portable(g, th)
     }
     #[inline(always)]
-    fn dot_tile<const KB: usize, const R: usize>(
+    fn score_tile<const KB: usize, const R: usize>(
         x: &[f32],
         t: &Transposed,
         b: usize,
-    ) -> [[f32; KB]; R] {
+        g: &mut [f32],
+    ) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
-        return unsafe { dot_tile_avx2::<KB, R>(x, &t.ct[b * t.d..(b + KB) * t.d], t.d) };
+        return unsafe { score_tile_avx2::<KB, R>(x, t, b, g) };
         #[cfg(not(target_arch = "x86_64"))]
-        tile::<Self, KB, R, true>(x, t, b)
+        score_tile_portable::<Self, KB, R>(x, t, b, g)
     }
 }
 impl Arith for Wide {
@@ -351,42 +354,48 @@ impl Arith for Wide {
         Fused::scan_hits(g, th)
     }
     #[inline(always)]
-    fn dot_tile<const KB: usize, const R: usize>(
+    fn score_tile<const KB: usize, const R: usize>(
         x: &[f32],
         t: &Transposed,
         b: usize,
-    ) -> [[f32; KB]; R] {
+        g: &mut [f32],
+    ) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Wide` is private to this module and only instantiated inside the `twin!` functions that
         // take an `Avx512` token: this CPU has AVX-512F.
-        return unsafe { dot_tile_avx512::<KB, R>(x, &t.ct[b * t.d..(b + KB) * t.d], t.d) };
+        return unsafe { score_tile_avx512::<KB, R>(x, t, b, g) };
         #[cfg(not(target_arch = "x86_64"))]
-        tile::<Self, KB, R, true>(x, t, b)
+        score_tile_portable::<Self, KB, R>(x, t, b, g)
     }
 }
 
-/// Expands to the GEMM micro-kernel `$name` over vectors of `$lanes` f32: R rows (`x`, R × d) against a
-/// packed lane block (`block`, d × KB, KB a multiple of `$lanes`, at most 2 vectors), Σ_j x_j·c_j per lane
-/// as one FMA chain in feature order (the bits of `tile` with `DOT`). Intrinsics because LLVM's own
-/// vectorisation of `tile` at AVX-512 turned the R × KB accumulators into gathers and scatters.
-macro_rules! dot_tile_fn {
+/// Expands to `Arith::score_tile` over vectors of `$lanes` f32 (KB a multiple of `$lanes`, at most 2
+/// vectors): per lane Σ_j x_j·c_j as one FMA chain in feature order, then ‖c‖² − (dot + dot) (the doubling
+/// is exact), the bits of `score_tile_portable` with FMA, stored straight into `g`. Intrinsics because
+/// LLVM's own vectorisation of `tile` at AVX-512 turned the R × KB accumulators into gathers and scatters;
+/// the scores are stored from the registers because reading a 512-bit store back in 256-bit halves stalls.
+macro_rules! score_tile_fn {
     ($name:ident, $feature:literal, $lanes:literal, $v:ty, $zero:ident, $load:ident, $set1:ident, $fma:ident,
-     $store:ident) => {
+     $add:ident, $sub:ident, $store:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
         #[inline]
         fn $name<const KB: usize, const R: usize>(
             x: &[f32],
-            block: &[f32],
-            d: usize,
-        ) -> [[f32; KB]; R] {
+            t: &Transposed,
+            b: usize,
+            g: &mut [f32],
+        ) {
             use std::arch::x86_64::*;
+            let (d, kp) = (t.d, t.kp);
+            let block = &t.ct[b * d..(b + KB) * d];
+            let norms = &t.norms[b..b + KB];
             assert!(KB.is_multiple_of($lanes) && KB <= 2 * $lanes);
-            assert!(x.len() == R * d && block.len() == KB * d);
+            assert!(x.len() == R * d && g.len() >= R * kp && b + KB <= kp);
             let nv = KB / $lanes;
-            let mut out = [[0f32; KB]; R];
             // SAFETY: loads at KB·j + $lanes·v + $lanes ≤ KB·d within `block` (j < d, v < nv), row values at
-            // r·d + j < R·d within `x`, stores of nv vectors into each KB-lane row of `out`.
+            // r·d + j < R·d within `x`, norms at $lanes·v + $lanes ≤ KB, stores at
+            // r·kp + b + $lanes·v + $lanes ≤ R·kp within `g`.
             unsafe {
                 let mut acc: [[$v; 2]; R] = [[$zero(); 2]; R];
                 let (xp, cp) = (x.as_ptr(), block.as_ptr());
@@ -402,18 +411,21 @@ macro_rules! dot_tile_fn {
                         }
                     }
                 }
-                for (o, a) in out.iter_mut().zip(&acc) {
+                for (r, a) in acc.iter().enumerate() {
                     for v in 0..nv {
-                        $store(o.as_mut_ptr().add(v * $lanes), a[v]);
+                        let n = $load(norms.as_ptr().add(v * $lanes));
+                        $store(
+                            g.as_mut_ptr().add(r * kp + b + v * $lanes),
+                            $sub(n, $add(a[v], a[v])),
+                        );
                     }
                 }
             }
-            out
         }
     };
 }
-dot_tile_fn!(
-    dot_tile_avx2,
+score_tile_fn!(
+    score_tile_avx2,
     "avx2,fma",
     8,
     __m256,
@@ -421,10 +433,12 @@ dot_tile_fn!(
     _mm256_loadu_ps,
     _mm256_set1_ps,
     _mm256_fmadd_ps,
+    _mm256_add_ps,
+    _mm256_sub_ps,
     _mm256_storeu_ps
 );
-dot_tile_fn!(
-    dot_tile_avx512,
+score_tile_fn!(
+    score_tile_avx512,
     "avx512f,avx2,fma",
     16,
     __m512,
@@ -432,6 +446,8 @@ dot_tile_fn!(
     _mm512_loadu_ps,
     _mm512_set1_ps,
     _mm512_fmadd_ps,
+    _mm512_add_ps,
+    _mm512_sub_ps,
     _mm512_storeu_ps
 );
 
@@ -685,26 +701,26 @@ fn scores<M: Arith, const KB: usize, const R: usize>(x: &[f32], t: &Transposed, 
     for r0 in (0..full).step_by(R) {
         let (xr, gr) = (&x[r0 * d..(r0 + R) * d], &mut g[r0 * kp..(r0 + R) * kp]);
         for b in (0..kp).step_by(KB) {
-            score_tile::<M, KB, R>(xr, t, b, gr);
+            M::score_tile::<KB, R>(xr, t, b, gr);
         }
     }
     for r in full..n {
         let (xr, gr) = (&x[r * d..(r + 1) * d], &mut g[r * kp..(r + 1) * kp]);
         for b in (0..kp).step_by(KB) {
-            score_tile::<M, KB, 1>(xr, t, b, gr);
+            M::score_tile::<KB, 1>(xr, t, b, gr);
         }
     }
 }
 
-/// Scores of R rows against lane block b, into lanes b..b + KB of their rows of `g` (R × kp).
+/// `Arith::score_tile` over plain arrays.
 #[inline(always)]
-fn score_tile<M: Arith, const KB: usize, const R: usize>(
+fn score_tile_portable<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
     t: &Transposed,
     b: usize,
     g: &mut [f32],
 ) {
-    let mut acc = M::dot_tile::<KB, R>(x, t, b);
+    let mut acc = tile::<M, KB, R, true>(x, t, b);
     let norms: [f32; KB] = t.norms[b..b + KB].try_into().expect("KB lanes");
     for a in acc.iter_mut() {
         for c in 0..KB {
@@ -1243,7 +1259,7 @@ macro_rules! dispatch {
         match ($isa, $t.kb) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY (every arm): the token proves this CPU has the instruction set of the twin.
-            (Isa::Avx512(tok), 32) if !direct => unsafe { $twin::avx512::<32, 6>(tok, $($arg),*) },
+            (Isa::Avx512(tok), 32) if !direct => unsafe { $twin::avx512::<32, 8>(tok, $($arg),*) },
             // The exact-form tiles of AVX-512 CPUs are the AVX2 ones: measured no faster in 512 bits.
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx512(Avx512(tok)) | Isa::Avx2Fma(tok), kb) => match (kb, direct) {
@@ -1270,7 +1286,7 @@ macro_rules! twin {
             pub(super) fn avx2<const KB: usize, const R: usize>(_proof: Avx2Fma, $($arg: $ty),*) {
                 $imp::<Fused, KB, R>($($arg),*)
             }
-            // AVX2 code around the AVX-512 tiles (`Wide::dot_tile`, not inlined): compiled for AVX-512,
+            // AVX2 code around the AVX-512 tiles (`Wide::score_tile`, not inlined): compiled for AVX-512,
             // LLVM turned plain loops over the tiles into gathers and scatters.
             #[target_feature(enable = "avx2,fma")]
             pub(super) fn avx512<const KB: usize, const R: usize>(_proof: Avx512, $($arg: $ty),*) {
