@@ -236,13 +236,14 @@ trait Arith: Sized {
         score_tile_portable::<Self, KB, R>(x, t, b, g)
     }
 }
-/// Fused multiply-add with AVX2 (and the tiles in AVX2 intrinsics).
-struct Fused;
-/// `Fused` with the GEMM tiles in AVX-512 intrinsics; the same bits (every lane is the same FMA chain).
-struct Wide;
+/// Fused multiply-add with AVX2 (and the hot loops in AVX2 intrinsics); with `WIDE` the GEMM tiles in
+/// AVX-512 intrinsics, the same bits (every lane is the same FMA chain).
+struct Fused<const WIDE: bool = false>;
+/// `Fused` with the AVX-512 GEMM tiles.
+type Wide = Fused<true>;
 /// Separate multiply and add, for any target.
 struct Plain;
-impl Arith for Fused {
+impl<const WIDE: bool> Arith for Fused<WIDE> {
     #[inline(always)]
     fn sq_add(a: f32, acc: f32) -> f32 {
         a.mul_add(a, acc)
@@ -314,61 +315,19 @@ impl Arith for Fused {
         g: &mut [f32],
     ) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
-        return unsafe { score_tile_avx2::<KB, R>(x, t, b, g) };
+        // SAFETY: `Wide` (`Fused<true>`) is only instantiated inside the `twin!` functions that take an
+        // `Avx512` token: this CPU has AVX-512F; `Fused<false>` as in `add_rows`.
+        return unsafe {
+            if WIDE {
+                score_tile_avx512::<KB, R>(x, t, b, g)
+            } else {
+                score_tile_avx2::<KB, R>(x, t, b, g)
+            }
+        };
         #[cfg(not(target_arch = "x86_64"))]
         score_tile_portable::<Self, KB, R>(x, t, b, g)
     }
 }
-impl Arith for Wide {
-    #[inline(always)]
-    fn sq_add(a: f32, acc: f32) -> f32 {
-        Fused::sq_add(a, acc)
-    }
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
-        Fused::mul_add(a, b, acc)
-    }
-    #[inline(always)]
-    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
-        Fused::add_rows(tally, x, labels, w)
-    }
-    #[inline(always)]
-    fn argmin_rows<const KB: usize, const R: usize>(
-        acc: &[[f32; KB]; R],
-        labels: &mut [u32],
-        dist: &mut [f32],
-    ) {
-        Fused::argmin_rows(acc, labels, dist)
-    }
-    #[inline(always)]
-    fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
-        Fused::lanes8::<DIFF>(x, c)
-    }
-    #[inline(always)]
-    fn scan_min(g: &[f32]) -> f32 {
-        Fused::scan_min(g)
-    }
-    #[inline(always)]
-    fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
-        Fused::scan_hits(g, th)
-    }
-    #[inline(always)]
-    fn score_tile<const KB: usize, const R: usize>(
-        x: &[f32],
-        t: &Transposed,
-        b: usize,
-        g: &mut [f32],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Wide` is private to this module and only instantiated inside the `twin!` functions that
-        // take an `Avx512` token: this CPU has AVX-512F.
-        return unsafe { score_tile_avx512::<KB, R>(x, t, b, g) };
-        #[cfg(not(target_arch = "x86_64"))]
-        score_tile_portable::<Self, KB, R>(x, t, b, g)
-    }
-}
-
 /// Expands to `Arith::score_tile` over vectors of `$lanes` f32 (KB a multiple of `$lanes`, at most 2
 /// vectors): per lane Σ_j x_j·c_j as one FMA chain in feature order, then ‖c‖² − (dot + dot) (the doubling
 /// is exact), the bits of `score_tile_portable` with FMA, stored straight into `g`. Intrinsics because
@@ -633,17 +592,27 @@ fn lanes8_portable<M: Arith, const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
             acc[l] = M::sq_add(if DIFF { a[l] - b[l] } else { a[l] }, acc[l]);
         }
     };
-    for (a, b) in xs.iter().zip(cs) {
+    let tail = padded_tail(xt, ct);
+    for (a, b) in xs.iter().zip(cs).chain(tail.as_ref().map(|(a, b)| (a, b))) {
         lanes(&mut acc, a, b);
     }
-    if !xt.is_empty() {
-        // The last d mod 8 features, zero-padded: the padding adds (0 − 0)² = +0 to a lane that is ≥ +0,
-        // which leaves it unchanged; a whole vector keeps LLVM from splitting `acc` into pieces.
-        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-        a[..xt.len()].copy_from_slice(xt);
-        b[..ct.len()].copy_from_slice(ct);
-        lanes(&mut acc, &a, &b);
-    }
+    tree8(acc)
+}
+
+/// The last d mod 8 features of x and c, zero-padded to 8 (none when d is a multiple of 8): the padding
+/// adds (0 − 0)² = +0 to a lane that is ≥ +0, which leaves it unchanged, and a whole vector keeps LLVM
+/// from splitting the 8 lanes into pieces.
+#[inline(always)]
+fn padded_tail(xt: &[f32], ct: &[f32]) -> Option<([f32; 8], [f32; 8])> {
+    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+    a[..xt.len()].copy_from_slice(xt);
+    b[..ct.len()].copy_from_slice(ct);
+    (!xt.is_empty()).then_some((a, b))
+}
+
+/// The 8 lanes of `lanes8` added in their fixed tree.
+#[inline(always)]
+fn tree8(acc: [f32; 8]) -> f32 {
     let h = [
         acc[0] + acc[4],
         acc[1] + acc[5],
@@ -662,15 +631,12 @@ fn lanes8_avx2<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let (xs, xt) = x.as_chunks::<8>();
     let (cs, ct) = c.as_chunks::<8>();
-    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-    a[..xt.len()].copy_from_slice(xt);
-    b[..ct.len()].copy_from_slice(ct);
-    let tail = (!xt.is_empty()).then_some((&a, &b));
+    let tail = padded_tail(xt, ct);
     let mut out = [0f32; 8];
     // SAFETY: every load reads one [f32; 8]; the store writes `out`.
     unsafe {
         let mut acc = _mm256_setzero_ps();
-        for (p, q) in xs.iter().zip(cs).chain(tail) {
+        for (p, q) in xs.iter().zip(cs).chain(tail.as_ref().map(|(a, b)| (a, b))) {
             let v = _mm256_loadu_ps(p.as_ptr());
             let v = if DIFF {
                 _mm256_sub_ps(v, _mm256_loadu_ps(q.as_ptr()))
@@ -681,13 +647,7 @@ fn lanes8_avx2<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
         }
         _mm256_storeu_ps(out.as_mut_ptr(), acc);
     }
-    let h = [
-        out[0] + out[4],
-        out[1] + out[5],
-        out[2] + out[6],
-        out[3] + out[7],
-    ];
-    (h[0] + h[2]) + (h[1] + h[3])
+    tree8(out)
 }
 
 /// GEMM-form scores s_c = ‖c‖² − 2x·c of every row of `x` against every packed centroid, into `g`
