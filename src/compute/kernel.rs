@@ -221,7 +221,7 @@ trait Arith: Sized {
     fn scan_min(g: &[f32]) -> f32 {
         scan_min_portable(g)
     }
-    /// How many scores of `g` are not above `th`, and the sum of their indices.
+    /// How many scores of `g` are not above `th`, and the sum of their indices (wrapping).
     fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
         scan_hits_portable(g, th)
     }
@@ -716,10 +716,10 @@ fn scan_hits_portable(g: &[f32], th: f32) -> (u32, u32) {
         for c in 0..SCAN {
             let hit = ch[c] <= th;
             hits[c] += hit as u32;
-            at[c] += if hit { (i * SCAN + c) as u32 } else { 0 };
+            at[c] = at[c].wrapping_add(if hit { (i * SCAN + c) as u32 } else { 0 });
         }
     }
-    (hits.iter().sum(), at.iter().sum())
+    (hits.iter().sum(), wrapping_sum(&at))
 }
 
 /// `scan_min_portable` in AVX2 (LLVM split the portable one into 2-lane pieces).
@@ -763,7 +763,13 @@ fn scan_hits_avx2(g: &[f32], th: f32) -> (u32, u32) {
         _mm256_storeu_si256(hits.as_mut_ptr() as *mut __m256i, n);
         _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, sum);
     }
-    (hits.iter().sum(), at.iter().sum())
+    (hits.iter().sum(), wrapping_sum(&at))
+}
+
+/// Σ v, wrapping: the index sum of `scan_hits` is only used when it is one index (< kp); with many hits at
+/// a large k it may wrap, and must not panic doing so.
+fn wrapping_sum(v: &[u32]) -> u32 {
+    v.iter().fold(0, |a, &b| a.wrapping_add(b))
 }
 
 /// The nearest centroid of each row of the chunk `xc` in the exact form (lowest index on exact ties) and
