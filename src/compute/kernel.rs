@@ -127,7 +127,8 @@ fn lane_block(isa: Isa, k: usize) -> usize {
     match (isa, k) {
         (_, 0..=8) => 8,
         (_, 9..=16) => 16,
-        (_, 17..=DIRECT_MAX) | (Isa::Avx512(_), _) => 32,
+        (_, k) if k <= DIRECT_MAX => 32,
+        (Isa::Avx512(_), _) => 32,
         _ => 16,
     }
 }
