@@ -229,6 +229,7 @@ macro_rules! on_every_backend {
 on_every_backend!(
     parity_grid,
     far_from_origin,
+    exact_ties,
     large_blocks,
     empty_cluster_repair
 );
@@ -279,6 +280,44 @@ fn far_from_origin(b: &dyn Backend) {
         let ds = Dataset::new(&x, d, None);
         let cent = spread_centroids(&ds, k);
         check_step(b, &ds, &cent, k, &format!("d={d} k={k} offset 1000"));
+    }
+}
+
+/// Duplicated centroids tie exactly for every row near them: the lowest index wins, in the step, the
+/// nearest pass (whose second-nearest is then the duplicate at the same distance) and the closest pass, on
+/// both CPU paths (k ≤ 32: the exact tile; above: the GEMM form's re-check) and the GPU.
+fn exact_ties(b: &dyn Backend) {
+    for (d, k) in [(5usize, 8usize), (12, 20), (7, 40), (33, 100)] {
+        let n = 701;
+        let x = data(n, d, (d * 31 + k) as u64);
+        let ds = Dataset::new(&x, d, None);
+        let mut cent = spread_centroids(&ds, k);
+        // Centroid k − 2 is a copy of centroid 1, and k − 1 of centroid 0.
+        cent.copy_within(d..2 * d, (k - 2) * d);
+        cent.copy_within(0..d, (k - 1) * d);
+        let what = format!("d={d} k={k} duplicated centroids");
+        let labels = check_step(b, &ds, &cent, k, &what);
+        assert!(
+            labels.iter().all(|&l| (l as usize) < k - 2),
+            "{what} on {}: a duplicate (higher index) won a tie",
+            b.name()
+        );
+        let near = b.load(ds).unwrap().nearest(&cent, k).unwrap();
+        assert!(
+            near.labels.iter().filter(|&&l| l <= 1).count() > 10,
+            "{what}: too few ties to test"
+        );
+        for i in 0..n {
+            let (l, s) = (near.labels[i] as usize, near.second[i] as usize);
+            if l <= 1 {
+                assert_eq!(
+                    (s, near.second_dist2[i].to_bits()),
+                    (k - 1 - l, near.dist2[i].to_bits()),
+                    "{what} on {}: row {i}'s second-nearest is not its label's duplicate",
+                    b.name()
+                );
+            }
+        }
     }
 }
 
