@@ -85,8 +85,8 @@ fn tie_tolerance(d: usize) -> f64 {
 }
 
 /// Checks one step's labels, per-cluster SSE, sums and weights, and the nearest/second-nearest pass,
-/// against brute force; labels may differ only at ties within f32 rounding (`tie_tolerance`). A second step with moved centroids
-/// must count as `moved` exactly the rows whose label changed.
+/// against brute force; labels may differ only at ties within f32 rounding (`tie_tolerance`). A second
+/// step with moved centroids must count as `moved` exactly the rows whose label changed.
 fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str) -> Vec<u32> {
     let mut res = b.load(*ds).unwrap();
     let stats = res.step(cent, k).unwrap();
