@@ -230,6 +230,7 @@ on_every_backend!(
     parity_grid,
     far_from_origin,
     exact_ties,
+    near_twins,
     large_blocks,
     empty_cluster_repair
 );
@@ -319,6 +320,23 @@ fn exact_ties(b: &dyn Backend) {
             }
         }
     }
+}
+
+/// Pairs of centroids 0.01 apart, far from the origin and far from other pairs: the GEMM form cannot tell
+/// the twins apart (its error, ~γ·‖x‖², is ~10³ times their gap) while the exact form can, and usually
+/// no other centroid is within the rounding bound, so each row's label rests on the re-check seeing the
+/// twin. Twins are 50 indices apart, which puts them in different column invocations
+/// of the GPU's GEMM tile and different lane blocks of the CPU's, so the second-best score must survive
+/// every merge.
+fn near_twins(b: &dyn Backend) {
+    let (n, d, half) = (701, 4, 50);
+    let x: Vec<f32> = data(n, d, 99).iter().map(|v| 10.0 * v + 1000.0).collect();
+    let ds = Dataset::new(&x, d, None);
+    let mut cent = spread_centroids(&ds, half);
+    for j in 0..half * d {
+        cent.push(cent[j] + if j % d == (j / d) % d { 0.01 } else { 0.0 });
+    }
+    check_step(b, &ds, &cent, 2 * half, "twins 0.01 apart at offset 1000");
 }
 
 /// More than one 8192-row block and more than one 524,288-row group on the CPU (and many workgroups on

@@ -1,7 +1,9 @@
 //! The GPU backend (wgpu: Vulkan, Metal, DX12). The data is uploaded once per fit in chunks that respect
 //! the adapter's buffer limits (or streamed through two chunk slots when it exceeds the memory budget);
-//! each step uploads the k×d centroids, runs the fused assign+accumulate kernel per chunk and a fixed-order
-//! reduction, and reads back k×(d+2) totals. Labels and distances are read back only when asked for.
+//! each step uploads the k×d centroids, runs the fused assign+accumulate kernel per chunk (`step.wgsl`, the
+//! exact form; above `GEMM_ABOVE` centroids `gemm.wgsl`, the GEMM form with an exact re-check) and a
+//! fixed-order reduction, and reads back k×(d+2) totals. Labels and distances are read back only when asked
+//! for.
 
 mod context;
 mod floor;
@@ -14,6 +16,13 @@ use super::{Assignment, Backend, Dataset, Nearest, Resident, Stats};
 use crate::error::{Error, Result};
 
 const WG: usize = 256;
+/// Above this many centroids the step runs in the GEMM form (`shaders/gemm.wgsl`) where the adapter's
+/// workgroup memory holds its tiles; the same cut as the CPU kernels', not tuned on a GPU.
+const GEMM_ABOVE: usize = 32;
+/// The GEMM kernel's row tile, centroid tile and feature slice (the constants TR, TC, TD of gemm.wgsl).
+const GEMM_TR: usize = 64;
+const GEMM_TC: usize = 64;
+const GEMM_TD: usize = 8;
 /// Bytes of per-workgroup partial sums held at once (bounds GPU memory at large k·d).
 const PARTIAL_BUDGET: u64 = 64 << 20;
 /// Upload granularity: bounds wgpu's staging memory while the data goes up.
@@ -80,6 +89,66 @@ fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize, local: bool) 
         .replace("__ACCN__", &accn.to_string())
 }
 
+/// γ(n) = n·u/(1 − n·u), u = 2⁻²⁴, rounded up to an f32 (Higham §3.1).
+fn gamma_up(n: usize) -> f32 {
+    let nu = n as f64 * f64::from(f32::EPSILON) / 2.0;
+    (nu / (1.0 - nu) * (1.0 + 1e-6)) as f32
+}
+
+/// WGSL source for an f32 constant: Rust's shortest round-trip form, which WGSL reads back exactly.
+fn wgsl_f32(v: f32) -> String {
+    format!("{v:?}")
+}
+
+/// Features padded to the GEMM kernel's feature slice.
+fn gemm_dp(d: usize) -> usize {
+    d.div_ceil(GEMM_TD) * GEMM_TD
+}
+
+/// Centroids padded to the GEMM kernel's centroid tile.
+fn gemm_kp(k: usize) -> usize {
+    k.div_ceil(GEMM_TC) * GEMM_TC
+}
+
+/// Floats in the GEMM kernel's centroid buffer (see [`gemm_centroids`]).
+fn gemm_centroids_len(k: usize, d: usize) -> usize {
+    k * d + k + 1 + gemm_dp(d) * gemm_kp(k)
+}
+
+/// Workgroup memory of the GEMM kernel besides its partial sums: the row tile, the 1,536-word scratch
+/// and the tile's labels and distances.
+fn gemm_fixed_bytes(d: usize) -> usize {
+    4 * (GEMM_TR * gemm_dp(d) + 1536 + 2 * GEMM_TR)
+}
+
+/// The GEMM kernel's centroid buffer (layout in gemm.wgsl): the k × d rows, ‖c‖² per centroid (summed in
+/// f64, one rounding), cmax² rounded up (−1 when too large for the f32 bound: every row is then decided
+/// in the exact form), and the centroids transposed into dp × kp, zero-padded.
+fn gemm_centroids(c: &[f32], k: usize, d: usize) -> Vec<f32> {
+    let kp = gemm_kp(k);
+    let mut out = Vec::with_capacity(gemm_centroids_len(k, d));
+    out.extend_from_slice(&c[..k * d]);
+    let mut cmax2 = 0f64;
+    for row in c.chunks_exact(d).take(k) {
+        let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        out.push(n2 as f32);
+        cmax2 = cmax2.max(n2);
+    }
+    out.push(if cmax2 < 1e30 {
+        (cmax2 * (1.0 + 1e-6)) as f32
+    } else {
+        -1.0
+    });
+    let ct = out.len();
+    out.resize(gemm_centroids_len(k, d), 0.0);
+    for (ci, row) in c.chunks_exact(d).take(k).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[ct + j * kp + ci] = v;
+        }
+    }
+    out
+}
+
 /// A bind group for `pipeline` with `bufs` at bindings 0, 1, 2… in order.
 fn bind_all(
     ctx: &GpuContext,
@@ -116,6 +185,8 @@ struct Chunk {
 /// Pipelines for one (d, k) shape.
 struct Kernels {
     k: usize,
+    /// The step is the GEMM-form kernel (its centroid buffer holds more than the rows).
+    gemm: bool,
     step: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
     /// The reduce pass's 2-D grid: one workgroup per total.
@@ -321,13 +392,26 @@ impl<'a> GpuResident<'a> {
         let ctx = self.ctx;
         let d = self.data.d;
         let lanes = d + 2;
-        let s = (WG / lanes).clamp(1, 8);
-        let wg_bytes = (s * k * lanes * 4) as u64;
-        // Partial sums in workgroup memory when they take at most half of it (the tile takes the rest).
+        let wg_mem = ctx.limits.max_compute_workgroup_storage_size as usize;
+        let gemm = k > GEMM_ABOVE && gemm_fixed_bytes(d) + 4 <= wg_mem;
+        // Partial sums in workgroup memory with as many substreams (up to 8, one invocation per lane and
+        // substream) as fit: beside the GEMM kernel's fixed tiles, or in half of what the exact kernel's
+        // three WG-sized arrays leave (its centroid tile takes the rest). Otherwise in global memory.
         // On an H100 (BENCHMARKS.md) more substreams, or fewer and larger workgroups, measured slower.
-        let wg_mem = ctx.limits.max_compute_workgroup_storage_size as u64;
-        let local = wg_bytes <= wg_mem.saturating_sub(3 * WG as u64 * 4) / 2;
-        let tk = self.tile_k(k, if local { wg_bytes as usize } else { 0 })?;
+        let room = if gemm {
+            wg_mem - gemm_fixed_bytes(d)
+        } else {
+            wg_mem.saturating_sub(3 * WG * 4) / 2
+        };
+        let s_max = (WG / lanes).clamp(1, 8);
+        let fits = (1..=s_max).rev().find(|s| s * k * lanes * 4 <= room);
+        let (s, local) = fits.map_or((s_max, false), |s| (s, true));
+        let wg_bytes = (s * k * lanes * 4) as u64;
+        let tk = if gemm {
+            1
+        } else {
+            self.tile_k(k, if local { wg_bytes as usize } else { 0 })?
+        };
         let partial_cap = (self.partial_budget).min(ctx.limits.max_storage_buffer_binding_size);
         if wg_bytes > partial_cap {
             return Err(Error::device(format!(
@@ -362,14 +446,37 @@ impl<'a> GpuResident<'a> {
             total_groups += (ch.groups.0 * ch.groups.1) as usize;
         }
         let kn = ctx.scoped("building GPU kernels", || {
-            let step_src = [DISTANCE, include_str!("../../../shaders/step.wgsl")].concat();
-            let step = ctx.pipeline(&shader(&step_src, d, k, tk, s, local), "step");
+            let (step, cent_len) = if gemm {
+                let src = shader(
+                    include_str!("../../../shaders/gemm.wgsl"),
+                    d,
+                    k,
+                    tk,
+                    s,
+                    local,
+                )
+                .replace("__DP__", &gemm_dp(d).to_string())
+                .replace("__KP__", &gemm_kp(k).to_string())
+                .replace("__GG__", &wgsl_f32(gamma_up(d + 4)))
+                .replace("__GE__", &wgsl_f32(gamma_up(d + 6)))
+                .replace(
+                    "__TINY__",
+                    &wgsl_f32(f32::MIN_POSITIVE * (4 * d + 32) as f32),
+                );
+                (ctx.pipeline(&src, "gemm"), gemm_centroids_len(k, d))
+            } else {
+                let src = [DISTANCE, include_str!("../../../shaders/step.wgsl")].concat();
+                (
+                    ctx.pipeline(&shader(&src, d, k, tk, s, local), "step"),
+                    k * d,
+                )
+            };
             let reduce_src = include_str!("../../../shaders/reduce.wgsl");
             let reduce = ctx.pipeline(&shader(reduce_src, d, k, tk, s, false), "reduce");
             let cent = storage(
                 ctx,
                 "centroids",
-                (k * d * 4) as u64,
+                (cent_len * 4) as u64,
                 wgpu::BufferUsages::empty(),
             );
             let partial = storage(
@@ -425,6 +532,7 @@ impl<'a> GpuResident<'a> {
             let reduce_bind = bind_all(ctx, &reduce, &[&partial, &moved, &total, &reduce_params]);
             Kernels {
                 k,
+                gemm,
                 step,
                 reduce,
                 reduce_groups,
@@ -483,8 +591,14 @@ impl Resident for GpuResident<'_> {
         let d = self.data.d;
         let lanes = d + 2;
         ctx.scoped("running the k-means step", || -> Result<()> {
-            ctx.queue
-                .write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
+            if kn.gemm {
+                let c = gemm_centroids(centroids, k, d);
+                ctx.queue
+                    .write_buffer(&kn.cent, 0, bytemuck::cast_slice(&c));
+            } else {
+                ctx.queue
+                    .write_buffer(&kn.cent, 0, bytemuck::cast_slice(centroids));
+            }
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             for (c, ch) in self.chunks.iter().enumerate() {
                 if self.streaming {

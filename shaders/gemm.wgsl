@@ -1,0 +1,282 @@
+// The step for many centroids (the host uses it above 32): the same contract as step.wgsl, with the
+// distances in the GEMM form s_c = ‖c‖² − 2x·c and an exact re-check, so that labels are the exact
+// form's argmin (lowest index on ties) and distances and SSE stay Σ(x − c)².
+//
+// A workgroup walks its rows in tiles of TR = 64. Each tile is read from global memory once, into `xs`
+// (rows padded with zeros to DP features). The 256 invocations form a 16 × 16 grid: invocation (ty, tx)
+// keeps in registers the 4 × 4 dot products of rows ty + 16a and centroids tx + 16b of a 64-centroid
+// tile, fed from `xs` and from TD-feature slices of the centroids staged in workgroup memory (the host
+// uploads them transposed and zero-padded, so staging is coalesced and needs no bounds checks). Each
+// invocation keeps, per row, the best score, its centroid and the second-best score over all centroid
+// tiles; a 4-round tree merges the 16 column invocations of each row. Then one invocation per row:
+// ‖x‖², the rounding bound `threshold`, and the label — the best centroid when the second-best score is
+// above the bound (the common case; its exact distance is one more pass over d features), else a scan of
+// all k centroids in the exact form. The tile's rows are then summed from `xs` (never re-read from global
+// memory) into the workgroup's partial sums, as in step.wgsl: deviations w·(x − c), lanes in row order,
+// in workgroup memory when they fit (LOCAL), else in this workgroup's slice of `partial`.
+//
+// The centroid buffer: k × d rows, then ‖c‖² per centroid (f64 on the host, rounded to f32), then
+// cmax² (the largest ‖c‖², rounded up; negative when too large for the bound to be safe in f32), then the
+// centroids transposed, DP × KP (KP: k rounded up to TC), zero-padded.
+
+const D: u32 = __D__u;
+const K: u32 = __K__u;
+const S: u32 = __S__u;          // row substreams accumulated side by side
+const LOCAL: bool = __LOCAL__;  // partial sums in workgroup memory
+const ACCN: u32 = __ACCN__u;    // S × K × LANES when LOCAL, else 1
+const DP: u32 = __DP__u;        // D rounded up to TD
+const KP: u32 = __KP__u;        // K rounded up to TC
+const LANES: u32 = D + 2u;      // per cluster: D sums, weight, sse
+const WG: u32 = 256u;
+const TR: u32 = 64u;            // rows per tile
+const TC: u32 = 64u;            // centroids per tile
+const TD: u32 = 8u;             // features per staged centroid slice
+const NORMS: u32 = K * D;       // offset of ‖c‖² in `cent`
+const CMAX2: u32 = NORMS + K;   // offset of cmax²
+const CT: u32 = CMAX2 + 1u;     // offset of the transposed centroids
+const BIG: f32 = 3.4028235e38;
+// γ(d + 4) and γ(d + 6) (Higham's n·u/(1 − n·u), u = 2⁻²⁴), rounded up; TINY covers flushed subnormals.
+const GAMMA_GEMM: f32 = __GG__;
+const GAMMA_EXACT: f32 = __GE__;
+const TINY: f32 = __TINY__;
+
+struct Params {
+    n: u32,            // rows in this chunk
+    rows_per_wg: u32,  // rows owned by one workgroup (a multiple of TR)
+    wg_base: u32,      // index of this dispatch's first workgroup in `partial` / `moved`
+    weighted: u32,
+    groups_x: u32,     // workgroups per row of the 2-D dispatch grid
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> cent: array<f32>;
+@group(0) @binding(3) var<storage, read_write> labels: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dist: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(6) var<storage, read_write> moved: array<u32>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+var<workgroup> xs: array<f32, TR * DP>;
+// The centroid slice (TD × TC floats) during the dot products; the merge tree's best, centroid and
+// second-best (3 × TR × 8) after them; the moved counts at the end. Floats are stored as their bits.
+var<workgroup> sc: array<u32, 1536>;
+var<workgroup> tlabel: array<u32, TR>;
+var<workgroup> tdist: array<f32, TR>;
+var<workgroup> acc: array<f32, ACCN>;
+
+// The score above which a centroid is strictly farther, in the exact form, than the one with the lowest
+// score `low`, for a row with ‖x‖² = `x2r`: the bound of `Transposed::threshold` (src/compute/kernel.rs,
+// proof there) evaluated in f32. The extra slack pays for that: 1.1 on e covers the relative rounding of
+// these few products, and 2.5·e instead of 2·e the rounding of the sums with `low`, which is at most
+// u·(|low| + e + x2) ≤ 2u·(2·cmax² + x2) ≤ 0.4·e for d ≥ 1.
+fn threshold(low: f32, x2r: f32, cmax2: f32) -> f32 {
+    let x2 = x2r * (1.0 + GAMMA_EXACT);
+    let e = 1.1 * GAMMA_GEMM * (2.0 * cmax2 + x2);
+    let ea = (1.0 + GAMMA_EXACT) * max(low + e + x2, 0.0);
+    return low + 2.5 * e + 2.2 * GAMMA_EXACT * ea + TINY;
+}
+
+// Σ_j (x_j − c_j)² in feature order for row `r` of the tile and centroid `c`: the same expression as
+// `sqdist` in distance.wgsl, so that the step and the nearest pass agree bit for bit.
+fn exact(r: u32, c: u32) -> f32 {
+    var s = 0.0;
+    for (var j = 0u; j < D; j++) {
+        let df = xs[r * DP + j] - cent[c * D + j];
+        s += df * df;
+    }
+    return s;
+}
+
+@compute @workgroup_size(256)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * p.groups_x + wid.x;
+    let start = g * p.rows_per_wg;
+    if (start >= p.n) {
+        return; // whole workgroup leaves together: barriers stay uniform
+    }
+    let end = min(start + p.rows_per_wg, p.n);
+    let slots = S * K * LANES;
+    let pbase = (p.wg_base + g) * slots;
+    for (var i = lid; i < slots; i += WG) {
+        if (LOCAL) {
+            acc[i] = 0.0;
+        } else {
+            partial[pbase + i] = 0.0;
+        }
+    }
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let cmax2 = cent[CMAX2];
+    var my_moved = 0u;
+    for (var r0 = start; r0 < end; r0 += TR) {
+        let cnt = min(TR, end - r0);
+        workgroupBarrier(); // the previous tile's accumulation has finished with xs and tlabel
+        for (var i = lid; i < TR * DP; i += WG) {
+            let r = i / DP;
+            let j = i % DP;
+            var v = 0.0;
+            if (r < cnt && j < D) {
+                v = x[(r0 + r) * D + j];
+            }
+            xs[i] = v;
+        }
+        var b1 = array<f32, 4>(BIG, BIG, BIG, BIG);
+        var i1 = array<u32, 4>(0u, 0u, 0u, 0u);
+        var b2 = array<f32, 4>(BIG, BIG, BIG, BIG);
+        for (var c0 = 0u; c0 < KP; c0 += TC) {
+            var dot: array<f32, 16>;
+            for (var j0 = 0u; j0 < DP; j0 += TD) {
+                workgroupBarrier();
+                for (var i = lid; i < TD * TC; i += WG) {
+                    sc[i] = bitcast<u32>(cent[CT + (j0 + i / TC) * KP + c0 + i % TC]);
+                }
+                workgroupBarrier();
+                for (var jj = 0u; jj < TD; jj++) {
+                    var xv: array<f32, 4>;
+                    var cv: array<f32, 4>;
+                    for (var a = 0u; a < 4u; a++) {
+                        xv[a] = xs[(ty + 16u * a) * DP + j0 + jj];
+                        cv[a] = bitcast<f32>(sc[jj * TC + tx + 16u * a]);
+                    }
+                    for (var a = 0u; a < 4u; a++) {
+                        for (var b = 0u; b < 4u; b++) {
+                            dot[a * 4u + b] = fma(xv[a], cv[b], dot[a * 4u + b]);
+                        }
+                    }
+                }
+            }
+            // Centroids in increasing index order with strict `<`: the lowest index wins equal scores.
+            for (var b = 0u; b < 4u; b++) {
+                let c = c0 + tx + 16u * b;
+                if (c < K) {
+                    let nc = cent[NORMS + c];
+                    for (var a = 0u; a < 4u; a++) {
+                        let s = nc - 2.0 * dot[a * 4u + b];
+                        if (s < b1[a]) {
+                            b2[a] = b1[a];
+                            b1[a] = s;
+                            i1[a] = c;
+                        } else if (s < b2[a]) {
+                            b2[a] = s;
+                        }
+                    }
+                }
+            }
+        }
+        // Merge the 16 column invocations of each row: in round h, columns h … 2h − 1 hand their
+        // (best, centroid, second) to columns 0 … h − 1.
+        for (var h = 8u; h > 0u; h = h / 2u) {
+            workgroupBarrier();
+            if (tx >= h && tx < 2u * h) {
+                for (var a = 0u; a < 4u; a++) {
+                    let at = (ty + 16u * a) * 8u + tx - h;
+                    sc[at] = bitcast<u32>(b1[a]);
+                    sc[512u + at] = i1[a];
+                    sc[1024u + at] = bitcast<u32>(b2[a]);
+                }
+            }
+            workgroupBarrier();
+            if (tx < h) {
+                for (var a = 0u; a < 4u; a++) {
+                    let at = (ty + 16u * a) * 8u + tx;
+                    let ob1 = bitcast<f32>(sc[at]);
+                    let oi1 = sc[512u + at];
+                    let ob2 = bitcast<f32>(sc[1024u + at]);
+                    if (ob1 < b1[a] || (ob1 == b1[a] && oi1 < i1[a])) {
+                        b2[a] = min(b1[a], ob2);
+                        b1[a] = ob1;
+                        i1[a] = oi1;
+                    } else {
+                        b2[a] = min(b2[a], ob1);
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+        if (tx == 0u) {
+            for (var a = 0u; a < 4u; a++) {
+                let r = ty + 16u * a;
+                sc[r] = bitcast<u32>(b1[a]);
+                sc[512u + r] = i1[a];
+                sc[1024u + r] = bitcast<u32>(b2[a]);
+            }
+        }
+        workgroupBarrier();
+        if (lid < cnt) {
+            let r = lid;
+            var x2 = 0.0;
+            for (var j = 0u; j < D; j++) {
+                let v = xs[r * DP + j];
+                x2 += v * v;
+            }
+            let low = bitcast<f32>(sc[r]);
+            let second = bitcast<f32>(sc[1024u + r]);
+            var arg = sc[512u + r];
+            var best: f32;
+            if (cmax2 >= 0.0 && second > threshold(low, x2, cmax2)) {
+                best = exact(r, arg);
+            } else {
+                // A near tie (or values too large for the bound): the exact form decides.
+                best = BIG;
+                arg = 0u;
+                for (var c = 0u; c < K; c++) {
+                    let s = exact(r, c);
+                    if (s < best) {
+                        best = s;
+                        arg = c;
+                    }
+                }
+            }
+            let row = r0 + r;
+            if (labels[row] != arg) {
+                my_moved += 1u;
+            }
+            labels[row] = arg;
+            dist[row] = best;
+            tlabel[r] = arg;
+            tdist[r] = best;
+        }
+        workgroupBarrier();
+        for (var q = lid; q < S * LANES; q += WG) {
+            let sub = q / LANES;
+            let lane = q % LANES;
+            for (var i = sub; i < cnt; i += S) {
+                let c = tlabel[i];
+                var wt = 1.0;
+                if (p.weighted != 0u) {
+                    wt = w[r0 + i];
+                }
+                var v: f32;
+                if (lane < D) {
+                    v = wt * (xs[i * DP + lane] - cent[c * D + lane]);
+                } else if (lane == D) {
+                    v = wt;
+                } else {
+                    v = wt * tdist[i];
+                }
+                let at = (sub * K + c) * LANES + lane;
+                if (LOCAL) {
+                    acc[at] += v;
+                } else {
+                    partial[pbase + at] += v;
+                }
+            }
+        }
+    }
+    workgroupBarrier();
+    if (LOCAL) {
+        for (var i = lid; i < slots; i += WG) {
+            partial[pbase + i] = acc[i];
+        }
+    }
+    sc[lid] = my_moved;
+    workgroupBarrier();
+    if (lid == 0u) {
+        var m = 0u;
+        for (var i = 0u; i < WG; i++) {
+            m += sc[i];
+        }
+        moved[p.wg_base + g] = m;
+    }
+}
