@@ -8,7 +8,7 @@
 // tile, fed from `xs` and from TD-feature slices of the centroids staged in workgroup memory (the host
 // uploads them transposed and zero-padded, so staging is coalesced and needs no bounds checks). Each
 // invocation keeps, per row, the best score, its centroid and the second-best score over all centroid
-// tiles; a 4-round tree merges the 16 column invocations of each row. Then one invocation per row:
+// tiles; a 4-round tree merges the 16 column invocations of each row (half the rows at a time). Then one invocation per row:
 // ‖x‖², the rounding bound `threshold`, and the label — the best centroid when the second-best score is
 // above the bound (the common case; its exact distance is one more pass over d features), else a scan of
 // all k centroids in the exact form. The tile's rows are then summed from `xs` (never re-read from global
@@ -59,8 +59,10 @@ struct Params {
 
 var<workgroup> xs: array<f32, TR * DP>;
 // The centroid slice (TD × TC floats) during the dot products; the merge tree's best, centroid and
-// second-best (3 × TR × 8) after them; the moved counts at the end. Floats are stored as their bits.
-var<workgroup> sc: array<u32, 1536>;
+// second-best (3 × 32 rows × 8 columns) after them; the moved counts (WG) at the end. Floats are stored
+// as their bits. (Merging all 64 rows at once would take 1,536 words: 3 KB more than the 37 KB of partial
+// sums that 256 centroids × 34 lanes leave in a 48 KB workgroup.)
+var<workgroup> sc: array<u32, 768>;
 var<workgroup> tlabel: array<u32, TR>;
 var<workgroup> tdist: array<f32, TR>;
 var<workgroup> acc: array<f32, ACCN>;
@@ -164,31 +166,34 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 }
             }
         }
-        // Merge the 16 column invocations of each row: in round h, columns h … 2h − 1 hand their
-        // (best, centroid, second) to columns 0 … h − 1.
-        for (var h = 8u; h > 0u; h = h / 2u) {
-            workgroupBarrier();
-            if (tx >= h && tx < 2u * h) {
-                for (var a = 0u; a < 4u; a++) {
-                    let at = (ty + 16u * a) * 8u + tx - h;
-                    sc[at] = bitcast<u32>(b1[a]);
-                    sc[512u + at] = i1[a];
-                    sc[1024u + at] = bitcast<u32>(b2[a]);
+        // Merge the 16 column invocations of each row, for rows ty and ty + 16 (half 0), then ty + 32 and
+        // ty + 48 (half 1): in round h, columns h … 2h − 1 hand their (best, centroid, second) to columns
+        // 0 … h − 1. Column 0 then writes its rows' results to sc[r], sc[64 + r], sc[128 + r].
+        for (var half = 0u; half < 2u; half++) {
+            for (var h = 8u; h > 0u; h = h / 2u) {
+                workgroupBarrier();
+                if (tx >= h && tx < 2u * h) {
+                    for (var a = 2u * half; a < 2u * half + 2u; a++) {
+                        let at = (ty + 16u * (a - 2u * half)) * 8u + tx - h;
+                        sc[at] = bitcast<u32>(b1[a]);
+                        sc[256u + at] = i1[a];
+                        sc[512u + at] = bitcast<u32>(b2[a]);
+                    }
                 }
-            }
-            workgroupBarrier();
-            if (tx < h) {
-                for (var a = 0u; a < 4u; a++) {
-                    let at = (ty + 16u * a) * 8u + tx;
-                    let ob1 = bitcast<f32>(sc[at]);
-                    let oi1 = sc[512u + at];
-                    let ob2 = bitcast<f32>(sc[1024u + at]);
-                    if (ob1 < b1[a] || (ob1 == b1[a] && oi1 < i1[a])) {
-                        b2[a] = min(b1[a], ob2);
-                        b1[a] = ob1;
-                        i1[a] = oi1;
-                    } else {
-                        b2[a] = min(b2[a], ob1);
+                workgroupBarrier();
+                if (tx < h) {
+                    for (var a = 2u * half; a < 2u * half + 2u; a++) {
+                        let at = (ty + 16u * (a - 2u * half)) * 8u + tx;
+                        let ob1 = bitcast<f32>(sc[at]);
+                        let oi1 = sc[256u + at];
+                        let ob2 = bitcast<f32>(sc[512u + at]);
+                        if (ob1 < b1[a] || (ob1 == b1[a] && oi1 < i1[a])) {
+                            b2[a] = min(b1[a], ob2);
+                            b1[a] = ob1;
+                            i1[a] = oi1;
+                        } else {
+                            b2[a] = min(b2[a], ob1);
+                        }
                     }
                 }
             }
@@ -198,8 +203,8 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var a = 0u; a < 4u; a++) {
                 let r = ty + 16u * a;
                 sc[r] = bitcast<u32>(b1[a]);
-                sc[512u + r] = i1[a];
-                sc[1024u + r] = bitcast<u32>(b2[a]);
+                sc[64u + r] = i1[a];
+                sc[128u + r] = bitcast<u32>(b2[a]);
             }
         }
         workgroupBarrier();
@@ -211,8 +216,8 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 x2 += v * v;
             }
             let low = bitcast<f32>(sc[r]);
-            let second = bitcast<f32>(sc[1024u + r]);
-            var arg = sc[512u + r];
+            let second = bitcast<f32>(sc[128u + r]);
+            var arg = sc[64u + r];
             var best: f32;
             if (cmax2 >= 0.0 && second > threshold(low, x2, cmax2)) {
                 best = exact(r, arg);
