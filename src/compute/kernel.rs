@@ -214,6 +214,16 @@ trait Arith: Sized {
     ) {
         argmin_rows_portable(acc, labels, dist)
     }
+    /// Nearest centroid and exact distance of every row of a chunk, for k ≤ `DIRECT_MAX` (one lane block):
+    /// `tile` in the exact form then `argmin_rows`, R rows at a time.
+    fn direct_rows<const KB: usize, const R: usize>(
+        xc: &[f32],
+        t: &Transposed,
+        lab: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
+    }
     /// `lanes8`: Σ (x_j − c_j)² (`DIFF`) or Σ x_j² in 8 lanes.
     fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
         lanes8_portable::<Self, DIFF>(x, c)
@@ -283,6 +293,49 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
         }
         #[cfg(not(target_arch = "x86_64"))]
         argmin_rows_portable(acc, labels, dist)
+    }
+    #[inline(always)]
+    fn direct_rows<const KB: usize, const R: usize>(
+        xc: &[f32],
+        t: &Transposed,
+        lab: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if WIDE && (KB == 16 || KB == 32) {
+            // 8 rows × 16 lanes or R32 rows × 32 lanes, whatever the AVX2 row block R.
+            const R16: usize = 8;
+            const R32: usize = 4;
+            let (d, n) = (t.d, lab.len());
+            let rb = if KB == 16 { R16 } else { R32 };
+            let full = n / rb * rb;
+            for r0 in (0..full).step_by(rb) {
+                let (x, l, e) = (
+                    &xc[r0 * d..(r0 + rb) * d],
+                    &mut lab[r0..r0 + rb],
+                    &mut dist[r0..r0 + rb],
+                );
+                // SAFETY: as in `score_tile`: `Wide` is only reached with an `Avx512` token.
+                unsafe {
+                    if KB == 16 {
+                        direct_tile_avx512::<KB, R16>(x, t, l, e)
+                    } else {
+                        direct_tile_avx512::<KB, R32>(x, t, l, e)
+                    }
+                };
+            }
+            for r in full..n {
+                let (x, l, e) = (
+                    &xc[r * d..(r + 1) * d],
+                    &mut lab[r..r + 1],
+                    &mut dist[r..r + 1],
+                );
+                // SAFETY: as above.
+                unsafe { direct_tile_avx512::<KB, 1>(x, t, l, e) };
+            }
+            return;
+        }
+        direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
     }
     #[inline(always)]
     fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
@@ -410,6 +463,63 @@ score_tile_fn!(
     _mm512_sub_ps,
     _mm512_storeu_ps
 );
+
+/// The exact-form tile and argmin of R rows against the KB (16 or 32) centroids of lane block 0, in
+/// AVX-512: per lane Σ_j (x_j − c_j)² as one FMA chain in feature order (the bits of `tile` with FMA), then
+/// the lowest value and the lowest lane holding it, from a mask (as `argmin_avx2`; the distances are never
+/// NaN: inputs are checked and the padding lanes are +∞). Kept in registers from the FMAs to the argmin:
+/// storing the zmm accumulators for the AVX2 argmin would read 512-bit stores back in 256-bit halves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn direct_tile_avx512<const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    lab: &mut [u32],
+    dist: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let d = t.d;
+    let block = &t.ct[..KB * d];
+    assert!(KB == 16 || KB == 32);
+    assert!(t.kb == KB && x.len() == R * d && lab.len() == R && dist.len() == R);
+    let nv = KB / 16;
+    // SAFETY: loads at KB·j + 16·v + 16 ≤ KB·d within `block` (j < d, v < nv), row values at r·d + j < R·d
+    // within `x`.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let (xp, cp) = (x.as_ptr(), block.as_ptr());
+        for j in 0..d {
+            let c = [
+                _mm512_loadu_ps(cp.add(KB * j)),
+                _mm512_loadu_ps(cp.add(KB * j + (nv - 1) * 16)),
+            ];
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xb = _mm512_set1_ps(*xp.add(r * d + j));
+                for v in 0..nv {
+                    let df = _mm512_sub_ps(xb, c[v]);
+                    a[v] = _mm512_fmadd_ps(df, df, a[v]);
+                }
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            let m = if nv == 2 {
+                _mm512_min_ps(a[0], a[1])
+            } else {
+                a[0]
+            };
+            let low = _mm512_reduce_min_ps(m);
+            let lb = _mm512_set1_ps(low);
+            let mut mask = u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a[0], lb));
+            if nv == 2 {
+                mask |= u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a[1], lb)) << 16;
+            }
+            // No lane equals the minimum only if all are NaN: then lane 0, a real centroid.
+            lab[r] = if mask == 0 { 0 } else { mask.trailing_zeros() };
+            dist[r] = low;
+        }
+    }
+}
 
 impl Arith for Plain {
     #[inline(always)]
@@ -894,21 +1004,33 @@ fn nearest_rows<M: Arith, const KB: usize, const R: usize>(
     lab: &mut [u32],
     dist: &mut [f32],
 ) {
-    let (d, n) = (t.d, lab.len());
+    let n = lab.len();
     if t.k <= DIRECT_MAX {
-        let full = n / R * R;
-        for r0 in (0..full).step_by(R) {
-            let acc = tile::<M, KB, R, false>(&xc[r0 * d..(r0 + R) * d], t, 0);
-            M::argmin_rows(&acc, &mut lab[r0..r0 + R], &mut dist[r0..r0 + R]);
-        }
-        for r in full..n {
-            let acc = tile::<M, KB, 1, false>(&xc[r * d..(r + 1) * d], t, 0);
-            M::argmin_rows(&acc, &mut lab[r..r + 1], &mut dist[r..r + 1]);
-        }
+        M::direct_rows::<KB, R>(xc, t, lab, dist);
     } else {
         let g = &mut g[..n * t.kp];
         scores::<M, KB, R>(xc, t, g);
         pick::<M>(xc, g, t, lab, dist);
+    }
+}
+
+/// `Arith::direct_rows` from `tile` and `argmin_rows`.
+#[inline(always)]
+fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
+    xc: &[f32],
+    t: &Transposed,
+    lab: &mut [u32],
+    dist: &mut [f32],
+) {
+    let (d, n) = (t.d, lab.len());
+    let full = n / R * R;
+    for r0 in (0..full).step_by(R) {
+        let acc = tile::<M, KB, R, false>(&xc[r0 * d..(r0 + R) * d], t, 0);
+        M::argmin_rows(&acc, &mut lab[r0..r0 + R], &mut dist[r0..r0 + R]);
+    }
+    for r in full..n {
+        let acc = tile::<M, KB, 1, false>(&xc[r * d..(r + 1) * d], t, 0);
+        M::argmin_rows(&acc, &mut lab[r..r + 1], &mut dist[r..r + 1]);
     }
 }
 
@@ -1227,8 +1349,15 @@ macro_rules! dispatch {
             #[cfg(target_arch = "x86_64")]
             // SAFETY (every arm): the token proves this CPU has the instruction set of the twin.
             (Isa::Avx512(tok), 32) if !direct => unsafe { $twin::avx512::<32, 8>(tok, $($arg),*) },
+            // The exact form's nearest-centroid tile for 9–32 centroids in AVX-512 (`direct_tile_avx512`,
+            // 8 rows); the other kernels of these twins (second-nearest, potentials) run the AVX2 tiles
+            // of the same shapes as below.
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx512(tok), 32) => unsafe { $twin::avx512::<32, 2>(tok, $($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx512(tok), 16) => unsafe { $twin::avx512::<16, 4>(tok, $($arg),*) },
             // Everything else on AVX-512 CPUs runs the AVX2 kernels: compiled for AVX-512, LLVM turned the
-            // plain-array tiles into gathers and scatters, and no 512-bit exact-form tile was written.
+            // plain-array tiles into gathers and scatters.
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx512(Avx512(tok)) | Isa::Avx2Fma(tok), kb) => match (kb, direct) {
                 (8, _) => unsafe { $twin::avx2::<8, 8>(tok, $($arg),*) },
