@@ -2,16 +2,18 @@
 // distances in the GEMM form s_c = ‖c‖² − 2x·c and an exact re-check, so that labels are the exact
 // form's argmin (lowest index on ties) and distances and SSE stay Σ(x − c)².
 //
-// A workgroup walks its rows in tiles of TR = 64. Each tile is read from global memory once, into `xs`
-// (rows padded with zeros to DP features). The 256 invocations form a 16 × 16 grid: invocation (ty, tx)
-// keeps in registers the 4 × 4 dot products of rows ty + 16a and centroids tx + 16b of a 64-centroid
-// tile, fed from `xs` and from TD-feature slices of the centroids staged in workgroup memory (the host
-// uploads them transposed and zero-padded, so staging is coalesced and needs no bounds checks). Each
-// invocation keeps, per row, the best score, its centroid and the second-best score over all centroid
-// tiles; a 4-round tree merges the 16 column invocations of each row (half the rows at a time). Then one invocation per row:
-// ‖x‖², the rounding bound `threshold`, and the label — the best centroid when the second-best score is
-// above the bound (the common case; its exact distance is one more pass over d features), else a scan of
-// all k centroids in the exact form. The tile's rows are then summed from `xs` (never re-read from global
+// A workgroup walks its rows in tiles of TR = 64. Each tile is read from global memory once, into `xt`
+// (transposed: feature-major, 4 rows per vec4, rows padded with zeros to DP features). The 256
+// invocations form a 16 × 16 grid: invocation (ty, tx) keeps in registers the 4 × 4 dot products of rows
+// 4ty … 4ty + 3 and centroids 4tx … 4tx + 3 of a 64-centroid tile, fed per feature by one vec4 load of
+// its rows from `xt` and one of its centroids from a TD-feature slice staged in `sc` (the host uploads the
+// centroids transposed and zero-padded, so staging is coalesced and needs no bounds checks): 2 loads
+// from workgroup memory per 16 multiply-adds, as in a GPU SGEMM. Each invocation keeps, per row, the best
+// score, its centroid and the second-best score over all centroid tiles; a 4-round tree merges the 16
+// column invocations of each row (half the rows at a time). Then one invocation per row: ‖x‖², the
+// rounding bound `threshold`, and the label — the best centroid when the second-best score is above the
+// bound (the common case; its exact distance is one more pass over d features), else a scan of all k
+// centroids in the exact form. The tile's rows are then summed from `xt` (never re-read from global
 // memory) into the workgroup's partial sums, as in step.wgsl: deviations w·(x − c), lanes in row order,
 // in workgroup memory when they fit (LOCAL), else in this workgroup's slice of `partial`.
 //
@@ -31,6 +33,7 @@ const WG: u32 = 256u;
 const TR: u32 = 64u;            // rows per tile
 const TC: u32 = 64u;            // centroids per tile
 const TD: u32 = 8u;             // features per staged centroid slice
+const XS: u32 = TR / 4u + 1u;   // vec4s per feature in `xt` (one spare: fewer bank conflicts staging)
 const NORMS: u32 = K * D;       // offset of ‖c‖² in `cent`
 const CMAX2: u32 = NORMS + K;   // offset of cmax²
 const CT: u32 = CMAX2 + 1u;     // offset of the transposed centroids
@@ -57,12 +60,12 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> moved: array<u32>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-var<workgroup> xs: array<f32, TR * DP>;
-// The centroid slice (TD × TC floats) during the dot products; the merge tree's best, centroid and
-// second-best (3 × 32 rows × 8 columns) after them; the moved counts (WG) at the end. Floats are stored
-// as their bits. (Merging all 64 rows at once would take 1,536 words: 3 KB more than the 37 KB of partial
-// sums that 256 centroids × 34 lanes leave in a 48 KB workgroup.)
-var<workgroup> sc: array<u32, 768>;
+var<workgroup> xt: array<vec4<f32>, DP * XS>;
+// The centroid slice (TD features × TC centroids, as float bits) during the dot products; the merge
+// tree's (best, centroid, second-best) for 32 rows × 8 columns after them; the moved counts (WG) at the
+// end. (Merging all 64 rows at once would take 4 KB more, which 256 centroids × 34 lanes of partial sums
+// in a 48 KB workgroup do not leave.)
+var<workgroup> sc: array<vec4<u32>, 256>;
 var<workgroup> tlabel: array<u32, TR>;
 var<workgroup> tdist: array<f32, TR>;
 var<workgroup> acc: array<f32, ACCN>;
@@ -79,12 +82,17 @@ fn threshold(low: f32, x2r: f32, cmax2: f32) -> f32 {
     return low + 2.5 * e + 2.2 * GAMMA_EXACT * ea + TINY;
 }
 
+// Feature j of row r of the tile.
+fn xv(r: u32, j: u32) -> f32 {
+    return xt[j * XS + r / 4u][r % 4u];
+}
+
 // Σ_j (x_j − c_j)² in feature order for row `r` of the tile and centroid `c`: the same expression as
 // `sqdist` in distance.wgsl, so that the step and the nearest pass agree bit for bit.
 fn exact(r: u32, c: u32) -> f32 {
     var s = 0.0;
     for (var j = 0u; j < D; j++) {
-        let df = xs[r * DP + j] - cent[c * D + j];
+        let df = xv(r, j) - cent[c * D + j];
         s += df * df;
     }
     return s;
@@ -113,7 +121,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var my_moved = 0u;
     for (var r0 = start; r0 < end; r0 += TR) {
         let cnt = min(TR, end - r0);
-        workgroupBarrier(); // the previous tile's accumulation has finished with xs and tlabel
+        workgroupBarrier(); // the previous tile's accumulation has finished with xt and tlabel
         for (var i = lid; i < TR * DP; i += WG) {
             let r = i / DP;
             let j = i % DP;
@@ -121,40 +129,37 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (r < cnt && j < D) {
                 v = x[(r0 + r) * D + j];
             }
-            xs[i] = v;
+            xt[j * XS + r / 4u][r % 4u] = v;
         }
         var b1 = array<f32, 4>(BIG, BIG, BIG, BIG);
         var i1 = array<u32, 4>(0u, 0u, 0u, 0u);
         var b2 = array<f32, 4>(BIG, BIG, BIG, BIG);
         for (var c0 = 0u; c0 < KP; c0 += TC) {
-            var dot: array<f32, 16>;
+            // dot[a][b]: row 4ty + a, centroid c0 + 4tx + b.
+            var dot: array<vec4<f32>, 4>;
             for (var j0 = 0u; j0 < DP; j0 += TD) {
                 workgroupBarrier();
-                for (var i = lid; i < TD * TC; i += WG) {
-                    sc[i] = bitcast<u32>(cent[CT + (j0 + i / TC) * KP + c0 + i % TC]);
+                for (var i = lid; i < TD * TC / 4u; i += WG) {
+                    let at = CT + (j0 + i / (TC / 4u)) * KP + c0 + 4u * (i % (TC / 4u));
+                    let c4 = vec4(cent[at], cent[at + 1u], cent[at + 2u], cent[at + 3u]);
+                    sc[i] = bitcast<vec4<u32>>(c4);
                 }
                 workgroupBarrier();
                 for (var jj = 0u; jj < TD; jj++) {
-                    var xv: array<f32, 4>;
-                    var cv: array<f32, 4>;
+                    let rows = xt[(j0 + jj) * XS + ty];
+                    let cs = bitcast<vec4<f32>>(sc[jj * (TC / 4u) + tx]);
                     for (var a = 0u; a < 4u; a++) {
-                        xv[a] = xs[(ty + 16u * a) * DP + j0 + jj];
-                        cv[a] = bitcast<f32>(sc[jj * TC + tx + 16u * a]);
-                    }
-                    for (var a = 0u; a < 4u; a++) {
-                        for (var b = 0u; b < 4u; b++) {
-                            dot[a * 4u + b] = fma(xv[a], cv[b], dot[a * 4u + b]);
-                        }
+                        dot[a] = fma(vec4(rows[a]), cs, dot[a]);
                     }
                 }
             }
             // Centroids in increasing index order with strict `<`: the lowest index wins equal scores.
             for (var b = 0u; b < 4u; b++) {
-                let c = c0 + tx + 16u * b;
+                let c = c0 + 4u * tx + b;
                 if (c < K) {
                     let nc = cent[NORMS + c];
                     for (var a = 0u; a < 4u; a++) {
-                        let s = nc - 2.0 * dot[a * 4u + b];
+                        let s = nc - 2.0 * dot[a][b];
                         if (s < b1[a]) {
                             b2[a] = b1[a];
                             b1[a] = s;
@@ -166,31 +171,28 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 }
             }
         }
-        // Merge the 16 column invocations of each row, for rows ty and ty + 16 (half 0), then ty + 32 and
-        // ty + 48 (half 1): in round h, columns h … 2h − 1 hand their (best, centroid, second) to columns
-        // 0 … h − 1. Column 0 then writes its rows' results to sc[r], sc[64 + r], sc[128 + r].
+        // Merge the 16 column invocations of each row, for rows 4ty and 4ty + 1 (half 0), then 4ty + 2
+        // and 4ty + 3 (half 1): in round h, columns h … 2h − 1 hand their (best, centroid, second) to
+        // columns 0 … h − 1. Column 0 then writes its rows' results to sc[r].
         for (var half = 0u; half < 2u; half++) {
             for (var h = 8u; h > 0u; h = h / 2u) {
                 workgroupBarrier();
                 if (tx >= h && tx < 2u * h) {
                     for (var a = 2u * half; a < 2u * half + 2u; a++) {
-                        let at = (ty + 16u * (a - 2u * half)) * 8u + tx - h;
-                        sc[at] = bitcast<u32>(b1[a]);
-                        sc[256u + at] = i1[a];
-                        sc[512u + at] = bitcast<u32>(b2[a]);
+                        let at = (2u * ty + a - 2u * half) * 8u + tx - h;
+                        sc[at] = vec4(bitcast<u32>(b1[a]), i1[a], bitcast<u32>(b2[a]), 0u);
                     }
                 }
                 workgroupBarrier();
                 if (tx < h) {
                     for (var a = 2u * half; a < 2u * half + 2u; a++) {
-                        let at = (ty + 16u * (a - 2u * half)) * 8u + tx;
-                        let ob1 = bitcast<f32>(sc[at]);
-                        let oi1 = sc[256u + at];
-                        let ob2 = bitcast<f32>(sc[512u + at]);
-                        if (ob1 < b1[a] || (ob1 == b1[a] && oi1 < i1[a])) {
+                        let o = sc[(2u * ty + a - 2u * half) * 8u + tx];
+                        let ob1 = bitcast<f32>(o.x);
+                        let ob2 = bitcast<f32>(o.z);
+                        if (ob1 < b1[a] || (ob1 == b1[a] && o.y < i1[a])) {
                             b2[a] = min(b1[a], ob2);
                             b1[a] = ob1;
-                            i1[a] = oi1;
+                            i1[a] = o.y;
                         } else {
                             b2[a] = min(b2[a], ob1);
                         }
@@ -201,10 +203,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
         if (tx == 0u) {
             for (var a = 0u; a < 4u; a++) {
-                let r = ty + 16u * a;
-                sc[r] = bitcast<u32>(b1[a]);
-                sc[64u + r] = i1[a];
-                sc[128u + r] = bitcast<u32>(b2[a]);
+                sc[4u * ty + a] = vec4(bitcast<u32>(b1[a]), i1[a], bitcast<u32>(b2[a]), 0u);
             }
         }
         workgroupBarrier();
@@ -212,12 +211,13 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let r = lid;
             var x2 = 0.0;
             for (var j = 0u; j < D; j++) {
-                let v = xs[r * DP + j];
+                let v = xv(r, j);
                 x2 += v * v;
             }
-            let low = bitcast<f32>(sc[r]);
-            let second = bitcast<f32>(sc[128u + r]);
-            var arg = sc[64u + r];
+            let o = sc[r];
+            let low = bitcast<f32>(o.x);
+            let second = bitcast<f32>(o.z);
+            var arg = o.y;
             var best: f32;
             if (cmax2 >= 0.0 && second > threshold(low, x2, cmax2)) {
                 best = exact(r, arg);
@@ -254,7 +254,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 }
                 var v: f32;
                 if (lane < D) {
-                    v = wt * (xs[i * DP + lane] - cent[c * D + lane]);
+                    v = wt * (xv(i, lane) - cent[c * D + lane]);
                 } else if (lane == D) {
                     v = wt;
                 } else {
@@ -275,12 +275,12 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             partial[pbase + i] = acc[i];
         }
     }
-    sc[lid] = my_moved;
+    sc[lid].x = my_moved;
     workgroupBarrier();
     if (lid == 0u) {
         var m = 0u;
         for (var i = 0u; i < WG; i++) {
-            m += sc[i];
+            m += sc[i].x;
         }
         moved[p.wg_base + g] = m;
     }

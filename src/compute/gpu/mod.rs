@@ -115,10 +115,10 @@ fn gemm_centroids_len(k: usize, d: usize) -> usize {
     k * d + k + 1 + gemm_dp(d) * gemm_kp(k)
 }
 
-/// Workgroup memory of the GEMM kernel besides its partial sums: the row tile, the 768-word scratch and
-/// the tile's labels and distances.
+/// Workgroup memory of the GEMM kernel besides its partial sums: the transposed row tile (one spare vec4
+/// per feature), the 256-vec4 scratch and the tile's labels and distances.
 fn gemm_fixed_bytes(d: usize) -> usize {
-    4 * (GEMM_TR * gemm_dp(d) + 768 + 2 * GEMM_TR)
+    4 * ((GEMM_TR + 4) * gemm_dp(d) + 1024 + 2 * GEMM_TR)
 }
 
 /// The GEMM kernel's centroid buffer (layout in gemm.wgsl): the k × d rows, ‖c‖² per centroid (summed in
