@@ -87,13 +87,13 @@ fn xv(r: u32, j: u32) -> f32 {
     return xt[j * XS + r / 4u][r % 4u];
 }
 
-// Σ_j (x_j − c_j)² in feature order for row `r` of the tile and centroid `c`: the same expression as
-// `sqdist` in distance.wgsl, so that the step and the nearest pass agree bit for bit.
+// Σ_j (x_j − c_j)² in feature order for row `r` of the tile and centroid `c`: the same operations as
+// `tile_dists` in distance.wgsl, so that the step and the nearest pass agree bit for bit.
 fn exact(r: u32, c: u32) -> f32 {
     var s = 0.0;
     for (var j = 0u; j < D; j++) {
         let df = xv(r, j) - cent[c * D + j];
-        s += df * df;
+        s = fma(df, df, s);
     }
     return s;
 }

@@ -1,6 +1,6 @@
 // Nearest and second-nearest centroid of every row of a chunk (assign, and a fit's final labels): one row
 // per invocation, centroids streamed through workgroup memory in tiles of TK, scanned in index order with
-// strict `<`, so the lowest index wins ties for both. Distances come from `sqdist` (distance.wgsl).
+// strict `<`, so the lowest index wins ties for both. Distances come from `tile_dists` (distance.wgsl).
 
 const NONE: u32 = 0xffffffffu;
 
@@ -33,8 +33,9 @@ fn nearest(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let nt = min(TK, K - c0);
         load_tile(lid, c0, nt);
         if (live) {
+            let ds = tile_dists(&xr);
             for (var t = 0u; t < nt; t++) {
-                let s = sqdist(&xr, t);
+                let s = ds[t / 4u][t % 4u];
                 if (s < b1 || i1 == NONE) {
                     b2 = b1;
                     i2 = i1;

@@ -6,7 +6,7 @@
 //      memory when they fit (LOCAL) and are written to this workgroup's slice of `partial` once at the end;
 //      otherwise every addition is a read-modify-write of `partial` in global memory.
 // Sums are of w·(x − c), deviations from the current centroid, which keeps f32 partial sums accurate.
-// The host prepends distance.wgsl (D, K, TK, the tile and `sqdist`) and substitutes S.
+// The host prepends distance.wgsl (D, K, TK, the tile and `tile_dists`) and substitutes S.
 
 const S: u32 = __S__u;        // row substreams accumulated side by side
 const LANES: u32 = D + 2u;    // per cluster: D sums, weight, sse
@@ -66,8 +66,9 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let nt = min(TK, K - c0);
             load_tile(lid, c0, nt);
             if (live) {
+                let ds = tile_dists(&xr);
                 for (var t = 0u; t < nt; t++) {
-                    let s = sqdist(&xr, t);
+                    let s = ds[t / 4u][t % 4u];
                     if (s < best) {
                         best = s;
                         arg = c0 + t;

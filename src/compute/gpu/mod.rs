@@ -341,20 +341,19 @@ impl<'a> GpuResident<'a> {
     }
 
     /// Centroids per workgroup-memory tile for `k` centroids (the step's three WG-sized arrays and
-    /// `reserved` bytes beside it).
+    /// `reserved` bytes beside it): a multiple of 4 (distance.wgsl's vec4s), at most 32 (each invocation
+    /// keeps the tile's distances in registers).
     fn tile_k(&self, k: usize, reserved: usize) -> Result<usize> {
-        let d = self.data.d;
+        let d = self.data.d.max(1);
         let wg_mem = self.ctx.limits.max_compute_workgroup_storage_size as usize;
         let fixed = 3 * WG * 4 + reserved;
-        if wg_mem < fixed + d * 4 {
+        let fours = wg_mem.saturating_sub(fixed) / (16 * d);
+        if fours == 0 {
             return Err(Error::device(format!(
                 "{d} features exceed this GPU's workgroup memory; use --device cpu"
             )));
         }
-        Ok(((wg_mem - fixed) / (d * 4))
-            .min(k)
-            .clamp(1, 2048 / d.max(1))
-            .max(1))
+        Ok((4 * fours).min(k.next_multiple_of(4)).min(32))
     }
 
     /// The nearest-centroid pipeline for `m` centroids and its centroid buffer, built once per `m` (the
@@ -405,13 +404,17 @@ impl<'a> GpuResident<'a> {
         };
         let s_max = (WG / lanes).clamp(1, 8);
         let fits = (1..=s_max).rev().find(|s| s * k * lanes * 4 <= room);
-        let (s, local) = fits.map_or((s_max, false), |s| (s, true));
-        let wg_bytes = (s * k * lanes * 4) as u64;
+        let (mut s, mut local) = fits.map_or((s_max, false), |s| (s, true));
         let tk = if gemm {
-            1
+            4
+        } else if let (true, Ok(tk)) = (local, self.tile_k(k, s * k * lanes * 4)) {
+            tk
         } else {
-            self.tile_k(k, if local { wg_bytes as usize } else { 0 })?
+            // Not even one vec4 of centroids beside local sums: the sums go to global memory.
+            (s, local) = (s_max, false);
+            self.tile_k(k, 0)?
         };
+        let wg_bytes = (s * k * lanes * 4) as u64;
         let partial_cap = (self.partial_budget).min(ctx.limits.max_storage_buffer_binding_size);
         if wg_bytes > partial_cap {
             return Err(Error::device(format!(
