@@ -14,8 +14,7 @@
 // rounding bound `threshold`, and the label — the best centroid when the second-best score is above the
 // bound (the common case; its exact distance is one more pass over d features), else a scan of all k
 // centroids in the exact form. The tile's rows are then summed from `xt` (never re-read from global
-// memory) into the workgroup's partial sums, as in step.wgsl: deviations w·(x − c), lanes in row order,
-// in workgroup memory when they fit (LOCAL), else in this workgroup's slice of `partial`.
+// memory) into the workgroup's partial sums (accumulate.wgsl, which the host prepends).
 //
 // The centroid buffer: k × d rows, then ‖c‖² per centroid (f64 on the host, rounded to f32), then
 // cmax² (the largest ‖c‖², rounded up; negative when too large for the bound to be safe in f32), then the
@@ -23,12 +22,8 @@
 
 const D: u32 = __D__u;
 const K: u32 = __K__u;
-const S: u32 = __S__u;          // row substreams accumulated side by side
-const LOCAL: bool = __LOCAL__;  // partial sums in workgroup memory
-const ACCN: u32 = __ACCN__u;    // S × K × LANES when LOCAL, else 1
 const DP: u32 = __DP__u;        // D rounded up to TD
 const KP: u32 = __KP__u;        // K rounded up to TC
-const LANES: u32 = D + 2u;      // per cluster: D sums, weight, sse
 const WG: u32 = 256u;
 const TR: u32 = 64u;            // rows per tile
 const TC: u32 = 64u;            // centroids per tile
@@ -43,32 +38,13 @@ const GAMMA_GEMM: f32 = __GG__;
 const GAMMA_EXACT: f32 = __GE__;
 const TINY: f32 = __TINY__;
 
-struct Params {
-    n: u32,            // rows in this chunk
-    rows_per_wg: u32,  // rows owned by one workgroup (a multiple of TR)
-    wg_base: u32,      // index of this dispatch's first workgroup in `partial` / `moved`
-    weighted: u32,
-    groups_x: u32,     // workgroups per row of the 2-D dispatch grid
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> cent: array<f32>;
-@group(0) @binding(3) var<storage, read_write> labels: array<u32>;
-@group(0) @binding(4) var<storage, read_write> dist: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(6) var<storage, read_write> moved: array<u32>;
-@group(0) @binding(7) var<uniform> p: Params;
-
 var<workgroup> xt: array<vec4<f32>, DP * XS>;
 // The centroid slice (TD features × TC centroids, as float bits) during the dot products; the merge
-// tree's (best, centroid, second-best) for 32 rows × 8 columns after them; the moved counts (WG) at the
-// end. (Merging all 64 rows at once would take 4 KB more, which 256 centroids × 34 lanes of partial sums
+// tree's (best, centroid, second-best) for 32 rows × 8 columns after them. (Merging all 64 rows at once would take 4 KB more, which 256 centroids × 34 lanes of partial sums
 // in a 48 KB workgroup do not leave.)
 var<workgroup> sc: array<vec4<u32>, 256>;
 var<workgroup> tlabel: array<u32, TR>;
 var<workgroup> tdist: array<f32, TR>;
-var<workgroup> acc: array<f32, ACCN>;
 
 // The score above which a centroid is strictly farther, in the exact form, than the one with the lowest
 // score `low`, for a row with ‖x‖² = `x2r`: the bound of `Transposed::threshold` (src/compute/kernel.rs,
@@ -85,6 +61,11 @@ fn threshold(low: f32, x2r: f32, cmax2: f32) -> f32 {
 // Feature j of row r of the tile.
 fn xv(r: u32, j: u32) -> f32 {
     return xt[j * XS + r / 4u][r % 4u];
+}
+
+// Row i of the tile, feature j, for the sums (from workgroup memory: never re-read from global memory).
+fn row_value(r0: u32, i: u32, j: u32) -> f32 {
+    return xv(i, j);
 }
 
 // Σ_j (x_j − c_j)² in feature order for row `r` of the tile and centroid `c`: the same operations as
@@ -106,15 +87,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return; // whole workgroup leaves together: barriers stay uniform
     }
     let end = min(start + p.rows_per_wg, p.n);
-    let slots = S * K * LANES;
-    let pbase = (p.wg_base + g) * slots;
-    for (var i = lid; i < slots; i += WG) {
-        if (LOCAL) {
-            acc[i] = 0.0;
-        } else {
-            partial[pbase + i] = 0.0;
-        }
-    }
+    let pbase = begin_sums(lid, g);
     let tx = lid % 16u;
     let ty = lid / 16u;
     let cmax2 = cent[CMAX2];
@@ -243,45 +216,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             tdist[r] = best;
         }
         workgroupBarrier();
-        for (var q = lid; q < S * LANES; q += WG) {
-            let sub = q / LANES;
-            let lane = q % LANES;
-            for (var i = sub; i < cnt; i += S) {
-                let c = tlabel[i];
-                var wt = 1.0;
-                if (p.weighted != 0u) {
-                    wt = w[r0 + i];
-                }
-                var v: f32;
-                if (lane < D) {
-                    v = wt * (xv(i, lane) - cent[c * D + lane]);
-                } else if (lane == D) {
-                    v = wt;
-                } else {
-                    v = wt * tdist[i];
-                }
-                let at = (sub * K + c) * LANES + lane;
-                if (LOCAL) {
-                    acc[at] += v;
-                } else {
-                    partial[pbase + at] += v;
-                }
-            }
-        }
+        add_tile(lid, r0, cnt, pbase);
     }
-    workgroupBarrier();
-    if (LOCAL) {
-        for (var i = lid; i < slots; i += WG) {
-            partial[pbase + i] = acc[i];
-        }
-    }
-    sc[lid].x = my_moved;
-    workgroupBarrier();
-    if (lid == 0u) {
-        var m = 0u;
-        for (var i = 0u; i < WG; i++) {
-            m += sc[i].x;
-        }
-        moved[p.wg_base + g] = m;
-    }
+    end_sums(lid, g, pbase, my_moved);
 }

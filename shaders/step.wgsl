@@ -1,39 +1,17 @@
-// One fused Lloyd pass over a chunk of rows. Each workgroup owns a contiguous range of rows:
+// One fused Lloyd pass over a chunk of rows, up to 32 centroids. Each workgroup owns a contiguous range of
+// rows, WG at a time:
 //   1. assignment: one row per invocation, centroids streamed through workgroup memory in tiles of TK;
 //      nearest centroid by Σ(x−c)² in feature order (lowest index wins ties), label/distance written back;
-//   2. accumulation: the same rows (still in cache) are summed into this workgroup's partial sums, lane by
-//      lane in row order: no atomics, so the result is the same on every run. The sums live in workgroup
-//      memory when they fit (LOCAL) and are written to this workgroup's slice of `partial` once at the end;
-//      otherwise every addition is a read-modify-write of `partial` in global memory.
-// Sums are of w·(x − c), deviations from the current centroid, which keeps f32 partial sums accurate.
-// The host prepends distance.wgsl (D, K, TK, the tile and `tile_dists`) and substitutes S.
+//   2. accumulation (accumulate.wgsl): the same rows (still in cache) summed into the workgroup's sums.
+// The host prepends distance.wgsl (D, K, TK, the tile and `tile_dists`) and accumulate.wgsl.
 
-const S: u32 = __S__u;        // row substreams accumulated side by side
-const LANES: u32 = D + 2u;    // per cluster: D sums, weight, sse
-const LOCAL: bool = __LOCAL__; // partial sums in workgroup memory
-const ACCN: u32 = __ACCN__u;   // S × K × LANES when LOCAL, else 1
-
-struct Params {
-    n: u32,            // rows in this chunk
-    rows_per_wg: u32,  // rows owned by one workgroup (a multiple of WG)
-    wg_base: u32,      // index of this dispatch's first workgroup in `partial` / `moved`
-    weighted: u32,
-    groups_x: u32,     // workgroups per row of the 2-D dispatch grid
+// Row i of the tile starting at chunk row r0, feature j (re-read from global memory: it was just read).
+fn row_value(r0: u32, i: u32, j: u32) -> f32 {
+    return x[(r0 + i) * D + j];
 }
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> cent: array<f32>;
-@group(0) @binding(3) var<storage, read_write> labels: array<u32>;
-@group(0) @binding(4) var<storage, read_write> dist: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(6) var<storage, read_write> moved: array<u32>;
-@group(0) @binding(7) var<uniform> p: Params;
 
 var<workgroup> tlabel: array<u32, WG>;
 var<workgroup> tdist: array<f32, WG>;
-var<workgroup> tmoved: array<u32, WG>;
-var<workgroup> acc: array<f32, ACCN>;
 
 @compute @workgroup_size(256)
 fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -43,15 +21,7 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return; // whole workgroup leaves together: barriers stay uniform
     }
     let end = min(start + p.rows_per_wg, p.n);
-    let slots = S * K * LANES;
-    let pbase = (p.wg_base + g) * slots;
-    for (var i = lid; i < slots; i += WG) {
-        if (LOCAL) {
-            acc[i] = 0.0;
-        } else {
-            partial[pbase + i] = 0.0;
-        }
-    }
+    let pbase = begin_sums(lid, g);
     var my_moved = 0u;
     var xr: array<f32, D>;
     for (var r0 = start; r0 < end; r0 += WG) {
@@ -86,47 +56,8 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             tdist[lid] = best;
         }
         workgroupBarrier();
-        let cnt = min(WG, end - r0);
-        for (var q = lid; q < S * LANES; q += WG) {
-            let sub = q / LANES;
-            let lane = q % LANES;
-            for (var i = sub; i < cnt; i += S) {
-                let rr = r0 + i;
-                let c = tlabel[i];
-                var wt = 1.0;
-                if (p.weighted != 0u) {
-                    wt = w[rr];
-                }
-                var v: f32;
-                if (lane < D) {
-                    v = wt * (x[rr * D + lane] - cent[c * D + lane]);
-                } else if (lane == D) {
-                    v = wt;
-                } else {
-                    v = wt * tdist[i];
-                }
-                let at = (sub * K + c) * LANES + lane;
-                if (LOCAL) {
-                    acc[at] += v;
-                } else {
-                    partial[pbase + at] += v;
-                }
-            }
-        }
+        add_tile(lid, r0, min(WG, end - r0), pbase);
         workgroupBarrier();
     }
-    if (LOCAL) {
-        for (var i = lid; i < slots; i += WG) {
-            partial[pbase + i] = acc[i];
-        }
-    }
-    tmoved[lid] = my_moved;
-    workgroupBarrier();
-    if (lid == 0u) {
-        var m = 0u;
-        for (var i = 0u; i < WG; i++) {
-            m += tmoved[i];
-        }
-        moved[p.wg_base + g] = m;
-    }
+    end_sums(lid, g, pbase, my_moved);
 }

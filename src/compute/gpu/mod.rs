@@ -75,6 +75,8 @@ impl Backend for GpuBackend {
 
 /// The distance code shared by the step and nearest kernels (prepended to each).
 const DISTANCE: &str = include_str!("../../../shaders/distance.wgsl");
+/// The per-cluster sums shared by the two step kernels (prepended to each).
+const ACCUMULATE: &str = include_str!("../../../shaders/accumulate.wgsl");
 
 /// Shader source with the shape constants filled in; `local` keeps the step's partial sums (s × k ×
 /// (d + 2) floats) in workgroup memory.
@@ -115,10 +117,14 @@ fn gemm_centroids_len(k: usize, d: usize) -> usize {
     k * d + k + 1 + gemm_dp(d) * gemm_kp(k)
 }
 
+/// Workgroup memory of the exact step kernel besides its centroid tile and partial sums: the tile's labels
+/// and distances and the moved count.
+const STEP_FIXED: usize = 4 * (2 * WG + 1);
+
 /// Workgroup memory of the GEMM kernel besides its partial sums: the transposed row tile (one spare vec4
-/// per feature), the 256-vec4 scratch and the tile's labels and distances.
+/// per feature), the 256-vec4 scratch, the tile's labels and distances and the moved count.
 fn gemm_fixed_bytes(d: usize) -> usize {
-    4 * ((GEMM_TR + 4) * gemm_dp(d) + 1024 + 2 * GEMM_TR)
+    4 * ((GEMM_TR + 4) * gemm_dp(d) + 1024 + 2 * GEMM_TR + 1)
 }
 
 /// The GEMM kernel's centroid buffer (layout in gemm.wgsl): the k × d rows, ‖c‖² per centroid (summed in
@@ -340,13 +346,13 @@ impl<'a> GpuResident<'a> {
         Ok(())
     }
 
-    /// Centroids per workgroup-memory tile for `k` centroids (the step's three WG-sized arrays and
+    /// Centroids per workgroup-memory tile for `k` centroids (the step's `STEP_FIXED` bytes and
     /// `reserved` bytes beside it): a multiple of 4 (distance.wgsl's vec4s), at most 32 (each invocation
     /// keeps the tile's distances in registers).
     fn tile_k(&self, k: usize, reserved: usize) -> Result<usize> {
         let d = self.data.d.max(1);
         let wg_mem = self.ctx.limits.max_compute_workgroup_storage_size as usize;
-        let fixed = 3 * WG * 4 + reserved;
+        let fixed = STEP_FIXED + reserved;
         let fours = wg_mem.saturating_sub(fixed) / (16 * d);
         if fours == 0 {
             return Err(Error::device(format!(
@@ -395,12 +401,12 @@ impl<'a> GpuResident<'a> {
         let gemm = k > GEMM_ABOVE && gemm_fixed_bytes(d) + 4 <= wg_mem;
         // Partial sums in workgroup memory with as many substreams (up to 8, one invocation per lane and
         // substream) as fit: beside the GEMM kernel's fixed tiles, or in half of what the exact kernel's
-        // three WG-sized arrays leave (its centroid tile takes the rest). Otherwise in global memory.
+        // `STEP_FIXED` bytes leave (its centroid tile takes the rest). Otherwise in global memory.
         // On an H100 (BENCHMARKS.md) more substreams, or fewer and larger workgroups, measured slower.
         let room = if gemm {
             wg_mem - gemm_fixed_bytes(d)
         } else {
-            wg_mem.saturating_sub(3 * WG * 4) / 2
+            wg_mem.saturating_sub(STEP_FIXED) / 2
         };
         let s_max = (WG / lanes).clamp(1, 8);
         let fits = (1..=s_max).rev().find(|s| s * k * lanes * 4 <= room);
@@ -450,25 +456,24 @@ impl<'a> GpuResident<'a> {
         }
         let kn = ctx.scoped("building GPU kernels", || {
             let (step, cent_len) = if gemm {
-                let src = shader(
-                    include_str!("../../../shaders/gemm.wgsl"),
-                    d,
-                    k,
-                    tk,
-                    s,
-                    local,
-                )
-                .replace("__DP__", &gemm_dp(d).to_string())
-                .replace("__KP__", &gemm_kp(k).to_string())
-                .replace("__GG__", &wgsl_f32(gamma_up(d + 4)))
-                .replace("__GE__", &wgsl_f32(gamma_up(d + 6)))
-                .replace(
-                    "__TINY__",
-                    &wgsl_f32(f32::MIN_POSITIVE * (4 * d + 32) as f32),
-                );
+                let src = [ACCUMULATE, include_str!("../../../shaders/gemm.wgsl")].concat();
+                let src = shader(&src, d, k, tk, s, local)
+                    .replace("__DP__", &gemm_dp(d).to_string())
+                    .replace("__KP__", &gemm_kp(k).to_string())
+                    .replace("__GG__", &wgsl_f32(gamma_up(d + 4)))
+                    .replace("__GE__", &wgsl_f32(gamma_up(d + 6)))
+                    .replace(
+                        "__TINY__",
+                        &wgsl_f32(f32::MIN_POSITIVE * (4 * d + 32) as f32),
+                    );
                 (ctx.pipeline(&src, "gemm"), gemm_centroids_len(k, d))
             } else {
-                let src = [DISTANCE, include_str!("../../../shaders/step.wgsl")].concat();
+                let src = [
+                    DISTANCE,
+                    ACCUMULATE,
+                    include_str!("../../../shaders/step.wgsl"),
+                ]
+                .concat();
                 (
                     ctx.pipeline(&shader(&src, d, k, tk, s, local), "step"),
                     k * d,
