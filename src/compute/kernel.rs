@@ -348,16 +348,28 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
     #[inline(always)]
     fn scan_min(g: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
-        return unsafe { scan_min_avx2(g) };
+        // SAFETY: `Wide` only with an `Avx512` token (as in `score_tile`), else as in `add_rows`.
+        return unsafe {
+            if WIDE {
+                scan_min_avx512(g)
+            } else {
+                scan_min_avx2(g)
+            }
+        };
         #[cfg(not(target_arch = "x86_64"))]
         scan_min_portable(g)
     }
     #[inline(always)]
     fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
-        return unsafe { scan_hits_avx2(g, th) };
+        // SAFETY: as in `scan_min`.
+        return unsafe {
+            if WIDE {
+                scan_hits_avx512(g, th)
+            } else {
+                scan_hits_avx2(g, th)
+            }
+        };
         #[cfg(not(target_arch = "x86_64"))]
         scan_hits_portable(g, th)
     }
@@ -873,6 +885,57 @@ fn scan_hits_avx2(g: &[f32], th: f32) -> (u32, u32) {
         }
         _mm256_storeu_si256(hits.as_mut_ptr() as *mut __m256i, n);
         _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, sum);
+    }
+    (hits.iter().sum(), wrapping_sum(&at))
+}
+
+/// `scan_min_avx2` 16 lanes at a time (`g`'s length a multiple of 16: rows of the AVX-512 GEMM path's
+/// 32-lane blocks); the same value, NaN scores skipped alike.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn scan_min_avx512(g: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let (ch, rest) = g.as_chunks::<16>();
+    assert!(rest.is_empty());
+    // SAFETY: every load reads one [f32; 16].
+    unsafe {
+        let mut m = _mm512_set1_ps(f32::INFINITY);
+        for c in ch {
+            m = _mm512_min_ps(_mm512_loadu_ps(c.as_ptr()), m);
+        }
+        // No NaN is left in m (+∞ when every score was NaN), so the reduction's order does not matter.
+        _mm512_reduce_min_ps(m)
+    }
+}
+
+/// `scan_hits_avx2` 16 lanes at a time, with compare masks (same length rule as `scan_min_avx512`); the
+/// same count and index sum.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn scan_hits_avx512(g: &[f32], th: f32) -> (u32, u32) {
+    use std::arch::x86_64::*;
+    let (ch, rest) = g.as_chunks::<16>();
+    assert!(rest.is_empty());
+    let (mut hits, mut at) = ([0u32; 16], [0u32; 16]);
+    // SAFETY: every load reads one [f32; 16]; the stores write `hits` and `at`.
+    unsafe {
+        let (t, sixteen, one) = (
+            _mm512_set1_ps(th),
+            _mm512_set1_epi32(16),
+            _mm512_set1_epi32(1),
+        );
+        let (mut n, mut sum) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        let mut idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for c in ch {
+            let hit = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_loadu_ps(c.as_ptr()), t);
+            n = _mm512_mask_add_epi32(n, hit, n, one);
+            sum = _mm512_mask_add_epi32(sum, hit, sum, idx);
+            idx = _mm512_add_epi32(idx, sixteen);
+        }
+        _mm512_storeu_si512(hits.as_mut_ptr() as *mut __m512i, n);
+        _mm512_storeu_si512(at.as_mut_ptr() as *mut __m512i, sum);
     }
     (hits.iter().sum(), wrapping_sum(&at))
 }
