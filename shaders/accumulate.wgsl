@@ -46,6 +46,9 @@ fn begin_sums(lid: u32, g: u32) -> u32 {
     if (lid == 0u) {
         atomicStore(&wmoved, 0u);
     }
+    // The zeros above and `add_tile`'s additions to `partial` come from different invocations: a
+    // workgroup barrier orders only workgroup memory.
+    storageBarrier();
     return pbase;
 }
 

@@ -1,6 +1,7 @@
 // Shared by step.wgsl and nearest.wgsl (the host prepends it to each): one exact distance form, so that
 // the Lloyd steps and the final assignment (which `strata assign` repeats) measure distance the same way,
-// and gemm.wgsl's `exact` computes the same bits: Σ_j (x_j − c_j)² in feature order, one fma per feature.
+// and gemm.wgsl's `exact` the same operations: Σ_j (x_j − c_j)² in feature order, one fma per feature
+// (the same bits wherever the driver lowers `fma` alike in every shader; WGSL allows an unfused one).
 // D, K and TK are substituted by the host (one pipeline per shape).
 //
 // The centroid tile is stored feature-major with 4 centroids per vec4, so that each invocation (one row)
@@ -42,14 +43,18 @@ fn tile_dists(xr: ptr<function, array<f32, D>>) -> array<vec4<f32>, TK4> {
 // Loads centroids c0 .. c0 + nt into the tile (all invocations of the workgroup take part).
 fn load_tile(lid: u32, c0: u32, nt: u32) {
     workgroupBarrier();
-    for (var i = lid; i < D * TK; i += WG) {
-        let t = i / D;
+    // Whole vec4s per invocation: writing single lanes from different invocations would race.
+    for (var i = lid; i < D * TK4; i += WG) {
+        let q = i / D;
         let j = i % D;
-        var v = 0.0;
-        if (t < nt) {
-            v = cent[(c0 + t) * D + j];
+        var v = vec4(0.0);
+        for (var l = 0u; l < 4u; l++) {
+            let t = 4u * q + l;
+            if (t < nt) {
+                v[l] = cent[(c0 + t) * D + j];
+            }
         }
-        tile[j * TK4 + t / 4u][t % 4u] = v;
+        tile[j * TK4 + q] = v;
     }
     workgroupBarrier();
 }

@@ -33,7 +33,9 @@ const NORMS: u32 = K * D;       // offset of ‖c‖² in `cent`
 const CMAX2: u32 = NORMS + K;   // offset of cmax²
 const CT: u32 = CMAX2 + 1u;     // offset of the transposed centroids
 const BIG: f32 = 3.4028235e38;
-// γ(d + 4) and γ(d + 6) (Higham's n·u/(1 − n·u), u = 2⁻²⁴), rounded up; TINY covers flushed subnormals.
+// γ(d + 4) and γ(d + 6) (Higham's n·u/(1 − n·u)) with u = 2⁻²³, not 2⁻²⁴: WGSL lets f32 operations
+// round either way (and fma be unfused, which the counts cover); rounded up. TINY covers flushed
+// subnormals.
 const GAMMA_GEMM: f32 = __GG__;
 const GAMMA_EXACT: f32 = __GE__;
 const TINY: f32 = __TINY__;
@@ -48,14 +50,15 @@ var<workgroup> tdist: array<f32, TR>;
 
 // The score above which a centroid is strictly farther, in the exact form, than the one with the lowest
 // score `low`, for a row with ‖x‖² = `x2r`: the bound of `Transposed::threshold` (src/compute/kernel.rs,
-// proof there) evaluated in f32. The extra slack pays for that: 1.1 on e covers the relative rounding of
-// these few products, and 2.5·e instead of 2·e the rounding of the sums with `low`, which is at most
-// u·(|low| + e + x2) ≤ 2u·(2·cmax² + x2) ≤ 0.4·e for d ≥ 1.
+// proof there) evaluated in f32, with u = 2⁻²³ in the γs (either rounding direction). The extra slack
+// pays for the f32 evaluation: 1.1 on e covers the relative rounding of these few products, and 3·e
+// instead of 2·e the three roundings of the final sums, at most 3u·(|low| + 3e + …) where
+// |low| ≤ ‖c‖² + 2‖x‖‖c‖ ≤ 2·cmax² + x2, so about 3/(1.1·(d + 4)) ≤ 0.55 of e for d ≥ 1.
 fn threshold(low: f32, x2r: f32, cmax2: f32) -> f32 {
     let x2 = x2r * (1.0 + GAMMA_EXACT);
     let e = 1.1 * GAMMA_GEMM * (2.0 * cmax2 + x2);
     let ea = (1.0 + GAMMA_EXACT) * max(low + e + x2, 0.0);
-    return low + 2.5 * e + 2.2 * GAMMA_EXACT * ea + TINY;
+    return low + 3.0 * e + 2.2 * GAMMA_EXACT * ea + TINY;
 }
 
 // Feature j of row r of the tile.
@@ -95,14 +98,19 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var r0 = start; r0 < end; r0 += TR) {
         let cnt = min(TR, end - r0);
         workgroupBarrier(); // the previous tile's accumulation has finished with xt and tlabel
-        for (var i = lid; i < TR * DP; i += WG) {
-            let r = i / DP;
+        // Whole vec4s (4 rows of one feature) per invocation: writing single lanes from different
+        // invocations would race (WGSL lets a lane write touch the whole vector).
+        for (var i = lid; i < TR / 4u * DP; i += WG) {
+            let q = i / DP;
             let j = i % DP;
-            var v = 0.0;
-            if (r < cnt && j < D) {
-                v = x[(r0 + r) * D + j];
+            var v = vec4(0.0);
+            for (var l = 0u; l < 4u; l++) {
+                let r = 4u * q + l;
+                if (r < cnt && j < D) {
+                    v[l] = x[(r0 + r) * D + j];
+                }
             }
-            xt[j * XS + r / 4u][r % 4u] = v;
+            xt[j * XS + q] = v;
         }
         var b1 = array<f32, 4>(BIG, BIG, BIG, BIG);
         var i1 = array<u32, 4>(0u, 0u, 0u, 0u);
@@ -192,7 +200,8 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let second = bitcast<f32>(o.z);
             var arg = o.y;
             var best: f32;
-            if (cmax2 >= 0.0 && second > threshold(low, x2, cmax2)) {
+            // The bound needs finite arithmetic (WGSL may assume no infinities): cmax² and ‖x‖² small.
+            if (cmax2 >= 0.0 && x2 < 1e30 && second > threshold(low, x2, cmax2)) {
                 best = exact(r, arg);
             } else {
                 // A near tie (or values too large for the bound): the exact form decides.

@@ -91,11 +91,16 @@ fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize, local: bool) 
         .replace("__ACCN__", &accn.to_string())
 }
 
-/// γ(n) = n·u/(1 − n·u), u = 2⁻²⁴, rounded up to an f32 (Higham §3.1).
+/// γ(n) = n·u/(1 − n·u) (Higham §3.1) with u = 2⁻²³, rounded up to an f32: twice the round-to-nearest unit,
+/// because WGSL (and Vulkan, unless asked for round-to-nearest-even) lets f32 operations round either way.
 fn gamma_up(n: usize) -> f32 {
-    let nu = n as f64 * f64::from(f32::EPSILON) / 2.0;
+    let nu = n as f64 * f64::from(f32::EPSILON);
     (nu / (1.0 - nu) * (1.0 + 1e-6)) as f32
 }
+
+/// Bytes of workgroup memory kept free of the accounting below: Metal rounds each workgroup variable up
+/// to 16 bytes on its own.
+const WG_MEM_SLACK: usize = 64;
 
 /// WGSL source for an f32 constant: Rust's shortest round-trip form, which WGSL reads back exactly.
 fn wgsl_f32(v: f32) -> String {
@@ -351,7 +356,8 @@ impl<'a> GpuResident<'a> {
     /// keeps the tile's distances in registers).
     fn tile_k(&self, k: usize, reserved: usize) -> Result<usize> {
         let d = self.data.d.max(1);
-        let wg_mem = self.ctx.limits.max_compute_workgroup_storage_size as usize;
+        let wg_mem = (self.ctx.limits.max_compute_workgroup_storage_size as usize)
+            .saturating_sub(WG_MEM_SLACK);
         let fixed = STEP_FIXED + reserved;
         let fours = wg_mem.saturating_sub(fixed) / (16 * d);
         if fours == 0 {
@@ -397,7 +403,8 @@ impl<'a> GpuResident<'a> {
         let ctx = self.ctx;
         let d = self.data.d;
         let lanes = d + 2;
-        let wg_mem = ctx.limits.max_compute_workgroup_storage_size as usize;
+        let wg_mem =
+            (ctx.limits.max_compute_workgroup_storage_size as usize).saturating_sub(WG_MEM_SLACK);
         let gemm = k > GEMM_ABOVE && gemm_fixed_bytes(d) + 4 <= wg_mem;
         // Partial sums in workgroup memory with as many substreams (up to 8, one invocation per lane and
         // substream) as fit: beside the GEMM kernel's fixed tiles, or in half of what the exact kernel's
@@ -462,9 +469,11 @@ impl<'a> GpuResident<'a> {
                     .replace("__KP__", &gemm_kp(k).to_string())
                     .replace("__GG__", &wgsl_f32(gamma_up(d + 4)))
                     .replace("__GE__", &wgsl_f32(gamma_up(d + 6)))
+                    // Every operation may flush a subnormal input or result (up to 2⁻¹²⁶ each; an unfused
+                    // fma is two operations): ~10·d + 8 of them reach the bound, with room to spare.
                     .replace(
                         "__TINY__",
-                        &wgsl_f32(f32::MIN_POSITIVE * (4 * d + 32) as f32),
+                        &wgsl_f32(f32::MIN_POSITIVE * (16 * d + 64) as f32),
                     );
                 (ctx.pipeline(&src, "gemm"), gemm_centroids_len(k, d))
             } else {
