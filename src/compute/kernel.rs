@@ -310,6 +310,7 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             let rb = if KB == 16 { R16 } else { R32 };
             let full = n / rb * rb;
             for r0 in (0..full).step_by(rb) {
+                prefetch(xc, r0 * d + PREFETCH_BYTES / 4, rb * d);
                 let (x, l, e) = (
                     &xc[r0 * d..(r0 + rb) * d],
                     &mut lab[r0..r0 + rb],
@@ -1077,6 +1078,29 @@ fn nearest_rows<M: Arith, const KB: usize, const R: usize>(
     }
 }
 
+/// Bytes ahead of the exact tiles whose cache lines they ask for, about what one core's memory latency ×
+/// bandwidth keeps in flight: without it the tiles stalled on their rows' first loads (the hardware
+/// prefetcher did not run far enough ahead of 8 rows read a feature at a time). Measured, 1 core: 1M × 16
+/// K=8 1.24× faster, K=16 1.27×, 1M × 64 K=32 1.16×; 2, 8 and 16 KB ahead were no better. The GEMM path's
+/// score tiles, compute-bound, gained nothing measurable and do not prefetch.
+const PREFETCH_BYTES: usize = 4096;
+
+/// Asks for the cache lines of `x[from..from + len]` (which may run past the end of `x`, into the rows of
+/// the next chunk, or beyond: a prefetch never faults) to be brought into L1.
+#[inline(always)]
+fn prefetch(x: &[f32], from: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (from..from + len).step_by(16) {
+        // SAFETY: a prefetch is a hint: it reads nothing and never faults, whatever the address;
+        // `wrapping_add` forms the address without claiming it is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                x.as_ptr().wrapping_add(off) as *const i8,
+            )
+        };
+    }
+}
+
 /// `Arith::direct_rows` from `tile` and `argmin_rows`.
 #[inline(always)]
 fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
@@ -1088,6 +1112,7 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
     let (d, n) = (t.d, lab.len());
     let full = n / R * R;
     for r0 in (0..full).step_by(R) {
+        prefetch(xc, r0 * d + PREFETCH_BYTES / 4, R * d);
         let acc = tile::<M, KB, R, false>(&xc[r0 * d..(r0 + R) * d], t, 0);
         M::argmin_rows(&acc, &mut lab[r0..r0 + R], &mut dist[r0..r0 + R]);
     }
