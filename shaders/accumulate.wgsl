@@ -52,6 +52,17 @@ fn begin_sums(lid: u32, g: u32) -> u32 {
     return pbase;
 }
 
+// Chunk row `row` (row `t` of the tile) goes to centroid `arg` at squared distance `best`: its label and
+// distance, and the tile's copy for `add_tile`. Returns 1 when the label changed.
+fn record(row: u32, t: u32, arg: u32, best: f32) -> u32 {
+    let changed = u32(labels[row] != arg);
+    labels[row] = arg;
+    dist[row] = best;
+    tlabel[t] = arg;
+    tdist[t] = best;
+    return changed;
+}
+
 // Adds the tile's `cnt` rows (from row r0 of the chunk; labels and distances in `tlabel` / `tdist`).
 fn add_tile(lid: u32, r0: u32, cnt: u32, pbase: u32) {
     for (var q = lid; q < S * LANES; q += WG) {

@@ -215,14 +215,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     }
                 }
             }
-            let row = r0 + r;
-            if (labels[row] != arg) {
-                my_moved += 1u;
-            }
-            labels[row] = arg;
-            dist[row] = best;
-            tlabel[r] = arg;
-            tdist[r] = best;
+            my_moved += record(r0 + r, r, arg, best);
         }
         workgroupBarrier();
         add_tile(lid, r0, cnt, pbase);

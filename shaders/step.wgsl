@@ -47,13 +47,7 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
         if (live) {
-            if (labels[row] != arg) {
-                my_moved += 1u;
-            }
-            labels[row] = arg;
-            dist[row] = best;
-            tlabel[lid] = arg;
-            tdist[lid] = best;
+            my_moved += record(row, lid, arg, best);
         }
         workgroupBarrier();
         add_tile(lid, r0, min(WG, end - r0), pbase);
