@@ -43,6 +43,12 @@ fn gamma(n: usize) -> f64 {
     nu / (1.0 - nu)
 }
 
+/// ‖c‖² of a centroid, summed in f64 (every square is exact and the sum errs by ~d·2⁻⁵³) for one rounding
+/// to f32: the norms of both GEMM forms, CPU (`Transposed`) and GPU.
+pub(crate) fn norm2_f64(row: &[f32]) -> f64 {
+    row.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+}
+
 impl Transposed {
     /// `c` is k × d row-major; the lane block suits `isa`'s registers.
     pub fn new(isa: Isa, c: &[f32], k: usize, d: usize) -> Self {
@@ -57,8 +63,7 @@ impl Transposed {
             for (j, &v) in row.iter().enumerate() {
                 ct[b * d * kb + j * kb + lane] = v;
             }
-            // In f64 every square is exact and the sum errs by ~d·2⁻⁵³; one rounding to f32.
-            let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            let n2 = norm2_f64(row);
             norms[ci] = n2 as f32;
             cmax2 = cmax2.max(n2);
         }
@@ -303,37 +308,26 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
     ) {
         #[cfg(target_arch = "x86_64")]
         if WIDE && (KB == 16 || KB == 32) {
-            // 8 rows × 16 lanes or R32 rows × 32 lanes, whatever the AVX2 row block R.
+            // 8 rows × 16 lanes or 4 rows × 32 lanes (16 or 8 zmm accumulators), whatever the AVX2 row
+            // block R. SAFETY (both closures): `Wide` is only reached with an `Avx512` token, as in
+            // `score_tile`.
             const R16: usize = 8;
             const R32: usize = 4;
-            let (d, n) = (t.d, lab.len());
-            let rb = if KB == 16 { R16 } else { R32 };
-            let full = n / rb * rb;
-            for r0 in (0..full).step_by(rb) {
-                prefetch(xc, r0 * d + PREFETCH_BYTES / 4, rb * d);
-                let (x, l, e) = (
-                    &xc[r0 * d..(r0 + rb) * d],
-                    &mut lab[r0..r0 + rb],
-                    &mut dist[r0..r0 + rb],
-                );
-                // SAFETY: as in `score_tile`: `Wide` is only reached with an `Avx512` token.
-                unsafe {
+            by_row_blocks(
+                xc,
+                t.d,
+                if KB == 16 { R16 } else { R32 },
+                lab,
+                dist,
+                |x, l, e| unsafe {
                     if KB == 16 {
                         direct_tile_avx512::<KB, R16>(x, t, l, e)
                     } else {
                         direct_tile_avx512::<KB, R32>(x, t, l, e)
                     }
-                };
-            }
-            for r in full..n {
-                let (x, l, e) = (
-                    &xc[r * d..(r + 1) * d],
-                    &mut lab[r..r + 1],
-                    &mut dist[r..r + 1],
-                );
-                // SAFETY: as above.
-                unsafe { direct_tile_avx512::<KB, 1>(x, t, l, e) };
-            }
+                },
+                |x, l, e| unsafe { direct_tile_avx512::<KB, 1>(x, t, l, e) },
+            );
             return;
         }
         direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
@@ -1101,6 +1095,38 @@ fn prefetch(x: &[f32], from: usize, len: usize) {
     }
 }
 
+/// Runs `block` on the chunk's rows (`xc`, d features) `rb` at a time, asking for the rows
+/// `PREFETCH_BYTES` ahead first, then `one` on each row left over; each gets its rows' labels and
+/// distances.
+#[inline(always)]
+fn by_row_blocks(
+    xc: &[f32],
+    d: usize,
+    rb: usize,
+    lab: &mut [u32],
+    dist: &mut [f32],
+    mut block: impl FnMut(&[f32], &mut [u32], &mut [f32]),
+    mut one: impl FnMut(&[f32], &mut [u32], &mut [f32]),
+) {
+    let n = lab.len();
+    let full = n / rb * rb;
+    for r0 in (0..full).step_by(rb) {
+        prefetch(xc, r0 * d + PREFETCH_BYTES / 4, rb * d);
+        block(
+            &xc[r0 * d..(r0 + rb) * d],
+            &mut lab[r0..r0 + rb],
+            &mut dist[r0..r0 + rb],
+        );
+    }
+    for r in full..n {
+        one(
+            &xc[r * d..(r + 1) * d],
+            &mut lab[r..r + 1],
+            &mut dist[r..r + 1],
+        );
+    }
+}
+
 /// `Arith::direct_rows` from `tile` and `argmin_rows`.
 #[inline(always)]
 fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
@@ -1109,17 +1135,15 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
     lab: &mut [u32],
     dist: &mut [f32],
 ) {
-    let (d, n) = (t.d, lab.len());
-    let full = n / R * R;
-    for r0 in (0..full).step_by(R) {
-        prefetch(xc, r0 * d + PREFETCH_BYTES / 4, R * d);
-        let acc = tile::<M, KB, R, false>(&xc[r0 * d..(r0 + R) * d], t, 0);
-        M::argmin_rows(&acc, &mut lab[r0..r0 + R], &mut dist[r0..r0 + R]);
-    }
-    for r in full..n {
-        let acc = tile::<M, KB, 1, false>(&xc[r * d..(r + 1) * d], t, 0);
-        M::argmin_rows(&acc, &mut lab[r..r + 1], &mut dist[r..r + 1]);
-    }
+    by_row_blocks(
+        xc,
+        t.d,
+        R,
+        lab,
+        dist,
+        |x, l, e| M::argmin_rows(&tile::<M, KB, R, false>(x, t, 0), l, e),
+        |x, l, e| M::argmin_rows(&tile::<M, KB, 1, false>(x, t, 0), l, e),
+    );
 }
 
 /// The score buffer of `nearest_rows` for chunks of `chunk_rows` rows (empty for k ≤ `DIRECT_MAX`).
@@ -1438,7 +1462,7 @@ macro_rules! dispatch {
             // SAFETY (every arm): the token proves this CPU has the instruction set of the twin.
             (Isa::Avx512(tok), 32) if !direct => unsafe { $twin::avx512::<32, 8>(tok, $($arg),*) },
             // The exact form's nearest-centroid tile for 9–32 centroids in AVX-512 (`direct_tile_avx512`,
-            // 8 rows); the other kernels of these twins (second-nearest, potentials) run the AVX2 tiles
+            // 8 rows × 16 lanes or 4 × 32); the other kernels of these twins (second-nearest, potentials) run the AVX2 tiles
             // of the same shapes as below.
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx512(tok), 32) => unsafe { $twin::avx512::<32, 2>(tok, $($arg),*) },

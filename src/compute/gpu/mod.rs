@@ -132,8 +132,8 @@ fn gemm_fixed_bytes(d: usize) -> usize {
     4 * ((GEMM_TR + 4) * gemm_dp(d) + 1024 + 2 * GEMM_TR + 1)
 }
 
-/// The GEMM kernel's centroid buffer (layout in gemm.wgsl): the k × d rows, ‖c‖² per centroid (summed in
-/// f64, one rounding), cmax² rounded up (−1 when too large for the f32 bound: every row is then decided
+/// The GEMM kernel's centroid buffer (layout in gemm.wgsl): the k × d rows, ‖c‖² per centroid (as the CPU's
+/// `Transposed` has them), cmax² rounded up (−1 when too large for the f32 bound: every row is then decided
 /// in the exact form), and the centroids transposed into dp × kp, zero-padded.
 fn gemm_centroids(c: &[f32], k: usize, d: usize) -> Vec<f32> {
     let kp = gemm_kp(k);
@@ -141,7 +141,7 @@ fn gemm_centroids(c: &[f32], k: usize, d: usize) -> Vec<f32> {
     out.extend_from_slice(&c[..k * d]);
     let mut cmax2 = 0f64;
     for row in c.chunks_exact(d).take(k) {
-        let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let n2 = super::kernel::norm2_f64(row);
         out.push(n2 as f32);
         cmax2 = cmax2.max(n2);
     }
@@ -419,11 +419,11 @@ impl<'a> GpuResident<'a> {
         let fits = (1..=s_max).rev().find(|s| s * k * lanes * 4 <= room);
         let (mut s, mut local) = fits.map_or((s_max, false), |s| (s, true));
         let tk = if gemm {
-            4
-        } else if let (true, Ok(tk)) = (local, self.tile_k(k, s * k * lanes * 4)) {
+            4 // unused by gemm.wgsl
+        } else if let Some(Ok(tk)) = local.then(|| self.tile_k(k, s * k * lanes * 4)) {
             tk
         } else {
-            // Not even one vec4 of centroids beside local sums: the sums go to global memory.
+            // No local sums, or not even one vec4 of centroids beside them: the sums go to global memory.
             (s, local) = (s_max, false);
             self.tile_k(k, 0)?
         };
