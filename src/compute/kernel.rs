@@ -563,8 +563,9 @@ fn argmin_rows_portable<const KB: usize, const R: usize>(
 }
 
 /// Nearest of 8 centroids for 8 rows at once: the 8×8 distance tile is transposed in registers so that each
-/// vector holds one centroid's distances to the 8 rows, then a vertical running minimum (strict `<`: the
-/// lower centroid index wins ties) gives labels and distances with no horizontal reduction per row.
+/// vector holds one centroid's distances to the 8 rows, then a vertical minimum and the lowest centroid
+/// index equal to it (the lower index wins ties) give labels and distances with no horizontal reduction
+/// per row.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -600,13 +601,19 @@ fn argmin_8x8_avx2(acc: &[[f32; 8]; 8], labels: &mut [u32], dist: &mut [f32]) {
             _mm256_permute2f128_ps::<0x31>(u2, u6),
             _mm256_permute2f128_ps::<0x31>(u3, u7),
         ];
-        let mut best = c[0];
-        let mut idx = _mm256_setzero_si256();
-        for (j, &cj) in c.iter().enumerate().skip(1) {
-            let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(cj, best);
-            best = _mm256_blendv_ps(best, cj, lt);
-            idx = _mm256_blendv_epi8(idx, _mm256_set1_epi32(j as i32), _mm256_castps_si256(lt));
+        let best = c[1..].iter().fold(c[0], |b, &cj| _mm256_min_ps(b, cj));
+        // The lowest j with c[j] = best, as 8 + min_j (j − 8 where equal, else 0): a compare, an and and
+        // a minimum per centroid (a variable blend costs 2–3 µops).
+        let mut low = _mm256_setzero_si256();
+        for (j, &cj) in c.iter().enumerate() {
+            let eq = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(cj, best));
+            low = _mm256_min_epi32(low, _mm256_and_si256(eq, _mm256_set1_epi32(j as i32 - 8)));
         }
+        // No lane equals the minimum only if it is NaN (never: inputs are checked): then 8, masked to 0.
+        let idx = _mm256_and_si256(
+            _mm256_add_epi32(low, _mm256_set1_epi32(8)),
+            _mm256_set1_epi32(7),
+        );
         _mm256_storeu_si256(labels.as_mut_ptr() as *mut __m256i, idx);
         _mm256_storeu_ps(dist.as_mut_ptr(), best);
     }
