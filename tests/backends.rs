@@ -325,9 +325,9 @@ fn exact_ties(b: &dyn Backend) {
 /// Pairs of centroids 0.01 apart, far from the origin and far from other pairs: the GEMM form cannot tell
 /// the twins apart (its error, ~γ·‖x‖², is ~10³ times their gap) while the exact form can, and usually
 /// no other centroid is within the rounding bound, so each row's label rests on the re-check seeing the
-/// twin. Twins are 50 indices apart, which puts them in different column invocations
-/// of the GPU's GEMM tile and different lane blocks of the CPU's, so the second-best score must survive
-/// every merge.
+/// twin. Twins are 50 indices apart, which puts them in different column invocations of the GPU's GEMM
+/// tile and different lane blocks of the CPU's (AVX2's 16 lanes; most pairs under AVX-512's 64), so the
+/// second-best score must survive every merge.
 fn near_twins(b: &dyn Backend) {
     let (n, d, half) = (701, 4, 50);
     let x: Vec<f32> = data(n, d, 99).iter().map(|v| 10.0 * v + 1000.0).collect();

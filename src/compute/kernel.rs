@@ -38,7 +38,7 @@ pub struct Transposed {
 
 /// γ_n = n·u / (1 − n·u), u = 2⁻²⁴: the classic bound on the relative rounding error of n f32 operations
 /// (Higham, "Accuracy and Stability of Numerical Algorithms", §3.1).
-fn gamma(n: usize) -> f64 {
+pub(crate) fn gamma(n: usize) -> f64 {
     let nu = n as f64 * f64::from(f32::EPSILON) / 2.0;
     nu / (1.0 - nu)
 }
@@ -893,7 +893,7 @@ fn scan_hits_avx2(g: &[f32], th: f32) -> (u32, u32) {
 }
 
 /// `scan_min_avx2` 16 lanes at a time (`g`'s length a multiple of 16: rows of the AVX-512 GEMM path's
-/// 32-lane blocks); the same value, NaN scores skipped alike.
+/// 64-lane blocks); the same value, NaN scores skipped alike.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]

@@ -93,9 +93,9 @@ fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize, local: bool) 
 
 /// γ(n) = n·u/(1 − n·u) (Higham §3.1) with u = 2⁻²³, rounded up to an f32: twice the round-to-nearest unit,
 /// because WGSL (and Vulkan, unless asked for round-to-nearest-even) lets f32 operations round either way.
+/// With u doubled that is the CPU's γ(2n).
 fn gamma_up(n: usize) -> f32 {
-    let nu = n as f64 * f64::from(f32::EPSILON);
-    (nu / (1.0 - nu) * (1.0 + 1e-6)) as f32
+    (super::kernel::gamma(2 * n) * (1.0 + 1e-6)) as f32
 }
 
 /// Bytes of workgroup memory kept free of the accounting below: Metal rounds each workgroup variable up
