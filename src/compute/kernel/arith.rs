@@ -1,0 +1,372 @@
+//! The per-instruction-set primitives of the kernels (`Arith`) and their portable versions: the operations
+//! and their order, which every instruction set follows so that all give the same bits.
+
+use super::*;
+
+/// The per-instruction-set primitives of the kernels.
+pub(super) trait Arith: Sized {
+    /// `acc + a·a`: fused where the instruction set has FMA (one rounding), else multiply then add.
+    fn sq_add(a: f32, acc: f32) -> f32;
+    /// `acc + a·b`, fused likewise.
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32;
+    /// `add_rows_impl`, compiled as a function of its own: inlined into the kernels, its loop competes for
+    /// registers with theirs and spills on every row.
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+        add_rows_portable(tally, x, labels, w)
+    }
+    /// The lowest of the KB lanes of each of R rows (lowest lane on ties) and its value.
+    fn argmin_rows<const KB: usize, const R: usize>(
+        acc: &[[f32; KB]; R],
+        labels: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        argmin_rows_portable(acc, labels, dist)
+    }
+    /// Nearest centroid and exact distance of every row of a chunk, for k ≤ `DIRECT_MAX` (one lane block):
+    /// `tile` in the exact form then `argmin_rows`, R rows at a time.
+    fn direct_rows<const KB: usize, const R: usize>(
+        xc: &[f32],
+        t: &Transposed,
+        lab: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
+    }
+    /// `lanes8`: Σ (x_j − c_j)² (`DIFF`) or Σ x_j² in 8 lanes.
+    fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+        lanes8_portable::<Self, DIFF>(x, c)
+    }
+    /// The lowest of the scores `g` (NaN ignored; +∞ if none).
+    fn scan_min(g: &[f32]) -> f32 {
+        scan_min_portable(g)
+    }
+    /// How many scores of `g` are not above `th`, and the sum of their indices (wrapping).
+    fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
+        scan_hits_portable(g, th)
+    }
+    /// GEMM-form scores of R rows against lane block b, into lanes b..b + KB of their rows of `g`
+    /// (R × kp): `tile` with `DOT`, then ‖c‖² − 2·dot.
+    fn score_tile<const KB: usize, const R: usize>(
+        x: &[f32],
+        t: &Transposed,
+        b: usize,
+        g: &mut [f32],
+    ) {
+        score_tile_portable::<Self, KB, R>(x, t, b, g)
+    }
+}
+/// Fused multiply-add with AVX2 (and the hot loops in AVX2 intrinsics); with `WIDE` the GEMM tiles in
+/// AVX-512 intrinsics, the same bits (every lane is the same FMA chain).
+pub(super) struct Fused<const WIDE: bool = false>;
+/// `Fused` with the AVX-512 GEMM tiles.
+pub(super) type Wide = Fused<true>;
+/// Separate multiply and add, for any target.
+pub(super) struct Plain;
+impl<const WIDE: bool> Arith for Fused<WIDE> {
+    #[inline(always)]
+    fn sq_add(a: f32, acc: f32) -> f32 {
+        a.mul_add(a, acc)
+    }
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        a.mul_add(b, acc)
+    }
+    #[inline(always)]
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Fused` is private to `kernel` and only instantiated inside the `twin!` functions,
+        // which take an `Avx2Fma` or `Avx512` token (which holds an `Avx2Fma`): this CPU has AVX2 and FMA.
+        unsafe {
+            add_rows_avx2(tally, x, labels, w)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        add_rows_portable(tally, x, labels, w)
+    }
+    #[inline(always)]
+    fn argmin_rows<const KB: usize, const R: usize>(
+        acc: &[[f32; KB]; R],
+        labels: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if KB == 8 && R == 8 {
+            // SAFETY: the shapes were just checked; as in `add_rows`, only reached with an `Avx2Fma` token.
+            let acc = unsafe { &*(acc as *const [[f32; KB]; R] as *const [[f32; 8]; 8]) };
+            return unsafe { argmin_8x8_avx2(acc, labels, dist) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        for ((v, l), e) in acc.iter().zip(labels.iter_mut()).zip(dist.iter_mut()) {
+            // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+            (*l, *e) = unsafe { argmin_avx2(v) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        argmin_rows_portable(acc, labels, dist)
+    }
+    #[inline(always)]
+    fn direct_rows<const KB: usize, const R: usize>(
+        xc: &[f32],
+        t: &Transposed,
+        lab: &mut [u32],
+        dist: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if WIDE && (KB == 16 || KB == 32) {
+            // 8 rows × 16 lanes or 4 rows × 32 lanes (16 or 8 zmm accumulators), whatever the AVX2 row
+            // block R. SAFETY (both closures): `Wide` is only reached with an `Avx512` token, as in
+            // `score_tile`.
+            const R16: usize = 8;
+            const R32: usize = 4;
+            by_row_blocks(
+                xc,
+                t.d,
+                if KB == 16 { R16 } else { R32 },
+                lab,
+                dist,
+                |x, l, e| unsafe {
+                    if KB == 16 {
+                        direct_tile_avx512::<KB, R16>(x, t, l, e)
+                    } else {
+                        direct_tile_avx512::<KB, R32>(x, t, l, e)
+                    }
+                },
+                |x, l, e| unsafe { direct_tile_avx512::<KB, 1>(x, t, l, e) },
+            );
+            return;
+        }
+        direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
+    }
+    #[inline(always)]
+    fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `add_rows`: only reached from functions that hold an `Avx2Fma` token.
+        return unsafe { lanes8_avx2::<DIFF>(x, c) };
+        #[cfg(not(target_arch = "x86_64"))]
+        lanes8_portable::<Self, DIFF>(x, c)
+    }
+    #[inline(always)]
+    fn scan_min(g: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Wide` only with an `Avx512` token (as in `score_tile`), else as in `add_rows`.
+        return unsafe {
+            if WIDE {
+                scan_min_avx512(g)
+            } else {
+                scan_min_avx2(g)
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        scan_min_portable(g)
+    }
+    #[inline(always)]
+    fn scan_hits(g: &[f32], th: f32) -> (u32, u32) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `scan_min`.
+        return unsafe {
+            if WIDE {
+                scan_hits_avx512(g, th)
+            } else {
+                scan_hits_avx2(g, th)
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        scan_hits_portable(g, th)
+    }
+    #[inline(always)]
+    fn score_tile<const KB: usize, const R: usize>(
+        x: &[f32],
+        t: &Transposed,
+        b: usize,
+        g: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Wide` (`Fused<true>`) is only instantiated inside the `twin!` functions that take an
+        // `Avx512` token: this CPU has AVX-512F; `Fused<false>` as in `add_rows`.
+        return unsafe {
+            if WIDE {
+                score_tile_avx512::<KB, R>(x, t, b, g)
+            } else {
+                score_tile_avx2::<KB, R>(x, t, b, g)
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        score_tile_portable::<Self, KB, R>(x, t, b, g)
+    }
+}
+impl Arith for Plain {
+    #[inline(always)]
+    fn sq_add(a: f32, acc: f32) -> f32 {
+        acc + a * a
+    }
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, acc: f32) -> f32 {
+        acc + a * b
+    }
+}
+
+/// `Arith::argmin_rows` as a pairwise tree over the lanes of each row (vectorisable).
+#[inline(always)]
+pub(super) fn argmin_rows_portable<const KB: usize, const R: usize>(
+    acc: &[[f32; KB]; R],
+    labels: &mut [u32],
+    dist: &mut [f32],
+) {
+    for ((v, l), e) in acc.iter().zip(labels.iter_mut()).zip(dist.iter_mut()) {
+        let (mut v, mut i) = (*v, std::array::from_fn::<u32, KB, _>(|c| c as u32));
+        let mut h = KB / 2;
+        while h > 0 {
+            for c in 0..h {
+                let (v2, i2) = (v[c + h], i[c + h]);
+                let take = v2 < v[c] || (v2 == v[c] && i2 < i[c]);
+                v[c] = if take { v2 } else { v[c] };
+                i[c] = if take { i2 } else { i[c] };
+            }
+            h /= 2;
+        }
+        (*l, *e) = (i[0], v[0]);
+    }
+}
+
+/// R rows (`x`, R × d) against the KB centroids of lane block `b` (which starts at centroid b): Σ_j x_j·c_j
+/// when `DOT` (the GEMM form's micro-kernel), else the exact Σ_j (x_j − c_j)², each summed in feature order.
+#[inline(always)]
+pub(super) fn tile<M: Arith, const KB: usize, const R: usize, const DOT: bool>(
+    x: &[f32],
+    t: &Transposed,
+    b: usize,
+) -> [[f32; KB]; R] {
+    let d = t.d;
+    let block = &t.ct[b * d..(b + KB) * d];
+    assert_eq!(x.len(), R * d);
+    // One base pointer per row, indexed by j: no per-row address arithmetic in the inner loop.
+    let mut rows: [&[f32]; R] = [&[]; R];
+    for (r, row) in rows.iter_mut().zip(x.chunks_exact(d)) {
+        *r = row;
+    }
+    let mut acc = [[0f32; KB]; R];
+    for (j, lane) in block.chunks_exact(KB).enumerate() {
+        let lane: &[f32; KB] = lane.try_into().expect("chunks_exact");
+        for (a, row) in acc.iter_mut().zip(&rows) {
+            // SAFETY: j < d (block has d lanes) and every row has d values.
+            let xj = unsafe { *row.get_unchecked(j) };
+            for c in 0..KB {
+                a[c] = if DOT {
+                    M::mul_add(xj, lane[c], a[c])
+                } else {
+                    M::sq_add(xj - lane[c], a[c])
+                };
+            }
+        }
+    }
+    acc
+}
+
+/// The exact squared distance of the GEMM path's re-checks: feature j goes to lane j mod 8, each lane sums
+/// (x_j − c_j)² in feature order, and the 8 lanes are added in a fixed tree. Every instruction set with
+/// FMA computes the same bits (the portable kernels, without FMA, round the squares separately).
+#[inline(always)]
+pub(super) fn exact<M: Arith>(x: &[f32], c: &[f32]) -> f32 {
+    M::lanes8::<true>(x, c)
+}
+
+/// ‖x‖² in `exact`'s order.
+#[inline(always)]
+pub(super) fn norm2<M: Arith>(x: &[f32]) -> f32 {
+    M::lanes8::<false>(x, x)
+}
+
+/// Σ (x_j − c_j)² (`DIFF`) or Σ x_j² in 8 lanes (see `exact`).
+#[inline(always)]
+pub(super) fn lanes8_portable<M: Arith, const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (xs, xt) = x.as_chunks::<8>();
+    let (cs, ct) = c.as_chunks::<8>();
+    let lanes = |acc: &mut [f32; 8], a: &[f32; 8], b: &[f32; 8]| {
+        for l in 0..8 {
+            acc[l] = M::sq_add(if DIFF { a[l] - b[l] } else { a[l] }, acc[l]);
+        }
+    };
+    let tail = padded_tail(xt, ct);
+    for (a, b) in xs.iter().zip(cs).chain(tail.as_ref().map(|(a, b)| (a, b))) {
+        lanes(&mut acc, a, b);
+    }
+    tree8(acc)
+}
+
+/// The last d mod 8 features of x and c, zero-padded to 8 (none when d is a multiple of 8): the padding
+/// adds (0 − 0)² = +0 to a lane that is ≥ +0, which leaves it unchanged, and a whole vector keeps LLVM
+/// from splitting the 8 lanes into pieces.
+#[inline(always)]
+pub(super) fn padded_tail(xt: &[f32], ct: &[f32]) -> Option<([f32; 8], [f32; 8])> {
+    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+    a[..xt.len()].copy_from_slice(xt);
+    b[..ct.len()].copy_from_slice(ct);
+    (!xt.is_empty()).then_some((a, b))
+}
+
+/// The 8 lanes of `lanes8` added in their fixed tree.
+#[inline(always)]
+pub(super) fn tree8(acc: [f32; 8]) -> f32 {
+    let h = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    (h[0] + h[2]) + (h[1] + h[3])
+}
+
+/// `Arith::score_tile` over plain arrays.
+#[inline(always)]
+pub(super) fn score_tile_portable<M: Arith, const KB: usize, const R: usize>(
+    x: &[f32],
+    t: &Transposed,
+    b: usize,
+    g: &mut [f32],
+) {
+    let mut acc = tile::<M, KB, R, true>(x, t, b);
+    let norms: [f32; KB] = t.norms[b..b + KB].try_into().expect("KB lanes");
+    for a in acc.iter_mut() {
+        for c in 0..KB {
+            // 2·acc is exact: one rounding, fused or not.
+            a[c] = norms[c] - 2.0 * a[c];
+        }
+    }
+    for (a, out) in acc.iter().zip(g.chunks_exact_mut(t.kp)) {
+        out[b..b + KB].copy_from_slice(a);
+    }
+}
+
+/// Lanes of the GEMM path's scans over a row's scores (every kp of that path is a multiple).
+pub(super) const SCAN: usize = 16;
+
+/// `Arith::scan_min` a vector of lanes at a time.
+#[inline(always)]
+pub(super) fn scan_min_portable(g: &[f32]) -> f32 {
+    let mut v = [f32::INFINITY; SCAN];
+    for ch in g.as_chunks::<SCAN>().0 {
+        for c in 0..SCAN {
+            v[c] = if ch[c] < v[c] { ch[c] } else { v[c] };
+        }
+    }
+    v.into_iter().fold(f32::INFINITY, f32::min)
+}
+
+/// `Arith::scan_hits` a vector of lanes at a time.
+#[inline(always)]
+pub(super) fn scan_hits_portable(g: &[f32], th: f32) -> (u32, u32) {
+    let (mut hits, mut at) = ([0u32; SCAN], [0u32; SCAN]);
+    for (i, ch) in g.as_chunks::<SCAN>().0.iter().enumerate() {
+        for c in 0..SCAN {
+            let hit = ch[c] <= th;
+            hits[c] += hit as u32;
+            at[c] = at[c].wrapping_add(if hit { (i * SCAN + c) as u32 } else { 0 });
+        }
+    }
+    (hits.iter().sum(), wrapping_sum(&at))
+}
+
+/// Σ v, wrapping: the index sum of `scan_hits` is only used when it is one index (< kp); with many hits at
+/// a large k it may wrap, and must not panic doing so.
+pub(super) fn wrapping_sum(v: &[u32]) -> u32 {
+    v.iter().fold(0, |a, &b| a.wrapping_add(b))
+}

@@ -1,0 +1,63 @@
+//! Which instruction set the kernels run with, and the tokens that prove the CPU has it.
+
+/// Proof that this CPU has AVX-512 (F and VL) besides AVX2 and FMA; made only by [`Isa::detect`], like
+/// [`Avx2Fma`], which it contains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avx512(pub(super) Avx2Fma);
+
+/// Proof that this CPU has AVX2 and FMA. The private field means only [`Isa::detect`] (runtime feature
+/// detection) can make one, and every `#[target_feature(enable = "avx2,fma")]` entry point takes one, so
+/// safe code cannot run the AVX2 kernels on a CPU without AVX2 (the pattern of `pulp` and `std::arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avx2Fma(());
+
+/// The instruction set the kernels run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64 AVX-512 (F, VL) with AVX2 and FMA, proven present by the token: 512-bit vectors.
+    Avx512(Avx512),
+    /// x86-64 AVX2 with fused multiply-add, proven present by the token.
+    Avx2Fma(Avx2Fma),
+    /// Whatever the build target guarantees (SSE2 on x86-64, NEON on aarch64).
+    Portable,
+}
+
+impl Isa {
+    /// The best instruction set this CPU has, or a lesser one named by `STRATA_CPU_ISA` (`avx2`,
+    /// `portable`: for comparing kernels; a name this CPU cannot run is ignored).
+    pub fn detect() -> Isa {
+        match std::env::var("STRATA_CPU_ISA").as_deref() {
+            Ok("portable") => return Isa::Portable,
+            Ok("avx2") => return Isa::avx2().unwrap_or(Isa::Portable),
+            _ => {}
+        }
+        match Isa::avx2() {
+            Some(Isa::Avx2Fma(t)) if Isa::has_avx512() => Isa::Avx512(Avx512(t)),
+            Some(isa) => isa,
+            None => Isa::Portable,
+        }
+    }
+    /// AVX2+FMA if this CPU has it, even where AVX-512 is also present (tests and benchmarks compare them).
+    pub fn avx2() -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(Isa::Avx2Fma(Avx2Fma(())));
+        }
+        None
+    }
+    fn has_avx512() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512(_) => "avx512",
+            Isa::Avx2Fma(_) => "avx2+fma",
+            Isa::Portable => "portable",
+        }
+    }
+}
