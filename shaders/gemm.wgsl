@@ -49,7 +49,7 @@ var<workgroup> tlabel: array<u32, TR>;
 var<workgroup> tdist: array<f32, TR>;
 
 // The score above which a centroid is strictly farther, in the exact form, than the one with the lowest
-// score `low`, for a row with ‖x‖² = `x2r`: the bound of `Transposed::threshold` (src/compute/kernel.rs,
+// score `low`, for a row with ‖x‖² = `x2r`: the bound of `Transposed::threshold` (src/compute/kernel/panel.rs,
 // proof there) evaluated in f32, with u = 2⁻²³ in the γs (either rounding direction). The extra slack
 // pays for the f32 evaluation: 1.1 on e covers the relative rounding of these few products, and 3·e
 // instead of 2·e the three roundings of the final sums, at most 3u·(|low| + 3e + …) where
