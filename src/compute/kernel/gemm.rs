@@ -15,9 +15,9 @@ pub(super) fn scores<M: Arith, const KB: usize, const R: usize>(
     let n = g.len() / kp;
     assert!(x.len() == n * d && t.norms.len() == kp);
     let full = n / R * R;
-    for r0 in (0..full).step_by(R) {
-        let (xr, gr) = (&x[r0 * d..(r0 + R) * d], &mut g[r0 * kp..(r0 + R) * kp]);
-        for b in (0..kp).step_by(KB) {
+    for b in (0..kp).step_by(KB) {
+        for r0 in (0..full).step_by(R) {
+            let (xr, gr) = (&x[r0 * d..(r0 + R) * d], &mut g[r0 * kp..(r0 + R) * kp]);
             M::score_tile::<KB, R>(xr, t, b, gr);
         }
     }
