@@ -4,7 +4,9 @@
 use super::*;
 
 /// GEMM-form scores s_c = ‖c‖² − 2x·c of every row of `x` against every packed centroid, into `g`
-/// (rows × kp, row-major; padding lanes get +∞).
+/// (rows × kp, row-major; padding lanes get +∞). Lane blocks outside, row tiles inside: one block of the
+/// panel (KB × d) stays in L1 across the chunk's rows instead of the whole panel streaming through once per
+/// row tile (1–10 % faster above 32 centroids, BENCHMARKS.md session 16).
 #[inline(always)]
 pub(super) fn scores<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
