@@ -110,6 +110,20 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
         dist: &mut [f32],
     ) {
         #[cfg(target_arch = "x86_64")]
+        if WIDE && KB == 8 {
+            // 16 rows at a time, two per 512-bit vector; the last n mod 16 rows through the AVX2 tiles,
+            // called here rather than from a closure, which LLVM may leave un-inlined and compiled
+            // without FMA. SAFETY: as below.
+            let full = lab.len() / 16 * 16;
+            let ((l0, l1), (e0, e1)) = (lab.split_at_mut(full), dist.split_at_mut(full));
+            let (x0, x1) = xc.split_at(full * t.d);
+            let pairs = |x: &[f32], l: &mut [u32], e: &mut [f32]| unsafe {
+                direct_pairs_avx512(x, t, l, e)
+            };
+            by_row_blocks(x0, t.d, 16, l0, e0, pairs, |_, _, _| {});
+            return direct_rows_tiled::<Self, KB, R>(x1, t, l1, e1);
+        }
+        #[cfg(target_arch = "x86_64")]
         if WIDE && (KB == 16 || KB == 32) {
             // 8 rows × 16 lanes or 4 rows × 32 lanes (16 or 8 zmm accumulators), whatever the AVX2 row
             // block R. SAFETY (both closures): `Wide` is only reached with an `Avx512` token, as in

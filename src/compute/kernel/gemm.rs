@@ -147,7 +147,7 @@ pub(super) fn chunk_rows(t: &Transposed) -> usize {
 }
 pub(super) const MAX_CHUNK: usize = 240;
 
-/// The score buffer of `nearest_rows` for chunks of `chunk_rows` rows (empty for k ≤ `DIRECT_MAX`).
+/// The score buffer of `nearest_chunks` for chunks of `chunk_rows` rows (empty for k ≤ `DIRECT_MAX`).
 pub(super) fn score_buffer(t: &Transposed) -> Vec<f32> {
     vec![
         0f32;

@@ -42,27 +42,6 @@ use x86::*;
 
 use super::Stats;
 
-/// Nearest centroid (lowest index on ties) and its exact-form distance for each row of a chunk `xc`. Up to
-/// `DIRECT_MAX` centroids (one lane block) the micro-kernel computes Σ (x_j − c_j)² itself. Above, the
-/// GEMM form's scores go through `g` (at least rows × kp) and are settled by `pick`.
-#[inline(always)]
-fn nearest_rows<M: Arith, const KB: usize, const R: usize>(
-    xc: &[f32],
-    t: &Transposed,
-    g: &mut [f32],
-    lab: &mut [u32],
-    dist: &mut [f32],
-) {
-    let n = lab.len();
-    if t.k <= DIRECT_MAX {
-        M::direct_rows::<KB, R>(xc, t, lab, dist);
-    } else {
-        let g = &mut g[..n * t.kp];
-        scores::<M, KB, R>(xc, t, g);
-        pick::<M>(xc, g, t, lab, dist);
-    }
-}
-
 /// Bytes ahead of the exact tiles whose cache lines they ask for, about what one core's memory latency ×
 /// bandwidth keeps in flight: without it the tiles stalled on their rows' first loads (the hardware
 /// prefetcher did not run far enough ahead of 8 rows read a feature at a time). Measured, 1 core: 1M × 16
@@ -137,7 +116,10 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
     );
 }
 
-/// `nearest_rows` over any number of rows, a chunk at a time, with a buffer `g` from `score_buffer`.
+/// Nearest centroid (lowest index on ties) and its exact-form distance for each row of `x`. Up to
+/// `DIRECT_MAX` centroids (one lane block) the micro-kernel computes Σ (x_j − c_j)² itself, over all the
+/// rows in one run. Above, a chunk at a time, the GEMM form's scores go through `g` (from `score_buffer`)
+/// and are settled by `pick`.
 #[inline(always)]
 fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
@@ -146,14 +128,19 @@ fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
     labels: &mut [u32],
     dist: &mut [f32],
 ) {
-    let (d, rows) = (t.d, chunk_rows(t));
+    if t.k <= DIRECT_MAX {
+        return M::direct_rows::<KB, R>(x, t, labels, dist);
+    }
+    let (d, kp, rows) = (t.d, t.kp, chunk_rows(t));
     for (i, (l, e)) in labels
         .chunks_mut(rows)
         .zip(dist.chunks_mut(rows))
         .enumerate()
     {
         let xc = &x[i * rows * d..(i * rows + l.len()) * d];
-        nearest_rows::<M, KB, R>(xc, t, g, l, e);
+        let g = &mut g[..l.len() * kp];
+        scores::<M, KB, R>(xc, t, g);
+        pick::<M>(xc, g, t, l, e);
     }
 }
 
@@ -335,6 +322,10 @@ macro_rules! dispatch {
             (Isa::Avx512(tok), 32) => unsafe { $twin::avx512::<32, 2>(tok, $($arg),*) },
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx512(tok), 16) => unsafe { $twin::avx512::<16, 4>(tok, $($arg),*) },
+            // Up to 8 centroids, the nearest-centroid tile takes two rows per 512-bit vector
+            // (`direct_pairs_avx512`); the other kernels run the AVX2 8 × 8 tile.
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx512(tok), 8) => unsafe { $twin::avx512::<8, 8>(tok, $($arg),*) },
             // Everything else on AVX-512 CPUs runs the AVX2 kernels: compiled for AVX-512, LLVM turned the
             // plain-array tiles into gathers and scatters.
             #[cfg(target_arch = "x86_64")]

@@ -12,6 +12,9 @@ pub struct Transposed {
     pub(super) ct: Vec<f32>,
     pub(super) norms: Vec<f32>,
     pub(super) rows: Vec<f32>,
+    /// For one lane block of 8 (k ≤ 8): feature j's 8 centroid values each twice, [c0 c0 c1 c1 … c7 c7],
+    /// 16 lanes per feature (the two-rows-per-vector AVX-512 tile, `direct_pairs_avx512`); else empty.
+    pub(super) pairs: Vec<f32>,
     pub(super) kp: usize,
     pub(super) kb: usize,
     pub(super) k: usize,
@@ -54,10 +57,16 @@ impl Transposed {
             norms[ci] = n2 as f32;
             cmax2 = cmax2.max(n2);
         }
+        let pairs = if kb == 8 {
+            ct.iter().flat_map(|&v| [v, v]).collect()
+        } else {
+            Vec::new()
+        };
         Transposed {
             ct,
             norms,
             rows: c[..k * d].to_vec(),
+            pairs,
             kp,
             kb,
             k,

@@ -113,6 +113,105 @@ pub(super) fn direct_tile_avx512<const KB: usize, const R: usize>(
     }
 }
 
+/// The exact-form tile and argmin of 16 rows against the 8 centroids of lane block 0 (k ≤ 8) in AVX-512, two
+/// rows per vector: lane 2c + h holds row 2p + h against centroid c, so the 8 centroids fill all 16 lanes
+/// (a 256-bit vector per row, as the AVX2 tile has, needs twice the subtracts and FMAs). Per lane Σ_j
+/// (x_j − c_j)² as one FMA chain in feature order: the bits of `tile` with FMA. Each feature's pair of row
+/// values comes from one 64-bit broadcast load, so the rows are first interleaved in pairs (two unpacks per
+/// 16 features and pair), 16 features at a time into a 1 KB buffer. The 8 accumulators are then transposed
+/// as 8 × 8 64-bit elements (24 shuffles) so that each vector holds one centroid's distances to the 16 rows
+/// in row order: a vertical minimum and the lowest centroid equal to it give labels and distances (the
+/// lower index wins ties; the distances are never NaN: inputs are checked, padding lanes are +∞).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+pub(super) fn direct_pairs_avx512(x: &[f32], t: &Transposed, lab: &mut [u32], dist: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const ROWS: usize = 16;
+    let d = t.d;
+    assert!(t.kb == 8 && t.pairs.len() == 16 * d);
+    assert!(x.len() == ROWS * d && lab.len() == ROWS && dist.len() == ROWS);
+    // Where feature j of a 16-feature chunk lies in a pair's 32 interleaved floats: unpacklo takes features
+    // 0, 1 of each 128-bit lane m (j = 4m + r), unpackhi features 2, 3.
+    let at = |j: usize| {
+        let (m, r) = (j / 4, j % 4);
+        if r < 2 {
+            4 * m + 2 * r
+        } else {
+            16 + 4 * m + 2 * (r - 2)
+        }
+    };
+    let mut buf = [[0f32; 32]; ROWS / 2];
+    // SAFETY: row loads read lanes j0 + l < d of rows r < 16 within `x` (the mask leaves the lanes at or
+    // past d unread); stores write `buf[p]`'s 32 floats; broadcast loads read 8 bytes at `at(jj)` ≤ 30 in
+    // `buf[p]`; centroid loads read 16 floats at 16·j + 16 ≤ 16·d within `t.pairs`; the label and distance
+    // stores write 16 values into slices checked to hold 16.
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); ROWS / 2];
+        let (xp, cp) = (x.as_ptr(), t.pairs.as_ptr());
+        for j0 in (0..d).step_by(16) {
+            let w = (d - j0).min(16);
+            let mask = ((1u32 << w) - 1) as u16;
+            for (p, b) in buf.iter_mut().enumerate() {
+                let a = _mm512_maskz_loadu_ps(mask, xp.add(2 * p * d + j0));
+                let c = _mm512_maskz_loadu_ps(mask, xp.add((2 * p + 1) * d + j0));
+                _mm512_storeu_ps(b.as_mut_ptr(), _mm512_unpacklo_ps(a, c));
+                _mm512_storeu_ps(b.as_mut_ptr().add(16), _mm512_unpackhi_ps(a, c));
+            }
+            for jj in 0..w {
+                let c = _mm512_loadu_ps(cp.add(16 * (j0 + jj)));
+                let o = at(jj);
+                for (a, b) in acc.iter_mut().zip(&buf) {
+                    let pair = (b.as_ptr().add(o) as *const f64).read_unaligned();
+                    let xb = _mm512_castpd_ps(_mm512_set1_pd(pair));
+                    let df = _mm512_sub_ps(xb, c);
+                    *a = _mm512_fmadd_ps(df, df, *a);
+                }
+            }
+        }
+        // acc[p], as 64-bit elements: element c = (row 2p, row 2p + 1) against centroid c. Transposed:
+        // v[c], element p = the same pair.
+        let a: [__m512d; 8] = std::array::from_fn(|p| _mm512_castps_pd(acc[p]));
+        let t1: [__m512d; 8] = std::array::from_fn(|i| {
+            let (x0, x1) = (a[i & !1], a[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_pd(x0, x1)
+            } else {
+                _mm512_unpackhi_pd(x0, x1)
+            }
+        });
+        // t1[2i] element 2m + h = pair 2i + h, centroid 2m; t1[2i + 1] the same for centroid 2m + 1.
+        let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+        let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+        // t2[4g + 2e + s]: pairs 4g..4g + 4 for centroids e + 2s (elements 0–3) and e + 2s + 4 (4–7).
+        let t2: [__m512d; 8] = std::array::from_fn(|i| {
+            let (g, e, s) = (i / 4, (i / 2) % 2, i % 2);
+            let (x0, x1) = (t1[4 * g + e], t1[4 * g + 2 + e]);
+            _mm512_permutex2var_pd(x0, if s == 0 { lo } else { hi }, x1)
+        });
+        // v[c]: pairs 0–3 from t2[c'], 4–7 from t2[4 + c'], the low or high half.
+        let v: [__m512; 8] = std::array::from_fn(|c| {
+            let (e, s, h) = (c % 2, (c / 2) % 2, c / 4);
+            let (x0, x1) = (t2[2 * e + s], t2[4 + 2 * e + s]);
+            _mm512_castpd_ps(if h == 0 {
+                _mm512_shuffle_f64x2::<0b01_00_01_00>(x0, x1)
+            } else {
+                _mm512_shuffle_f64x2::<0b11_10_11_10>(x0, x1)
+            })
+        });
+        let best = v[1..].iter().fold(v[0], |b, &vc| _mm512_min_ps(b, vc));
+        // The lowest c with v[c] = best: written from the highest down, the last write wins. No lane equals
+        // the minimum only if it is NaN (never): then 0.
+        let mut idx = _mm512_setzero_si512();
+        for c in (0..8).rev() {
+            let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v[c], best);
+            idx = _mm512_mask_mov_epi32(idx, eq, _mm512_set1_epi32(c as i32));
+        }
+        _mm512_storeu_si512(lab.as_mut_ptr() as *mut __m512i, idx);
+        _mm512_storeu_ps(dist.as_mut_ptr(), best);
+    }
+}
+
 /// Nearest of 8 centroids for 8 rows at once: the 8×8 distance tile is transposed in registers so that each
 /// vector holds one centroid's distances to the 8 rows, then a vertical minimum and the lowest centroid
 /// index equal to it (the lower index wins ties) give labels and distances with no horizontal reduction
