@@ -11,8 +11,8 @@ pub(super) trait Arith: Sized {
     fn mul_add(a: f32, b: f32, acc: f32) -> f32;
     /// `add_rows_impl`, compiled as a function of its own: inlined into the kernels, its loop competes for
     /// registers with theirs and spills on every row.
-    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
-        add_rows_portable(tally, x, labels, w)
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
+        add_rows_portable(tally, x, labels, rest)
     }
     /// The lowest of the KB lanes of each of R rows (lowest lane on ties) and its value.
     fn argmin_rows<const KB: usize, const R: usize>(
@@ -72,15 +72,15 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
         a.mul_add(b, acc)
     }
     #[inline(always)]
-    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+    fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Fused` is private to `kernel` and only instantiated inside the `twin!` functions,
         // which take an `Avx2Fma` or `Avx512` token (which holds an `Avx2Fma`): this CPU has AVX2 and FMA.
         unsafe {
-            add_rows_avx2(tally, x, labels, w)
+            add_rows_avx2(tally, x, labels, rest)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        add_rows_portable(tally, x, labels, w)
+        add_rows_portable(tally, x, labels, rest)
     }
     #[inline(always)]
     fn argmin_rows<const KB: usize, const R: usize>(

@@ -292,8 +292,12 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             *o = l;
         }
         let wc = w.map(|w| &w[first..first + m]);
-        M::add_rows(&mut tally, xc, &lab[..m], wc);
-        add_sse(&mut s.sse[..k], &dist[..m], &lab[..m], wc);
+        let rest = Rest {
+            w: wc,
+            dist: &dist[..m],
+            sse: &mut s.sse[..k],
+        };
+        M::add_rows(&mut tally, xc, &lab[..m], rest);
         for (a, p) in s.sums.iter_mut().zip(tally.part.iter_mut()) {
             *a += std::mem::take(p) as f64;
         }

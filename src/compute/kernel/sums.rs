@@ -1,22 +1,5 @@
 //! The accumulation of a Lloyd pass: each row added into its cluster's sums, counts or weights, and SSE.
 
-/// Adds w·dist of each row into its cluster's SSE, in row order.
-#[inline(always)]
-pub(super) fn add_sse(sse: &mut [f64], dist: &[f32], labels: &[u32], w: Option<&[f32]>) {
-    match w {
-        None => {
-            for (&v, &l) in dist.iter().zip(labels) {
-                sse[l as usize] += v as f64;
-            }
-        }
-        Some(w) => {
-            for ((&v, &l), &wi) in dist.iter().zip(labels).zip(w) {
-                sse[l as usize] += wi as f64 * v as f64;
-            }
-        }
-    }
-}
-
 /// A chunk's per-cluster sums (k × d, f32) and the block's per-cluster row counts (unweighted) or weights.
 pub(super) struct Tally {
     pub(super) part: Vec<f32>,
@@ -25,18 +8,26 @@ pub(super) struct Tally {
 }
 
 /// Adds each row of the chunk `x` (row-major, d = part.len() / k) into its label's f32 sums in
-/// `tally.part`, scaled by its weight if any, and counts it (unweighted) or adds up its weight.
+/// `tally.part`, scaled by its weight if any, and counts it (unweighted) or adds up its weight; and its
+/// w·dist into its label's `sse` (f64, in row order). One loop for both: the label is read once.
 #[inline(always)]
 pub(super) fn add_rows_impl<const NB: usize>(
     tally: &mut Tally,
     x: &[f32],
     labels: &[u32],
-    w: Option<&[f32]>,
+    rest: Rest,
 ) {
-    match w {
-        None => add_rows_scaled::<NB, false>(tally, x, labels, &[]),
-        Some(w) => add_rows_scaled::<NB, true>(tally, x, labels, w),
+    match rest.w {
+        None => add_rows_scaled::<NB, false>(tally, x, labels, &[], rest),
+        Some(w) => add_rows_scaled::<NB, true>(tally, x, labels, w, rest),
     }
+}
+
+/// The rows' weights (if any), distances and the SSE they are added into: `add_rows`'s other arguments.
+pub(super) struct Rest<'a> {
+    pub(super) w: Option<&'a [f32]>,
+    pub(super) dist: &'a [f32],
+    pub(super) sse: &'a mut [f64],
 }
 
 /// `add_rows_impl` for one case of weights, with NB = ⌊d/8⌋ when known at compile time (0: at run time), so
@@ -47,6 +38,7 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
     x: &[f32],
     labels: &[u32],
     w: &[f32],
+    rest: Rest,
 ) {
     let Tally {
         part,
@@ -58,6 +50,8 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
     let nb = if NB > 0 { NB } else { d / 8 };
     assert!(x.len() == labels.len() * d && weights.len() >= k && nb * 8 <= d);
     assert!(!WEIGHTED || w.len() == labels.len());
+    let Rest { dist, sse, .. } = rest;
+    assert!(dist.len() == labels.len() && sse.len() >= k);
     for (i, (&l, row)) in labels.iter().zip(x.chunks_exact(d)).enumerate() {
         let l = l as usize;
         assert!(l < k, "label {l} out of range");
@@ -76,10 +70,14 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
             (0..8).for_each(|j| v[j] += if WEIGHTED { wr * r[j] } else { r[j] });
             sum[8 * b..8 * b + 8].copy_from_slice(&v);
         }
+        // SAFETY: i < labels.len() = dist.len() and l < k ≤ sse.len() (asserted above).
+        let (v, e) = unsafe { (*dist.get_unchecked(i) as f64, sse.get_unchecked_mut(l)) };
         if WEIGHTED {
             weights[l] += wr as f64;
+            *e += wr as f64 * v;
         } else {
             counts[l] += 1;
+            *e += v;
         }
     }
     // The last d mod 8 features in a loop of their own: in the one above they cost a loop per row.
@@ -99,17 +97,17 @@ macro_rules! add_rows_fn {
     ($name:ident $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
         #[inline(never)]
-        pub(super) fn $name(tally: &mut Tally, x: &[f32], labels: &[u32], w: Option<&[f32]>) {
+        pub(super) fn $name(tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
             match tally.part.len() / tally.counts.len().max(1) / 8 {
-                1 => add_rows_impl::<1>(tally, x, labels, w),
-                2 => add_rows_impl::<2>(tally, x, labels, w),
-                3 => add_rows_impl::<3>(tally, x, labels, w),
-                4 => add_rows_impl::<4>(tally, x, labels, w),
-                5 => add_rows_impl::<5>(tally, x, labels, w),
-                6 => add_rows_impl::<6>(tally, x, labels, w),
-                7 => add_rows_impl::<7>(tally, x, labels, w),
-                8 => add_rows_impl::<8>(tally, x, labels, w),
-                _ => add_rows_impl::<0>(tally, x, labels, w),
+                1 => add_rows_impl::<1>(tally, x, labels, rest),
+                2 => add_rows_impl::<2>(tally, x, labels, rest),
+                3 => add_rows_impl::<3>(tally, x, labels, rest),
+                4 => add_rows_impl::<4>(tally, x, labels, rest),
+                5 => add_rows_impl::<5>(tally, x, labels, rest),
+                6 => add_rows_impl::<6>(tally, x, labels, rest),
+                7 => add_rows_impl::<7>(tally, x, labels, rest),
+                8 => add_rows_impl::<8>(tally, x, labels, rest),
+                _ => add_rows_impl::<0>(tally, x, labels, rest),
             }
         }
     };
