@@ -117,7 +117,7 @@ pub(super) fn direct_tile_avx512<const KB: usize, const R: usize>(
 /// rows per vector: lane 2c + h holds row 2p + h against centroid c, so the 8 centroids fill all 16 lanes
 /// (a 256-bit vector per row, as the AVX2 tile has, needs twice the subtracts and FMAs). Per lane Σ_j
 /// (x_j − c_j)² as one FMA chain in feature order: the bits of `tile` with FMA. Each feature's pair of row
-/// values comes from one 64-bit broadcast load, so the rows are first interleaved in pairs (two unpacks per
+/// values comes from one 64-bit broadcast load, so the rows are first interleaved in pairs (two permutes per
 /// 16 features and pair), 16 features at a time into a 1 KB buffer. The 8 accumulators are then transposed
 /// as 8 × 8 64-bit elements (24 shuffles) so that each vector holds one centroid's distances to the 16 rows
 /// in row order: a vertical minimum and the lowest centroid equal to it give labels and distances (the
@@ -131,38 +131,32 @@ pub(super) fn direct_pairs_avx512(x: &[f32], t: &Transposed, lab: &mut [u32], di
     let d = t.d;
     assert!(t.kb == 8 && t.pairs.len() == 16 * d);
     assert!(x.len() == ROWS * d && lab.len() == ROWS && dist.len() == ROWS);
-    // Where feature j of a 16-feature chunk lies in a pair's 32 interleaved floats: unpacklo takes features
-    // 0, 1 of each 128-bit lane m (j = 4m + r), unpackhi features 2, 3.
-    let at = |j: usize| {
-        let (m, r) = (j / 4, j % 4);
-        if r < 2 {
-            4 * m + 2 * r
-        } else {
-            16 + 4 * m + 2 * (r - 2)
-        }
-    };
-    let mut buf = [[0f32; 32]; ROWS / 2];
+    /// Each pair's 16-feature chunk interleaved, [a_0 b_0 a_1 b_1 …], in a cache line of its own pair.
+    #[repr(align(64))]
+    struct Pairs([[f32; 32]; ROWS / 2]);
+    let mut buf = Pairs([[0f32; 32]; ROWS / 2]);
     // SAFETY: row loads read lanes j0 + l < d of rows r < 16 within `x` (the mask leaves the lanes at or
-    // past d unread); stores write `buf[p]`'s 32 floats; broadcast loads read 8 bytes at `at(jj)` ≤ 30 in
-    // `buf[p]`; centroid loads read 16 floats at 16·j + 16 ≤ 16·d within `t.pairs`; the label and distance
-    // stores write 16 values into slices checked to hold 16.
+    // past d unread); stores write `buf.0[p]`'s 32 floats; broadcast loads read 8 bytes at 2·jj + 2 ≤ 32
+    // in `buf.0[p]` (jj < w ≤ 16); centroid loads read 16 floats at 16·j + 16 ≤ 16·d within `t.pairs`; the
+    // label and distance stores write 16 values into slices checked to hold 16.
     unsafe {
         let mut acc = [_mm512_setzero_ps(); ROWS / 2];
         let (xp, cp) = (x.as_ptr(), t.pairs.as_ptr());
+        let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         for j0 in (0..d).step_by(16) {
             let w = (d - j0).min(16);
             let mask = ((1u32 << w) - 1) as u16;
-            for (p, b) in buf.iter_mut().enumerate() {
+            for (p, b) in buf.0.iter_mut().enumerate() {
                 let a = _mm512_maskz_loadu_ps(mask, xp.add(2 * p * d + j0));
                 let c = _mm512_maskz_loadu_ps(mask, xp.add((2 * p + 1) * d + j0));
-                _mm512_storeu_ps(b.as_mut_ptr(), _mm512_unpacklo_ps(a, c));
-                _mm512_storeu_ps(b.as_mut_ptr().add(16), _mm512_unpackhi_ps(a, c));
+                _mm512_storeu_ps(b.as_mut_ptr(), _mm512_permutex2var_ps(a, lo, c));
+                _mm512_storeu_ps(b.as_mut_ptr().add(16), _mm512_permutex2var_ps(a, hi, c));
             }
             for jj in 0..w {
                 let c = _mm512_loadu_ps(cp.add(16 * (j0 + jj)));
-                let o = at(jj);
-                for (a, b) in acc.iter_mut().zip(&buf) {
-                    let pair = (b.as_ptr().add(o) as *const f64).read_unaligned();
+                for (a, b) in acc.iter_mut().zip(&buf.0) {
+                    let pair = (b.as_ptr().add(2 * jj) as *const f64).read_unaligned();
                     let xb = _mm512_castpd_ps(_mm512_set1_pd(pair));
                     let df = _mm512_sub_ps(xb, c);
                     *a = _mm512_fmadd_ps(df, df, *a);
