@@ -274,11 +274,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     let (mut lab, mut dist) = ([0u32; MAX_CHUNK], [0f32; MAX_CHUNK]);
     // This chunk's sums in f32 (at most MAX_CHUNK rows each, so the f32 error stays ~1e-7 relative), added
     // into the f64 totals once per chunk: half the vector work of f64 per row and no conversions.
-    let mut tally = Tally {
-        part: vec![0f32; k * d],
-        counts: vec![0u32; k],
-        weights: vec![0f64; k],
-    };
+    let mut tally = Tally::new(k, d);
     // A local instead of a field behind `s`: the compiler keeps it in a register across the row loop.
     let mut moved = 0u64;
     assert!(s.sums.len() >= k * d && s.weights.len() >= k && s.sse.len() >= k);
@@ -298,9 +294,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             sse: &mut s.sse[..k],
         };
         M::add_rows(&mut tally, xc, &lab[..m], rest);
-        for (a, p) in s.sums.iter_mut().zip(tally.part.iter_mut()) {
-            *a += std::mem::take(p) as f64;
-        }
+        tally.flush(&mut s.sums[..k * d]);
     }
     for ((wt, &n), &tw) in s.weights.iter_mut().zip(&tally.counts).zip(&tally.weights) {
         *wt += if w.is_some() { tw } else { n as f64 };

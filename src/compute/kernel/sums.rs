@@ -1,25 +1,69 @@
 //! The accumulation of a Lloyd pass: each row added into its cluster's sums, counts or weights, and SSE.
 
-/// A chunk's per-cluster sums (k × d, f32) and the block's per-cluster row counts (unweighted) or weights.
+/// A chunk's per-cluster sums (f32; cluster c's d sums at c·stride, the stride d rounded up to 8 so that
+/// every cluster's sums are whole 8-lane vectors) and the block's per-cluster row counts (unweighted) or
+/// weights.
 pub(super) struct Tally {
     pub(super) part: Vec<f32>,
+    pub(super) d: usize,
+    pub(super) stride: usize,
     pub(super) counts: Vec<u32>,
     pub(super) weights: Vec<f64>,
 }
 
-/// Adds each row of the chunk `x` (row-major, d = part.len() / k) into its label's f32 sums in
+impl Tally {
+    pub(super) fn new(k: usize, d: usize) -> Self {
+        let stride = d.next_multiple_of(8);
+        Tally {
+            part: vec![0.0; k * stride],
+            d,
+            stride,
+            counts: vec![0; k],
+            weights: vec![0.0; k],
+        }
+    }
+    /// Adds the chunk's sums into `sums` (k × d, f64) and zeroes them for the next chunk.
+    pub(super) fn flush(&mut self, sums: &mut [f64]) {
+        let d = self.d;
+        if self.stride == d {
+            // No padding: one contiguous loop, which LLVM vectorises.
+            for (a, p) in sums.iter_mut().zip(&mut self.part) {
+                *a += std::mem::take(p) as f64;
+            }
+            return;
+        }
+        let (a, p) = (
+            sums.chunks_exact_mut(d.max(1)),
+            self.part.chunks_exact_mut(self.stride),
+        );
+        for (a, p) in a.zip(p) {
+            let (p, pad) = p.split_at_mut(d);
+            for (a, p) in a.iter_mut().zip(p) {
+                *a += std::mem::take(p) as f64;
+            }
+            // +0 added to +0 while the weights are finite; zeroed all the same.
+            pad.fill(0.0);
+        }
+    }
+}
+
+/// Adds each row of the chunk `x` (row-major, `tally.d` features) into its label's f32 sums in
 /// `tally.part`, scaled by its weight if any, and counts it (unweighted) or adds up its weight; and its
 /// w·dist into its label's `sse` (f64, in row order). One loop for both: the label is read once.
 #[inline(always)]
-pub(super) fn add_rows_impl<const NB: usize>(
+fn add_rows_impl<const NB: usize, const MASKED: bool>(
     tally: &mut Tally,
     x: &[f32],
     labels: &[u32],
     rest: Rest,
 ) {
-    match rest.w {
-        None => add_rows_scaled::<NB, false>(tally, x, labels, &[], rest),
-        Some(w) => add_rows_scaled::<NB, true>(tally, x, labels, w, rest),
+    // The masked tail as a compile-time case of its own, so that the loops without one have no branch.
+    let tail = MASKED && cfg!(target_arch = "x86_64") && !tally.d.is_multiple_of(8);
+    match (rest.w, tail) {
+        (None, false) => add_rows_scaled::<NB, false, false>(tally, x, labels, &[], rest),
+        (None, true) => add_rows_scaled::<NB, false, true>(tally, x, labels, &[], rest),
+        (Some(w), false) => add_rows_scaled::<NB, true, false>(tally, x, labels, w, rest),
+        (Some(w), true) => add_rows_scaled::<NB, true, true>(tally, x, labels, w, rest),
     }
 }
 
@@ -31,9 +75,12 @@ pub(super) struct Rest<'a> {
 }
 
 /// `add_rows_impl` for one case of weights, with NB = ⌊d/8⌋ when known at compile time (0: at run time), so
-/// that the row loop has no inner loop or branch.
+/// that the row loop has no inner loop or branch. The last d mod 8 features: with `TAIL` (AVX2 only, set by
+/// `add_rows_impl`) the row's tail read under a mask and added into the cluster's whole last vector of sums
+/// (its padding lanes get +0); else a loop of their own after the rows. Each feature's sum is the same
+/// additions in the same order.
 #[inline(always)]
-pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
+fn add_rows_scaled<const NB: usize, const WEIGHTED: bool, const TAIL: bool>(
     tally: &mut Tally,
     x: &[f32],
     labels: &[u32],
@@ -42,13 +89,15 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
 ) {
     let Tally {
         part,
+        d,
+        stride,
         counts,
         weights,
     } = tally;
-    let k = counts.len();
-    let d = part.len() / k;
+    let (d, stride, k) = (*d, *stride, counts.len());
     let nb = if NB > 0 { NB } else { d / 8 };
-    assert!(x.len() == labels.len() * d && weights.len() >= k && nb * 8 <= d);
+    assert!(x.len() == labels.len() * d && weights.len() >= k && nb * 8 <= d && d <= stride);
+    assert!(part.len() == k * stride && (!TAIL || stride == nb * 8 + 8));
     assert!(!WEIGHTED || w.len() == labels.len());
     let Rest { dist, sse, .. } = rest;
     assert!(dist.len() == labels.len() && sse.len() >= k);
@@ -61,14 +110,23 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
         } else {
             1.0
         };
-        // SAFETY: l < k was just checked and part holds k·d values.
-        let sum = unsafe { part.get_unchecked_mut(l * d..(l + 1) * d) };
+        // SAFETY: l < k was just checked and part holds k·stride values.
+        let sum = unsafe { part.get_unchecked_mut(l * stride..(l + 1) * stride) };
         for b in 0..nb {
             // By value: with references the compiler cannot rule out that `sum` and `row` overlap.
             let r: [f32; 8] = row[8 * b..8 * b + 8].try_into().expect("8 values");
             let mut v: [f32; 8] = sum[8 * b..8 * b + 8].try_into().expect("8 values");
             (0..8).for_each(|j| v[j] += if WEIGHTED { wr * r[j] } else { r[j] });
             sum[8 * b..8 * b + 8].copy_from_slice(&v);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if TAIL {
+            // SAFETY: `TAIL` is only set by `add_rows_impl` (private here) when called from `add_rows_avx2`,
+            // compiled with AVX2 and called only with an `Avx2Fma` token (`Arith::add_rows`).
+            // `add_tail_avx2` checks the lengths.
+            unsafe {
+                super::x86::add_tail_avx2::<WEIGHTED>(&mut sum[nb * 8..], &row[nb * 8..], wr)
+            };
         }
         // SAFETY: i < labels.len() = dist.len() and l < k ≤ sse.len() (asserted above).
         let (v, e) = unsafe { (*dist.get_unchecked(i) as f64, sse.get_unchecked_mut(l)) };
@@ -81,10 +139,10 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
         }
     }
     // The last d mod 8 features in a loop of their own: in the one above they cost a loop per row.
-    if nb * 8 < d {
+    if !TAIL && nb * 8 < d {
         for (i, (&l, row)) in labels.iter().zip(x.chunks_exact(d)).enumerate() {
             let wr = if WEIGHTED { w[i] } else { 1.0 };
-            let sum = &mut part[l as usize * d..(l as usize + 1) * d];
+            let sum = &mut part[l as usize * stride..(l as usize + 1) * stride];
             for j in nb * 8..d {
                 sum[j] += if WEIGHTED { wr * row[j] } else { row[j] };
             }
@@ -94,24 +152,24 @@ pub(super) fn add_rows_scaled<const NB: usize, const WEIGHTED: bool>(
 
 /// Expands to `$name`: `add_rows_impl` with NB fixed for d < 72 (64 + a remainder), compiled on its own.
 macro_rules! add_rows_fn {
-    ($name:ident $(, $feature:literal)?) => {
+    ($name:ident, $masked:literal $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
         #[inline(never)]
         pub(super) fn $name(tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
-            match tally.part.len() / tally.counts.len().max(1) / 8 {
-                1 => add_rows_impl::<1>(tally, x, labels, rest),
-                2 => add_rows_impl::<2>(tally, x, labels, rest),
-                3 => add_rows_impl::<3>(tally, x, labels, rest),
-                4 => add_rows_impl::<4>(tally, x, labels, rest),
-                5 => add_rows_impl::<5>(tally, x, labels, rest),
-                6 => add_rows_impl::<6>(tally, x, labels, rest),
-                7 => add_rows_impl::<7>(tally, x, labels, rest),
-                8 => add_rows_impl::<8>(tally, x, labels, rest),
-                _ => add_rows_impl::<0>(tally, x, labels, rest),
+            match tally.d / 8 {
+                1 => add_rows_impl::<1, $masked>(tally, x, labels, rest),
+                2 => add_rows_impl::<2, $masked>(tally, x, labels, rest),
+                3 => add_rows_impl::<3, $masked>(tally, x, labels, rest),
+                4 => add_rows_impl::<4, $masked>(tally, x, labels, rest),
+                5 => add_rows_impl::<5, $masked>(tally, x, labels, rest),
+                6 => add_rows_impl::<6, $masked>(tally, x, labels, rest),
+                7 => add_rows_impl::<7, $masked>(tally, x, labels, rest),
+                8 => add_rows_impl::<8, $masked>(tally, x, labels, rest),
+                _ => add_rows_impl::<0, $masked>(tally, x, labels, rest),
             }
         }
     };
 }
-add_rows_fn!(add_rows_portable);
+add_rows_fn!(add_rows_portable, false);
 #[cfg(target_arch = "x86_64")]
-add_rows_fn!(add_rows_avx2, "avx2,fma");
+add_rows_fn!(add_rows_avx2, true, "avx2,fma");
