@@ -12,8 +12,9 @@ pub struct Transposed {
     pub(super) ct: Vec<f32>,
     pub(super) norms: Vec<f32>,
     pub(super) rows: Vec<f32>,
-    /// For one lane block of 8 (k ≤ 8): feature j's 8 centroid values each twice, [c0 c0 c1 c1 … c7 c7],
-    /// 16 lanes per feature (the two-rows-per-vector AVX-512 tile, `direct_pairs_avx512`); else empty.
+    /// For one lane block of 8 (k ≤ 8) on AVX-512: feature j's 8 centroid values each twice,
+    /// [c0 c0 c1 c1 … c7 c7], 16 lanes per feature (the two-rows-per-vector tile, `direct_pairs_avx512`,
+    /// which only AVX-512 runs); else empty.
     pub(super) pairs: Vec<f32>,
     pub(super) kp: usize,
     pub(super) kb: usize,
@@ -57,7 +58,7 @@ impl Transposed {
             norms[ci] = n2 as f32;
             cmax2 = cmax2.max(n2);
         }
-        let pairs = if kb == 8 {
+        let pairs = if kb == 8 && matches!(isa, Isa::Avx512(_)) {
             ct.iter().flat_map(|&v| [v, v]).collect()
         } else {
             Vec::new()
