@@ -124,6 +124,29 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             return direct_rows_tiled::<Self, KB, R>(x1, t, l1, e1);
         }
         #[cfg(target_arch = "x86_64")]
+        if WIDE && KB == 32 && gemm32::fits(t) && lab.len() >= 16 {
+            // The GEMM form with the argmin in registers, 32 rows at a time, then 16; the last n mod 16
+            // rows through the exact tile below. SAFETY: as below.
+            let d = t.d;
+            let mut cols = gemm32::Columns::new();
+            let (mut xs, mut ls, mut es) = (xc, lab, dist);
+            while ls.len() >= 16 {
+                let m = if ls.len() >= 32 { 32 } else { 16 };
+                let (x0, x1) = xs.split_at(m * d);
+                let (l0, l1) = std::mem::take(&mut ls).split_at_mut(m);
+                let (e0, e1) = std::mem::take(&mut es).split_at_mut(m);
+                unsafe {
+                    if m == 32 {
+                        gemm32::gemm32_avx512::<4>(x0, t, &mut cols, l0, e0)
+                    } else {
+                        gemm32::gemm32_avx512::<2>(x0, t, &mut cols, l0, e0)
+                    }
+                };
+                (xs, ls, es) = (x1, l1, e1);
+            }
+            return Self::direct_rows::<KB, R>(xs, t, ls, es);
+        }
+        #[cfg(target_arch = "x86_64")]
         if WIDE && (KB == 16 || KB == 32) {
             // 8 rows × 16 lanes or 4 rows × 32 lanes (16 or 8 zmm accumulators), whatever the AVX2 row
             // block R. SAFETY (both closures): `Wide` is only reached with an `Avx512` token, as in

@@ -22,6 +22,8 @@
 mod arith;
 mod floor;
 mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm32;
 mod isa;
 mod panel;
 mod sums;
