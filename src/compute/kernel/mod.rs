@@ -17,7 +17,9 @@
 //! Here: the passes over a block of rows and the run-time dispatch. `isa`: the instruction set and the
 //! tokens proving it; `panel`: the packed centroids and the GEMM form's error bound; `arith`: the
 //! primitives, portable; `x86`: those in AVX2/AVX-512 intrinsics; `gemm`: scores and exact re-checks
-//! above `DIRECT_MAX`; `sums`: the accumulation; `floor`: the machine's floor for `strata bench`.
+//! above `DIRECT_MAX`; `gemm32`: on AVX-512, the GEMM form for 17–32 centroids with everything in
+//! registers, bit for bit the exact tile's results; `sums`: the accumulation; `floor`: the machine's floor
+//! for `strata bench`.
 
 mod arith;
 mod floor;
@@ -316,8 +318,9 @@ macro_rules! dispatch {
             // The GEMM form's score tile in AVX-512: 6 rows × 64 lanes (`lane_block`).
             (Isa::Avx512(tok), 64) => unsafe { $twin::avx512::<64, 6>(tok, $($arg),*) },
             // The exact form's nearest-centroid tile for 9–32 centroids in AVX-512 (`direct_tile_avx512`,
-            // 8 rows × 16 lanes or 4 × 32); the other kernels of these twins (second-nearest, potentials) run the AVX2 tiles
-            // of the same shapes as below.
+            // 8 rows × 16 lanes or 4 × 32; for 17–32 centroids and 16–128 features the GEMM form of
+            // `gemm32`, the same bits); the other kernels of these twins (second-nearest, potentials) run
+            // the AVX2 tiles of the same shapes as below.
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx512(tok), 32) => unsafe { $twin::avx512::<32, 2>(tok, $($arg),*) },
             #[cfg(target_arch = "x86_64")]
