@@ -69,12 +69,25 @@ pub(super) fn gemm32_avx512<const T: usize>(
     assert!(t.ct.len() == 32 * d && t.norms.len() == 32);
     let mut flagged = 0u32;
     for tile in 0..T {
-        // Each tile asks for its share of the rows ahead (spread over the tiles: all at once, they queue).
-        prefetch(x, tile * 8 * d + PREFETCH_BYTES / 4, 8 * d);
+        // Each tile asks for its 8 rows `PREFETCH_BYTES` ahead: above 32 features 2 rows before each of
+        // its four steps, as all at once (32 lines at d = 64) they waited on the line-fill buffers (1M × 64
+        // K=32 1.14× slower); up to 32, all at once (at d = 16 1.05× faster than spread).
+        let (ahead, split) = (tile * 8 * d + PREFETCH_BYTES / 4, d > 32);
+        prefetch(x, ahead, if split { 2 * d } else { 8 * d });
         let xr = &x[tile * 8 * d..(tile + 1) * 8 * d];
         let x2 = columns8(xr, d, cols, tile);
+        if split {
+            prefetch(x, ahead + 2 * d, 2 * d);
+        }
         let s = scores8(xr, t);
-        let th = thresholds8(t, row_minima8(&s), x2);
+        if split {
+            prefetch(x, ahead + 4 * d, 2 * d);
+        }
+        let low = row_minima8(&s);
+        if split {
+            prefetch(x, ahead + 6 * d, 2 * d);
+        }
+        let th = thresholds8(t, low, x2);
         let finite = _mm256_cmp_ps_mask::<_CMP_LT_OQ>(
             _mm256_andnot_ps(_mm256_set1_ps(-0.0), th),
             _mm256_set1_ps(f32::INFINITY),
