@@ -32,6 +32,12 @@ pub(super) trait Arith: Sized {
     ) {
         direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
     }
+    /// On AVX-512 CPUs, for the shapes of `fused::fits`: labels and distances of all but the last n mod 16
+    /// rows, by the GEMM form in registers, bit for bit what the kernels for this k give; returns how many
+    /// rows it did (elsewhere none).
+    fn fused_rows(_x: &[f32], _t: &Transposed, _lab: &mut [u32], _dist: &mut [f32]) -> usize {
+        0
+    }
     /// `lanes8`: Σ (x_j − c_j)² (`DIFF`) or Σ x_j² in 8 lanes.
     fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
         lanes8_portable::<Self, DIFF>(x, c)
@@ -123,29 +129,9 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             by_row_blocks(x0, t.d, 16, l0, e0, pairs, |_, _, _| {});
             return direct_rows_tiled::<Self, KB, R>(x1, t, l1, e1);
         }
-        #[cfg(target_arch = "x86_64")]
-        if WIDE && KB == 32 && gemm32::fits(t) && lab.len() >= 16 {
-            // The GEMM form with the argmin in registers, 32 rows at a time, then 16; the last n mod 16
-            // rows through the exact tile below. SAFETY: as below.
-            let d = t.d;
-            let mut cols = gemm32::Columns::new();
-            let (mut xs, mut ls, mut es) = (xc, lab, dist);
-            while ls.len() >= 16 {
-                let m = if ls.len() >= 32 { 32 } else { 16 };
-                let (x0, x1) = xs.split_at(m * d);
-                let (l0, l1) = std::mem::take(&mut ls).split_at_mut(m);
-                let (e0, e1) = std::mem::take(&mut es).split_at_mut(m);
-                unsafe {
-                    if m == 32 {
-                        gemm32::gemm32_avx512::<4>(x0, t, &mut cols, l0, e0)
-                    } else {
-                        gemm32::gemm32_avx512::<2>(x0, t, &mut cols, l0, e0)
-                    }
-                };
-                (xs, ls, es) = (x1, l1, e1);
-            }
-            return Self::direct_rows::<KB, R>(xs, t, ls, es);
-        }
+        // 17–32 centroids on AVX-512: all but the last n mod 16 rows in registers (`fused`).
+        let done = Self::fused_rows(xc, t, lab, dist);
+        let (xc, lab, dist) = (&xc[done * t.d..], &mut lab[done..], &mut dist[done..]);
         #[cfg(target_arch = "x86_64")]
         if WIDE && (KB == 16 || KB == 32) {
             // 8 rows × 16 lanes or 4 rows × 32 lanes (16 or 8 zmm accumulators), whatever the AVX2 row
@@ -171,6 +157,16 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             return;
         }
         direct_rows_tiled::<Self, KB, R>(xc, t, lab, dist)
+    }
+    #[inline(always)]
+    fn fused_rows(x: &[f32], t: &Transposed, lab: &mut [u32], dist: &mut [f32]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if WIDE && fused::fits(t) {
+            // SAFETY: as in `score_tile`: `Wide` is only reached with an `Avx512` token.
+            return unsafe { fused::fused_rows_avx512(x, t, lab, dist) };
+        }
+        let _ = (x, t, lab, dist);
+        0
     }
     #[inline(always)]
     fn lanes8<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {

@@ -17,15 +17,15 @@
 //! Here: the passes over a block of rows and the run-time dispatch. `isa`: the instruction set and the
 //! tokens proving it; `panel`: the packed centroids and the GEMM form's error bound; `arith`: the
 //! primitives, portable; `x86`: those in AVX2/AVX-512 intrinsics; `gemm`: scores and exact re-checks
-//! above `DIRECT_MAX`; `gemm32`: on AVX-512, the GEMM form for 17–32 centroids with everything in
-//! registers, bit for bit the exact tile's results; `sums`: the accumulation; `floor`: the machine's floor
+//! above `DIRECT_MAX`; `fused`: on AVX-512, the GEMM form for 17–64 centroids with everything in
+//! registers, bit for bit the results of the kernels it replaces; `sums`: the accumulation; `floor`: the machine's floor
 //! for `strata bench`.
 
 mod arith;
 mod floor;
 mod gemm;
 #[cfg(target_arch = "x86_64")]
-mod gemm32;
+mod fused;
 mod isa;
 mod panel;
 mod sums;
@@ -135,6 +135,9 @@ fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
     if t.k <= DIRECT_MAX {
         return M::direct_rows::<KB, R>(x, t, labels, dist);
     }
+    // On AVX-512 up to 64 centroids, all but the last n mod 16 rows in registers (`fused`).
+    let done = M::fused_rows(x, t, labels, dist);
+    let (x, labels, dist) = (&x[done * t.d..], &mut labels[done..], &mut dist[done..]);
     let (d, kp, rows) = (t.d, t.kp, chunk_rows(t));
     for (i, (l, e)) in labels
         .chunks_mut(rows)
@@ -319,7 +322,7 @@ macro_rules! dispatch {
             (Isa::Avx512(tok), 64) => unsafe { $twin::avx512::<64, 6>(tok, $($arg),*) },
             // The exact form's nearest-centroid tile for 9–32 centroids in AVX-512 (`direct_tile_avx512`,
             // 8 rows × 16 lanes or 4 × 32; for 17–32 centroids and 16–128 features the GEMM form of
-            // `gemm32`, the same bits); the other kernels of these twins (second-nearest, potentials) run
+            // `fused`, the same bits); the other kernels of these twins (second-nearest, potentials) run
             // the AVX2 tiles of the same shapes as below.
             #[cfg(target_arch = "x86_64")]
             (Isa::Avx512(tok), 32) => unsafe { $twin::avx512::<32, 2>(tok, $($arg),*) },

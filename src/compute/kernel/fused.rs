@@ -1,15 +1,16 @@
-//! The GEMM form for 17–32 centroids in AVX-512, with the argmin, the bound and the exact distance of the
+//! The GEMM form for 17–64 centroids in AVX-512, with the argmin, the bound and the exact distance of the
 //! winner kept in registers: no score buffer and no passes over it.
 //!
 //! The exact tile needs a subtract and an FMA per feature and centroid; the GEMM form ‖c‖² − 2x·c one FMA.
-//! Per tile of 8 rows: the 8 × 32 dot products (16 zmm), the scores, each row's lowest score by a tree of
-//! shuffles that leaves the 8 rows' minima in one vector, their thresholds ([`Transposed::threshold`], the
-//! same f64 arithmetic 8 rows at a time) and, per row, the mask of scores not above it: one bit (almost
-//! every row) is the label. Rows with more or none (a near tie, non-finite values) go through the exact
-//! tile. The distance of each label is then computed as the exact tile computes it — one FMA chain in
-//! feature order — for 32 rows at once, a row per lane: the rows, transposed on the way in, and the label's
-//! centroid values picked from the panel by a permute. So labels and distances are the exact tile's bit for
-//! bit (the parity suite checks this against the nearest pass, which runs the AVX2 exact tile).
+//! Per tile of 8 rows: the 8 × 32 dot products (16 zmm; twice for 33–64 centroids), the scores, each row's
+//! lowest score by a tree of shuffles that leaves the 8 rows' minima in one vector, their thresholds
+//! ([`Transposed::threshold`], the same f64 arithmetic 8 rows at a time) and, per row, the mask of scores
+//! not above it: one bit (almost every row) is the label. Rows with more or none (a near tie, non-finite
+//! values) are decided in the exact form over all centroids. The distance of each label is then computed
+//! as the kernels that own these centroid counts compute it (`exact_of_labels`), for 32 rows at once, a row
+//! per lane: the rows, transposed on the way in, and the label's centroid values picked from the panel by
+//! permutes. So labels and distances are bit for bit those of the exact tile (17–32 centroids) or of the
+//! GEMM path's `pick` (33–64), which the parity suite checks against the nearest pass.
 
 use super::*;
 
@@ -40,21 +41,57 @@ fn slot(j: usize) -> usize {
     (j & !15) + (l & 8) + 2 * (l & 3) + ((l >> 2) & 1)
 }
 
-/// Whether this kernel runs for `t` (on an AVX-512 CPU, lane block 32): a rows' copy that fits, and
-/// centroid norms that cannot overflow (else every row's bound is +∞ and the exact tile does the work).
+/// Whether these kernels run for `t` (on an AVX-512 CPU): 17–32 centroids (lane block 32, the exact
+/// tile's panel) or 33–64 (lane block 64, the GEMM path's), a rows' copy that fits, and centroid norms that
+/// cannot overflow (else every row's bound is +∞ and the exact form does all the work).
 pub(super) fn fits(t: &Transposed) -> bool {
-    t.kb == 32 && t.k > 16 && t.d >= MIN_D && t.d <= MAX_D && t.cmax2 < f64::from(f32::MAX)
+    let lanes = (t.kb == 32 && t.k > 16) || (t.kb == 64 && t.k <= 64);
+    lanes && t.d >= MIN_D && t.d <= MAX_D && t.cmax2 < f64::from(f32::MAX)
 }
 
 /// Below this many features the exact tile is as fast (measured; see BENCHMARKS.md, session 18).
 const MIN_D: usize = 16;
 
-/// Labels and exact distances of 8·T rows (`x`, 8T × d; T = 2 or 4) against the 17–32 centroids of `t`
-/// (`fits`).
+/// Labels and exact distances of the rows of `x` (`lab.len()` rows of d) 32 at a time, then 16, against
+/// the centroids of `t` (`fits`); returns how many rows it did (all but the last n mod 16), which the
+/// caller's other kernels finish.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
-pub(super) fn gemm32_avx512<const T: usize>(
+pub(super) fn fused_rows_avx512(
+    x: &[f32],
+    t: &Transposed,
+    lab: &mut [u32],
+    dist: &mut [f32],
+) -> usize {
+    let (d, n) = (t.d, lab.len());
+    assert!(fits(t) && x.len() == n * d && dist.len() == n);
+    let mut cols = Columns::new();
+    let mut done = 0;
+    while n - done >= 16 {
+        let m = if n - done >= 32 { 32 } else { 16 };
+        let (xs, ls, es) = (
+            &x[done * d..(done + m) * d],
+            &mut lab[done..done + m],
+            &mut dist[done..done + m],
+        );
+        match (t.kb, m) {
+            (32, 32) => rows_avx512::<32, 4>(xs, t, &mut cols, ls, es),
+            (32, _) => rows_avx512::<32, 2>(xs, t, &mut cols, ls, es),
+            (_, 32) => rows_avx512::<64, 4>(xs, t, &mut cols, ls, es),
+            _ => rows_avx512::<64, 2>(xs, t, &mut cols, ls, es),
+        }
+        done += m;
+    }
+    done
+}
+
+/// Labels and exact distances of 8·T rows (`x`, 8T × d; T = 2 or 4) against the centroids of `t`, whose
+/// lane block is L (32 or 64).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+#[inline]
+fn rows_avx512<const L: usize, const T: usize>(
     x: &[f32],
     t: &Transposed,
     cols: &mut Columns,
@@ -64,9 +101,9 @@ pub(super) fn gemm32_avx512<const T: usize>(
     use std::arch::x86_64::*;
     let d = t.d;
     let rows = 8 * T;
-    assert!(T == 2 || T == 4);
+    assert!((T == 2 || T == 4) && (L == 32 || L == 64) && t.kb == L);
     assert!(fits(t) && x.len() == rows * d && lab.len() == rows && dist.len() == rows);
-    assert!(t.ct.len() == 32 * d && t.norms.len() == 32);
+    assert!(t.ct.len() == L * d && t.norms.len() == L);
     let mut flagged = 0u32;
     for tile in 0..T {
         // Each tile asks for its 8 rows `PREFETCH_BYTES` ahead: above 32 features 2 rows before each of
@@ -79,11 +116,21 @@ pub(super) fn gemm32_avx512<const T: usize>(
         if split {
             prefetch(x, ahead + 2 * d, 2 * d);
         }
-        let s = scores8(xr, t);
+        // Lanes 0–31, then (L = 64) lanes 32–63: 16 accumulators each.
+        let s0 = scores8::<L>(xr, t, 0);
+        let s = [s0, if L == 64 { scores8::<L>(xr, t, 32) } else { s0 }];
         if split {
             prefetch(x, ahead + 4 * d, 2 * d);
         }
-        let low = row_minima8(&s);
+        let m: [__m512; 8] = std::array::from_fn(|r| {
+            let a = _mm512_min_ps(s[0][r][0], s[0][r][1]);
+            if L == 64 {
+                _mm512_min_ps(a, _mm512_min_ps(s[1][r][0], s[1][r][1]))
+            } else {
+                a
+            }
+        });
+        let low = row_minima8(&m);
         if split {
             prefetch(x, ahead + 6 * d, 2 * d);
         }
@@ -95,10 +142,13 @@ pub(super) fn gemm32_avx512<const T: usize>(
         let mut tv = [0f32; 8];
         // SAFETY: stores 8 floats into `tv`.
         unsafe { _mm256_storeu_ps(tv.as_mut_ptr(), th) };
-        for (r, (sr, &h)) in s.iter().zip(&tv).enumerate() {
+        for (r, &h) in tv.iter().enumerate() {
             let hb = _mm512_set1_ps(h);
-            let hits = u32::from(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(sr[0], hb))
-                | u32::from(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(sr[1], hb)) << 16;
+            let le = |v: __m512| u64::from(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, hb));
+            let mut hits = le(s[0][r][0]) | le(s[0][r][1]) << 16;
+            if L == 64 {
+                hits |= le(s[1][r][0]) << 32 | le(s[1][r][1]) << 48;
+            }
             let i = tile * 8 + r;
             if hits.is_power_of_two() && finite & (1 << r) != 0 {
                 lab[i] = hits.trailing_zeros();
@@ -108,41 +158,113 @@ pub(super) fn gemm32_avx512<const T: usize>(
             }
         }
     }
-    // SAFETY: `lab` and `dist` hold 8T values (checked); panel loads at 32·j + 16 + 16 ≤ 32·d; column loads
+    exact_of_labels::<L, T>(t, cols, lab, dist);
+    while flagged != 0 {
+        let i = flagged.trailing_zeros() as usize;
+        flagged &= flagged - 1;
+        let (row, l, e) = (&x[i * d..(i + 1) * d], &mut lab[i..i + 1], &mut dist[i..i + 1]);
+        if L == 32 {
+            direct_tile_avx512::<32, 1>(row, t, l, e);
+        } else {
+            (l[0], e[0]) = nearest_exact(row, t);
+        }
+    }
+}
+
+/// The exact distance of each of the 8T rows to its label, computed as the kernels that own these
+/// centroids compute it, so that the bits are theirs: up to 32 centroids the exact tile's one FMA chain in
+/// feature order per lane; above, `exact`'s (`lanes8`): feature j into partial sum j mod 8, each in
+/// feature order, then the fixed tree of `tree8`. A row per lane, 16 rows per vector, from `cols`; the
+/// label's centroid values picked from the panel by two-source permutes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+#[inline]
+fn exact_of_labels<const L: usize, const T: usize>(
+    t: &Transposed,
+    cols: &Columns,
+    lab: &[u32],
+    dist: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let d = t.d;
+    assert!(lab.len() == 8 * T && dist.len() == 8 * T && t.ct.len() == L * d);
+    let nh = T / 2;
+    // SAFETY: `lab` and `dist` hold 8T values (checked); panel loads at L·j + 16·v + 16 ≤ L·d; column loads
     // at 32·slot(j) + 16·h + 16 ≤ 32·(d rounded up to 16) ≤ 32·MAX_D, all written by `columns8`.
     unsafe {
         let ct = t.ct.as_ptr();
         let idx: [__m512i; 2] = std::array::from_fn(|h| {
-            _mm512_loadu_si512(lab.as_ptr().add(16 * h.min(T / 2 - 1)) as *const __m512i)
+            _mm512_loadu_si512(lab.as_ptr().add(16 * h.min(nh - 1)) as *const __m512i)
         });
-        let mut acc = [_mm512_setzero_ps(); 2];
+        // Lanes whose label is 32–63: their values come from the panel's upper half.
+        let upper: [__mmask16; 2] =
+            std::array::from_fn(|h| _mm512_test_epi32_mask(idx[h], _mm512_set1_epi32(32)));
         let cp = cols.0.as_ptr() as *const f32;
-        for j in 0..d {
-            let (lo, hi) = (
-                _mm512_loadu_ps(ct.add(32 * j)),
-                _mm512_loadu_ps(ct.add(32 * j + 16)),
+        let pick = |j: usize, h: usize| {
+            let c = _mm512_permutex2var_ps(
+                _mm512_loadu_ps(ct.add(L * j)),
+                idx[h],
+                _mm512_loadu_ps(ct.add(L * j + 16)),
             );
-            let xs = cp.add(32 * slot(j));
-            for h in 0..T / 2 {
-                let c = _mm512_permutex2var_ps(lo, idx[h], hi);
-                let df = _mm512_sub_ps(_mm512_load_ps(xs.add(16 * h)), c);
-                acc[h] = _mm512_fmadd_ps(df, df, acc[h]);
+            if L == 64 {
+                let c2 = _mm512_permutex2var_ps(
+                    _mm512_loadu_ps(ct.add(L * j + 32)),
+                    idx[h],
+                    _mm512_loadu_ps(ct.add(L * j + 48)),
+                );
+                _mm512_mask_blend_ps(upper[h], c, c2)
+            } else {
+                c
+            }
+        };
+        let diff = |j: usize, h: usize| {
+            _mm512_sub_ps(_mm512_load_ps(cp.add(32 * slot(j) + 16 * h)), pick(j, h))
+        };
+        if L == 32 {
+            let mut acc = [_mm512_setzero_ps(); 2];
+            for j in 0..d {
+                for (h, a) in acc.iter_mut().enumerate().take(nh) {
+                    let df = diff(j, h);
+                    *a = _mm512_fmadd_ps(df, df, *a);
+                }
+            }
+            for (h, a) in acc.iter().enumerate().take(nh) {
+                _mm512_storeu_ps(dist.as_mut_ptr().add(16 * h), *a);
+            }
+        } else {
+            let mut acc = [[_mm512_setzero_ps(); 8]; 2];
+            for j0 in (0..d).step_by(8) {
+                for (h, a) in acc.iter_mut().enumerate().take(nh) {
+                    for (l, al) in a.iter_mut().enumerate().take(d - j0) {
+                        let df = diff(j0 + l, h);
+                        *al = _mm512_fmadd_ps(df, df, *al);
+                    }
+                }
+            }
+            for (h, a) in acc.iter().enumerate().take(nh) {
+                let add = |i: usize, j: usize| _mm512_add_ps(a[i], a[j]);
+                let (h0, h1, h2, h3) = (add(0, 4), add(1, 5), add(2, 6), add(3, 7));
+                let e = _mm512_add_ps(_mm512_add_ps(h0, h2), _mm512_add_ps(h1, h3));
+                _mm512_storeu_ps(dist.as_mut_ptr().add(16 * h), e);
             }
         }
-        for (h, a) in acc.iter().enumerate().take(T / 2) {
-            _mm512_storeu_ps(dist.as_mut_ptr().add(16 * h), *a);
+    }
+}
+
+/// A row that the bound could not settle, above 32 centroids: the nearest in `exact`'s form over all of
+/// them (lowest index on ties): what `pick`'s `settle` gives, as its candidates always include it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+#[inline]
+fn nearest_exact(x: &[f32], t: &Transposed) -> (u32, f32) {
+    let mut best = (u32::MAX, f32::INFINITY);
+    for c in 0..t.k {
+        let e = lanes8_avx2::<true>(x, t.row(c));
+        if best.0 == u32::MAX || e < best.1 {
+            best = (c as u32, e);
         }
     }
-    while flagged != 0 {
-        let i = flagged.trailing_zeros() as usize;
-        flagged &= flagged - 1;
-        direct_tile_avx512::<32, 1>(
-            &x[i * d..(i + 1) * d],
-            t,
-            &mut lab[i..i + 1],
-            &mut dist[i..i + 1],
-        );
-    }
+    best
 }
 
 /// Transposes 8 rows (`x`, 8 × d) into lanes 8·tile.. of `cols`' slots (features past d as zeros) and
@@ -207,23 +329,27 @@ fn columns8(x: &[f32], d: usize, cols: &mut Columns, tile: usize) -> std::arch::
     )
 }
 
-/// GEMM-form scores ‖c‖² − 2x·c of 8 rows against the 32 lanes (+∞ past k): per lane one FMA chain in
-/// feature order, as `score_tile`.
+/// GEMM-form scores ‖c‖² − 2x·c of 8 rows against lanes b..b + 32 of a lane block of L (+∞ past k): per
+/// lane one FMA chain in feature order, as `score_tile`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
-fn scores8(x: &[f32], t: &Transposed) -> [[std::arch::x86_64::__m512; 2]; 8] {
+fn scores8<const L: usize>(
+    x: &[f32],
+    t: &Transposed,
+    b: usize,
+) -> [[std::arch::x86_64::__m512; 2]; 8] {
     use std::arch::x86_64::*;
     let d = t.d;
-    assert!(x.len() == 8 * d && t.ct.len() == 32 * d && t.norms.len() == 32);
-    // SAFETY: panel loads at 32·j + 16 + 16 ≤ 32·d, row values at r·d + j < 8·d, norms 32 floats.
+    assert!(x.len() == 8 * d && t.ct.len() == L * d && t.norms.len() == L && b + 32 <= L);
+    // SAFETY: panel loads at L·j + b + 16 + 16 ≤ L·d, row values at r·d + j < 8·d, norms b + 32 ≤ L.
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); 2]; 8];
-        let (xp, cp) = (x.as_ptr(), t.ct.as_ptr());
+        let (xp, cp) = (x.as_ptr(), t.ct.as_ptr().add(b));
         for j in 0..d {
             let c = [
-                _mm512_loadu_ps(cp.add(32 * j)),
-                _mm512_loadu_ps(cp.add(32 * j + 16)),
+                _mm512_loadu_ps(cp.add(L * j)),
+                _mm512_loadu_ps(cp.add(L * j + 16)),
             ];
             for (r, a) in acc.iter_mut().enumerate() {
                 let xb = _mm512_set1_ps(*xp.add(r * d + j));
@@ -231,32 +357,30 @@ fn scores8(x: &[f32], t: &Transposed) -> [[std::arch::x86_64::__m512; 2]; 8] {
                 a[1] = _mm512_fmadd_ps(xb, c[1], a[1]);
             }
         }
-        let n = [
-            _mm512_loadu_ps(t.norms.as_ptr()),
-            _mm512_loadu_ps(t.norms.as_ptr().add(16)),
-        ];
-        // Lanes past k hold +∞ centroids (the exact tile's padding): their products are ±∞ or NaN.
-        let valid = (((1u64 << t.k) - 1) >> 16) as u16;
+        let np = t.norms.as_ptr().add(b);
+        let n = [_mm512_loadu_ps(np), _mm512_loadu_ps(np.add(16))];
+        // Lanes past k: the exact tile's padding is +∞ (products ±∞ or NaN), the GEMM path's 0 with
+        // ‖c‖² = +∞; both set to +∞.
+        let valid = |v: usize| ((1u32 << t.k.saturating_sub(b + 16 * v).min(16)) - 1) as u16;
         let inf = _mm512_set1_ps(f32::INFINITY);
         let two = _mm512_set1_ps(2.0);
         acc.map(|a| {
             // n − 2a in one rounding, as `score_tile`'s n − (a + a) (the doubling is exact) where 2a is
             // finite; either way within `threshold`'s bound.
-            let s0 = _mm512_fnmadd_ps(a[0], two, n[0]);
-            let s1 = _mm512_fnmadd_ps(a[1], two, n[1]);
-            [s0, _mm512_mask_blend_ps(valid, inf, s1)]
+            std::array::from_fn(|v| {
+                _mm512_mask_blend_ps(valid(v), inf, _mm512_fnmadd_ps(a[v], two, n[v]))
+            })
         })
     }
 }
 
-/// The lowest score of each of the 8 rows, in lanes 0–7: the two vectors of a row folded into one, then
-/// rows merged pairwise by shuffles so that every minimum works on 16 useful lanes.
+/// The lowest of the 16 lanes of each of the 8 rows' vectors `m`, in lanes 0–7: rows merged pairwise by
+/// shuffles so that every minimum works on 16 useful lanes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
-fn row_minima8(s: &[[std::arch::x86_64::__m512; 2]; 8]) -> std::arch::x86_64::__m256 {
+fn row_minima8(m: &[std::arch::x86_64::__m512; 8]) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
-    let m: [__m512; 8] = std::array::from_fn(|r| _mm512_min_ps(s[r][0], s[r][1]));
     // p1[p]: 128-bit lanes 0–1 row 2p's 8 partial minima, 2–3 row 2p + 1's.
     let p1: [__m512; 4] = std::array::from_fn(|p| {
         let (a, b) = (m[2 * p], m[2 * p + 1]);
