@@ -289,7 +289,14 @@ fn far_from_origin(b: &dyn Backend) {
 /// every CPU path (k ≤ 32: the exact tile; 17–64 centroids and 16–128 features on AVX-512: the GEMM form
 /// with its argmin in registers; above 32: the GEMM form's re-check) and the GPU.
 fn exact_ties(b: &dyn Backend) {
-    for (d, k) in [(5usize, 8usize), (12, 20), (24, 30), (7, 40), (24, 50), (33, 100)] {
+    for (d, k) in [
+        (5usize, 8usize),
+        (12, 20),
+        (24, 30),
+        (7, 40),
+        (24, 50),
+        (33, 100),
+    ] {
         let n = 701;
         let x = data(n, d, (d * 31 + k) as u64);
         let ds = Dataset::new(&x, d, None);

@@ -45,12 +45,15 @@ fn slot(j: usize) -> usize {
 /// tile's panel) or 33–64 (lane block 64, the GEMM path's), a rows' copy that fits, and centroid norms that
 /// cannot overflow (else every row's bound is +∞ and the exact form does all the work).
 pub(super) fn fits(t: &Transposed) -> bool {
-    let lanes = (t.kb == 32 && t.k > 16) || (t.kb == 64 && t.k <= 64);
-    lanes && t.d >= MIN_D && t.d <= MAX_D && t.cmax2 < f64::from(f32::MAX)
+    let lanes =
+        (t.kb == 32 && t.k > 16 && t.d >= MIN_D_32) || (t.kb == 64 && t.k <= 64 && t.d >= 2);
+    lanes && t.d <= MAX_D && t.cmax2 < f64::from(f32::MAX)
 }
 
-/// Below this many features the exact tile is as fast (measured; see BENCHMARKS.md, session 18).
-const MIN_D: usize = 16;
+/// Below this many features the exact tile is as fast for 17–32 centroids (measured; see BENCHMARKS.md,
+/// session 18). For 33–64 the GEMM path with its score buffer is slower from d = 2 up; at d = 1 near ties
+/// are so frequent that deciding them over all centroids here costs 3× more.
+const MIN_D_32: usize = 16;
 
 /// Labels and exact distances of the rows of `x` (`lab.len()` rows of d) 32 at a time, then 16, against
 /// the centroids of `t` (`fits`); returns how many rows it did (all but the last n mod 16), which the
@@ -162,7 +165,11 @@ fn rows_avx512<const L: usize, const T: usize>(
     while flagged != 0 {
         let i = flagged.trailing_zeros() as usize;
         flagged &= flagged - 1;
-        let (row, l, e) = (&x[i * d..(i + 1) * d], &mut lab[i..i + 1], &mut dist[i..i + 1]);
+        let (row, l, e) = (
+            &x[i * d..(i + 1) * d],
+            &mut lab[i..i + 1],
+            &mut dist[i..i + 1],
+        );
         if L == 32 {
             direct_tile_avx512::<32, 1>(row, t, l, e);
         } else {

@@ -23,9 +23,9 @@
 
 mod arith;
 mod floor;
-mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod fused;
+mod gemm;
 mod isa;
 mod panel;
 mod sums;
