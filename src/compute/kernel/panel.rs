@@ -120,8 +120,9 @@ impl Transposed {
 /// the GEMM form's re-checks cost more than the subtract it saves (measured on an AVX-512 Xeon, whose
 /// separate FP-add ports make the subtract nearly free: 200K × 64 K=32 17–18 ms per step in the GEMM form
 /// against 13.8 exact, 200K × 16 K=32 7.0 against 4.1; 100K × 32 K=256 1.35× faster in the GEMM form).
-/// (On AVX-512, 17–32 centroids of 16–128 features run `gemm32` instead of the exact tile: the GEMM form
-/// with no score buffer and no passes, on this lane block's panel, with the exact tile's results.)
+/// (On AVX-512, 17–32 centroids of 16–128 features run `fused` instead of the exact tile, and 33–64 instead
+/// of the score buffer: the GEMM form with no buffer and no passes, with the results of the kernel it
+/// replaces.)
 pub(super) const DIRECT_MAX: usize = 32;
 
 /// Lane block for k centroids. Up to `DIRECT_MAX`: all of them in one block (8, 16 or 32 lanes), so the
