@@ -272,7 +272,14 @@ fn parity_grid(b: &dyn Backend) {
 /// Data far from the origin (‖x‖² ≈ 10⁶·d against distances of ~1–100): the GEMM form ‖x‖² − 2x·c + ‖c‖²
 /// cancels almost all its digits here, so labels are right only if the near ties are re-checked exactly.
 fn far_from_origin(b: &dyn Backend) {
-    for (d, k) in [(1usize, 257usize), (3, 13), (16, 8), (33, 64), (64, 32), (40, 100)] {
+    for (d, k) in [
+        (1usize, 257usize),
+        (3, 13),
+        (16, 8),
+        (33, 64),
+        (64, 32),
+        (40, 100),
+    ] {
         let n = 701;
         let x: Vec<f32> = data(n, d, (d * 7 + k) as u64)
             .iter()
