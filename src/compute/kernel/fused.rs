@@ -171,7 +171,7 @@ fn rows_avx512<const L: usize, const T: usize>(
             &mut dist[i..i + 1],
         );
         if L == 32 {
-            direct_tile_avx512::<32, 1>(row, t, l, e);
+            direct_tile_avx512::<32, 1, false>(row, t, l, e);
         } else {
             (l[0], e[0]) = nearest_exact(row, t);
         }
