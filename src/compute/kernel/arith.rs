@@ -130,7 +130,7 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
                     direct_pairs_avx512::<false>(x, t, l, e)
                 }
             };
-            by_row_blocks(x0, t.d, 16, t.d <= SPREAD_D, l0, e0, pairs, |_, _, _| {});
+            by_row_blocks(x0, 16, t.d <= SPREAD_D, l0, e0, pairs, |_, _, _| {});
             return direct_rows_tiled::<Self, KB, R>(x1, t, l1, e1);
         }
         // 17–32 centroids on AVX-512: all but the last n mod 16 rows in registers (`fused`).
@@ -145,7 +145,6 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             const R32: usize = 4;
             by_row_blocks(
                 xc,
-                t.d,
                 if KB == 16 { R16 } else { R32 },
                 t.d <= SPREAD_D,
                 lab,

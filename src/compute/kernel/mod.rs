@@ -75,13 +75,12 @@ fn prefetch(x: &[f32], from: usize, len: usize) {
     }
 }
 
-/// Runs `block` on the chunk's rows (`xc`, d features) `rb` at a time, asking for the rows
+/// Runs `block` on the chunk's rows (`xc`, `lab.len()` rows) `rb` at a time, asking for the rows
 /// `PREFETCH_BYTES` ahead first if `ask`, then `one` on each row left over; each gets its rows' labels and
 /// distances.
 #[inline(always)]
 fn by_row_blocks(
     xc: &[f32],
-    d: usize,
     rb: usize,
     ask: bool,
     lab: &mut [u32],
@@ -90,6 +89,7 @@ fn by_row_blocks(
     mut one: impl FnMut(&[f32], &mut [u32], &mut [f32]),
 ) {
     let n = lab.len();
+    let d = if n == 0 { 0 } else { xc.len() / n };
     let full = n / rb * rb;
     for r0 in (0..full).step_by(rb) {
         if ask {
@@ -120,7 +120,6 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
 ) {
     by_row_blocks(
         xc,
-        t.d,
         R,
         true,
         lab,
