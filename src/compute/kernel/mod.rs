@@ -89,7 +89,7 @@ fn by_row_blocks(
     mut one: impl FnMut(&[f32], &mut [u32], &mut [f32]),
 ) {
     let n = lab.len();
-    let d = if n == 0 { 0 } else { xc.len() / n };
+    let d = xc.len().checked_div(n).unwrap_or(0);
     let full = n / rb * rb;
     for r0 in (0..full).step_by(rb) {
         if ask {
