@@ -55,8 +55,9 @@ const PREFETCH_BYTES: usize = 4096;
 
 /// Above this many features the AVX-512 exact tiles ask for their rows themselves, a cache line per feature
 /// inside their loop, instead of `by_row_blocks` asking for a block's lines all at once (32 lines for 8 rows
-/// of 64 features), which waited on the line-fill buffers: 1M × 64 K=8 1.25× faster, 200K × 128 K=10
-/// 1.21×, 1M × 64 K=16 1.06×. At 16 features and fewer no difference stood out of the noise.
+/// of 64 features), which waited on the line-fill buffers: 1M × 64 K=8 1.22× faster, 200K × 128 K=10
+/// 1.37×, 1M × 64 K=16 1.11× (BENCHMARKS.md, session 18). At 16 features and fewer no difference stood
+/// out of the noise.
 const SPREAD_D: usize = 16;
 
 /// Asks for the cache lines of `x[from..from + len]` (which may run past the end of `x`, into the rows of
