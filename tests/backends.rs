@@ -293,8 +293,8 @@ fn far_from_origin(b: &dyn Backend) {
 
 /// Duplicated centroids tie exactly for every row near them: the lowest index wins, in the step, the
 /// nearest pass (whose second-nearest is then the duplicate at the same distance) and the closest pass, on
-/// every CPU path (k ≤ 32: the exact tile; 17–64 centroids and 16–128 features on AVX-512: the GEMM form
-/// with its argmin in registers; above 32: the GEMM form's re-check) and the GPU.
+/// every CPU path (k ≤ 32: the exact tile; on AVX-512, 17–32 centroids of 16–128 features and 33–64 of
+/// 2–128: the GEMM form with its argmin in registers; above 32: the GEMM form's re-check) and the GPU.
 fn exact_ties(b: &dyn Backend) {
     for (d, k) in [
         (5usize, 8usize),

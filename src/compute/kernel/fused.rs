@@ -173,7 +173,9 @@ fn rows_avx512<const L: usize, const T: usize>(
         if L == 32 {
             direct_tile_avx512::<32, 1, false>(row, t, l, e);
         } else {
-            (l[0], e[0]) = nearest_exact(row, t);
+            // Over all centroids in `exact`'s form: what `settle` returns, as its candidates always
+            // include the nearest.
+            (l[0], e[0]) = nearest_of::<Wide>(row, t, 0..t.k);
         }
     }
 }
@@ -256,22 +258,6 @@ fn exact_of_labels<const L: usize, const T: usize>(
             }
         }
     }
-}
-
-/// A row that the bound could not settle, above 32 centroids: the nearest in `exact`'s form over all of
-/// them (lowest index on ties): what `pick`'s `settle` gives, as its candidates always include it.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-#[inline]
-fn nearest_exact(x: &[f32], t: &Transposed) -> (u32, f32) {
-    let mut best = (u32::MAX, f32::INFINITY);
-    for c in 0..t.k {
-        let e = lanes8_avx2::<true>(x, t.row(c));
-        if best.0 == u32::MAX || e < best.1 {
-            best = (c as u32, e);
-        }
-    }
-    best
 }
 
 /// Transposes 8 rows (`x`, 8 × d) into lanes 8·tile.. of `cols`' slots (features past d as zeros) and
@@ -416,7 +402,7 @@ fn row_minima8(m: &[std::arch::x86_64::__m512; 8]) -> std::arch::x86_64::__m256 
 }
 
 /// `Transposed::threshold` of 8 rows at once: the same f64 operations in the same order, so the same
-/// values (non-finite ones are sent to the exact tile by the caller, as `threshold` maps them to +∞).
+/// values (the caller decides the rows of a non-finite one in the exact form, as `threshold` maps it to +∞).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]

@@ -85,13 +85,22 @@ pub(super) fn pick<M: Arith>(
 pub(super) fn settle<M: Arith>(x: &[f32], g: &[f32], t: &Transposed, th: f32) -> (u32, f32) {
     let g = &g[..t.k];
     let all = th == f32::INFINITY || !g.iter().any(|&s| s <= th);
+    nearest_of::<M>(x, t, (0..t.k).filter(|&c| all || g[c] <= th))
+}
+
+/// The nearest of the `candidates` centroids of row `x` in the exact form (lowest index on exact ties)
+/// and its exact distance.
+#[inline(always)]
+pub(super) fn nearest_of<M: Arith>(
+    x: &[f32],
+    t: &Transposed,
+    candidates: impl Iterator<Item = usize>,
+) -> (u32, f32) {
     let mut best = (f32::NAN, usize::MAX);
-    for (c, &s) in g.iter().enumerate() {
-        if all || s <= th {
-            let e = (exact::<M>(x, t.row(c)), c);
-            if best.1 == usize::MAX || lower(best, e) {
-                best = e;
-            }
+    for c in candidates {
+        let e = (exact::<M>(x, t.row(c)), c);
+        if best.1 == usize::MAX || lower(best, e) {
+            best = e;
         }
     }
     (best.1 as u32, best.0)

@@ -18,8 +18,8 @@
 //! tokens proving it; `panel`: the packed centroids and the GEMM form's error bound; `arith`: the
 //! primitives, portable; `x86`: those in AVX2/AVX-512 intrinsics; `gemm`: scores and exact re-checks
 //! above `DIRECT_MAX`; `fused`: on AVX-512, the GEMM form for 17–64 centroids with everything in
-//! registers, bit for bit the results of the kernels it replaces; `sums`: the accumulation; `floor`: the machine's floor
-//! for `strata bench`.
+//! registers, bit for bit the results of the kernels it replaces; `sums`: the accumulation; `floor`: the
+//! machine's floor for `strata bench`.
 
 mod arith;
 mod floor;
