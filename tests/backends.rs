@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use strata::compute::kernel::Isa;
 use strata::compute::select::Selected;
-use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
+use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions, Stats};
 use strata::data::Missing;
 use strata::jobs::fit::{FitOptions, InitChoice};
 use strata::kmeans::{self, Init, KMeans};
@@ -84,6 +84,40 @@ fn tie_tolerance(d: usize) -> f64 {
     3.0 * (d + 6) as f64 * f64::from(f32::EPSILON) / 2.0
 }
 
+/// The step's per-cluster sums and weights against brute force in f64 over `labels` (the CPU adds to the
+/// previous step's sums only what the moved rows change: this checks that they still add up).
+fn check_sums(ds: &Dataset, stats: &Stats, labels: &[u32], what: &str) {
+    let (d, k) = (ds.d, stats.k);
+    let mut sums = vec![0.0f64; k * d];
+    let mut weights = vec![0.0f64; k];
+    for (i, &l) in labels.iter().enumerate() {
+        let l = l as usize;
+        weights[l] += ds.weight(i);
+        for (j, &v) in ds.row(i).iter().enumerate() {
+            sums[l * d + j] += ds.weight(i) * v as f64;
+        }
+    }
+    for (c, (&got, &want)) in stats.weights.iter().zip(&weights).enumerate() {
+        assert!(
+            (got - want).abs() <= 1e-9 * want.max(1.0),
+            "{what}: weight of cluster {c} {got} vs {want}"
+        );
+        if want == 0.0 {
+            let zero = &stats.sums[c * d..(c + 1) * d];
+            assert!(
+                zero.iter().all(|&v| v == 0.0),
+                "{what}: empty cluster {c}'s sums {zero:?}"
+            );
+        }
+    }
+    for (g, w) in stats.sums.iter().zip(&sums) {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "{what}: cluster sum {g} vs {w}"
+        );
+    }
+}
+
 /// Checks one step's labels, per-cluster SSE, sums and weights, and the nearest/second-nearest pass,
 /// against brute force; labels may differ only at ties within f32 rounding (`tie_tolerance`). A second
 /// step with moved centroids must count as `moved` exactly the rows whose label changed.
@@ -103,6 +137,12 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
         .filter(|(x, y)| x != y)
         .count() as u64;
     assert_eq!(again.moved, changed, "{what} on {}: moved", b.name());
+    check_sums(
+        ds,
+        &again,
+        &a2.labels,
+        &format!("{what}, second step on {}", b.name()),
+    );
     let near = res.nearest(cent, k).unwrap();
     let d = ds.d;
     let mut sse = vec![0.0; k];
@@ -232,7 +272,8 @@ on_every_backend!(
     exact_ties,
     near_twins,
     large_blocks,
-    empty_cluster_repair
+    empty_cluster_repair,
+    running_sums
 );
 
 /// k centroids: rows spread evenly over the data, nudged so that they are not exactly data points.
@@ -430,7 +471,14 @@ fn reference_lloyd(
 
 /// An initial centroid far from every row leaves its cluster empty on the first step: the repair, and the
 /// fit it leads to, equal the independent Lloyd with scikit-learn's relocation rule.
+/// Weighted, and unweighted (where the CPU adds only the moved rows' changes to the running sums).
 fn empty_cluster_repair(b: &dyn Backend) {
+    let n = 301;
+    empty_cluster_repair_with(b, Some(&weights(n)));
+    empty_cluster_repair_with(b, None);
+}
+
+fn empty_cluster_repair_with(b: &dyn Backend, w: Option<&[f32]>) {
     let (n, d) = (301, 4);
     // Three tight blobs at 0, 10 and 20 on every axis.
     let x: Vec<f32> = (0..n)
@@ -439,8 +487,8 @@ fn empty_cluster_repair(b: &dyn Backend) {
             (0..d).map(move |t| centre + ((i * 7 + t * 3) % 11) as f32 * 0.1 - 0.5)
         })
         .collect();
-    let w = weights(n);
-    let ds = Dataset::new(&x, d, Some(&w));
+    let ds = Dataset::new(&x, d, w);
+    let w = w.map_or(vec![1.0; n], <[f32]>::to_vec);
     let mut init: Vec<f32> = x[..2 * d].to_vec();
     init.extend([1000.0f32; 4]);
     let cfg = KMeans::params(3)
@@ -484,6 +532,51 @@ fn empty_cluster_repair(b: &dyn Backend) {
             b.name()
         );
     }
+}
+
+/// Many steps on one resident dataset, rows moving between clusters at every step and one cluster emptied
+/// on a later step (its sums must then be exactly zero): the sums and weights of every step against brute
+/// force, so that the CPU's running sums (only the moved rows' changes added) cannot drift; and after
+/// `restart`, the step of a fresh resident bit for bit, so that a restart does not depend on the ones
+/// before it. 20,001 rows: three CPU blocks, each with a tail.
+fn running_sums(b: &dyn Backend) {
+    let (n, d, k) = (20_001, 5, 6);
+    let x = data(n, d, 11);
+    let ds = Dataset::new(&x, d, None);
+    let mut res = b.load(ds).unwrap();
+    let mut c = spread_centroids(&ds, k);
+    for it in 0..12 {
+        if it == 8 {
+            // Cluster 2 loses every row at once.
+            c[2 * d..3 * d].fill(1.0e4);
+        }
+        let stats = res.step(&c, k).unwrap();
+        let a = res.assignment().unwrap();
+        let what = format!("step {it} on {}", b.name());
+        if it == 1 || it == 8 {
+            assert!(stats.moved > 0, "{what}: the case must move rows");
+        }
+        check_sums(&ds, &stats, &a.labels, &what);
+        if it >= 8 {
+            assert_eq!(stats.weights[2], 0.0, "{what}: cluster 2 must be empty");
+        }
+        let next = stats.means(&c);
+        c = next;
+    }
+    res.restart();
+    let again = res.step(&c, k).unwrap();
+    let fresh = b.load(ds).unwrap().step(&c, k).unwrap();
+    let bits = |s: &Stats| -> Vec<u64> {
+        (s.sums.iter().chain(&s.weights).chain(&s.sse))
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    assert_eq!(
+        bits(&again),
+        bits(&fresh),
+        "{}: a restart's first step",
+        b.name()
+    );
 }
 
 /// GPU workgroups owning many more rows than one workgroup-sized block (a small partial-sums budget),

@@ -46,6 +46,7 @@ impl Backend for CpuBackend {
             isa: self.isa,
             labels: vec![u32::MAX; data.n],
             last: None,
+            running: None,
         }))
     }
 }
@@ -73,6 +74,9 @@ struct CpuResident<'a> {
     labels: Vec<u32>,
     /// The centroids of the last step: `assignment` recomputes the distances from them.
     last: Option<Transposed>,
+    /// k and the k × d sums of the last step's assignment (unweighted data only): the next step with the
+    /// same k adds to them only what the rows that changed cluster move.
+    running: Option<(usize, Vec<f64>)>,
 }
 
 impl Resident for CpuResident<'_> {
@@ -83,6 +87,8 @@ impl Resident for CpuResident<'_> {
         let group = BLOCK_ROWS * BLOCKS_PER_GROUP;
         let t = Transposed::new(self.isa, centroids, k, d);
         let mut labels = std::mem::take(&mut self.labels);
+        let running = self.running.take().filter(|(rk, _)| *rk == k);
+        let moves = running.is_some();
         for g in (0..n).step_by(group) {
             let end = (g + group).min(n);
             let this = &*self;
@@ -94,7 +100,7 @@ impl Resident for CpuResident<'_> {
                     let x = &this.data.x[start * d..(start + l.len()) * d];
                     let w = this.data.weights.map(|w| &w[start..start + l.len()]);
                     let mut s = Stats::zeros(k, d);
-                    kernel::assign(this.isa, x, w, &t, l, &mut s);
+                    kernel::assign(this.isa, x, w, &t, l, &mut s, moves);
                     s
                 })
                 .collect();
@@ -104,7 +110,27 @@ impl Resident for CpuResident<'_> {
         }
         self.labels = labels;
         self.last = Some(t);
+        if let Some((_, mut sums)) = running {
+            // The blocks' changes were merged in block order: the same totals at any thread count.
+            for (a, &b) in sums.iter_mut().zip(&total.sums) {
+                *a += b;
+            }
+            // An emptied cluster's sums are exactly zero, not what the cancellations left.
+            for (c, &wt) in total.weights.iter().enumerate() {
+                if wt == 0.0 {
+                    sums[c * d..(c + 1) * d].fill(0.0);
+                }
+            }
+            total.sums = sums;
+        }
+        if self.data.weights.is_none() {
+            self.running = Some((k, total.sums.clone()));
+        }
         Ok(total)
+    }
+
+    fn restart(&mut self) {
+        self.running = None;
     }
 
     fn assignment(&mut self) -> Result<Assignment> {

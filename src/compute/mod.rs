@@ -175,6 +175,10 @@ pub trait Resident {
     /// One fused pass: assign every row to its nearest of the `k` centroids (row-major k × d),
     /// keep the labels, and return the accumulated statistics for that assignment.
     fn step(&mut self, centroids: &[f32], k: usize) -> Result<Stats>;
+    /// Forget what earlier steps left for the next one (the CPU's running sums, to which a step adds
+    /// only the moved rows' changes), so that the next step sums every row: a restart's result then does
+    /// not depend on the restarts before it.
+    fn restart(&mut self) {}
     /// Labels and squared distances from the last step.
     fn assignment(&mut self) -> Result<Assignment>;
     /// Nearest and second-nearest of the `k` centroids (row-major k × d) for every row, squared distances

@@ -217,6 +217,7 @@ fn lloyd(
     let mut strict = false;
     let mut iterations = 0;
     let mut stats = Stats::zeros(k, d);
+    res.restart();
     for it in 0..cfg.max_iter {
         stats = res.step(&c, k)?;
         iterations = it + 1;

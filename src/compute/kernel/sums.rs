@@ -173,3 +173,35 @@ macro_rules! add_rows_fn {
 add_rows_fn!(add_rows_portable, false);
 #[cfg(target_arch = "x86_64")]
 add_rows_fn!(add_rows_avx2, true, "avx2,fma");
+
+/// The sums' changes when the rows of `x` (row-major) go from cluster `old[i]` to `new[i]`: each row that
+/// changed cluster is subtracted from its old cluster's sums and added to its new one's, in f64 (`sums`: k
+/// × d), in row order.
+pub(super) fn move_rows(x: &[f32], old: &[u32], new: &[u32], k: usize, sums: &mut [f64]) {
+    let d = sums.len() / k.max(1);
+    assert!(x.len() == new.len() * d && old.len() == new.len() && sums.len() == k * d);
+    for ((&o, &l), row) in old.iter().zip(new).zip(x.chunks_exact(d.max(1))) {
+        if o == l {
+            continue;
+        }
+        let (o, l) = (o as usize, l as usize);
+        assert!(o < k && l < k, "label out of range");
+        for (a, &v) in sums[o * d..(o + 1) * d].iter_mut().zip(row) {
+            *a -= v as f64;
+        }
+        for (a, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(row) {
+            *a += v as f64;
+        }
+    }
+}
+
+/// Counts each row in its cluster and adds its distance into the cluster's SSE (f64, in row order): the
+/// unweighted accumulation without the sums.
+pub(super) fn count_rows(labels: &[u32], dist: &[f32], counts: &mut [u32], sse: &mut [f64]) {
+    assert!(labels.len() == dist.len() && counts.len() == sse.len());
+    for (&l, &v) in labels.iter().zip(dist) {
+        let l = l as usize;
+        counts[l] += 1;
+        sse[l] += v as f64;
+    }
+}
