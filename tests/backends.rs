@@ -471,7 +471,7 @@ fn reference_lloyd(
 
 /// An initial centroid far from every row leaves its cluster empty on the first step: the repair, and the
 /// fit it leads to, equal the independent Lloyd with scikit-learn's relocation rule.
-/// Weighted, and unweighted (where the CPU adds only the moved rows' changes to the running sums).
+/// Weighted and unweighted.
 fn empty_cluster_repair(b: &dyn Backend) {
     let n = 301;
     empty_cluster_repair_with(b, Some(&weights(n)));
@@ -538,11 +538,17 @@ fn empty_cluster_repair_with(b: &dyn Backend, w: Option<&[f32]>) {
 /// on a later step (its sums must then be exactly zero): the sums and weights of every step against brute
 /// force, so that the CPU's running sums (only the moved rows' changes added) cannot drift; and after
 /// `restart`, the step of a fresh resident bit for bit, so that a restart does not depend on the ones
-/// before it. 20,001 rows: three CPU blocks, each with a tail.
+/// before it. 20,001 rows: three CPU blocks, each with a tail. Unweighted and weighted.
 fn running_sums(b: &dyn Backend) {
-    let (n, d, k) = (20_001, 5, 6);
+    let n = 20_001;
+    running_sums_with(b, n, None);
+    running_sums_with(b, n, Some(&weights(n)));
+}
+
+fn running_sums_with(b: &dyn Backend, n: usize, w: Option<&[f32]>) {
+    let (d, k) = (5, 6);
     let x = data(n, d, 11);
-    let ds = Dataset::new(&x, d, None);
+    let ds = Dataset::new(&x, d, w);
     let mut res = b.load(ds).unwrap();
     let mut c = spread_centroids(&ds, k);
     for it in 0..12 {
@@ -552,7 +558,7 @@ fn running_sums(b: &dyn Backend) {
         }
         let stats = res.step(&c, k).unwrap();
         let a = res.assignment().unwrap();
-        let what = format!("step {it} on {}", b.name());
+        let what = format!("step {it} on {} (weighted: {})", b.name(), w.is_some());
         if it == 1 || it == 8 {
             assert!(stats.moved > 0, "{what}: the case must move rows");
         }

@@ -74,9 +74,9 @@ struct CpuResident<'a> {
     labels: Vec<u32>,
     /// The centroids of the last step: `assignment` recomputes the distances from them.
     last: Option<Transposed>,
-    /// k and the k × d sums of the last step's assignment (unweighted data only): the next step with the
-    /// same k adds to them only what the rows that changed cluster move.
-    running: Option<(usize, Vec<f64>)>,
+    /// k, the k × d sums and the k weights of the last step's assignment: the next step with the same k
+    /// adds to the sums (and to unweighted counts) only what the rows that changed cluster move.
+    running: Option<(usize, Vec<f64>, Vec<f64>)>,
 }
 
 impl Resident for CpuResident<'_> {
@@ -87,7 +87,7 @@ impl Resident for CpuResident<'_> {
         let group = BLOCK_ROWS * BLOCKS_PER_GROUP;
         let t = Transposed::new(self.isa, centroids, k, d);
         let mut labels = std::mem::take(&mut self.labels);
-        let running = self.running.take().filter(|(rk, _)| *rk == k);
+        let running = self.running.take().filter(|(rk, ..)| *rk == k);
         let moves = running.is_some();
         for g in (0..n).step_by(group) {
             let end = (g + group).min(n);
@@ -110,10 +110,17 @@ impl Resident for CpuResident<'_> {
         }
         self.labels = labels;
         self.last = Some(t);
-        if let Some((_, mut sums)) = running {
+        if let Some((_, mut sums, mut counts)) = running {
             // The blocks' changes were merged in block order: the same totals at any thread count.
             for (a, &b) in sums.iter_mut().zip(&total.sums) {
                 *a += b;
+            }
+            if self.data.weights.is_none() {
+                // Changes of whole counts: exact.
+                for (a, &b) in counts.iter_mut().zip(&total.weights) {
+                    *a += b;
+                }
+                total.weights = counts;
             }
             // An emptied cluster's sums are exactly zero, not what the cancellations left.
             for (c, &wt) in total.weights.iter().enumerate() {
@@ -123,9 +130,7 @@ impl Resident for CpuResident<'_> {
             }
             total.sums = sums;
         }
-        if self.data.weights.is_none() {
-            self.running = Some((k, total.sums.clone()));
-        }
+        self.running = Some((k, total.sums.clone(), total.weights.clone()));
         Ok(total)
     }
 

@@ -280,10 +280,11 @@ fn potential_impl<M: Arith, const KB: usize, const R: usize>(
 /// the rows are still in L1 when summed. The distances themselves are not kept: writing them would add 8
 /// bytes of memory traffic per row and pass (`nearest` gives them again, bit for bit, when needed).
 ///
-/// With `moves` (unweighted rows only, every label in `labels` already one of these k centroids'), `s.sums`
-/// gets only what the rows that changed cluster move: −x out of the old cluster, +x into the new, in f64;
-/// the counts and the SSE are still summed over every row. After the first few iterations of a fit ~0.1–3 %
-/// of the rows move, so this skips almost all of the sums' work.
+/// With `moves` (every label in `labels` already one of these k centroids'), `s.sums` gets only what the
+/// rows that changed cluster move: −w·x out of the old cluster, +w·x into the new, in f64, and so do the
+/// counts of unweighted rows in `s.weights` (−1, +1); weights and the SSE are still summed over every row.
+/// After the first few iterations of a fit ~0.1–3 % of the rows move, so this skips almost all of the
+/// sums' work.
 #[inline(always)]
 fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     x: &[f32],
@@ -301,30 +302,26 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     // A local instead of a field behind `s`: the compiler keeps it in a register across the row loop.
     let mut moved = 0u64;
     assert!(s.sums.len() >= k * d && s.weights.len() >= k && s.sse.len() >= k);
-    assert!(
-        !moves || w.is_none(),
-        "moves are summed for unweighted rows only"
-    );
     let mut g = score_buffer(t);
     for (c, old) in labels.chunks_mut(MAX_CHUNK).enumerate() {
         let (first, m) = (c * MAX_CHUNK, old.len());
         let xc = &x[first * d..(first + m) * d];
         nearest_chunks::<M, KB, R>(xc, t, &mut g, &mut lab[..m], &mut dist[..m]);
+        let wc = w.map(|w| &w[first..first + m]);
         if moves {
             let mv = old.iter().zip(&lab[..m]).filter(|(o, l)| o != l).count();
             if mv > 0 {
-                move_rows(xc, old, &lab[..m], k, &mut s.sums[..k * d]);
+                move_rows(xc, wc, (old, &lab[..m]), &mut s.sums[..k * d], &mut s.weights[..k]);
             }
             moved += mv as u64;
             old.copy_from_slice(&lab[..m]);
-            count_rows(&lab[..m], &dist[..m], &mut tally.counts, &mut s.sse[..k]);
+            count_rows(&mut tally, &lab[..m], wc, &dist[..m], &mut s.sse[..k]);
             continue;
         }
         for (o, &l) in old.iter_mut().zip(&lab[..m]) {
             moved += (*o != l) as u64;
             *o = l;
         }
-        let wc = w.map(|w| &w[first..first + m]);
         let rest = Rest {
             w: wc,
             dist: &dist[..m],

@@ -174,34 +174,66 @@ add_rows_fn!(add_rows_portable, false);
 #[cfg(target_arch = "x86_64")]
 add_rows_fn!(add_rows_avx2, true, "avx2,fma");
 
-/// The sums' changes when the rows of `x` (row-major) go from cluster `old[i]` to `new[i]`: each row that
-/// changed cluster is subtracted from its old cluster's sums and added to its new one's, in f64 (`sums`: k
-/// × d), in row order.
-pub(super) fn move_rows(x: &[f32], old: &[u32], new: &[u32], k: usize, sums: &mut [f64]) {
-    let d = sums.len() / k.max(1);
-    assert!(x.len() == new.len() * d && old.len() == new.len() && sums.len() == k * d);
-    for ((&o, &l), row) in old.iter().zip(new).zip(x.chunks_exact(d.max(1))) {
+/// The sums' changes when the rows of `x` (row-major, weights `w`) go from cluster `old[i]` to `new[i]`:
+/// each row that changed cluster, times its weight, is subtracted from its old cluster's sums and added to
+/// its new one's, in f64 (`sums`: k × d), in row order. Unweighted, the row counts in `counts` change too
+/// (−1, +1: exact in f64); weighted rows' weights are summed over every row by `count_rows` instead, as a
+/// sum of changes could leave a residue where a cluster empties.
+pub(super) fn move_rows(
+    x: &[f32],
+    w: Option<&[f32]>,
+    (old, new): (&[u32], &[u32]),
+    sums: &mut [f64],
+    counts: &mut [f64],
+) {
+    let (n, k) = (new.len(), counts.len());
+    let d = x.len() / n.max(1);
+    assert!(x.len() == n * d && old.len() == n && sums.len() == k * d);
+    assert!(w.is_none_or(|w| w.len() == n));
+    for (i, ((&o, &l), row)) in old.iter().zip(new).zip(x.chunks_exact(d.max(1))).enumerate() {
         if o == l {
             continue;
         }
         let (o, l) = (o as usize, l as usize);
         assert!(o < k && l < k, "label out of range");
+        let wr = w.map_or(1.0, |w| w[i] as f64);
         for (a, &v) in sums[o * d..(o + 1) * d].iter_mut().zip(row) {
-            *a -= v as f64;
+            *a -= wr * v as f64;
         }
         for (a, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(row) {
-            *a += v as f64;
+            *a += wr * v as f64;
+        }
+        if w.is_none() {
+            counts[o] -= 1.0;
+            counts[l] += 1.0;
         }
     }
 }
 
-/// Counts each row in its cluster and adds its distance into the cluster's SSE (f64, in row order): the
-/// unweighted accumulation without the sums.
-pub(super) fn count_rows(labels: &[u32], dist: &[f32], counts: &mut [u32], sse: &mut [f64]) {
-    assert!(labels.len() == dist.len() && counts.len() == sse.len());
-    for (&l, &v) in labels.iter().zip(dist) {
-        let l = l as usize;
-        counts[l] += 1;
-        sse[l] += v as f64;
+/// Adds each row's w·dist into its cluster's SSE (f64, in row order) and, weighted, its weight into the
+/// cluster's: the accumulation without the sums (and, unweighted, without the counts: `move_rows`), the
+/// same additions as `add_rows` makes.
+pub(super) fn count_rows(
+    tally: &mut Tally,
+    labels: &[u32],
+    w: Option<&[f32]>,
+    dist: &[f32],
+    sse: &mut [f64],
+) {
+    let k = tally.weights.len();
+    assert!(labels.len() == dist.len() && sse.len() == k);
+    match w {
+        None => {
+            for (&l, &v) in labels.iter().zip(dist) {
+                sse[l as usize] += v as f64;
+            }
+        }
+        Some(w) => {
+            assert_eq!(w.len(), labels.len());
+            for ((&l, &v), &wr) in labels.iter().zip(dist).zip(w) {
+                tally.weights[l as usize] += wr as f64;
+                sse[l as usize] += wr as f64 * v as f64;
+            }
+        }
     }
 }
