@@ -311,11 +311,20 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         if moves {
             let mv = old.iter().zip(&lab[..m]).filter(|(o, l)| o != l).count();
             if mv > 0 {
-                move_rows(xc, wc, (old, &lab[..m]), &mut s.sums[..k * d], &mut s.weights[..k]);
+                move_rows(
+                    xc,
+                    wc,
+                    (old, &lab[..m]),
+                    &mut s.sums[..k * d],
+                    &mut s.weights[..k],
+                );
             }
             moved += mv as u64;
             old.copy_from_slice(&lab[..m]);
-            count_rows(&mut tally, &lab[..m], wc, &dist[..m], &mut s.sse[..k]);
+            match wc {
+                Some(wc) => weigh_rows(&mut tally, &lab[..m], wc, &dist[..m], &mut s.sse[..k]),
+                None => M::sse_rows(&lab[..m], &dist[..m], &mut s.sse[..k]),
+            }
             continue;
         }
         for (o, &l) in old.iter_mut().zip(&lab[..m]) {

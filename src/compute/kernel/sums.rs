@@ -190,7 +190,12 @@ pub(super) fn move_rows(
     let d = x.len() / n.max(1);
     assert!(x.len() == n * d && old.len() == n && sums.len() == k * d);
     assert!(w.is_none_or(|w| w.len() == n));
-    for (i, ((&o, &l), row)) in old.iter().zip(new).zip(x.chunks_exact(d.max(1))).enumerate() {
+    for (i, ((&o, &l), row)) in old
+        .iter()
+        .zip(new)
+        .zip(x.chunks_exact(d.max(1)))
+        .enumerate()
+    {
         if o == l {
             continue;
         }
@@ -210,30 +215,27 @@ pub(super) fn move_rows(
     }
 }
 
-/// Adds each row's w·dist into its cluster's SSE (f64, in row order) and, weighted, its weight into the
-/// cluster's: the accumulation without the sums (and, unweighted, without the counts: `move_rows`), the
-/// same additions as `add_rows` makes.
-pub(super) fn count_rows(
+/// Adds each row's weight into its cluster's and its w·dist into the cluster's SSE (f64, in row order): the
+/// weighted accumulation without the sums, the same additions as `add_rows` makes.
+pub(super) fn weigh_rows(
     tally: &mut Tally,
     labels: &[u32],
-    w: Option<&[f32]>,
+    w: &[f32],
     dist: &[f32],
     sse: &mut [f64],
 ) {
     let k = tally.weights.len();
-    assert!(labels.len() == dist.len() && sse.len() == k);
-    match w {
-        None => {
-            for (&l, &v) in labels.iter().zip(dist) {
-                sse[l as usize] += v as f64;
-            }
-        }
-        Some(w) => {
-            assert_eq!(w.len(), labels.len());
-            for ((&l, &v), &wr) in labels.iter().zip(dist).zip(w) {
-                tally.weights[l as usize] += wr as f64;
-                sse[l as usize] += wr as f64 * v as f64;
-            }
-        }
+    assert!(labels.len() == dist.len() && w.len() == dist.len() && sse.len() == k);
+    for ((&l, &v), &wr) in labels.iter().zip(dist).zip(w) {
+        tally.weights[l as usize] += wr as f64;
+        sse[l as usize] += wr as f64 * v as f64;
+    }
+}
+
+/// Adds each row's distance into its cluster's SSE (f64, in row order).
+pub(super) fn sse_rows_portable(labels: &[u32], dist: &[f32], sse: &mut [f64]) {
+    assert_eq!(labels.len(), dist.len());
+    for (&l, &v) in labels.iter().zip(dist) {
+        sse[l as usize] += v as f64;
     }
 }

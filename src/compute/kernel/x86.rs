@@ -498,3 +498,56 @@ score_tile_fn!(
     _mm512_sub_ps,
     _mm512_storeu_ps
 );
+
+/// Each row's distance (as f64) added into its cluster's SSE, for at most KM (8 or 16) clusters: one
+/// register of 8 f64 lanes per cluster, 16 rows at a time (a compare of their labels and two masked adds
+/// per cluster, instead of a load, add and store per row), each cluster's lanes then summed by
+/// `_mm512_reduce_add_pd`'s fixed tree into `sse`: the same order on every run and thread count.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+#[inline]
+pub(super) fn sse_rows_avx512<const KM: usize>(labels: &[u32], dist: &[f32], sse: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let n = labels.len();
+    assert!(dist.len() == n && sse.len() <= KM);
+    let mut acc = [_mm512_setzero_pd(); KM];
+    let mut add = |l: __m512i, v: __m512, valid: __mmask16| {
+        let (lo, hi) = (
+            _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+                _mm512_castps_pd(v),
+            ))),
+        );
+        for (c, a) in acc.iter_mut().enumerate() {
+            let m = _mm512_mask_cmpeq_epi32_mask(valid, l, _mm512_set1_epi32(c as i32));
+            *a = _mm512_mask_add_pd(*a, m as __mmask8, *a, lo);
+            *a = _mm512_mask_add_pd(*a, (m >> 8) as __mmask8, *a, hi);
+        }
+    };
+    let (lc, lt) = labels.as_chunks::<16>();
+    let (dc, dt) = dist.as_chunks::<16>();
+    for (l, v) in lc.iter().zip(dc) {
+        // SAFETY: each load reads one [u32; 16] or [f32; 16].
+        let (l, v) = unsafe {
+            (
+                _mm512_loadu_si512(l.as_ptr() as *const __m512i),
+                _mm512_loadu_ps(v.as_ptr()),
+            )
+        };
+        add(l, v, u16::MAX);
+    }
+    if !lt.is_empty() {
+        let valid = ((1u32 << lt.len()) - 1) as __mmask16;
+        // SAFETY: the masked loads read only the lt.len() (< 16) values left in `labels` and `dist`.
+        let (l, v) = unsafe {
+            (
+                _mm512_maskz_loadu_epi32(valid, lt.as_ptr() as *const i32),
+                _mm512_maskz_loadu_ps(valid, dt.as_ptr()),
+            )
+        };
+        add(l, v, valid);
+    }
+    for (e, a) in sse.iter_mut().zip(acc) {
+        *e += _mm512_reduce_add_pd(a);
+    }
+}
