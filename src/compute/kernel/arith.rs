@@ -144,13 +144,10 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             let ((l0, l1), (e0, e1)) = (lab.split_at_mut(full), dist.split_at_mut(full));
             let (x0, x1) = xc.split_at(full * t.d);
             let pairs = |x: &[f32], l: &mut [u32], e: &mut [f32]| unsafe {
-                if t.d > SPREAD_D {
-                    direct_pairs_avx512::<true>(x, t, l, e)
-                } else {
-                    direct_pairs_avx512::<false>(x, t, l, e)
-                }
+                direct_pairs_avx512(x, t, l, e)
             };
-            by_row_blocks(x0, 16, t.d <= SPREAD_D, l0, e0, pairs, |_, _, _| {});
+            // The tile asks for its rows itself, spread over its loop (`direct_pairs_avx512`).
+            by_row_blocks(x0, 16, false, l0, e0, pairs, |_, _, _| {});
             return direct_rows_tiled::<Self, KB, R>(x1, t, l1, e1);
         }
         // 17–32 centroids on AVX-512: all but the last n mod 16 rows in registers (`fused`).
@@ -163,18 +160,18 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
             // `score_tile`.
             const R16: usize = 8;
             const R32: usize = 4;
+            // The blocks ask for their rows themselves, spread over their loops (`SPREAD`).
             by_row_blocks(
                 xc,
                 if KB == 16 { R16 } else { R32 },
-                t.d <= SPREAD_D,
+                false,
                 lab,
                 dist,
                 |x, l, e| unsafe {
-                    match (KB, t.d > SPREAD_D) {
-                        (16, true) => direct_tile_avx512::<KB, R16, true>(x, t, l, e),
-                        (16, false) => direct_tile_avx512::<KB, R16, false>(x, t, l, e),
-                        (_, true) => direct_tile_avx512::<KB, R32, true>(x, t, l, e),
-                        _ => direct_tile_avx512::<KB, R32, false>(x, t, l, e),
+                    if KB == 16 {
+                        direct_tile_avx512::<KB, R16, true>(x, t, l, e)
+                    } else {
+                        direct_tile_avx512::<KB, R32, true>(x, t, l, e)
                     }
                 },
                 |x, l, e| unsafe { direct_tile_avx512::<KB, 1, false>(x, t, l, e) },

@@ -53,12 +53,11 @@ use super::Stats;
 /// score tiles, compute-bound, gained nothing measurable and do not prefetch.
 const PREFETCH_BYTES: usize = 4096;
 
-/// Above this many features the AVX-512 exact tiles ask for their rows themselves, a cache line per feature
-/// inside their loop, instead of `by_row_blocks` asking for a block's lines all at once (32 lines for 8 rows
-/// of 64 features), which waited on the line-fill buffers: 1M × 64 K=8 1.22× faster, 200K × 128 K=10
-/// 1.37×, 1M × 64 K=16 1.11× (BENCHMARKS.md, session 18). At 16 features and fewer no difference stood
-/// out of the noise.
-const SPREAD_D: usize = 16;
+// The AVX-512 exact tiles ask for their rows themselves, a cache line per feature inside their loop,
+// rather than `by_row_blocks` asking for a block's lines all at once, which waited on the line-fill
+// buffers: above 16 features since session 18 (1M × 64 K=8 1.22× faster, 200K × 128 K=10 1.37×), at
+// every d since session 20, once the moved-rows sums had made the step shorter (1M × 16 K=8 1.10×, 1M × 6
+// K=5 1.08×; BENCHMARKS.md).
 
 /// Asks for the cache lines of `x[from..from + len]` (which may run past the end of `x`, into the rows of
 /// the next chunk, or beyond: a prefetch never faults) to be brought into L1.

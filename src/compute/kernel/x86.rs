@@ -131,12 +131,7 @@ pub(super) fn direct_tile_avx512<const KB: usize, const R: usize, const SPREAD: 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
-pub(super) fn direct_pairs_avx512<const SPREAD: bool>(
-    x: &[f32],
-    t: &Transposed,
-    lab: &mut [u32],
-    dist: &mut [f32],
-) {
+pub(super) fn direct_pairs_avx512(x: &[f32], t: &Transposed, lab: &mut [u32], dist: &mut [f32]) {
     use std::arch::x86_64::*;
     const ROWS: usize = 16;
     let d = t.d;
@@ -165,13 +160,11 @@ pub(super) fn direct_pairs_avx512<const SPREAD: bool>(
                 _mm512_storeu_ps(b.as_mut_ptr().add(16), _mm512_permutex2var_ps(a, hi, c));
             }
             for jj in 0..w {
-                // With `SPREAD`, the 16 rows `PREFETCH_BYTES` ahead (d cache lines), one per feature
-                // (`by_row_blocks`).
-                if SPREAD {
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        xp.wrapping_add(PREFETCH_BYTES / 4 + 16 * (j0 + jj)) as *const i8,
-                    );
-                }
+                // The 16 rows `PREFETCH_BYTES` ahead (d cache lines), one per feature: asked for all at
+                // once (`by_row_blocks`) they waited on the line-fill buffers (BENCHMARKS.md, session 20).
+                _mm_prefetch::<_MM_HINT_T0>(
+                    xp.wrapping_add(PREFETCH_BYTES / 4 + 16 * (j0 + jj)) as *const i8
+                );
                 let c = _mm512_loadu_ps(cp.add(16 * (j0 + jj)));
                 for (a, b) in acc.iter_mut().zip(&buf.0) {
                     let pair = (b.as_ptr().add(2 * jj) as *const f64).read_unaligned();
