@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use strata::compute::kernel::Isa;
 use strata::compute::select::Selected;
-use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions, Stats};
+use strata::compute::{Assignment, Backend, CpuBackend, Dataset, GpuBackend, GpuOptions, Stats};
 use strata::data::Missing;
 use strata::jobs::fit::{FitOptions, InitChoice};
 use strata::kmeans::{self, Init, KMeans};
@@ -84,15 +84,18 @@ fn tie_tolerance(d: usize) -> f64 {
     3.0 * (d + 6) as f64 * f64::from(f32::EPSILON) / 2.0
 }
 
-/// The step's per-cluster sums and weights against brute force in f64 over `labels` (the CPU adds to the
-/// previous step's sums only what the moved rows change: this checks that they still add up).
-fn check_sums(ds: &Dataset, stats: &Stats, labels: &[u32], what: &str) {
+/// The step's per-cluster sums, weights and SSE against brute force in f64 over the assignment `a` it
+/// left (the CPU adds to the previous step's sums only what the moved rows change: this checks that they
+/// still add up, and the SSE summed in lanes).
+fn check_sums(ds: &Dataset, stats: &Stats, a: &Assignment, what: &str) {
     let (d, k) = (ds.d, stats.k);
     let mut sums = vec![0.0f64; k * d];
     let mut weights = vec![0.0f64; k];
-    for (i, &l) in labels.iter().enumerate() {
+    let mut sse = vec![0.0f64; k];
+    for (i, &l) in a.labels.iter().enumerate() {
         let l = l as usize;
         weights[l] += ds.weight(i);
+        sse[l] += ds.weight(i) * a.dist2[i] as f64;
         for (j, &v) in ds.row(i).iter().enumerate() {
             sums[l * d + j] += ds.weight(i) * v as f64;
         }
@@ -114,6 +117,12 @@ fn check_sums(ds: &Dataset, stats: &Stats, labels: &[u32], what: &str) {
         assert!(
             (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
             "{what}: cluster sum {g} vs {w}"
+        );
+    }
+    for (c, (&got, &want)) in stats.sse.iter().zip(&sse).enumerate() {
+        assert!(
+            (got - want).abs() <= 1e-5 * want + 1e-9,
+            "{what}: SSE of cluster {c} {got} vs {want}"
         );
     }
 }
@@ -140,7 +149,7 @@ fn check_step(b: &dyn Backend, ds: &Dataset, cent: &[f32], k: usize, what: &str)
     check_sums(
         ds,
         &again,
-        &a2.labels,
+        &a2,
         &format!("{what}, second step on {}", b.name()),
     );
     let near = res.nearest(cent, k).unwrap();
@@ -538,7 +547,8 @@ fn empty_cluster_repair_with(b: &dyn Backend, w: Option<&[f32]>) {
 /// on a later step (its sums must then be exactly zero): the sums and weights of every step against brute
 /// force, so that the CPU's running sums (only the moved rows' changes added) cannot drift; and after
 /// `restart`, the step of a fresh resident bit for bit, so that a restart does not depend on the ones
-/// before it. 20,001 rows: three CPU blocks, each with a tail. Unweighted and weighted.
+/// before it. 20,001 rows: three CPU blocks, the last with a partial chunk and row tile. Unweighted and
+/// weighted.
 fn running_sums(b: &dyn Backend) {
     let n = 20_001;
     running_sums_with(b, n, None);
@@ -562,7 +572,7 @@ fn running_sums_with(b: &dyn Backend, n: usize, w: Option<&[f32]>) {
         if it == 1 || it == 8 {
             assert!(stats.moved > 0, "{what}: the case must move rows");
         }
-        check_sums(&ds, &stats, &a.labels, &what);
+        check_sums(&ds, &stats, &a, &what);
         if it >= 8 {
             assert_eq!(stats.weights[2], 0.0, "{what}: cluster 2 must be empty");
         }
@@ -583,6 +593,54 @@ fn running_sums_with(b: &dyn Backend, n: usize, w: Option<&[f32]>) {
         "{}: a restart's first step",
         b.name()
     );
+}
+
+/// The AVX-512 and AVX2 kernels give the same bits (README: results depend on FMA, not on the vector
+/// width): labels, distances and every statistic of a run of Lloyd steps, unweighted (the SSE summed in
+/// lanes: registers on AVX-512, memory on AVX2) and weighted, with at most 8 and 16 clusters (the two
+/// register counts) and more. (Sums of distances of similar size are exact in f64 whatever their order;
+/// the order of the SSE lanes themselves is checked on distances of every size by the kernel's own test.)
+#[test]
+fn avx512_and_avx2_give_the_same_bits() {
+    let (wide @ Isa::Avx512(_), Some(avx2)) = (Isa::detect(), Isa::avx2()) else {
+        eprintln!(
+            "SKIPPING: this CPU lacks AVX-512 (or STRATA_CPU_ISA chose less): nothing to compare"
+        );
+        return;
+    };
+    let n = 20_001;
+    let w = weights(n);
+    for (d, k) in [(5usize, 6usize), (16, 8), (7, 13), (20, 40)] {
+        let x = data(n, d, (d + k) as u64);
+        for weighted in [false, true] {
+            let ds = Dataset::new(&x, d, weighted.then_some(w.as_slice()));
+            let run = |isa: Isa| {
+                let b = CpuBackend::new(isa);
+                let mut res = b.load(ds).unwrap();
+                let mut c = spread_centroids(&ds, k);
+                let mut out = Vec::new();
+                for _ in 0..6 {
+                    let s = res.step(&c, k).unwrap();
+                    let a = res.assignment().unwrap();
+                    out.extend(
+                        s.sums
+                            .iter()
+                            .chain(&s.weights)
+                            .chain(&s.sse)
+                            .map(|v| v.to_bits()),
+                    );
+                    out.extend(a.labels.iter().map(|&l| l as u64));
+                    out.extend(a.dist2.iter().map(|v| v.to_bits() as u64));
+                    c = s.means(&c);
+                }
+                out
+            };
+            assert!(
+                run(wide) == run(avx2),
+                "d={d} k={k} weighted={weighted}: AVX-512 and AVX2 differ"
+            );
+        }
+    }
 }
 
 /// GPU workgroups owning many more rows than one workgroup-sized block (a small partial-sums budget),

@@ -49,7 +49,8 @@ pub struct Stats {
     pub d: usize,
     /// k × d weighted sums of the rows assigned to each cluster.
     pub sums: Vec<f64>,
-    /// Per cluster: total weight (the row count when unweighted).
+    /// Per cluster: total weight (the row count when unweighted). (Inside the CPU backend, a block's
+    /// moved-rows pass holds changes here and in `sums` instead: `kernel::assign`.)
     pub weights: Vec<f64>,
     /// Per cluster: Σ w·‖x − c‖² over its rows, computed from differences (not the expanded form).
     pub sse: Vec<f64>,

@@ -14,10 +14,9 @@ pub(super) trait Arith: Sized {
     fn add_rows(tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
         add_rows_portable(tally, x, labels, rest)
     }
-    /// Each row's distance added into its cluster's SSE (f64): `sse_rows_portable`, or in another fixed
-    /// order where vectors pay.
-    fn sse_rows(labels: &[u32], dist: &[f32], sse: &mut [f64]) {
-        sse_rows_portable(labels, dist, sse)
+    /// `sse_rows_portable`: each row's distance into its cluster's SSE lanes (k × 8).
+    fn sse_rows(labels: &[u32], dist: &[f32], lanes: &mut [f64]) {
+        sse_rows_portable(labels, dist, lanes)
     }
     /// The lowest of the KB lanes of each of R rows (lowest lane on ties) and its value.
     fn argmin_rows<const KB: usize, const R: usize>(
@@ -94,19 +93,19 @@ impl<const WIDE: bool> Arith for Fused<WIDE> {
         add_rows_portable(tally, x, labels, rest)
     }
     #[inline(always)]
-    fn sse_rows(labels: &[u32], dist: &[f32], sse: &mut [f64]) {
+    fn sse_rows(labels: &[u32], dist: &[f32], lanes: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if WIDE && sse.len() <= 16 {
+        if WIDE && lanes.len() <= 16 * 8 {
             // SAFETY: as in `score_tile`: `Wide` is only reached with an `Avx512` token (AVX-512F and VL).
             return unsafe {
-                if sse.len() <= 8 {
-                    sse_rows_avx512::<8>(labels, dist, sse)
+                if lanes.len() <= 8 * 8 {
+                    sse_rows_avx512::<8>(labels, dist, lanes)
                 } else {
-                    sse_rows_avx512::<16>(labels, dist, sse)
+                    sse_rows_avx512::<16>(labels, dist, lanes)
                 }
             };
         }
-        sse_rows_portable(labels, dist, sse)
+        sse_rows_portable(labels, dist, lanes)
     }
     #[inline(always)]
     fn argmin_rows<const KB: usize, const R: usize>(

@@ -298,6 +298,8 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     // This chunk's sums in f32 (at most MAX_CHUNK rows each, so the f32 error stays ~1e-7 relative), added
     // into the f64 totals once per chunk: half the vector work of f64 per row and no conversions.
     let mut tally = Tally::new(k, d);
+    // Unweighted moved-rows steps: the SSE in 8 lanes per cluster (`sse_rows`), added up at the end.
+    let mut lanes = vec![0f64; if moves && w.is_none() { 8 * k } else { 0 }];
     // A local instead of a field behind `s`: the compiler keeps it in a register across the row loop.
     let mut moved = 0u64;
     assert!(s.sums.len() >= k * d && s.weights.len() >= k && s.sse.len() >= k);
@@ -322,7 +324,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             old.copy_from_slice(&lab[..m]);
             match wc {
                 Some(wc) => weigh_rows(&mut tally, &lab[..m], wc, &dist[..m], &mut s.sse[..k]),
-                None => M::sse_rows(&lab[..m], &dist[..m], &mut s.sse[..k]),
+                None => M::sse_rows(&lab[..m], &dist[..m], &mut lanes),
             }
             continue;
         }
@@ -337,6 +339,9 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
         };
         M::add_rows(&mut tally, xc, &lab[..m], rest);
         tally.flush(&mut s.sums[..k * d]);
+    }
+    for (e, l) in s.sse.iter_mut().zip(lanes.chunks_exact(8)) {
+        *e += sum_lanes(l);
     }
     for ((wt, &n), &tw) in s.weights.iter_mut().zip(&tally.counts).zip(&tally.weights) {
         *wt += if w.is_some() { tw } else { n as f64 };
@@ -441,8 +446,8 @@ pub fn potential(
 }
 
 /// One Lloyd pass over a block of rows (`x` row-major, `labels.len()` rows; `w` their weights): see
-/// `assign_impl`. The statistics are added into `s`; with `moves`, its sums are only the moved rows'
-/// changes to the sums of the assignment in `labels`.
+/// `assign_impl`. The statistics are added into `s`; with `moves`, its sums (and, unweighted, its weights:
+/// the counts) are only the moved rows' changes to those of the assignment in `labels`.
 pub fn assign(
     isa: Isa,
     x: &[f32],
@@ -460,4 +465,48 @@ pub fn assign(
         assign_twin,
         (x, w, t, labels, s, moves)
     )
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The SSE lanes in AVX-512 registers get the same rows in the same order as the portable loop, bit
+    /// for bit, on distances of every size from 2^-40 to 2^40 (where f64 sums round, so that another order
+    /// shows), for 1–16 clusters and chunk tails of every kind, added into lanes that already hold sums.
+    #[test]
+    fn sse_lanes_avx512_add_in_the_portable_order() {
+        let Isa::Avx512(_) = Isa::detect() else {
+            eprintln!("SKIPPING: this CPU has no AVX-512 (or STRATA_CPU_ISA chose less)");
+            return;
+        };
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        for k in 1..=16usize {
+            for n in [1usize, 15, 16, 17, 237, 240] {
+                let labels: Vec<u32> = (0..n).map(|_| next() % k as u32).collect();
+                let dist: Vec<f32> = (0..n)
+                    .map(|_| (1.0 + next() as f32 / 2e9) * 2f32.powi((next() % 81) as i32 - 40))
+                    .collect();
+                let mut want = vec![0.3f64; 8 * k];
+                let mut got = want.clone();
+                sse_rows_portable(&labels, &dist, &mut want);
+                // SAFETY: `Isa::detect` found AVX-512 F and VL (with AVX2 and FMA) on this CPU.
+                unsafe {
+                    if k <= 8 {
+                        sse_rows_avx512::<8>(&labels, &dist, &mut got)
+                    } else {
+                        sse_rows_avx512::<16>(&labels, &dist, &mut got)
+                    }
+                }
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "k={k} n={n}");
+            }
+        }
+    }
 }

@@ -177,7 +177,7 @@ add_rows_fn!(add_rows_avx2, true, "avx2,fma");
 /// The sums' changes when the rows of `x` (row-major, weights `w`) go from cluster `old[i]` to `new[i]`:
 /// each row that changed cluster, times its weight, is subtracted from its old cluster's sums and added to
 /// its new one's, in f64 (`sums`: k × d), in row order. Unweighted, the row counts in `counts` change too
-/// (−1, +1: exact in f64); weighted rows' weights are summed over every row by `count_rows` instead, as a
+/// (−1, +1: exact in f64); weighted rows' weights are summed over every row by `weigh_rows` instead, as a
 /// sum of changes could leave a residue where a cluster empties.
 pub(super) fn move_rows(
     x: &[f32],
@@ -232,10 +232,19 @@ pub(super) fn weigh_rows(
     }
 }
 
-/// Adds each row's distance into its cluster's SSE (f64, in row order).
-pub(super) fn sse_rows_portable(labels: &[u32], dist: &[f32], sse: &mut [f64]) {
+/// Adds each row's distance (as f64) into lane i mod 8 of its cluster's 8 in `lanes` (k × 8; i the row's
+/// index in the chunk), in row order; `sum_lanes` adds them up. The order `sse_rows_avx512` adds them in,
+/// so that every instruction set gives the same bits.
+pub(super) fn sse_rows_portable(labels: &[u32], dist: &[f32], lanes: &mut [f64]) {
     assert_eq!(labels.len(), dist.len());
-    for (&l, &v) in labels.iter().zip(dist) {
-        sse[l as usize] += v as f64;
+    for (i, (&l, &v)) in labels.iter().zip(dist).enumerate() {
+        lanes[l as usize * 8 + i % 8] += v as f64;
     }
+}
+
+/// One cluster's 8 SSE lanes added up in a fixed tree: (0 + 4, 1 + 5, 2 + 6, 3 + 7), then (0 + 2, 1 + 3),
+/// then 0 + 1.
+pub(super) fn sum_lanes(l: &[f64]) -> f64 {
+    let a: [f64; 4] = std::array::from_fn(|j| l[j] + l[j + 4]);
+    (a[0] + a[2]) + (a[1] + a[3])
 }

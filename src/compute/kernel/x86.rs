@@ -492,19 +492,29 @@ score_tile_fn!(
     _mm512_storeu_ps
 );
 
-/// Each row's distance (as f64) added into its cluster's SSE, for at most KM (8 or 16) clusters: one
-/// register of 8 f64 lanes per cluster, 16 rows at a time (a compare of their labels and two masked adds
-/// per cluster, instead of a load, add and store per row), each cluster's lanes then summed by
-/// `_mm512_reduce_add_pd`'s fixed tree into `sse`: the same order on every run and thread count.
+/// `sse_rows_portable` for at most KM (8 or 16) clusters: each cluster's 8 lanes in a register, 16 rows at
+/// a time (a compare of their labels and two masked adds per cluster, rows 0–7 then 8–15, instead of a load,
+/// add and store per row): every lane gets the same rows in the same order as there, so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
-pub(super) fn sse_rows_avx512<const KM: usize>(labels: &[u32], dist: &[f32], sse: &mut [f64]) {
+pub(super) fn sse_rows_avx512<const KM: usize>(labels: &[u32], dist: &[f32], lanes: &mut [f64]) {
     use std::arch::x86_64::*;
-    let n = labels.len();
-    assert!(dist.len() == n && sse.len() <= KM);
+    let (n, k) = (labels.len(), lanes.len() / 8);
+    assert!(dist.len() == n && lanes.len() == 8 * k && k <= KM);
+    // Loops over all KM registers (unrolled, so that `acc` stays in registers), those past k left alone.
     let mut acc = [_mm512_setzero_pd(); KM];
+    for (c, a) in acc.iter_mut().enumerate() {
+        if c < k {
+            // SAFETY: reads lanes[8c..8c + 8], within `lanes` (8k values, c < k).
+            *a = unsafe { _mm512_loadu_pd(lanes.as_ptr().add(8 * c)) };
+        }
+    }
+    // The largest label seen: one at or past k would match no register that is stored back, so it is
+    // refused below, as the portable version's index check does.
+    let mut top = _mm512_setzero_si512();
     let mut add = |l: __m512i, v: __m512, valid: __mmask16| {
+        top = _mm512_max_epu32(top, l);
         let (lo, hi) = (
             _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
@@ -540,7 +550,14 @@ pub(super) fn sse_rows_avx512<const KM: usize>(labels: &[u32], dist: &[f32], sse
         };
         add(l, v, valid);
     }
-    for (e, a) in sse.iter_mut().zip(acc) {
-        *e += _mm512_reduce_add_pd(a);
+    assert!(
+        (_mm512_reduce_max_epu32(top) as usize) < k.max(1),
+        "label out of range"
+    );
+    for (c, a) in acc.iter().enumerate() {
+        if c < k {
+            // SAFETY: writes lanes[8c..8c + 8], within `lanes` (8k values, c < k).
+            unsafe { _mm512_storeu_pd(lanes.as_mut_ptr().add(8 * c), *a) };
+        }
     }
 }
