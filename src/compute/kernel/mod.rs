@@ -124,7 +124,12 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
         true,
         lab,
         dist,
+        // Inlined by force: a closure is compiled on its own unless inlined, without the AVX2+FMA of the
+        // function it sits in, and `mul_add` there became a call to libm's `fmaf` per multiply-add
+        // (9–32 centroids on AVX2-only CPUs ran ~50× slower, BENCHMARKS.md session 20).
+        #[inline(always)]
         |x, l, e| M::argmin_rows(&tile::<M, KB, R, false>(x, t, 0), l, e),
+        #[inline(always)]
         |x, l, e| M::argmin_rows(&tile::<M, KB, 1, false>(x, t, 0), l, e),
     );
 }
