@@ -53,12 +53,6 @@ use super::Stats;
 /// score tiles, compute-bound, gained nothing measurable and do not prefetch.
 const PREFETCH_BYTES: usize = 4096;
 
-// The AVX-512 exact tiles ask for their rows themselves, a cache line per feature inside their loop,
-// rather than `by_row_blocks` asking for a block's lines all at once, which waited on the line-fill
-// buffers: above 16 features since session 18 (1M × 64 K=8 1.22× faster, 200K × 128 K=10 1.37×), at
-// every d since session 20, once the moved-rows sums had made the step shorter (1M × 16 K=8 1.10×, 1M × 6
-// K=5 1.08×; BENCHMARKS.md).
-
 /// Asks for the cache lines of `x[from..from + len]` (which may run past the end of `x`, into the rows of
 /// the next chunk, or beyond: a prefetch never faults) to be brought into L1.
 #[inline(always)]
@@ -77,7 +71,10 @@ fn prefetch(x: &[f32], from: usize, len: usize) {
 
 /// Runs `block` on the chunk's rows (`xc`, `lab.len()` rows) `rb` at a time, asking for the rows
 /// `PREFETCH_BYTES` ahead first if `ask`, then `one` on each row left over; each gets its rows' labels and
-/// distances.
+/// distances. The AVX-512 exact tiles do not `ask`: they ask for their rows themselves, a cache line per
+/// feature inside their loop, as a block's lines asked for at once waited on the line-fill buffers (above
+/// 16 features since session 18: 1M × 64 K=8 1.22× faster; at every d since session 20, once the
+/// moved-rows sums had made the step shorter: 1M × 16 K=8 1.10×; BENCHMARKS.md).
 #[inline(always)]
 fn by_row_blocks(
     xc: &[f32],
