@@ -174,7 +174,10 @@ fn measure(
     drop(raw);
     let (n, d) = (m.n, m.d);
     if k > n {
-        return Err(Error::usage(format!("k = {k} is larger than the {n} rows")));
+        return Err(Error::input(format!(
+            "k = {k} is larger than the number of rows ({n}) of {}",
+            path.display()
+        )));
     }
     let ds = Dataset::new(&m.data, d, None);
     let c0 = init::random_rows(&ds, k, &mut init::restart_rng(opts.seed, 0));

@@ -36,11 +36,7 @@ fn handle_signals() {
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-            let what = if strata::data::sink::abandon_all() {
-                "; nothing was published, --out is as it was"
-            } else {
-                ""
-            };
+            let what = strata::data::sink::abandon_all().describe();
             eprintln!("error: interrupted by {name}{what}");
             std::process::exit(128 + sig);
         }

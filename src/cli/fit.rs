@@ -78,9 +78,9 @@ pub struct FitArgs {
     /// them cut at --k (summary.json compares it with k-means; dendrogram.json holds the tree).
     #[arg(long, default_value = "kmeans", value_parser = ["kmeans", "ward"])]
     pub method: String,
-    /// Micro-clusters of --method ward.
-    #[arg(long, default_value_t = strata::kmeans::ward::DEFAULT_MICRO)]
-    pub micro_clusters: usize,
+    /// Micro-clusters of --method ward (default 256).
+    #[arg(long)]
+    pub micro_clusters: Option<usize>,
     #[command(flatten)]
     pub lloyd: LloydArgs,
     #[command(flatten)]
@@ -134,7 +134,7 @@ impl From<&FitArgs> for FitOptions {
             init: a.init.clone(),
             method: match a.method.as_str() {
                 "ward" => Method::Ward {
-                    micro: a.micro_clusters,
+                    micro: (a.micro_clusters).unwrap_or(strata::kmeans::ward::DEFAULT_MICRO),
                 },
                 _ => Method::KMeans,
             },
@@ -153,6 +153,11 @@ impl From<&FitArgs> for FitOptions {
 }
 
 pub fn run(args: FitArgs, log: &dyn Fn(&str)) -> Result<()> {
+    if args.micro_clusters.is_some() && args.method != "ward" {
+        return Err(strata::error::Error::usage(
+            "--micro-clusters applies to --method ward only: add --method ward, or leave it out",
+        ));
+    }
     let opts = FitOptions::from(&args);
     let sel = args.device.select(log)?;
     let outcome = strata::jobs::fit::run(&opts, &sel, log)?;

@@ -128,6 +128,35 @@ pub struct TextArgs {
     /// (empty, NA, N/A, n/a, NaN, nan, null, NULL, None, #N/A, <NA>, …).
     #[arg(long, value_delimiter = ',')]
     pub na_values: Option<Vec<String>>,
+    /// Decimal mark of numbers in CSV/TSV inputs: '.' or ',' (default: detected per file; a ','-delimited
+    /// file uses '.', other delimiters try ',' first).
+    #[arg(long, value_parser = parse_decimal)]
+    pub decimal: Option<u8>,
+    /// Thousands separator of numbers in CSV/TSV inputs: ',' '.' ' ' "'" or 'none' (default: the one
+    /// that goes with the decimal mark).
+    #[arg(long, value_parser = parse_thousands)]
+    pub thousands: Option<Thousands>,
+}
+
+/// A `--thousands` value: a separator, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Thousands(Option<u8>);
+
+fn parse_decimal(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "." | "," => Ok(s.as_bytes()[0]),
+        _ => Err(format!("'{s}' is not a decimal mark: give '.' or ','")),
+    }
+}
+
+fn parse_thousands(s: &str) -> std::result::Result<Thousands, String> {
+    match s {
+        "none" => Ok(Thousands(None)),
+        "," | "." | " " | "'" => Ok(Thousands(Some(s.as_bytes()[0]))),
+        _ => Err(format!(
+            "'{s}' is not a thousands separator: give ',' '.' ' ' \"'\" or none"
+        )),
+    }
 }
 
 impl TextArgs {
@@ -139,6 +168,8 @@ impl TextArgs {
         if let Some(v) = &self.na_values {
             o.na_values = v.clone();
         }
+        o.decimal = self.decimal;
+        o.thousands = self.thousands.map(|t| t.0);
         o
     }
 }

@@ -10,6 +10,10 @@ use crate::data::source::{MostlyNumeric, Part, Source};
 use crate::error::{Error, Result};
 use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
 
+/// What the error for missing values under `--missing error` advises.
+pub const MISSING_ADVICE: &str =
+    "use --missing drop to skip those rows or --missing median to impute";
+
 /// What to do with nulls and NaNs in feature columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,14 +94,14 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
             for name in names {
                 let i = resolve(schema, name, "feature")?;
                 let t = schema.field(i).data_type();
+                if spec.categorical.contains(name) {
+                    return Err(Error::usage(format!(
+                        "column '{name}' is named in both --features and --categorical; --features lists the numeric features only, so leave it out of --features"
+                    )));
+                }
                 if !numeric_type(t) {
                     return Err(Error::input(format!(
                         "feature column '{name}' has type {t}, not a number; leave it out of --features, or name it in --categorical"
-                    )));
-                }
-                if spec.categorical.contains(name) {
-                    return Err(Error::usage(format!(
-                        "column '{name}' is named in both --features and --categorical"
                     )));
                 }
                 if cols.contains(&i) {
@@ -234,6 +238,22 @@ fn to_f64(col: &ArrayRef, name: &str) -> Result<Float64Array> {
         .downcast_ref::<Float64Array>()
         .expect("cast to Float64")
         .clone())
+}
+
+/// The first value of a 64-bit integer column beyond ±2^53, which f64 (the matrix's type) cannot hold
+/// exactly: its row and its text.
+fn first_inexact(col: &ArrayRef) -> Option<(usize, String)> {
+    const EXACT: u64 = 1 << 53;
+    let a = col.as_any();
+    if let Some(a) = a.downcast_ref::<arrow_array::Int64Array>() {
+        let i = (0..a.len()).find(|&i| a.is_valid(i) && a.value(i).unsigned_abs() > EXACT)?;
+        return Some((i, a.value(i).to_string()));
+    }
+    if let Some(a) = a.downcast_ref::<arrow_array::UInt64Array>() {
+        let i = (0..a.len()).find(|&i| a.is_valid(i) && a.value(i) > EXACT)?;
+        return Some((i, a.value(i).to_string()));
+    }
+    None
 }
 
 /// Whether a column holds numbers: a numeric type, or a dictionary of them (a pandas Categorical of ints).
@@ -381,6 +401,16 @@ pub fn decode_batch(
             bad = Some((i, rank, msg()));
         }
     };
+    for (j, name) in cols.names.iter().enumerate() {
+        if let Some((i, v)) = first_inexact(batch.column(j)) {
+            note(i, j, &|| {
+                format!(
+                    "column '{name}' holds {v} at row {} (0-based), beyond 2^53, where 64-bit floats no longer hold every integer (its values would collapse): it is likely an identifier; leave it out of the features, or name it with --id",
+                    first_row + i
+                )
+            });
+        }
+    }
     let feats: Vec<Float64Array> = (cols.names.iter().enumerate())
         .map(|(j, name)| to_f64(batch.column(j), name))
         .collect::<Result<_>>()?;
@@ -618,7 +648,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         return Err(missing_error(
             &cols.feature_names(),
             &missing_counts,
-            "use --missing drop to skip those rows or --missing median to impute",
+            MISSING_ADVICE,
         ));
     }
     let dropped: Vec<usize> = if missing == Missing::Drop {

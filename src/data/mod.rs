@@ -3,6 +3,7 @@
 pub mod ids;
 pub mod load;
 pub mod matrix;
+pub mod numbers;
 pub mod sink;
 pub mod source;
 pub mod write;

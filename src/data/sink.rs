@@ -125,19 +125,53 @@ impl Drop for Pending {
     }
 }
 
+/// Output directories this process has published a new set to (under the [`pending`] lock).
+static PUBLISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// What [`abandon_all`] found.
+#[derive(Debug, Default)]
+pub struct Abandoned {
+    /// Some run's staging was removed: its `--out` keeps the previous set.
+    pub runs: bool,
+    /// Directories that had already received their new set before the signal took effect.
+    pub published: Vec<PathBuf>,
+}
+
+impl Abandoned {
+    /// What the user is told about the outputs' state, appended to "interrupted by SIGTERM".
+    pub fn describe(&self) -> String {
+        if self.runs {
+            "; nothing was published, --out is as it was".into()
+        } else if !self.published.is_empty() {
+            let dirs: Vec<String> = self
+                .published
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            format!(
+                "; the signal came after the outputs were published: {} holds the new set, complete",
+                dirs.join(", ")
+            )
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// Removes the staging of every run in progress and blocks all further publishing, for a process about to
 /// exit on a signal. A publish already under way completes first (it holds the same lock), so `--out`
-/// holds the previous set or the new one, never a mix. Returns whether any run was abandoned.
-pub fn abandon_all() -> bool {
+/// holds the previous set or the new one, never a mix; the result says which.
+pub fn abandon_all() -> Abandoned {
     let mut list = pending();
-    let any = list.iter().any(|(_, steps)| !steps.is_empty());
+    let runs = list.iter().any(|(_, steps)| !steps.is_empty());
     for (_, steps) in list.iter_mut() {
         steps.iter().rev().for_each(Undo::run);
         steps.clear();
     }
+    let published = PUBLISHED.lock().map(|p| p.clone()).unwrap_or_default();
     // Never released: the process exits.
     std::mem::forget(list);
-    any
+    Abandoned { runs, published }
 }
 
 /// The hidden directory beside `dir` that holds its sets, staging and lock.
@@ -314,8 +348,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// What `DIR` is now.
 enum Current {
     Missing,
-    /// A symlink (ours, or the user's: it is replaced, its target left alone).
-    Link(Option<PathBuf>),
+    /// strata's symlink to the published set.
+    Link(PathBuf),
     /// A plain directory of strata outputs, replaced as a whole.
     PlainDir,
 }
@@ -327,7 +361,23 @@ fn current(dir: &Path) -> Result<Current> {
         Ok(m) => m,
     };
     if meta.file_type().is_symlink() {
-        return Ok(Current::Link(fs::read_link(dir).ok()));
+        let target = fs::read_link(dir).map_err(|e| Error::output(dir, e))?;
+        let (_, name) = store_of(dir)?;
+        let mut parts = target.components();
+        let ours = parts.next() == Some(Component::Normal(format!(".{name}.strata").as_ref()))
+            && matches!(parts.next(), Some(Component::Normal(s)) if s.to_string_lossy().starts_with("set-"))
+            && parts.next().is_none();
+        if !ours {
+            // Replacing the user's link would leave the folder it points to with stale outputs.
+            return Err(Error::output(
+                dir,
+                format!(
+                    "it is a symbolic link to {} that strata did not make; give that folder itself as --out, or a new name",
+                    target.display()
+                ),
+            ));
+        }
+        return Ok(Current::Link(target));
     }
     if !meta.is_dir() {
         return Err(Error::output(
@@ -339,6 +389,17 @@ fn current(dir: &Path) -> Result<Current> {
     for e in entries {
         let e = e.map_err(|e| Error::output(dir, e))?;
         let name = e.file_name().to_string_lossy().into_owned();
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        if KNOWN_FILES.contains(&name.as_str()) && !is_file {
+            // strata writes plain files only: a directory (a Spark-style `labels.parquet/` of parts) or
+            // a link of that name holds someone else's data.
+            return Err(Error::output(
+                dir,
+                format!(
+                    "it holds '{name}', which is not a file strata wrote (a directory or a link); strata replaces its --out as a whole, so move that data or give a new directory"
+                ),
+            ));
+        }
         if !KNOWN_FILES.contains(&name.as_str()) && !name.starts_with(".strata-tmp-") {
             return Err(Error::output(
                 dir,
@@ -464,10 +525,13 @@ impl OutputSet {
         }
         sync_dir(&parent_of(&self.dir))?;
         self.pending.with(&mut list, Vec::clear);
+        if let Ok(mut p) = PUBLISHED.lock() {
+            p.push(self.dir.clone());
+        }
         drop(list);
         // Keep the new set and the one it replaced (a reader may have resolved DIR just before).
         let keep_prev = match before {
-            Current::Link(Some(t)) => t.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Current::Link(t) => t.file_name().map(|n| n.to_string_lossy().into_owned()),
             _ => None,
         };
         remove_entries(&self.store, |n| {

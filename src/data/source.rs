@@ -11,6 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
+use crate::data::numbers::Notation;
 use crate::error::{Error, Result};
 
 /// Rows per streamed record batch.
@@ -42,6 +43,10 @@ pub struct CsvOptions {
     pub delimiter: Option<u8>,
     /// Cells that mean "missing" (matched exactly).
     pub na_values: Vec<String>,
+    /// The decimal mark of numbers written as text (`.` or `,`); None = detected per file.
+    pub decimal: Option<u8>,
+    /// The thousands separator: Some(None) = none; None = the one that goes with the decimal mark.
+    pub thousands: Option<Option<u8>>,
 }
 
 impl Default for CsvOptions {
@@ -49,6 +54,8 @@ impl Default for CsvOptions {
         CsvOptions {
             delimiter: None,
             na_values: NA_VALUES.iter().map(|s| s.to_string()).collect(),
+            decimal: None,
+            thousands: None,
         }
     }
 }
@@ -68,7 +75,7 @@ pub struct MostlyNumeric {
 impl MostlyNumeric {
     pub fn describe(&self) -> String {
         format!(
-            "mostly numbers, but {} cell(s) are not (first '{}' at row {}): clean them, or add the token to --na-values",
+            "mostly numbers, but {} cell(s) are not (first '{}' at row {}): clean them, add the token to --na-values, or give --decimal/--thousands if they are numbers in another notation",
             self.bad_cells, self.first, self.first_row
         )
     }
@@ -82,6 +89,8 @@ struct InputFile {
     parts: Vec<usize>,
     /// The parsed Parquet footer, shared by the readers of its row groups.
     meta: Option<ArrowReaderMetadata>,
+    /// Delimited text: the columns (schema indices) read as text and converted to numbers, and how.
+    numbers: Option<(Notation, Vec<usize>)>,
 }
 
 /// A unit of input that can be decoded independently: one Parquet row group, or one CSV file.
@@ -238,6 +247,19 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             )));
         }
     }
+    // The same file named twice (or a file and its directory) would count its customers twice.
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::with_capacity(out.len());
+    for f in &out {
+        let real = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            return Err(Error::usage(format!(
+                "input {} is given twice (also as {}): its rows would be read twice; name each input once",
+                f.display(),
+                first.display()
+            )));
+        }
+        seen.push((real, f));
+    }
     Ok(out)
 }
 
@@ -360,13 +382,18 @@ impl Source {
                 "no input given: name a Parquet file, a directory of Parquet files or a CSV file",
             ));
         }
+        if csv.decimal.is_some() && csv.thousands == Some(csv.decimal) {
+            return Err(Error::usage(
+                "--decimal and --thousands name the same character: give different ones",
+            ));
+        }
         let paths = expand(inputs)?;
         let null_regex = null_regex(&csv.na_values)?;
         let mut files = Vec::with_capacity(paths.len());
         let mut schema: Option<SchemaRef> = None;
         for path in paths {
             let format = detect(&path, csv)?;
-            let (mut file_schema, rows, meta) = match format {
+            let (mut file_schema, rows, meta, numbers) = match format {
                 Format::Parquet => {
                     let f = File::open(&path).map_err(|e| open_err(&path, e))?;
                     let meta = ArrowReaderMetadata::load(&f, Default::default())
@@ -377,12 +404,19 @@ impl Source {
                         .iter()
                         .map(|g| g.num_rows().max(0) as usize)
                         .collect();
-                    (Arc::new(strip_metadata(meta.schema())), groups, Some(meta))
+                    let schema = Arc::new(strip_metadata(meta.schema()));
+                    (schema, groups, Some(meta), None)
                 }
                 Format::Csv { delimiter, gzip } => {
                     let (schema, rows) =
                         csv_schema(&path, (delimiter, gzip), text_columns, &null_regex)?;
-                    (Arc::new(schema), vec![rows], None)
+                    let file = (path.as_path(), (delimiter, gzip), &null_regex);
+                    let numbers = written_numbers(file, &schema, text_columns, csv)?;
+                    let schema = match &numbers {
+                        Some((_, cols)) => with_type(&schema, cols, DataType::Float64),
+                        None => schema,
+                    };
+                    (Arc::new(schema), vec![rows], None, numbers)
                 }
             };
             check_unique_names(&file_schema, &path)?;
@@ -406,6 +440,7 @@ impl Source {
                 format,
                 parts: rows,
                 meta,
+                numbers,
             });
         }
         Ok(Source {
@@ -484,6 +519,24 @@ impl Source {
                 }
             })
             .collect())
+    }
+
+    /// The columns of delimited files read as numbers written for people (`12,345`, `-0,123`), in words.
+    pub fn notes(&self) -> Vec<String> {
+        (self.files.iter())
+            .filter_map(|f| {
+                let (n, cols) = f.numbers.as_ref()?;
+                let names: Vec<String> = (cols.iter())
+                    .map(|&c| format!("'{}'", self.schema.field(c).name()))
+                    .collect();
+                Some(format!(
+                    "{}: {} read as numbers with {}",
+                    f.path.display(),
+                    names.join(", "),
+                    n.describe()
+                ))
+            })
+            .collect()
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -646,15 +699,167 @@ fn open_batches(
             })))
         }
         Format::Csv { delimiter, gzip } => {
-            let reader = arrow_csv::ReaderBuilder::new(schema.clone())
+            let read_schema = match &f.numbers {
+                Some((_, cols)) => Arc::new(with_type(schema, cols, DataType::Utf8)),
+                None => schema.clone(),
+            };
+            let reader = arrow_csv::ReaderBuilder::new(read_schema)
                 .with_format(csv_format(delimiter, null_regex))
                 .with_batch_size(BATCH_ROWS)
                 .with_projection(sorted.clone())
                 .build(text_reader(&path, gzip)?)
                 .map_err(|e| csv_err(&path, e))?;
+            let numbers = f.numbers.clone();
+            let columns = columns.to_vec();
             Ok(Box::new(reader.map(move |r| {
-                r.map(&reorder).map_err(|e| csv_err(&path, e))
+                let b = r.map(&reorder).map_err(|e| csv_err(&path, e))?;
+                match &numbers {
+                    Some(n) => to_numbers(b, &columns, n, &path),
+                    None => Ok(b),
+                }
             })))
         }
     }
+}
+
+/// `schema` with the columns `cols` of type `t`.
+fn with_type(schema: &Schema, cols: &[usize], t: DataType) -> Schema {
+    let fields: Vec<Field> = (schema.fields().iter().enumerate())
+        .map(|(i, f)| {
+            if cols.contains(&i) {
+                Field::new(f.name(), t.clone(), true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+/// A delimited file being opened: its path, (delimiter, gzip) and missing-cell regex.
+type TextFile<'a> = (&'a Path, (u8, bool), &'a Option<regex::Regex>);
+
+/// The columns of a delimited file that hold numbers written for people (`12,345`, `-0,123`), which the
+/// reader infers as text, and their notation: one notation per file, the first of
+/// [`Notation::candidates`] in which some text column reads whole (or the one `--decimal` gives). In a
+/// decimal-comma file the columns inferred as decimal-point floats are read in that notation too
+/// (`1.234` is 1234 there); one that does not read is an error, as guessing would be wrong either way.
+fn written_numbers(
+    (path, (delimiter, gzip), null_regex): TextFile,
+    schema: &Schema,
+    text_columns: &[&str],
+    csv: &CsvOptions,
+) -> Result<Option<(Notation, Vec<usize>)>> {
+    let notations = Notation::candidates(csv.decimal, csv.thousands, delimiter);
+    let comma = notations.iter().any(|n| n.decimal != b'.');
+    let float = |i: usize| schema.field(i).data_type() == &DataType::Float64;
+    let cols: Vec<usize> = (schema.fields().iter().enumerate())
+        .filter(|(_, f)| !text_columns.contains(&f.name().as_str()))
+        .filter(|(i, f)| f.data_type() == &DataType::Utf8 || (comma && float(*i)))
+        .map(|(i, _)| i)
+        .collect();
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    let reader = arrow_csv::ReaderBuilder::new(Arc::new(with_type(schema, &cols, DataType::Utf8)))
+        .with_format(csv_format(delimiter, null_regex))
+        .with_batch_size(BATCH_ROWS)
+        .with_projection(cols.clone())
+        .build(text_reader(path, gzip)?)
+        .map_err(|e| csv_err(path, e))?;
+    // Per column and notation: the first cell that does not read (None while all do); cells seen.
+    let mut bad = vec![vec![None::<(String, usize)>; notations.len()]; cols.len()];
+    let mut cells = vec![0usize; cols.len()];
+    let mut row = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| csv_err(path, e))?;
+        for (c, b) in bad.iter_mut().enumerate() {
+            let a = (batch.column(c).as_any())
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("read as text");
+            for (i, v) in a.iter().enumerate() {
+                if b.iter().all(Option::is_some) {
+                    break;
+                }
+                let Some(v) = v else { continue };
+                cells[c] += 1;
+                for (n, slot) in notations.iter().zip(b.iter_mut()) {
+                    if slot.is_none() && n.parse(v).is_none() {
+                        *slot = Some((v.to_string(), row + i));
+                    }
+                }
+            }
+        }
+        row += batch.num_rows();
+        // Most text columns (names, regions) fail on their first cell: no need to read on.
+        if csv.decimal.is_none() && bad.iter().flatten().all(Option::is_some) {
+            return Ok(None);
+        }
+    }
+    let reads = |c: usize, n: usize| cells[c] > 0 && bad[c][n].is_none();
+    let Some(n) = (0..notations.len()).find(|&n| {
+        csv.decimal.is_some() || (0..cols.len()).any(|c| !float(cols[c]) && reads(c, n))
+    }) else {
+        return Ok(None);
+    };
+    let notation = notations[n];
+    let mut converted = Vec::new();
+    for (c, &i) in cols.iter().enumerate() {
+        if float(i) && notation.decimal == b'.' {
+            continue;
+        }
+        if reads(c, n) {
+            converted.push(i);
+        } else if let (true, Some((cell, r))) = (float(i), &bad[c][n]) {
+            return Err(Error::input(format!(
+                "{}: column '{}' has '{cell}' at row {r} (0-based), which is not a number with {}, the notation of this file's other number columns; clean it, or give --decimal",
+                path.display(),
+                schema.field(i).name(),
+                notation.describe()
+            )));
+        }
+    }
+    Ok((!converted.is_empty()).then_some((notation, converted)))
+}
+
+/// `batch` (the columns `columns` of a delimited file, in that order) with the text columns of `numbers`
+/// converted to numbers.
+fn to_numbers(
+    batch: RecordBatch,
+    columns: &[usize],
+    (notation, cols): &(Notation, Vec<usize>),
+    path: &Path,
+) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut arrays = batch.columns().to_vec();
+    for (k, c) in columns.iter().enumerate() {
+        if !cols.contains(c) {
+            continue;
+        }
+        let text = (arrays[k].as_any())
+            .downcast_ref::<arrow_array::StringArray>()
+            .expect("read as text");
+        let values = (text.iter())
+            .map(|v| match v {
+                None => Ok(None),
+                Some(v) => notation.parse(v).map(Some).ok_or_else(|| {
+                    Error::input(format!(
+                        "{}: column '{}' has '{v}', not a number with {} (the file changed while it was read?)",
+                        path.display(),
+                        fields[k].name(),
+                        notation.describe()
+                    ))
+                }),
+            })
+            .collect::<Result<arrow_array::Float64Array>>()?;
+        arrays[k] = Arc::new(values);
+        fields[k] = Field::new(fields[k].name(), DataType::Float64, true);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Error::input(format!("cannot read {}", path.display())).with_source(e))
 }

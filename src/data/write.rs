@@ -94,13 +94,9 @@ pub fn write_columns(path: PathBuf, fields: Vec<Field>, cols: Vec<ArrayRef>) -> 
 }
 
 /// Replaces the file `path` as a whole: `fill` writes a temporary file beside it (removed if the run fails
-/// or is interrupted), which is then renamed over `path`. `public` makes it readable by others (a data
-/// file) rather than private to its owner.
-pub fn replace_file(
-    path: &Path,
-    public: bool,
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
+/// or is interrupted), which is then renamed over `path`. The file gets the mode of every other file
+/// strata writes (0666 less the umask), not the temporary file's private 0600.
+pub fn replace_file(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -108,12 +104,10 @@ pub fn replace_file(
     let mut builder = tempfile::Builder::new();
     builder.prefix(".strata-");
     #[cfg(unix)]
-    if public {
+    {
         use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    #[cfg(not(unix))]
-    let _ = public;
     let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
@@ -126,9 +120,9 @@ pub fn replace_file(
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically (see [`replace_file`]), private to its owner.
+/// Writes `bytes` to `path` atomically (see [`replace_file`]).
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace_file(path, false, |tmp| {
+    replace_file(path, |tmp| {
         std::fs::OpenOptions::new()
             .write(true)
             .open(tmp)

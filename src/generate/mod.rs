@@ -171,9 +171,7 @@ pub fn generate(out: &Path, rows: usize, d: usize, k: usize, seed: u64) -> Resul
     let blobs = Blobs::new(k, d, seed);
     let schema = schema(d);
     // A data file for others to read, not a private temporary.
-    replace_file(out, true, |tmp| {
-        write_batches(tmp, rows, &blobs, &schema, seed)
-    })
+    replace_file(out, |tmp| write_batches(tmp, rows, &blobs, &schema, seed))
 }
 
 /// Streams the generated batches into a Parquet file at `path`.

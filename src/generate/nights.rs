@@ -316,7 +316,7 @@ pub fn generate_night(
         said.push(format!("night {}: {}", t + 1, w.apply(e)?));
     }
     let schema = schema(d);
-    replace_file(out, true, |tmp| {
+    replace_file(out, |tmp| {
         let mut sink = ParquetSink::create(tmp.to_path_buf(), schema.clone())?;
         for group in w
             .customers

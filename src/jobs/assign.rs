@@ -125,6 +125,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
     let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
+    source.notes().iter().for_each(|n| log(n));
     let id = present_id(id, opts.id.is_none(), &source, log, &mut warnings);
     let cols = model_columns(&model, &source, id)?;
     let prev_keys = match &previous {
@@ -246,7 +247,17 @@ fn relate(
     let migration = match (prev_keys, now_keys, previous) {
         (Some(prev), Some((now, nulls)), Some(p)) => {
             migration::note_nulls(nulls, "tonight", warnings);
-            migration::join_or_warn(prev, now, &p.dir, warnings)
+            migration::join_or_warn(prev, now, &p.dir, warnings).filter(|m| {
+                // Every customer "new" and "gone" would be a wrong migration, not a real one.
+                let joined = m.both() > 0;
+                if !joined {
+                    warnings.push(format!(
+                        "no customer id of tonight was in {}'s labels: the ids do not join (re-keyed, or another id type?); no migration or transitions",
+                        p.dir.display()
+                    ));
+                }
+                joined
+            })
         }
         _ => None,
     };

@@ -11,7 +11,7 @@ use super::{MissingCount, PhaseSeconds, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::ids;
-use crate::data::load::{LeftOut, left_out};
+use crate::data::load::{LeftOut, feature_columns, left_out};
 use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::{LoadSpec, Missing, Source, load};
@@ -180,7 +180,15 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
         features: Some(prep.names()),
         ..Default::default()
     };
-    let m = load(&source, &spec, Missing::Error).map_err(wrap)?.raw;
+    // Every centroid needs every feature: the --missing policies of the input do not apply here.
+    let m = load(&source, &spec, Missing::Error)
+        .map_err(|e| {
+            wrap(e).replace_in_message(
+                crate::data::load::MISSING_ADVICE,
+                "every centroid needs a value for every feature: fill them in",
+            )
+        })?
+        .raw;
     if m.n != k {
         return Err(Error::input(format!(
             "--init file {} has {} centroids but --k is {k}",
@@ -333,6 +341,7 @@ pub(crate) fn open_input(
 ) -> Result<(Source, LoadSpec, Vec<LeftOut>, Vec<String>)> {
     let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
     let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
+    source.notes().iter().for_each(|n| log(n));
     let spec = LoadSpec {
         features: opts.features.clone(),
         id: opts.id.clone(),
@@ -375,6 +384,11 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut staging = OutputSet::create(&opts.out, &read)?;
     let (source, spec, columns_left_out, mut warnings) = open_input(opts, log)?;
+    let schema = source.schema();
+    let names: Vec<String> = (feature_columns(schema, &spec)?.iter())
+        .map(|&i| schema.field(i).name().clone())
+        .collect();
+    output::check_feature_names(&names, spec.weight.is_some())?;
     let prep_spec = PrepSpec {
         missing: opts.missing,
         scale: opts.scale,

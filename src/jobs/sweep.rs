@@ -84,6 +84,9 @@ pub const RULE: &str = "each criterion votes for one k: the highest silhouette, 
 (Kneedle), the lowest Davies-Bouldin, the highest Calinski-Harabasz; the k with the most votes wins, a tie \
 going to the silhouette's k if tied, else to the smallest tied k";
 
+/// The most k values one sweep fits (each is a whole k-means fit).
+pub const MAX_KS: usize = 256;
+
 /// Parses "2..12" (inclusive), "2..=12" or "2,3,5" into increasing k values, each at least 2.
 pub fn parse_ks(s: &str) -> std::result::Result<Vec<usize>, String> {
     let num = |t: &str| {
@@ -93,6 +96,13 @@ pub fn parse_ks(s: &str) -> std::result::Result<Vec<usize>, String> {
     };
     let mut ks: Vec<usize> = if let Some((a, b)) = s.split_once("..") {
         let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
+        // Counted before anything is allocated: 2..4000000000 would ask for gigabytes.
+        if b >= a && b - a >= MAX_KS {
+            return Err(format!(
+                "--k {s}: {} values; a sweep tries at most {MAX_KS} values of k (e.g. 2..30)",
+                (b - a).saturating_add(1)
+            ));
+        }
         (a..=b).collect()
     } else {
         s.split(',')
@@ -101,6 +111,12 @@ pub fn parse_ks(s: &str) -> std::result::Result<Vec<usize>, String> {
     };
     ks.sort_unstable();
     ks.dedup();
+    if ks.len() > MAX_KS {
+        return Err(format!(
+            "--k {s}: {} values; a sweep tries at most {MAX_KS} values of k",
+            ks.len()
+        ));
+    }
     if ks.len() < 2 || ks[0] < 2 {
         return Err(format!(
             "--k {s}: give at least two values, each at least 2 (e.g. 2..12)"
@@ -319,5 +335,12 @@ mod tests {
         assert!(parse_ks("1..4").is_err());
         assert!(parse_ks("4").is_err());
         assert!(parse_ks("2..x").is_err());
+        // Ranges too long to sweep are refused before anything is allocated (2..u64::MAX panicked with
+        // a capacity overflow, 2..4000000000 aborted on a 32 GB allocation).
+        for s in ["2..18446744073709551615", "2..4000000000", "2..258"] {
+            let e = parse_ks(s).unwrap_err();
+            assert!(e.contains("at most 256 values"), "{s}: {e}");
+        }
+        assert_eq!(parse_ks("2..257").unwrap().len(), MAX_KS);
     }
 }

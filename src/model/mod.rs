@@ -255,8 +255,11 @@ impl Model {
                 ));
             }
             v => {
+                let v = v.map_or("no format version".into(), |v| {
+                    format!("format version {v}")
+                });
                 return Err(bad(format!(
-                    "format version {v:?}; this strata reads version {FORMAT_VERSION}: use the strata that wrote it, or refit"
+                    "it has {v}; this strata reads version {FORMAT_VERSION}: use the strata that wrote it, or refit"
                 )));
             }
         }

@@ -138,6 +138,24 @@ pub struct SegmentRow {
     pub centroid: Vec<f64>,
 }
 
+/// The columns of segments.parquet before the centroid columns (then `weight` in a weighted fit).
+const SEGMENT_COLUMNS: [&str; 6] = ["segment", "name", "rule", "customers", "share", "sse"];
+
+/// Refuses, before any work, a numeric feature whose name segments.parquet already uses for its own column.
+pub fn check_feature_names(names: &[String], weighted: bool) -> Result<()> {
+    let weight = weighted.then_some("weight");
+    match names
+        .iter()
+        .find(|n| SEGMENT_COLUMNS.contains(&n.as_str()) || Some(n.as_str()) == weight)
+    {
+        Some(name) => Err(Error::input(format!(
+            "feature column '{name}' has the name of a segments.parquet column ({}); rename it in the input",
+            SEGMENT_COLUMNS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Writes segments.parquet: segment (its id), name, rule, customers, share, sse, (weight), then one
 /// centroid column per numeric feature. Names and rules come from the model (null in older models).
 pub fn write_segments(
@@ -149,14 +167,18 @@ pub fn write_segments(
     let total: u64 = rows.iter().map(|r| r.customers).sum();
     let features = model.preparation.names();
     let segs = &model.segments;
-    let mut fields = vec![
-        Field::new("segment", DataType::UInt32, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("rule", DataType::Utf8, true),
-        Field::new("customers", DataType::UInt64, false),
-        Field::new("share", DataType::Float64, false),
-        Field::new("sse", DataType::Float64, false),
+    check_feature_names(&features, weighted)?;
+    let types = [
+        DataType::UInt32,
+        DataType::Utf8,
+        DataType::Utf8,
+        DataType::UInt64,
+        DataType::Float64,
+        DataType::Float64,
     ];
+    let mut fields: Vec<Field> = (SEGMENT_COLUMNS.iter().zip(types))
+        .map(|(n, t)| Field::new(*n, t.clone(), matches!(t, DataType::Utf8)))
+        .collect();
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(UInt32Array::from_iter_values(segs.iter().map(|s| s.id))),
         Arc::new(StringArray::from_iter(
@@ -180,11 +202,6 @@ pub fn write_segments(
         )));
     }
     for (j, name) in features.iter().enumerate() {
-        if fields.iter().any(|f| f.name() == name) {
-            return Err(Error::input(format!(
-                "feature column '{name}' has the name of a segments.parquet column; rename it in the input"
-            )));
-        }
         fields.push(Field::new(name, DataType::Float64, false));
         cols.push(Arc::new(Float64Array::from_iter_values(
             rows.iter().map(|r| r.centroid[j]),

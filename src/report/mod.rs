@@ -185,6 +185,12 @@ pub fn stage(
 
 /// Writes `dir`/report.html atomically and returns its path.
 pub fn write(dir: &Path, groups: &Groups) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(crate::error::Error::input(format!(
+            "cannot open {}: no such directory; give the output directory of a fit, assign, sweep or nightly",
+            dir.display()
+        )));
+    }
     let html = render(dir, groups)?;
     let path = dir.join("report.html");
     crate::data::write::write_file_atomic(&path, html.as_bytes())?;

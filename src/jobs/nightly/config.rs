@@ -134,6 +134,8 @@ pub struct Job {
     pub init: InitChoice,
     pub device: DeviceChoice,
     dir: PathBuf,
+    /// The file's text, to place later errors on its lines.
+    text: String,
 }
 
 /// 1-based line of byte offset `at` in `text`, and the key or table header written on that line.
@@ -150,24 +152,92 @@ fn line(text: &str, at: usize) -> (usize, Option<String>) {
     (number, key.filter(|k| !k.is_empty()))
 }
 
+/// Byte offset of `key = …` in the `[section]` table of `text`.
+fn key_offset(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = "";
+    let mut at = 0;
+    for l in text.split_inclusive('\n') {
+        let t = l.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|t| t.split(']').next()) {
+            current = name.trim();
+        } else if current == section
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(at + (l.len() - l.trim_start().len()));
+        }
+        at += l.len();
+    }
+    None
+}
+
+/// The job-file keys of the command-line flags that fit's and assign's messages name.
+const FLAG_KEYS: &[(&str, &str, &str)] = &[
+    ("--features", "input", "features"),
+    ("--categorical", "input", "categorical"),
+    ("--log1p", "input", "log1p"),
+    ("--min-category-share", "input", "min_category_share"),
+    ("--missing", "input", "missing"),
+    ("--weight", "input", "weight"),
+    ("--scale", "input", "scale"),
+    ("--id", "input", "id"),
+    ("--k", "kmeans", "k"),
+    ("--n-init", "kmeans", "n_init"),
+    ("--max-iter", "kmeans", "max_iter"),
+    ("--tol", "kmeans", "tol"),
+    ("--seed", "kmeans", "seed"),
+    ("--init", "kmeans", "init"),
+];
+
+/// Where in `file` (its `text`) the message `msg` is about: `FILE:LINE: key` of the key at `span`.
+fn place(file: &Path, text: &str, span: Option<Range<usize>>, msg: &str) -> String {
+    // A span at offset 0 is the whole file (a missing table), not its first line's key.
+    let place = match span.map(|s| (s.start, line(text, s.start))) {
+        Some((start, (n, Some(key)))) if start > 0 && !msg.contains(&format!("`{key}`")) => {
+            format!(":{n}: {key}")
+        }
+        Some((_, (n, _))) => format!(":{n}"),
+        None => String::new(),
+    };
+    format!("{}{place}: {msg}", file.display())
+}
+
 impl Job {
+    /// An error of the night's fit or assign in the job file's terms: a message that names a command-line
+    /// flag names the job file's key instead, with the file and the key's line.
+    pub fn place(&self, e: Error) -> Error {
+        let msg = e.message().to_string();
+        let mut out = msg.clone();
+        let mut first = None;
+        for (flag, section, key) in FLAG_KEYS {
+            let mut found = false;
+            out = regex::Regex::new(&format!(r"{}\b(?:[^-]|$)", regex::escape(flag)))
+                .expect("a literal")
+                .replace_all(&out, |c: &regex::Captures| {
+                    found = true;
+                    c[0].replacen(flag, &format!("[{section}] {key}"), 1)
+                })
+                .into_owned();
+            if found && first.is_none() {
+                first = Some(key_offset(&self.text, section, key).map_or(0..0, |o| o..o + 1));
+            }
+        }
+        match first {
+            Some(span) => {
+                e.replace_in_message(&msg, &place(&self.file, &self.text, Some(span), &out))
+            }
+            None => e,
+        }
+    }
+
     pub fn read(file: &Path) -> Result<Job> {
         let text = std::fs::read_to_string(file).map_err(|e| {
             Error::usage(format!("cannot read the job file {}", file.display())).with_source(e)
         })?;
-        let at = |span: Option<Range<usize>>, msg: &str| {
-            // A span at offset 0 is the whole file (a missing table), not its first line's key.
-            let place = match span.map(|s| (s.start, line(&text, s.start))) {
-                Some((start, (n, Some(key))))
-                    if start > 0 && !msg.contains(&format!("`{key}`")) =>
-                {
-                    format!(":{n}: {key}")
-                }
-                Some((_, (n, _))) => format!(":{n}"),
-                None => String::new(),
-            };
-            Error::usage(format!("{}{place}: {msg}", file.display()))
-        };
+        let at =
+            |span: Option<Range<usize>>, msg: &str| Error::usage(place(file, &text, span, msg));
+        // The line of a key that has no span of its own (plain values).
+        let key = |section: &str, key: &str| key_offset(&text, section, key).map(|o| o..o + 1);
         let config: Config = toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
         if *config.kmeans.k.get_ref() == 0 {
             return Err(at(
@@ -177,19 +247,29 @@ impl Job {
         }
         let (km, input) = (&config.kmeans, &config.input);
         let checks = [
-            (km.n_init >= 1, "[kmeans] n_init must be at least 1"),
-            (km.max_iter >= 1, "[kmeans] max_iter must be at least 1"),
+            (
+                km.n_init >= 1,
+                ("kmeans", "n_init"),
+                "[kmeans] n_init must be at least 1",
+            ),
+            (
+                km.max_iter >= 1,
+                ("kmeans", "max_iter"),
+                "[kmeans] max_iter must be at least 1",
+            ),
             (
                 km.tol.is_finite() && km.tol >= 0.0,
+                ("kmeans", "tol"),
                 "[kmeans] tol must be a finite number ≥ 0",
             ),
             (
                 (0.0..1.0).contains(&input.min_category_share),
+                ("input", "min_category_share"),
                 "[input] min_category_share must be in [0, 1)",
             ),
         ];
-        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
-            return Err(at(None, msg));
+        if let Some((_, (s, k), msg)) = checks.iter().find(|(ok, _, _)| !ok) {
+            return Err(at(key(s, k), msg));
         }
         if *config.output.keep.get_ref() == 0 {
             return Err(at(
@@ -224,14 +304,16 @@ impl Job {
                     "[output] device must be auto, cpu or gpu",
                 )
             })?;
-        config
-            .lifecycle
-            .check()
-            .map_err(|m| at(None, &format!("[lifecycle] {m}")))?;
-        config
-            .drift
-            .check()
-            .map_err(|m| at(None, &format!("[drift] {m}")))?;
+        // Their messages start with the key at fault.
+        let first_word = |m: &str| m.split([' ', ':']).next().unwrap_or("").to_string();
+        (config.lifecycle.check()).map_err(|m| {
+            at(
+                key("lifecycle", &first_word(&m)),
+                &format!("[lifecycle] {m}"),
+            )
+        })?;
+        (config.drift.check())
+            .map_err(|m| at(key("drift", &first_word(&m)), &format!("[drift] {m}")))?;
         let dir = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -243,6 +325,7 @@ impl Job {
             init,
             device,
             dir,
+            text,
         })
     }
 

@@ -64,19 +64,31 @@ pub fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Whether `s` is a date YYYY-MM-DD (the run directories' names sort as dates).
+/// Whether `s` is a calendar date YYYY-MM-DD (the run directories' names sort as dates).
 pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
+    let shape = b.len() == 10
         && b.iter().enumerate().all(|(i, c)| {
             if i == 4 || i == 7 {
                 *c == b'-'
             } else {
                 c.is_ascii_digit()
             }
-        })
-        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+        });
+    if !shape {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    (1..=days).contains(&d)
 }
 
 /// The marker a night gets once all of it succeeded (published, registered): only such nights are an
@@ -131,12 +143,23 @@ fn lock(runs: &Path) -> Result<File> {
 pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<Night> {
     if !is_date(date) {
         return Err(Error::usage(format!(
-            "--date {date}: give a date as YYYY-MM-DD"
+            "--date {date}: give a calendar date as YYYY-MM-DD"
         )));
     }
     let c = &job.config;
     let runs = job.path(&c.output.runs);
     let registry = job.path(&c.output.registry);
+    let inputs = job.inputs(date);
+    // A night without its input is refused before anything is created (folders, the lock).
+    if let Some((p, e)) = inputs
+        .iter()
+        .find_map(|p| std::fs::metadata(p).err().map(|e| (p, e)))
+    {
+        return Err(Error::input(format!(
+            "night {date}: cannot open input {} ({e}); nothing was written",
+            p.display()
+        )));
+    }
     for d in [&runs, &registry] {
         std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
     }
@@ -149,17 +172,21 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         _ => {}
     }
     let previous = nights(&runs).into_iter().rfind(|n| n.as_str() < date);
-    let prev = previous
-        .as_ref()
-        .map(|n| Previous::open(&runs.join(n)))
+    let prev = (previous.as_ref())
+        .map(|n| {
+            Previous::open(&runs.join(n)).map_err(|e| {
+                e.context(format!(
+                    "the previous night {n} cannot be built on (re-run that night with --date {n})"
+                ))
+            })
+        })
         .transpose()?;
-    let inputs = job.inputs(date);
     let (refit, reason, measured) = match (&prev, c.policy.mode) {
         (None, _) => (true, "first night: no earlier run".to_string(), None),
         (Some(_), Policy::RefitAlways) => (true, "policy refit-always".to_string(), None),
         (Some(_), Policy::AssignOnly) => (false, "policy assign-only".to_string(), None),
         (Some(p), Policy::RefitOnDrift) => {
-            let d = measure(job, &inputs, p, sel, log)?;
+            let d = measure(job, &inputs, p, sel, log).map_err(|e| job.place(e))?;
             let why = format!("refit-on-drift: drift verdict {}", d.verdict.as_str());
             (d.verdict == Level::Refit, why, Some(d))
         }
@@ -177,15 +204,16 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         log,
     };
     let related = match &prev {
-        Some(p) if !refit => assign_night(tonight, p)?,
-        _ => fit_night(tonight, prev.as_ref())?,
-    };
-    if refit {
-        let model = std::fs::read(out.join("model.json")).map_err(|e| Error::output(&out, e))?;
-        write_file_atomic(&registry.join(format!("{date}.json")), &model)?;
+        Some(p) if !refit => assign_night(tonight, p),
+        _ => fit_night(tonight, prev.as_ref()),
     }
-    write_file_atomic(&marker(&runs, date), b"")?;
-    point_current(&runs, date)?;
+    .map_err(|e| job.place(e))?;
+    complete(&runs, &registry, date, refit).map_err(|e| {
+        e.context(format!(
+            "night {date} was published to {} but did not complete: it is not marked complete and later nights will not build on it; fix the cause and re-run --date {date}",
+            out.display()
+        ))
+    })?;
     let removed = retain(&runs, &registry, date, *c.output.keep.get_ref(), log);
     Ok(Night {
         date: date.into(),
@@ -198,6 +226,18 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         migration: related.migration,
         removed,
     })
+}
+
+/// A published night's last steps: its model into the registry (a refit), its completion marker, and
+/// `current`.
+fn complete(runs: &Path, registry: &Path, date: &str, refit: bool) -> Result<()> {
+    let out = runs.join(date);
+    if refit {
+        let model = std::fs::read(out.join("model.json")).map_err(|e| Error::output(&out, e))?;
+        write_file_atomic(&registry.join(format!("{date}.json")), &model)?;
+    }
+    write_file_atomic(&marker(runs, date), b"")?;
+    point_current(runs, date)
 }
 
 /// The lifecycle settings of the job file.
@@ -407,5 +447,17 @@ mod tests {
     fn dates() {
         assert!(is_date(&today()));
         assert!(is_date("2026-02-28") && !is_date("2026-13-01") && !is_date("20261125"));
+        // Days that no calendar has (2026-02-30 was accepted and moved `current` to it).
+        for d in [
+            "2026-02-30",
+            "2026-02-29",
+            "2026-04-31",
+            "1900-02-29",
+            "2026-00-10",
+            "2026-01-00",
+        ] {
+            assert!(!is_date(d), "{d}");
+        }
+        assert!(is_date("2028-02-29") && is_date("2000-02-29") && is_date("2026-12-31"));
     }
 }

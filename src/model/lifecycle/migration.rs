@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
-use arrow_array::{Array, ArrayRef, Int64Array, StringArray, UInt32Array};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray, UInt32Array};
 use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -19,7 +19,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// How ids are compared: as integers when both nights have integer ids, as text otherwise.
+/// How ids are compared: as integers when both nights have integer ids, or integers on one night and
+/// floats on the other (an export that turned `12345` into `12345.0`: the same customers); as text
+/// otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     Int,
@@ -28,12 +30,38 @@ pub enum KeyKind {
 
 impl KeyKind {
     pub fn of(a: &DataType, b: &DataType) -> KeyKind {
-        if a.is_integer() && b.is_integer() {
+        let number = |t: &DataType| t.is_integer() || t.is_floating();
+        if number(a) && number(b) && (a.is_integer() || b.is_integer()) {
             KeyKind::Int
         } else {
             KeyKind::Text
         }
     }
+}
+
+/// Integer ids of an id array: integers as they are, floats when whole and within ±2^63 (a fractional
+/// float cannot be any integer id: None, like a null).
+fn int_ids(ids: &ArrayRef) -> std::result::Result<Vec<Option<i64>>, arrow_schema::ArrowError> {
+    if ids.data_type().is_floating() {
+        let a = arrow_cast::cast(ids, &DataType::Float64)?;
+        let a = a
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("cast to Float64");
+        return Ok(a
+            .iter()
+            .map(|v| {
+                v.filter(|v| v.fract() == 0.0 && v.abs() < 9.2e18)
+                    .map(|v| v as i64)
+            })
+            .collect());
+    }
+    let a = arrow_cast::cast(ids, &DataType::Int64)?;
+    let a = a
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64");
+    Ok(a.iter().collect())
 }
 
 /// One night's customers: (id key, segment id) pairs, in any order.
@@ -66,16 +94,12 @@ impl Keyed {
         let mut nulls = 0;
         match self {
             Keyed::Int(v) => {
-                let a = arrow_cast::cast(ids, &DataType::Int64).map_err(bad)?;
-                let a = a
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("cast to Int64");
-                for (i, s) in segments.enumerate() {
-                    match (a.is_valid(i), s) {
-                        (false, _) => nulls += 1,
-                        (true, Some(s)) => v.push((a.value(i), s)),
-                        (true, None) => {}
+                let a = int_ids(ids).map_err(bad)?;
+                for (id, s) in a.into_iter().zip(segments) {
+                    match (id, s) {
+                        (None, _) => nulls += 1,
+                        (Some(id), Some(s)) => v.push((id, s)),
+                        (Some(_), None) => {}
                     }
                 }
             }
@@ -294,7 +318,7 @@ pub fn join_or_warn(
 pub fn note_nulls(nulls: usize, night: &str, warnings: &mut Vec<String>) {
     if nulls > 0 {
         warnings.push(format!(
-            "{nulls} rows have no id {night}: left out of the migration"
+            "{nulls} rows have no id {night} (null, or a fractional number where the other night's ids are integers): left out of the migration"
         ));
     }
 }

@@ -32,7 +32,10 @@ impl Previous {
                 dir.display()
             )));
         }
-        let model = Model::read(&model_path)?;
+        // Named as the user gave it, not as the set strata published behind it.
+        let model = Model::read(&model_path).map_err(|e| {
+            e.replace_in_message(&resolved.display().to_string(), &dir.display().to_string())
+        })?;
         if model.reference.is_none() {
             return Err(Error::input(format!(
                 "--previous {}: its model (format version 2) has no drift reference; refit once with this strata",
