@@ -114,19 +114,37 @@ fn refit_on_drift_current_and_idempotent_reruns() {
     );
     assert_eq!(read_parquet(&run.join("transitions.parquet")).num_rows(), 4);
     assert!(dir.join("models/2026-11-22.json").is_file());
-    // Re-running the night replaces it with the same results, bit for bit.
+    // Re-running the night replaces it with the same results, bit for bit: every data file, and
+    // model.json and summary.json but for the time of the fit and the timings.
     let before: Vec<Vec<u8>> = FILES
         .iter()
+        .chain(&["explain.json"])
         .map(|f| std::fs::read(run.join(f)).unwrap())
         .collect();
+    let timeless = |f: &str| {
+        let mut v = json(&run.join(f));
+        v.as_object_mut().unwrap().remove("created_unix");
+        v.as_object_mut().unwrap().remove("seconds");
+        if let Some(r) = v.get_mut("restarts").and_then(|r| r.as_array_mut()) {
+            for r in r {
+                let r = r.as_object_mut().unwrap();
+                r.retain(|k, _| !k.ends_with("_seconds"));
+            }
+        }
+        v
+    };
+    let (model, summary) = (timeless("model.json"), timeless("summary.json"));
     let set = std::fs::read_link(&run).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
     nightly(dir, "2026-11-22");
+    assert_eq!(timeless("model.json"), model);
+    assert_eq!(timeless("summary.json"), summary);
     assert_ne!(
         std::fs::read_link(&run).unwrap(),
         set,
         "a new set was published"
     );
-    for (f, b) in FILES.iter().zip(&before) {
+    for (f, b) in FILES.iter().chain(&["explain.json"]).zip(&before) {
         assert_eq!(
             &std::fs::read(run.join(f)).unwrap(),
             b,
@@ -213,12 +231,44 @@ fn job_file_errors_name_line_and_key() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(e.contains("job.toml:9:") && e.contains("n_inits"), "{e}");
-    std::fs::write(&job, JOB).unwrap();
+    // A key that fit's messages name by its flag is named as the job file writes it, with its line.
+    std::fs::write(&job, JOB.replace("\"monthly_spend\"]", "\"nope\"]")).unwrap();
+    std::fs::create_dir(tmp.path().join("in")).unwrap();
+    night(tmp.path(), 0, 500);
     let o = run_nightly(&job, "2026-11-20");
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("job.toml:5: log1p: [input] log1p names 'nope'"),
+        "{e}"
+    );
+    assert!(!e.contains("--log1p"), "{e}");
+    // A date no calendar has is refused before anything is written.
+    std::fs::write(&job, JOB).unwrap();
+    let o = run_nightly(&job, "2026-02-30");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("calendar date"), "{}", stderr(&o));
+    // A night refused for its input leaves nothing behind: no runs folder, no lock file (here the runs
+    // go to the input folder).
+    let in_runs = JOB.replace("runs = \"runs\"", "runs = \"in\"");
+    std::fs::write(&job, in_runs).unwrap();
+    let o = run_nightly(&job, "2026-11-21");
     assert_eq!(o.status.code(), Some(3), "missing input is an input error");
-    assert!(!tmp.path().join("runs/current").exists());
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    let left: Vec<_> = (std::fs::read_dir(tmp.path().join("in")).unwrap().flatten())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["2026-11-20.parquet"],
+        "the input folder holds only the input"
+    );
     // A second nightly of the same job while one runs: exit 4 at once.
+    std::fs::write(&job, JOB).unwrap();
+    std::fs::create_dir_all(tmp.path().join("runs")).unwrap();
     let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
         .write(true)
         .open(tmp.path().join("runs/.nightly.lock"))
         .unwrap();
@@ -285,4 +335,60 @@ fn refits_with_a_categorical_feature_start_cold_instead_of_failing() {
         s["warnings"]
     );
     assert_eq!(s["lifecycle"]["transitions"].as_array().unwrap().len(), 4);
+}
+
+/// The mode bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_night_that_fails_after_publishing_says_so_and_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    let job = dir.join("job.toml");
+    std::fs::write(&job, JOB.replace("refit-on-drift", "refit-always")).unwrap();
+    for t in 0..3 {
+        night(dir, t, 2_000);
+    }
+    nightly(dir, "2026-11-20");
+    // Every file of a night has the mode of the run's files (registry, marker, a re-written report).
+    ok(strata(&[
+        "report",
+        dir.join("runs/current").to_str().unwrap(),
+    ]));
+    let want = mode(&dir.join("runs/2026-11-20/labels.parquet"));
+    for f in [
+        "models/2026-11-20.json",
+        "runs/.2026-11-20.complete",
+        "runs/2026-11-20/report.html",
+    ] {
+        assert_eq!(mode(&dir.join(f)), want, "{f}");
+    }
+    // The registry file is blocked (a directory of that name): the night is published, not completed.
+    std::fs::create_dir_all(dir.join("models/2026-11-21.json/x")).unwrap();
+    let o = run_nightly(&job, "2026-11-21");
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{e}");
+    assert!(e.contains("night 2026-11-21 was published to"), "{e}");
+    assert!(
+        e.contains("not marked complete") && e.contains("re-run --date 2026-11-21"),
+        "{e}"
+    );
+    assert_eq!(current(dir), "2026-11-20");
+    // A damaged previous model: named as the night it belongs to, with the remedy.
+    std::fs::write(dir.join("runs/2026-11-20/model.json"), b"{ damaged").unwrap();
+    let o = run_nightly(&job, "2026-11-22");
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("re-run that night with --date 2026-11-20"),
+        "{e}"
+    );
+    assert!(
+        e.contains("runs/2026-11-20/model.json") && !e.contains(".strata/set-"),
+        "{e}"
+    );
 }
