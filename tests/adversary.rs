@@ -514,7 +514,7 @@ fn a_signal_after_the_publish_says_the_new_set_is_there() {
     // The signal handler's view once the publish it waited for has completed.
     let a = abandon_all();
     assert!(!a.runs, "nothing was left to abandon");
-    assert_eq!(a.published, [out.clone()]);
+    assert_eq!(a.published, std::slice::from_ref(&out));
     let said = a.describe();
     assert!(said.contains("holds the new set"), "{said}");
     assert!(said.contains(s(&out)), "{said}");
