@@ -44,8 +44,16 @@ fn table(path: &Path, n: i64) {
     );
 }
 
-fn fit(input: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
+/// `n` floats counting 0, 1, 2, … modulo `m`.
+fn cycle(n: i32, m: i32) -> ArrayRef {
+    Arc::new(Float64Array::from_iter_values(
+        (0..n).map(|i| f64::from(i % m)),
+    ))
+}
+
+/// `fit INPUT --k 2 --out OUT --device cpu`.
+fn fit_args<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
         "fit",
         s(input),
         "--k",
@@ -54,7 +62,11 @@ fn fit(input: &Path, out: &Path, extra: &[&str]) -> String {
         s(out),
         "--device",
         "cpu",
-    ];
+    ]
+}
+
+fn fit(input: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = fit_args(input, out);
     args.extend_from_slice(&["--n-init", "1", "-q"]);
     args.extend_from_slice(extra);
     ok(strata(&args))
@@ -93,17 +105,11 @@ fn a_directory_named_like_an_output_is_never_removed() {
             std::fs::write(out.join("summary.json"), b"{}").unwrap();
         }
         let before = tree(&out);
-        let args = [
-            "fit",
-            s(&input),
-            "--k",
-            "2",
-            "--out",
-            s(&out),
-            "--device",
-            "cpu",
-        ];
-        refused(&args, 4, &[&format!("'{dir}'"), "not a file strata wrote"]);
+        refused(
+            &fit_args(&input, &out),
+            4,
+            &[&format!("'{dir}'"), "not a file strata wrote"],
+        );
         assert_eq!(tree(&out), before, "{dir}: the user's files are intact");
     }
 }
@@ -118,17 +124,11 @@ fn a_users_symlink_as_out_is_refused_not_replaced() {
     std::fs::write(folder.join("labels.parquet"), b"stale").unwrap();
     let link = tmp.path().join("seg");
     std::os::unix::fs::symlink(&folder, &link).unwrap();
-    let args = [
-        "fit",
-        s(&input),
-        "--k",
-        "2",
-        "--out",
-        s(&link),
-        "--device",
-        "cpu",
-    ];
-    refused(&args, 4, &["symbolic link", "strata did not make"]);
+    refused(
+        &fit_args(&input, &link),
+        4,
+        &["symbolic link", "strata did not make"],
+    );
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
         folder,
@@ -315,16 +315,8 @@ fn advice_that_contradicts_the_command_is_gone() {
     write_parquet(
         &p,
         vec![
-            (
-                "x",
-                Arc::new(Float64Array::from_iter_values((0..n).map(f64::from))),
-            ),
-            (
-                "y",
-                Arc::new(Float64Array::from_iter_values(
-                    (0..n).map(|i| f64::from(i % 4)),
-                )),
-            ),
+            ("x", cycle(n, n)),
+            ("y", cycle(n, 4)),
             (
                 "region",
                 Arc::new(LargeStringArray::from_iter_values(
@@ -333,35 +325,18 @@ fn advice_that_contradicts_the_command_is_gone() {
             ),
         ],
     );
+    let base = ["fit", s(&p), "--k", "2", "--out", "x"];
     let args = [
-        "fit",
-        s(&p),
-        "--k",
-        "2",
-        "--out",
-        "x",
-        "--features",
-        "x,y,region",
-    ];
-    let mut args = args.to_vec();
-    args.extend_from_slice(&["--categorical", "region"]);
+        &base[..],
+        &["--features", "x,y,region", "--categorical", "region"],
+    ]
+    .concat();
     let e = refused(&args, 2, &["named in both --features and --categorical"]);
     assert!(!e.contains("name it in --categorical"), "{e}");
     // An --init file with a missing value: the --missing policies do not apply to centroids.
     let init = tmp.path().join("init.csv");
     std::fs::write(&init, "x,y\n1,2\n3,\n").unwrap();
-    let args = [
-        "fit",
-        s(&p),
-        "--k",
-        "2",
-        "--out",
-        "x",
-        "--features",
-        "x,y",
-        "--init",
-        s(&init),
-    ];
+    let args = [&base[..], &["--features", "x,y", "--init", s(&init)]].concat();
     let e = refused(
         &args,
         3,
@@ -475,21 +450,7 @@ fn a_feature_named_like_a_segments_column_is_refused_before_the_fit() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("t.parquet");
     let n = 40;
-    write_parquet(
-        &p,
-        vec![
-            (
-                "sse",
-                Arc::new(Float64Array::from_iter_values((0..n).map(f64::from))),
-            ),
-            (
-                "x",
-                Arc::new(Float64Array::from_iter_values(
-                    (0..n).map(|i| f64::from(i % 3)),
-                )),
-            ),
-        ],
-    );
+    write_parquet(&p, vec![("sse", cycle(n, n)), ("x", cycle(n, 3))]);
     let o = strata(&["fit", s(&p), "--k", "2", "--out", "x", "--device", "cpu"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");

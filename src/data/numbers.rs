@@ -48,8 +48,11 @@ impl Notation {
             Some(t) if int.contains(t as char) => {
                 let mut groups = int.split(t as char);
                 let first = groups.next().unwrap_or_default();
-                let ok =
-                    digits(first) && first.len() <= 3 && groups.all(|g| g.len() == 3 && digits(g));
+                // `0.123` is not a grouped 123: a first group has no leading zero.
+                let ok = digits(first)
+                    && first.len() <= 3
+                    && !first.starts_with('0')
+                    && groups.all(|g| g.len() == 3 && digits(g));
                 if !ok || exponent.is_some() {
                     return None;
                 }
@@ -143,7 +146,7 @@ mod tests {
             assert_eq!(p.parse(cell), Some(v), "{cell}");
         }
         for cell in [
-            "12,34", "1,2345", ",123", "1.2.3", "abc", "", "-", "1,234e5", "12,345.", "1e",
+            "12,34", "1,2345", ",123", "0,123", "1.2.3", "abc", "", "-", "1,234e5", "12,345.", "1e",
         ] {
             assert_eq!(p.parse(cell), None, "{cell}");
         }
