@@ -283,18 +283,8 @@ fn decimal_commas_are_read_as_numbers() {
     let eu_ints = |v: f64, c: usize| if c == 1 { eu(v, c) } else { format!("{v}") };
     let e = tmp.path().join("e.csv");
     std::fs::write(&e, csv(';', eu_ints)).unwrap();
-    let args = [
-        "fit",
-        s(&e),
-        "--k",
-        "2",
-        "--id",
-        "id",
-        "--out",
-        "x",
-        "--decimal",
-        ",",
-    ];
+    let out = tmp.path().join("out");
+    let args = [&fit_args(&e, &out)[..], &["--id", "id", "--decimal", ","]].concat();
     refused(&args, 3, &["'rate'", "not a number with decimal ','"]);
 }
 
@@ -325,7 +315,8 @@ fn advice_that_contradicts_the_command_is_gone() {
             ),
         ],
     );
-    let base = ["fit", s(&p), "--k", "2", "--out", "x"];
+    let out = tmp.path().join("out");
+    let base = ["fit", s(&p), "--k", "2", "--out", s(&out)];
     let args = [
         &base[..],
         &["--features", "x,y,region", "--categorical", "region"],
@@ -366,7 +357,8 @@ fn integers_beyond_f64s_are_refused_not_collapsed() {
         ],
     );
     for k in ["2", "3"] {
-        let args = ["fit", s(&p), "--k", k, "--out", "x", "--device", "cpu"];
+        let out = tmp.path().join("out");
+        let args = ["fit", s(&p), "--k", k, "--out", s(&out), "--device", "cpu"];
         refused(
             &args,
             3,
@@ -423,26 +415,6 @@ fn small_refusals_have_their_documented_codes() {
         &["larger than"],
     );
     assert!(!out.exists());
-    // A model of an unknown format version says which, in words.
-    fit(&p, &out, &[]);
-    let model = std::fs::read_to_string(out.join("model.json")).unwrap();
-    let v = json(&out.join("model.json"))["format_version"]
-        .as_u64()
-        .unwrap();
-    let m99 = tmp.path().join("m99.json");
-    std::fs::write(
-        &m99,
-        model.replacen(
-            &format!("\"format_version\": {v}"),
-            "\"format_version\": 99",
-            1,
-        ),
-    )
-    .unwrap();
-    let a_out = tmp.path().join("a");
-    let a = ["assign", "--model", s(&m99), s(&p), "--out", s(&a_out)];
-    let e = refused(&a, 3, &["format version 99"]);
-    assert!(!e.contains("Some("), "{e}");
 }
 
 #[test]
@@ -451,7 +423,7 @@ fn a_feature_named_like_a_segments_column_is_refused_before_the_fit() {
     let p = tmp.path().join("t.parquet");
     let n = 40;
     write_parquet(&p, vec![("sse", cycle(n, n)), ("x", cycle(n, 3))]);
-    let o = strata(&["fit", s(&p), "--k", "2", "--out", "x", "--device", "cpu"]);
+    let o = strata(&fit_args(&p, &tmp.path().join("out")));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(

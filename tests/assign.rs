@@ -507,7 +507,7 @@ fn damaged_models_and_mismatching_inputs_are_clear_errors() {
         (
             "version",
             edit(&|v| v["format_version"] = 99.into()),
-            "format version Some(99)",
+            "it has format version 99; this strata reads version",
         ),
         ("v1", edit(&|v| v["format_version"] = 1.into()), "refit"),
         (

@@ -384,11 +384,13 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut staging = OutputSet::create(&opts.out, &read)?;
     let (source, spec, columns_left_out, mut warnings) = open_input(opts, log)?;
-    let schema = source.schema();
-    let names: Vec<String> = (feature_columns(schema, &spec)?.iter())
-        .map(|&i| schema.field(i).name().clone())
-        .collect();
-    output::check_feature_names(&names, spec.weight.is_some())?;
+    // Before the fit, not after it; a selection that fails is reported by the read, in its order.
+    if let Ok(cols) = feature_columns(source.schema(), &spec) {
+        let names: Vec<String> = (cols.iter())
+            .map(|&i| source.schema().field(i).name().clone())
+            .collect();
+        output::check_feature_names(&names, spec.weight.is_some())?;
+    }
     let prep_spec = PrepSpec {
         missing: opts.missing,
         scale: opts.scale,

@@ -219,13 +219,12 @@ impl Job {
                 })
                 .into_owned();
             if found && first.is_none() {
-                first = Some(key_offset(&self.text, section, key).map_or(0..0, |o| o..o + 1));
+                // A key the file leaves at its default has no line: the file alone is named.
+                first = Some(key_offset(&self.text, section, key).map(|o| o..o + 1));
             }
         }
         match first {
-            Some(span) => {
-                e.replace_in_message(&msg, &place(&self.file, &self.text, Some(span), &out))
-            }
+            Some(span) => e.replace_in_message(&msg, &place(&self.file, &self.text, span, &out)),
             None => e,
         }
     }
