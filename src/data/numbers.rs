@@ -22,69 +22,88 @@ impl Notation {
         thousands: Some(b'.'),
     };
 
-    /// The value of `cell` in this notation: an optional sign, digits (in groups of three after the
-    /// first when separated), an optional fraction after the decimal mark and an optional exponent
-    /// (ungrouped numbers only). None when the cell is not such a number.
+    /// The value of `cell` in this notation: an optional sign, digits (in groups of three after a first
+    /// group of one to three without a leading zero, when separated), an optional fraction after the
+    /// decimal mark and an optional exponent (ungrouped numbers only). None when the cell is not such a
+    /// number. The cell is rewritten into a stack buffer as Rust writes the number, then parsed: no
+    /// allocation, since every cell of a column goes through here.
     pub fn parse(&self, cell: &str) -> Option<f64> {
-        let s = cell.trim();
-        let (sign, body) = match s.as_bytes().first()? {
-            b'-' => ("-", &s[1..]),
-            b'+' => ("", &s[1..]),
-            _ => ("", s),
+        let mut s = cell.trim().as_bytes();
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        let mut push = |b: u8| -> Option<()> {
+            *buf.get_mut(n)? = b;
+            n += 1;
+            Some(())
         };
-        let (mantissa, exponent) = match body.find(['e', 'E']) {
-            Some(i) => (&body[..i], Some(&body[i + 1..])),
-            None => (body, None),
-        };
-        let (int, frac) = match mantissa.split_once(self.decimal as char) {
-            Some((i, f)) => (i, Some(f)),
-            None => (mantissa, None),
-        };
-        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-        if frac.is_some_and(|f| !digits(f)) || (int.is_empty() && frac.is_none()) {
+        match s.first()? {
+            b'-' => {
+                push(b'-')?;
+                s = &s[1..];
+            }
+            b'+' => s = &s[1..],
+            _ => {}
+        }
+        // The integer part: `group` digits since the last separator; `first` the first group's length.
+        let (mut digits, mut group, mut first) = (0usize, 0usize, None::<usize>);
+        let mut i = 0;
+        while let Some(&b) = s.get(i) {
+            if b.is_ascii_digit() {
+                push(b)?;
+                (digits, group) = (digits + 1, group + 1);
+            } else if Some(b) == self.thousands {
+                match first {
+                    None if (1..=3).contains(&group) && s[0] != b'0' => first = Some(group),
+                    Some(_) if group == 3 => {}
+                    _ => return None,
+                }
+                group = 0;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if first.is_some() && group != 3 {
             return None;
         }
-        let grouped = match self.thousands {
-            Some(t) if int.contains(t as char) => {
-                let mut groups = int.split(t as char);
-                let first = groups.next().unwrap_or_default();
-                // `0.123` is not a grouped 123: a first group has no leading zero.
-                let ok = digits(first)
-                    && first.len() <= 3
-                    && !first.starts_with('0')
-                    && groups.all(|g| g.len() == 3 && digits(g));
-                if !ok || exponent.is_some() {
-                    return None;
-                }
-                true
+        let mut fraction = 0;
+        if s.get(i) == Some(&self.decimal) {
+            push(b'.')?;
+            i += 1;
+            while let Some(&b) = s.get(i).filter(|b| b.is_ascii_digit()) {
+                push(b)?;
+                (fraction, i) = (fraction + 1, i + 1);
             }
-            _ => {
-                if !int.is_empty() && !digits(int) {
-                    return None;
-                }
-                false
-            }
-        };
-        let int: String = if grouped {
-            int.chars()
-                .filter(|&c| c != self.thousands.unwrap_or(0) as char)
-                .collect()
-        } else {
-            int.to_string()
-        };
-        let mut text = format!("{sign}{}", if int.is_empty() { "0" } else { &int });
-        if let Some(f) = frac {
-            text = format!("{text}.{f}");
-        }
-        if let Some(e) = exponent {
-            let e = e.strip_prefix('+').unwrap_or(e);
-            let (neg, ds) = e.strip_prefix('-').map_or((false, e), |d| (true, d));
-            if !digits(ds) {
+            if fraction == 0 {
                 return None;
             }
-            text = format!("{text}e{}{ds}", if neg { "-" } else { "" });
         }
-        text.parse().ok()
+        if digits + fraction == 0 {
+            return None;
+        }
+        if matches!(s.get(i), Some(b'e' | b'E')) {
+            if first.is_some() {
+                return None;
+            }
+            push(b'e')?;
+            i += 1;
+            if let Some(&b) = s.get(i).filter(|&&b| b == b'-' || b == b'+') {
+                push(b)?;
+                i += 1;
+            }
+            let start = i;
+            while let Some(&b) = s.get(i).filter(|b| b.is_ascii_digit()) {
+                push(b)?;
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+        if i != s.len() {
+            return None;
+        }
+        std::str::from_utf8(&buf[..n]).ok()?.parse().ok()
     }
 
     /// In words, for the log and the summary: `decimal ',' and thousands '.'`.
