@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::prep::categorical::MISSING;
 use crate::prep::{FittedPrep, PrepReport, Scaling};
 
-/// How to prepare the features at fit time.
+/// How to prepare the features at fit time. Its `Default` holds the defaults of the CLI and the job file.
 #[derive(Debug, Clone)]
 pub struct PrepSpec {
     pub missing: Missing,
@@ -24,6 +24,17 @@ pub struct PrepSpec {
     pub log1p: Vec<String>,
     /// Categories rarer than this share of the rows pool into "(other)".
     pub min_category_share: f64,
+}
+
+impl Default for PrepSpec {
+    fn default() -> Self {
+        PrepSpec {
+            missing: Missing::Error,
+            scale: Scaling::Zscore,
+            log1p: Vec::new(),
+            min_category_share: 0.01,
+        }
+    }
 }
 
 /// The whole input in memory, prepared, with what reading and preparing it found.

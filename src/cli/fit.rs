@@ -6,6 +6,8 @@ use super::{DeviceArgs, LifecycleArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
 use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice, Method};
+use strata::kmeans::params;
+use strata::pipeline::PrepSpec;
 use strata::prep::Scaling;
 use strata::profile;
 
@@ -22,17 +24,17 @@ pub struct ColumnArgs {
     #[arg(long)]
     pub weight: Option<String>,
     /// Missing values (null, NaN) in feature columns.
-    #[arg(long, value_parser = one_of::<Missing>(Missing::NAMES), default_value = "error")]
+    #[arg(long, value_parser = one_of::<Missing>(Missing::NAMES), default_value_t = PrepSpec::default().missing)]
     pub missing: Missing,
     /// Feature scaling.
-    #[arg(long, value_parser = one_of::<Scaling>(Scaling::NAMES), default_value = "zscore")]
+    #[arg(long, value_parser = one_of::<Scaling>(Scaling::NAMES), default_value_t = PrepSpec::default().scale)]
     pub scale: Scaling,
     /// Categorical columns (text, boolean, dictionary or integer codes), one-hot encoded so that each
     /// column as a whole weighs like one numeric feature; comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub categorical: Vec<String>,
     /// Categories rarer than this share of the rows pool into "(other)".
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = PrepSpec::default().min_category_share)]
     pub min_category_share: f64,
     /// Columns to transform with log(1 + x) before scaling (skewed money columns), comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -43,16 +45,16 @@ pub struct ColumnArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LloydArgs {
     /// Restarts; the lowest SSE wins (1 when --init is a file or previous).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = params::N_INIT)]
     pub n_init: usize,
     /// Lloyd iterations per restart at most.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = params::MAX_ITER)]
     pub max_iter: usize,
     /// Convergence tolerance on the centroid shift, relative to the mean feature variance.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = params::TOL)]
     pub tol: f64,
     /// Random seed: the same input and seed give bit-identical outputs.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = params::SEED)]
     pub seed: u64,
 }
 

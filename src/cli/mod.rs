@@ -190,13 +190,13 @@ pub struct LifecycleArgs {
     #[arg(long)]
     pub previous: Option<PathBuf>,
     /// A segment keeps a previous segment's id when it holds at least this share of its customers.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = Overlaps::default().matching)]
     pub match_threshold: f64,
     /// MONIC survival (and absorption) threshold: the share of a previous segment one segment must hold.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = Overlaps::default().survive)]
     pub survive: f64,
     /// MONIC split threshold: the share of a previous segment each part of a split must hold.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = Overlaps::default().split)]
     pub split: f64,
     #[command(flatten)]
     pub drift: DriftArgs,
@@ -219,19 +219,19 @@ impl LifecycleArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DriftArgs {
     /// PSI of a feature against its training deciles.
-    #[arg(long, value_parser = Limits::parse, default_value = "0.1,0.25")]
+    #[arg(long, value_parser = Limits::parse, default_value_t = Thresholds::default().psi)]
     pub psi: Limits,
     /// PSI of the segment shares against the training shares.
-    #[arg(long, value_parser = Limits::parse, default_value = "0.1,0.25")]
+    #[arg(long, value_parser = Limits::parse, default_value_t = Thresholds::default().segment_psi)]
     pub segment_psi: Limits,
     /// |Standardized mean shift| of a feature, in training standard deviations.
-    #[arg(long, value_parser = Limits::parse, default_value = "0.25,0.5")]
+    #[arg(long, value_parser = Limits::parse, default_value_t = Thresholds::default().mean_shift)]
     pub mean_shift: Limits,
     /// Shift of a segment's centroid, in training standard deviations.
-    #[arg(long, value_parser = Limits::parse, default_value = "0.5,1")]
+    #[arg(long, value_parser = Limits::parse, default_value_t = Thresholds::default().centroid_shift)]
     pub centroid_shift: Limits,
     /// Share of customers farther from their centroid than the training 99th percentile (0.01 at training).
-    #[arg(long, value_parser = Limits::parse, default_value = "0.02,0.05")]
+    #[arg(long, value_parser = Limits::parse, default_value_t = Thresholds::default().beyond_p99)]
     pub beyond_p99: Limits,
 }
 

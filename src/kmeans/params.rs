@@ -7,6 +7,16 @@ use crate::compute::DeviceChoice;
 use crate::error::{Error, Result};
 use crate::prep::Scaling;
 
+/// Restarts by default (scikit-learn's `n_init`). The defaults live here only: the CLI, the nightly job
+/// file and the library read them.
+pub const N_INIT: usize = 10;
+/// Lloyd iterations per restart at most, by default.
+pub const MAX_ITER: usize = 300;
+/// Convergence tolerance by default (relative to the mean feature variance, as scikit-learn's).
+pub const TOL: f64 = 1e-4;
+/// The random seed by default.
+pub const SEED: u64 = 0;
+
 /// Entry point of the k-means estimator: `KMeans::params(k)`.
 pub struct KMeans;
 
@@ -17,10 +27,10 @@ impl KMeans {
         KMeansParams(KMeansConfig {
             k,
             init: Init::Auto,
-            n_init: 10,
-            max_iter: 300,
-            tol: 1e-4,
-            seed: 0,
+            n_init: N_INIT,
+            max_iter: MAX_ITER,
+            tol: TOL,
+            seed: SEED,
             scaling: Scaling::None,
             device: DeviceChoice::Auto,
         })

@@ -11,8 +11,10 @@ use crate::compute::DeviceChoice;
 use crate::data::Missing;
 use crate::error::{Error, Result};
 use crate::jobs::fit::InitChoice;
+use crate::kmeans::params;
 use crate::model::lifecycle::drift::Thresholds;
 use crate::model::lifecycle::transitions::Overlaps;
+use crate::pipeline::PrepSpec;
 use crate::prep::Scaling;
 
 /// What to do each night once a model exists.
@@ -57,7 +59,7 @@ pub struct KMeansSection {
     pub max_iter: usize,
     #[serde(default = "tol")]
     pub tol: f64,
-    #[serde(default)]
+    #[serde(default = "seed")]
     pub seed: u64,
     /// auto, k-means++, k-means||, random or previous (warm start from the last model; auto on the first
     /// night or when k changed).
@@ -98,23 +100,27 @@ pub struct Config {
     pub lifecycle: Overlaps,
 }
 
+// The defaults of the library (the CLI's too).
 fn zscore() -> Scaling {
-    Scaling::Zscore
+    PrepSpec::default().scale
 }
 fn error() -> Missing {
-    Missing::Error
+    PrepSpec::default().missing
 }
 fn min_share() -> f64 {
-    0.01
+    PrepSpec::default().min_category_share
 }
 fn n_init() -> usize {
-    10
+    params::N_INIT
 }
 fn max_iter() -> usize {
-    300
+    params::MAX_ITER
 }
 fn tol() -> f64 {
-    1e-4
+    params::TOL
+}
+fn seed() -> u64 {
+    params::SEED
 }
 fn previous() -> Spanned<String> {
     Spanned::new(0..0, "previous".into())

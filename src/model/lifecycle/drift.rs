@@ -184,6 +184,13 @@ pub struct Limits {
     pub refit: f64,
 }
 
+/// "WATCH,REFIT", as [`Limits::parse`] reads it.
+impl std::fmt::Display for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.watch, self.refit)
+    }
+}
+
 impl Limits {
     pub const fn new(watch: f64, refit: f64) -> Limits {
         Limits { watch, refit }
