@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use strata::bench::{self, BenchOptions, Shape, Workload};
-use strata::data::write::write_file_atomic;
+use strata::data::sink::write_file_atomic;
 use strata::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]

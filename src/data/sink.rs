@@ -1,4 +1,4 @@
-//! Publishing an output set as a whole. A run writes its files into a staging directory beside `--out`
+//! Publishing an output set as a whole (and replacing a single file atomically, [`replace_file`]). A run writes its files into a staging directory beside `--out`
 //! and publishes them with one atomic rename, so a reader of `DIR/labels.parquet`, `DIR/model.json`, …
 //! sees the complete previous set or the complete new one at every instant, whatever kills the run.
 //!
@@ -566,4 +566,42 @@ fn take_over(link: &Path, dir: &Path) -> Result<()> {
     }
     fs::rename(dir, &old).map_err(|e| Error::output(dir, e))?;
     fs::rename(link, dir).map_err(|e| Error::output(dir, e))
+}
+
+/// Replaces the file `path` as a whole: `fill` writes a temporary file beside it (removed if the run fails
+/// or is interrupted), which is then renamed over `path`. The file gets the mode of every other file
+/// strata writes (0666 less the umask), not the temporary file's private 0600.
+pub fn replace_file(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".strata-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
+    let pending = Pending::new();
+    pending.remove_on_failure(tmp.path().to_path_buf());
+    fill(tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| Error::output(path, e.error))?;
+    pending.clear();
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (see [`replace_file`]).
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(path, |tmp| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp)
+            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+            .map_err(|e| Error::output(path, e))
+    })
 }

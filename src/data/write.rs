@@ -1,5 +1,5 @@
-//! Writing Parquet and JSON files (an output set is published by [`super::sink`]), and single files
-//! replaced atomically.
+//! Writing Parquet and JSON files; an output set, and a single file replaced atomically, are published by
+//! `sink`, which uses these writers (the dependency goes one way).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -91,42 +91,4 @@ pub fn write_columns(path: PathBuf, fields: Vec<Field>, cols: Vec<ArrayRef>) -> 
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::output(&path, e))?;
     write_parquet(path, &batch)
-}
-
-/// Replaces the file `path` as a whole: `fill` writes a temporary file beside it (removed if the run fails
-/// or is interrupted), which is then renamed over `path`. The file gets the mode of every other file
-/// strata writes (0666 less the umask), not the temporary file's private 0600.
-pub fn replace_file(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".strata-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::output(dir, format!("{e}; choose a writable output path")))?;
-    let pending = super::sink::Pending::new();
-    pending.remove_on_failure(tmp.path().to_path_buf());
-    fill(tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| Error::output(path, e.error))?;
-    pending.clear();
-    Ok(())
-}
-
-/// Writes `bytes` to `path` atomically (see [`replace_file`]).
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace_file(path, |tmp| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(tmp)
-            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
-            .map_err(|e| Error::output(path, e))
-    })
 }

@@ -16,7 +16,8 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::data::matrix::{human_bytes, try_zeroed};
-use crate::data::write::{ParquetSink, replace_file};
+use crate::data::sink::replace_file;
+use crate::data::write::ParquetSink;
 use crate::error::{Error, Result};
 
 const NAMES: [&str; 8] = [

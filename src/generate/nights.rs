@@ -22,7 +22,8 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use super::{BATCH, render, schema};
-use crate::data::write::{ParquetSink, replace_file};
+use crate::data::sink::replace_file;
+use crate::data::write::ParquetSink;
 use crate::error::{Error, Result};
 
 /// One night-to-night event.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::lineage::LifecycleOptions;
+use super::lineage::{LifecycleOptions, previous_keys};
 use super::scan::{Counts, model_columns, scan};
 use super::{MissingCount, missing_counts};
 use crate::compute::Backend;
@@ -115,7 +115,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     opts.lifecycle.overlaps.check().map_err(Error::usage)?;
     let model = Model::read(&opts.model)?;
     if let Some(g) = &opts.report {
-        g.check(&super::fit::feature_names(&model.preparation))?;
+        g.check(&super::feature_names(&model.preparation))?;
     }
     let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
     let mut read = opts.inputs.clone();
@@ -326,39 +326,6 @@ fn write_segments(
     };
     let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg), &model.segment_ids());
     output::write_profiles(staging.path("profiles.parquet"), &profiles)
-}
-
-/// Last night's (id, segment) pairs, keyed like tonight's ids; None (with a warning) when either night
-/// has no ids or they are in differently named columns.
-pub(crate) fn previous_keys(
-    prev: &Previous,
-    id: Option<&arrow_schema::Field>,
-    warnings: &mut Vec<String>,
-) -> Result<Option<Keyed>> {
-    let Some(labels) = &prev.labels else {
-        warnings.push(format!(
-            "--previous {} has no labels.parquet: no migration",
-            prev.dir.display()
-        ));
-        return Ok(None);
-    };
-    let theirs = migration::labels_id(labels)?;
-    let ours = id.map(|f| (f.name().clone(), f.data_type().clone()));
-    match (theirs, ours) {
-        (Some((a, ta)), Some((b, tb))) if a == b => {
-            let (keyed, nulls) = migration::read_labels(labels, KeyKind::of(&ta, &tb))?;
-            migration::note_nulls(nulls, "last night", warnings);
-            Ok(Some(keyed))
-        }
-        (theirs, ours) => {
-            warnings.push(format!(
-                "no migration or transitions: they join customer ids, and last night's labels have {} while tonight's have {}",
-                theirs.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
-                ours.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
-            ));
-            Ok(None)
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

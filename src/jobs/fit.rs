@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::lineage::{self, LifecycleOptions, Lineage};
-use super::{MissingCount, PhaseSeconds, missing_counts};
+use super::{MissingCount, PhaseSeconds, feature_names, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::ids;
@@ -663,13 +663,6 @@ pub(crate) fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -
         schema_fingerprint: model::schema_fingerprint(schema),
     };
     Model::from_fit(parts, fit, &p.matrix)
-}
-
-/// The feature names of a preparation: numeric, then categorical.
-pub(crate) fn feature_names(prep: &FittedPrep) -> Vec<String> {
-    (prep.names().into_iter())
-        .chain(prep.categorical.iter().map(|c| c.name.clone()))
-        .collect()
 }
 
 pub(crate) fn summary(

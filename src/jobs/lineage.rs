@@ -11,7 +11,7 @@ use crate::data::load::Columns;
 use crate::error::Result;
 use crate::kmeans::KMeansResult;
 use crate::model::lifecycle::drift::{self, Drift};
-use crate::model::lifecycle::migration::{self, Keyed, Migration};
+use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
 use crate::model::lifecycle::transitions::{self, Overlaps, Transition};
 use crate::model::lifecycle::{Previous, matching};
 use crate::pipeline::Prepared;
@@ -242,7 +242,7 @@ fn joined(
     warnings: &mut Vec<String>,
 ) -> Result<Option<Migration>> {
     let l = &p.loaded;
-    let keys = super::assign::previous_keys(prev, l.id_field.as_ref(), warnings)?;
+    let keys = previous_keys(prev, l.id_field.as_ref(), warnings)?;
     let (Some(prev_keys), Some(ids)) = (keys, &l.ids) else {
         return Ok(None);
     };
@@ -257,4 +257,37 @@ fn joined(
     }
     migration::note_nulls(nulls, "tonight", warnings);
     Ok(migration::join_or_warn(prev_keys, now, &prev.dir, warnings))
+}
+
+/// Last night's (id, segment) pairs, keyed like tonight's ids; None (with a warning) when either night
+/// has no ids or they are in differently named columns.
+pub(crate) fn previous_keys(
+    prev: &Previous,
+    id: Option<&arrow_schema::Field>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Keyed>> {
+    let Some(labels) = &prev.labels else {
+        warnings.push(format!(
+            "--previous {} has no labels.parquet: no migration",
+            prev.dir.display()
+        ));
+        return Ok(None);
+    };
+    let theirs = migration::labels_id(labels)?;
+    let ours = id.map(|f| (f.name().clone(), f.data_type().clone()));
+    match (theirs, ours) {
+        (Some((a, ta)), Some((b, tb))) if a == b => {
+            let (keyed, nulls) = migration::read_labels(labels, KeyKind::of(&ta, &tb))?;
+            migration::note_nulls(nulls, "last night", warnings);
+            Ok(Some(keyed))
+        }
+        (theirs, ours) => {
+            warnings.push(format!(
+                "no migration or transitions: they join customer ids, and last night's labels have {} while tonight's have {}",
+                theirs.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
+                ours.map_or("row numbers".into(), |t| format!("ids in '{}'", t.0)),
+            ));
+            Ok(None)
+        }
+    }
 }

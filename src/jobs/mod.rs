@@ -10,6 +10,8 @@ pub mod sweep;
 
 use serde::Serialize;
 
+use crate::prep::FittedPrep;
+
 /// Wall seconds per phase, for summary.json.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct PhaseSeconds {
@@ -39,5 +41,12 @@ fn missing_counts(names: &[String], counts: &[usize]) -> Vec<MissingCount> {
             feature: f.clone(),
             missing: m,
         })
+        .collect()
+}
+
+/// The feature names of a preparation: numeric, then categorical.
+pub(crate) fn feature_names(prep: &FittedPrep) -> Vec<String> {
+    (prep.names().into_iter())
+        .chain(prep.categorical.iter().map(|c| c.name.clone()))
         .collect()
 }

@@ -155,7 +155,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
     warnings.extend(p.report.warnings.clone());
     if let Some(g) = &f.report {
-        g.check(&super::fit::feature_names(&p.prep))?;
+        g.check(&super::feature_names(&p.prep))?;
     }
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());

@@ -298,7 +298,7 @@ impl Model {
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut text = self.to_json();
         text.push('\n');
-        crate::data::write::write_file_atomic(path, text.as_bytes())
+        crate::data::sink::write_file_atomic(path, text.as_bytes())
     }
 
     pub fn k(&self) -> usize {

@@ -193,7 +193,7 @@ pub fn write(dir: &Path, groups: &Groups) -> Result<PathBuf> {
     }
     let html = render(dir, groups)?;
     let path = dir.join("report.html");
-    crate::data::write::write_file_atomic(&path, html.as_bytes())?;
+    crate::data::sink::write_file_atomic(&path, html.as_bytes())?;
     Ok(path)
 }
 
