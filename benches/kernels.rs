@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use strata::compute::select::Selected;
 use strata::compute::{Backend, CpuBackend, Dataset, GpuBackend, GpuOptions};
-use strata::data::Missing;
-use strata::jobs::fit::{self, FitOptions, InitChoice};
-use strata::prep::Scaling;
+use strata::jobs::fit::{self, FitOptions};
 
 fn data(n: usize, d: usize) -> Vec<f32> {
     let mut s = 0x2545F4914F6CDD1Du64;
@@ -74,37 +72,16 @@ fn step(c: &mut Criterion) {
 /// data/customers.parquet (50,000 × 8), on the CPU.
 fn fit_end_to_end(c: &mut Criterion) {
     let out = tempfile::tempdir().unwrap();
-    let opts = FitOptions {
-        inputs: vec![PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/data/customers.parquet"
-        ))],
-        out: out.path().join("o"),
-        k: 5,
-        features: None,
-        id: Some("customer_id".into()),
-        weight: None,
-        missing: Missing::Error,
-        scale: Scaling::Zscore,
-        log1p: vec![
-            "balance".into(),
-            "credit_limit".into(),
-            "monthly_spend".into(),
-        ],
-        categorical: vec![],
-        min_category_share: 0.01,
-        init: InitChoice::Auto,
-        n_init: 10,
-        max_iter: 300,
-        tol: 1e-4,
-        seed: 0,
-        csv: Default::default(),
-        method: strata::jobs::fit::Method::KMeans,
-        report: None,
-        previous: None,
-        lifecycle: Default::default(),
-        decision: None,
-    };
+    let mut opts = FitOptions::default();
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/data/customers.parquet");
+    opts.input.inputs = vec![PathBuf::from(input)];
+    opts.input.id = Some("customer_id".into());
+    opts.prep.log1p = ["balance", "credit_limit", "monthly_spend"]
+        .map(String::from)
+        .to_vec();
+    opts.kmeans.k = 5;
+    opts.output.out = out.path().join("o");
+    opts.output.report = None;
     let cpu = Selected::only(Box::new(CpuBackend::default()));
     let mut g = c.benchmark_group("fit_end_to_end");
     g.sample_size(10);

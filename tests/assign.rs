@@ -16,8 +16,7 @@ use strata::compute::select::Selected;
 use strata::compute::{Backend, CpuBackend, GpuBackend, GpuOptions};
 use strata::data::Missing;
 use strata::jobs::assign::{self, AssignOptions};
-use strata::jobs::fit::{self, FitOptions, InitChoice};
-use strata::prep::Scaling;
+use strata::jobs::fit::{self, FitOptions, InitChoice, KMeansSpec, OutputSpec};
 
 fn generate(path: &Path, rows: usize, seed: u64) {
     ok(strata(&[
@@ -54,30 +53,25 @@ fn backends() -> Vec<Box<dyn Backend>> {
 }
 
 fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions {
-    FitOptions {
-        inputs,
-        out,
+    let mut o = FitOptions::default();
+    o.input.inputs = inputs;
+    o.input.id = Some("customer_id".into());
+    o.prep.missing = missing;
+    o.prep.log1p = vec!["balance".into(), "monthly_spend".into()];
+    o.kmeans = KMeansSpec {
         k: 6,
-        features: None,
-        id: Some("customer_id".into()),
-        weight: None,
-        missing,
-        scale: Scaling::Zscore,
-        log1p: vec!["balance".into(), "monthly_spend".into()],
-        categorical: vec![],
-        min_category_share: 0.01,
         init: InitChoice::KMeansPlusPlus,
         n_init: 2,
         max_iter: 50,
-        tol: 1e-4,
         seed: 3,
-        csv: Default::default(),
-        method: strata::jobs::fit::Method::KMeans,
+        ..Default::default()
+    };
+    o.output = OutputSpec {
+        out,
         report: None,
-        previous: None,
-        lifecycle: Default::default(),
         decision: None,
-    }
+    };
+    o
 }
 
 /// The streamed assign (two files: a 70,000-row group read in two batches, then a file of three row groups)
@@ -119,14 +113,12 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
         let o = AssignOptions {
             model: f.clone(),
             inputs: vec![data.clone()],
-            out: a.clone(),
-            id: None,
-            csv: Default::default(),
-            previous: None,
-            lifecycle: Default::default(),
-            profiles: false,
-            decision: None,
-            report: None,
+            output: OutputSpec {
+                out: a.clone(),
+                report: None,
+                decision: None,
+            },
+            ..Default::default()
         };
         let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
         assert_eq!(s.rows_assigned, 120_000);

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use strata::compute::kernel::Isa;
 use strata::compute::select::Selected;
 use strata::compute::{Assignment, Backend, CpuBackend, Dataset, GpuBackend, GpuOptions, Stats};
-use strata::data::Missing;
-use strata::jobs::fit::{FitOptions, InitChoice};
+use strata::jobs::fit::{FitOptions, InitChoice, OutputSpec};
 use strata::kmeans::{self, Init, KMeans};
 use strata::prep::Scaling;
 
@@ -787,30 +786,18 @@ fn gpu_fit_is_bit_identical_run_to_run() {
 }
 
 fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf) -> FitOptions {
-    FitOptions {
-        inputs: vec![csv],
+    let mut o = FitOptions::default();
+    o.input.inputs = vec![csv];
+    o.input.features = Some(features.split(',').map(String::from).collect());
+    o.prep.scale = scale;
+    o.kmeans.k = k;
+    o.kmeans.init = InitChoice::KMeansPlusPlus;
+    o.output = OutputSpec {
         out,
-        k,
-        features: Some(features.split(',').map(String::from).collect()),
-        id: None,
-        weight: None,
-        missing: Missing::Error,
-        scale,
-        log1p: vec![],
-        categorical: vec![],
-        min_category_share: 0.01,
-        init: InitChoice::KMeansPlusPlus,
-        n_init: 10,
-        max_iter: 300,
-        tol: 1e-4,
-        seed: 0,
-        csv: Default::default(),
-        method: strata::jobs::fit::Method::KMeans,
         report: None,
-        previous: None,
-        lifecycle: Default::default(),
         decision: None,
-    }
+    };
+    o
 }
 
 #[test]

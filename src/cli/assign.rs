@@ -40,14 +40,11 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
     let opts = AssignOptions {
         model: args.model,
         inputs: args.inputs,
-        out: args.out,
         id: args.id,
         csv: args.text.options(),
-        previous: args.lifecycle.previous.clone(),
         lifecycle: args.lifecycle.options(),
         profiles: args.profiles,
-        decision: None,
-        report: args.report.groups(),
+        output: args.report.output(args.out),
     };
     let o = assign(&opts, &sel, log)?;
     let s = &o.summary;
@@ -68,6 +65,6 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
     for w in &s.warnings {
         println!("  warning: {w}");
     }
-    println!("  outputs in {}", opts.out.display());
+    println!("  outputs in {}", opts.output.out.display());
     Ok(())
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use super::{DeviceArgs, LifecycleArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
-use strata::jobs::fit::{FitOptions, FitOutcome, InitChoice, Method};
+use strata::jobs::fit::{FitOptions, FitOutcome};
+use strata::jobs::options::{InitChoice, InputSpec, KMeansSpec, Method};
 use strata::kmeans::params;
 use strata::pipeline::PrepSpec;
 use strata::prep::Scaling;
@@ -95,61 +96,59 @@ pub struct FitArgs {
     pub device: DeviceArgs,
 }
 
-/// The fit options of the shared argument groups (k, init and the lifecycle as for a first fit).
-pub fn options(
-    inputs: Vec<PathBuf>,
-    out: PathBuf,
-    c: &ColumnArgs,
-    l: &LloydArgs,
-    text: &TextArgs,
-) -> FitOptions {
-    FitOptions {
-        inputs,
-        out,
-        k: 1,
-        features: c.features.clone(),
-        id: c.id.clone(),
-        weight: c.weight.clone(),
-        missing: c.missing,
-        scale: c.scale,
-        log1p: c.log1p.clone(),
-        categorical: c.categorical.clone(),
-        min_category_share: c.min_category_share,
-        init: InitChoice::Auto,
-        n_init: l.n_init,
-        max_iter: l.max_iter,
-        tol: l.tol,
-        seed: l.seed,
-        csv: text.options(),
-        method: Method::KMeans,
-        report: None,
-        previous: None,
-        lifecycle: Default::default(),
-        decision: None,
+impl ColumnArgs {
+    /// The input section: `inputs` read with these columns and `text`'s dialect.
+    pub fn input(&self, inputs: Vec<PathBuf>, text: &TextArgs) -> InputSpec {
+        InputSpec {
+            inputs,
+            features: self.features.clone(),
+            id: self.id.clone(),
+            weight: self.weight.clone(),
+            categorical: self.categorical.clone(),
+            csv: text.options(),
+        }
+    }
+
+    /// The preparation section.
+    pub fn prep(&self) -> PrepSpec {
+        PrepSpec {
+            missing: self.missing,
+            scale: self.scale,
+            log1p: self.log1p.clone(),
+            min_category_share: self.min_category_share,
+        }
+    }
+}
+
+impl LloydArgs {
+    /// The k-means section for `k` segments.
+    pub fn kmeans(&self, k: usize, init: InitChoice, method: Method) -> KMeansSpec {
+        KMeansSpec {
+            k,
+            init,
+            n_init: self.n_init,
+            max_iter: self.max_iter,
+            tol: self.tol,
+            seed: self.seed,
+            method,
+        }
     }
 }
 
 impl From<&FitArgs> for FitOptions {
     fn from(a: &FitArgs) -> Self {
-        FitOptions {
-            k: a.k,
-            init: a.init.clone(),
-            method: match a.method.as_str() {
-                "ward" => Method::Ward {
-                    micro: (a.micro_clusters).unwrap_or(strata::kmeans::ward::DEFAULT_MICRO),
-                },
-                _ => Method::KMeans,
+        let method = match a.method.as_str() {
+            "ward" => Method::Ward {
+                micro: (a.micro_clusters).unwrap_or(strata::kmeans::ward::DEFAULT_MICRO),
             },
-            previous: a.lifecycle.previous.clone(),
-            report: a.report.groups(),
+            _ => Method::KMeans,
+        };
+        FitOptions {
+            input: a.columns.input(a.inputs.clone(), &a.text),
+            prep: a.columns.prep(),
+            kmeans: a.lloyd.kmeans(a.k, a.init.clone(), method),
             lifecycle: a.lifecycle.options(),
-            ..options(
-                a.inputs.clone(),
-                a.out.clone(),
-                &a.columns,
-                &a.lloyd,
-                &a.text,
-            )
+            output: a.report.output(a.out.clone()),
         }
     }
 }
@@ -240,7 +239,7 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
     for w in &s.warnings {
         println!("  warning: {w}");
     }
-    println!("  outputs in {}", opts.out.display());
+    println!("  outputs in {}", opts.output.out.display());
 }
 
 /// A value with about four significant digits, for the printed summary.

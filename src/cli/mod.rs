@@ -16,7 +16,7 @@ use strata::compute::{DeviceChoice, GpuOptions, select};
 use strata::data::source::CsvOptions;
 use strata::error::Result;
 use strata::generate::Scenario;
-use strata::jobs::lineage::LifecycleOptions;
+use strata::jobs::options::{LifecycleOptions, OutputSpec};
 use strata::model::lifecycle::drift::{Limits, Thresholds};
 use strata::model::lifecycle::transitions::Overlaps;
 
@@ -76,9 +76,13 @@ pub struct ReportArgs {
 }
 
 impl ReportArgs {
-    /// The report's groups, or None with --no-report.
-    pub fn groups(&self) -> Option<strata::report::Groups> {
-        (!self.no_report).then(|| self.groups.clone().unwrap_or_default())
+    /// The output section: `out`, with report.html unless --no-report.
+    pub fn output(&self, out: PathBuf) -> OutputSpec {
+        OutputSpec {
+            out,
+            report: (!self.no_report).then(|| self.groups.clone().unwrap_or_default()),
+            decision: None,
+        }
     }
 }
 
@@ -205,6 +209,7 @@ pub struct LifecycleArgs {
 impl LifecycleArgs {
     pub fn options(&self) -> LifecycleOptions {
         LifecycleOptions {
+            previous: self.previous.clone(),
             overlaps: Overlaps {
                 survive: self.survive,
                 split: self.split,

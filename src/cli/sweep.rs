@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::fit::{ColumnArgs, LloydArgs, options};
+use super::fit::{ColumnArgs, LloydArgs};
 use super::{DeviceArgs, TextArgs};
 use strata::error::Result;
+use strata::jobs::fit::FitOptions;
+use strata::jobs::options::{InitChoice, Method};
 use strata::jobs::sweep::{SweepOptions, parse_ks, run as sweep};
 
 /// The k values of `--k` (one argument holding several values).
@@ -44,15 +46,13 @@ pub struct SweepArgs {
 pub fn run(args: SweepArgs, log: &dyn Fn(&str)) -> Result<()> {
     let sel = args.device.select(log)?;
     let opts = SweepOptions {
-        fit: strata::jobs::fit::FitOptions {
-            report: args.report.groups(),
-            ..options(
-                args.inputs,
-                args.out.clone(),
-                &args.columns,
-                &args.lloyd,
-                &args.text,
-            )
+        fit: FitOptions {
+            input: args.columns.input(args.inputs, &args.text),
+            prep: args.columns.prep(),
+            // Each k of the sweep replaces this one.
+            kmeans: args.lloyd.kmeans(2, InitChoice::Auto, Method::KMeans),
+            lifecycle: Default::default(),
+            output: args.report.output(args.out.clone()),
         },
         ks: args.k.0,
         silhouette_sample: args.silhouette_sample,

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::lineage::{LifecycleOptions, previous_keys};
+use super::lineage::previous_keys;
+use super::options::{LifecycleOptions, OutputSpec};
 use super::scan::{Counts, model_columns, scan};
 use super::{MissingCount, missing_counts};
 use crate::compute::Backend;
@@ -29,26 +30,22 @@ use crate::model::lifecycle::transitions::{self, Transition};
 use crate::output::{self, SegmentRow, labels_batch, labels_schema};
 use crate::profile;
 
-/// Everything `strata assign` needs.
-#[derive(Debug, Clone)]
+/// Everything `strata assign` needs: the model, what to read (the model names the columns), the previous
+/// night and what to write.
+#[derive(Debug, Clone, Default)]
 pub struct AssignOptions {
     /// model.json or a fit's output directory.
     pub model: PathBuf,
     pub inputs: Vec<PathBuf>,
-    pub out: PathBuf,
     /// The id column copied into labels.parquet (default: the model's, when the input has it).
     pub id: Option<String>,
-    /// How delimited inputs are read (delimiter, missing-value tokens).
+    /// How delimited inputs are read (delimiter, missing-value tokens, number notation).
     pub csv: CsvOptions,
-    /// A previous night's output directory: migration and transitions from its labels to tonight's.
-    pub previous: Option<PathBuf>,
+    /// The previous night (migration and transitions from its labels to tonight's) and the thresholds.
     pub lifecycle: LifecycleOptions,
     /// Also write profiles.parquet (holds the input in memory, like a fit).
     pub profiles: bool,
-    /// Why this run happened (a nightly's decision), recorded in summary.json.
-    pub decision: Option<String>,
-    /// Write report.html into the output set (None: `--no-report`).
-    pub report: Option<crate::report::Groups>,
+    pub output: OutputSpec,
 }
 
 /// One segment's count tonight next to its share at training.
@@ -109,18 +106,23 @@ struct Scanned {
     rows: Option<(Vec<f64>, Vec<f32>, Vec<u32>)>,
 }
 
-/// Runs the job. Nothing appears in `opts.out` unless every output was written.
+/// Runs the job. Nothing appears in `opts.output.out` unless every output was written.
 pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<AssignOutcome> {
     let t_start = Instant::now();
     opts.lifecycle.overlaps.check().map_err(Error::usage)?;
     let model = Model::read(&opts.model)?;
-    if let Some(g) = &opts.report {
+    if let Some(g) = &opts.output.report {
         g.check(&super::feature_names(&model.preparation))?;
     }
-    let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
+    let previous = opts
+        .lifecycle
+        .previous
+        .as_deref()
+        .map(Previous::open)
+        .transpose()?;
     let mut read = opts.inputs.clone();
     read.push(opts.model.clone());
-    let mut staging = OutputSet::create(&opts.out, &read)?;
+    let mut staging = OutputSet::create(&opts.output.out, &read)?;
     let mut warnings = Vec::new();
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
@@ -188,11 +190,11 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         .map(transitions::describe)
         .unwrap_or_default();
     summary.drift = night.drift;
-    summary.decision = opts.decision.clone();
+    summary.decision = opts.output.decision.clone();
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
-    if let Some(g) = &opts.report {
+    if let Some(g) = &opts.output.report {
         crate::report::stage(&mut staging, g, log)?;
     }
     let files = staging.commit()?;

@@ -6,14 +6,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::lineage::{self, LifecycleOptions, Lineage};
+use super::lineage::{self, Lineage};
+pub use super::options::{
+    InitChoice, InputSpec, KMeansSpec, LifecycleOptions, Method, OutputSpec, PrepSpec,
+};
 use super::{MissingCount, PhaseSeconds, feature_names, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::ids;
 use crate::data::load::{LeftOut, feature_columns, left_out};
 use crate::data::sink::OutputSet;
-use crate::data::source::CsvOptions;
 use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::explain::{self, Explanation};
@@ -22,103 +24,20 @@ use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult
 use crate::model::lifecycle::Previous;
 use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
 use crate::output::{self, SegmentRow};
-use crate::pipeline::{self, PrepSpec, Prepared};
-use crate::prep::{FittedPrep, Scaling};
+use crate::pipeline::{self, Prepared};
+use crate::prep::FittedPrep;
 use crate::profile::{self, FeatureProfile};
 use crate::progress::Progress;
-use crate::report::{self, Groups};
+use crate::report;
 
-/// `--init`: a method name or a file of centroids in original units.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InitChoice {
-    Auto,
-    KMeansPlusPlus,
-    KMeansParallel,
-    Random,
-    /// The `--previous` model's centroids, mapped through original units into tonight's prepared space.
-    Previous,
-    /// `Previous` when last night's model can be mapped (same k, same numeric features, no categorical
-    /// one), `Auto` otherwise, with a warning: what a nightly job asks for (not a command-line value).
-    PreviousOrAuto,
-    File(PathBuf),
-}
-
-impl std::str::FromStr for InitChoice {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Ok(match s {
-            "auto" => InitChoice::Auto,
-            "k-means++" | "kmeans++" => InitChoice::KMeansPlusPlus,
-            "k-means||" | "kmeans||" => InitChoice::KMeansParallel,
-            "random" => InitChoice::Random,
-            "previous" => InitChoice::Previous,
-            // A path names a file; anything else is a mistyped method.
-            path if std::path::Path::new(path).exists() || path.contains(['/', '.']) => {
-                InitChoice::File(PathBuf::from(path))
-            }
-            other => {
-                return Err(format!(
-                    "'{other}' is neither a method (auto, k-means++, k-means||, random, previous) nor an existing file"
-                ));
-            }
-        })
-    }
-}
-
-impl std::fmt::Display for InitChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InitChoice::Auto => write!(f, "auto"),
-            InitChoice::KMeansPlusPlus => write!(f, "k-means++"),
-            InitChoice::KMeansParallel => write!(f, "k-means||"),
-            InitChoice::Random => write!(f, "random"),
-            InitChoice::Previous => write!(f, "previous"),
-            InitChoice::PreviousOrAuto => write!(f, "previous-or-auto"),
-            InitChoice::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// `--method`: what makes the segments.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Method {
-    KMeans,
-    /// k-means to `micro` micro-clusters, then Ward's linkage of them cut at k (see [`ward`]).
-    Ward {
-        micro: usize,
-    },
-}
-
-/// Everything `strata fit` needs.
-#[derive(Debug, Clone)]
+/// Everything `strata fit` needs: the option sections, each with its defaults.
+#[derive(Debug, Clone, Default)]
 pub struct FitOptions {
-    pub inputs: Vec<PathBuf>,
-    pub out: PathBuf,
-    pub k: usize,
-    pub features: Option<Vec<String>>,
-    pub id: Option<String>,
-    pub weight: Option<String>,
-    pub missing: Missing,
-    pub scale: Scaling,
-    pub log1p: Vec<String>,
-    /// Categorical feature columns (one-hot encoded) and the share below which categories pool.
-    pub categorical: Vec<String>,
-    pub min_category_share: f64,
-    pub init: InitChoice,
-    pub n_init: usize,
-    pub max_iter: usize,
-    pub tol: f64,
-    pub seed: u64,
-    /// How delimited inputs are read (delimiter, missing-value tokens).
-    pub csv: CsvOptions,
-    pub method: Method,
-    /// Write report.html into the output set (None: `--no-report`).
-    pub report: Option<Groups>,
-    /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
-    pub previous: Option<PathBuf>,
+    pub input: InputSpec,
+    pub prep: PrepSpec,
+    pub kmeans: KMeansSpec,
     pub lifecycle: LifecycleOptions,
-    /// Why this run happened (a nightly's decision), recorded in summary.json.
-    pub decision: Option<String>,
+    pub output: OutputSpec,
 }
 
 /// summary.json.
@@ -203,12 +122,12 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
 
 /// The k-means parameters of `opts`, with `init` resolved (checked by the caller).
 pub(crate) fn kmeans_params(opts: &FitOptions, init: Init) -> KMeansParams {
-    KMeans::params(opts.k)
+    KMeans::params(opts.kmeans.k)
         .init(init)
-        .n_init(opts.n_init)
-        .max_iter(opts.max_iter)
-        .tol(opts.tol)
-        .seed(opts.seed)
+        .n_init(opts.kmeans.n_init)
+        .max_iter(opts.kmeans.max_iter)
+        .tol(opts.kmeans.tol)
+        .seed(opts.kmeans.seed)
 }
 
 /// The previous model's centroids in tonight's prepared space: prepared → original units with the
@@ -247,24 +166,26 @@ fn kmeans_config(
     prev: Option<&Previous>,
 ) -> Result<(KMeansConfig, Option<String>)> {
     let mut warning = None;
-    let init = match &opts.init {
+    let init = match &opts.kmeans.init {
         InitChoice::Auto => Init::Auto,
         InitChoice::KMeansPlusPlus => Init::KMeansPlusPlus,
         InitChoice::KMeansParallel => Init::KMeansParallel,
         InitChoice::Random => Init::Random,
         InitChoice::Previous => match prev {
-            Some(p) => Init::Given(previous_centroids(p, prep, opts.k)?),
+            Some(p) => Init::Given(previous_centroids(p, prep, opts.kmeans.k)?),
             None => return Err(Error::usage("--init previous needs --previous DIR")),
         },
-        InitChoice::PreviousOrAuto => match prev.map(|p| previous_centroids(p, prep, opts.k)) {
-            Some(Ok(c)) => Init::Given(c),
-            Some(Err(e)) => {
-                warning = Some(format!("no warm start ({e}): initialised with auto"));
-                Init::Auto
+        InitChoice::PreviousOrAuto => {
+            match prev.map(|p| previous_centroids(p, prep, opts.kmeans.k)) {
+                Some(Ok(c)) => Init::Given(c),
+                Some(Err(e)) => {
+                    warning = Some(format!("no warm start ({e}): initialised with auto"));
+                    Init::Auto
+                }
+                None => Init::Auto,
             }
-            None => Init::Auto,
-        },
-        InitChoice::File(p) => Init::Given(read_init_file(p, prep, opts.k)?),
+        }
+        InitChoice::File(p) => Init::Given(read_init_file(p, prep, opts.kmeans.k)?),
     };
     Ok((kmeans_params(opts, init).check()?, warning))
 }
@@ -272,24 +193,24 @@ fn kmeans_config(
 /// Checks the options before any work (the init file is read once the preparation is known).
 pub(crate) fn check(opts: &FitOptions) -> Result<()> {
     kmeans_params(opts, Init::Auto).check()?;
-    if !(0.0..1.0).contains(&opts.min_category_share) {
+    if !(0.0..1.0).contains(&opts.prep.min_category_share) {
         return Err(Error::usage("--min-category-share must be in [0, 1)"));
     }
-    if matches!(opts.init, InitChoice::File(_)) && !opts.categorical.is_empty() {
+    if matches!(opts.kmeans.init, InitChoice::File(_)) && !opts.input.categorical.is_empty() {
         return Err(Error::usage(
             "--init FILE gives centroids for numeric features only; it cannot be combined with --categorical",
         ));
     }
-    if let Method::Ward { micro } = opts.method {
-        if opts.init != InitChoice::Auto {
+    if let Method::Ward { micro } = opts.kmeans.method {
+        if opts.kmeans.init != InitChoice::Auto {
             return Err(Error::usage(
                 "--method ward starts its micro-clusters itself; leave --init at auto",
             ));
         }
-        if micro < opts.k {
+        if micro < opts.kmeans.k {
             return Err(Error::usage(format!(
                 "--micro-clusters ({micro}) must be at least --k ({})",
-                opts.k
+                opts.kmeans.k
             )));
         }
         if micro > ward::MAX_MICRO {
@@ -299,7 +220,7 @@ pub(crate) fn check(opts: &FitOptions) -> Result<()> {
             )));
         }
     }
-    if opts.init == InitChoice::Previous && opts.previous.is_none() {
+    if opts.kmeans.init == InitChoice::Previous && opts.lifecycle.previous.is_none() {
         return Err(Error::usage("--init previous needs --previous DIR"));
     }
     opts.lifecycle.overlaps.check().map_err(Error::usage)
@@ -308,7 +229,7 @@ pub(crate) fn check(opts: &FitOptions) -> Result<()> {
 /// What the fit itself should tell the user: repeated ids, dropped rows, no convergence.
 fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let (Some(name), Some(id_values)) = (&opts.id, &p.loaded.ids) {
+    if let (Some(name), Some(id_values)) = (&opts.input.id, &p.loaded.ids) {
         let dup = ids::duplicates(id_values);
         if dup.rows > 0 {
             warnings.push(format!(
@@ -327,7 +248,7 @@ fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<Stri
     if !fit.converged {
         warnings.push(format!(
             "best restart did not converge within --max-iter {}",
-            opts.max_iter
+            opts.kmeans.max_iter
         ));
     }
     warnings
@@ -339,18 +260,18 @@ pub(crate) fn open_input(
     opts: &FitOptions,
     log: &dyn Fn(&str),
 ) -> Result<(Source, LoadSpec, Vec<LeftOut>, Vec<String>)> {
-    let text_cols: Vec<&str> = opts.id.iter().map(String::as_str).collect();
-    let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
+    let text_cols: Vec<&str> = opts.input.id.iter().map(String::as_str).collect();
+    let source = Source::open_with(&opts.input.inputs, &text_cols, &opts.input.csv)?;
     source.notes().iter().for_each(|n| log(n));
     let spec = LoadSpec {
-        features: opts.features.clone(),
-        id: opts.id.clone(),
-        weight: opts.weight.clone(),
-        categorical: opts.categorical.clone(),
+        features: opts.input.features.clone(),
+        id: opts.input.id.clone(),
+        weight: opts.input.weight.clone(),
+        categorical: opts.input.categorical.clone(),
     };
     // Text columns that are mostly numbers (the id column is text by request).
     let text: Vec<String> = (source.text_columns().into_iter())
-        .filter(|c| Some(c) != opts.id.as_ref())
+        .filter(|c| Some(c) != opts.input.id.as_ref())
         .collect();
     let mostly = source.mostly_numeric(&text)?;
     let columns_left_out = left_out(&source, &spec, &mostly);
@@ -373,16 +294,21 @@ pub(crate) fn open_input(
     Ok((source, spec, columns_left_out, warnings))
 }
 
-/// Runs the whole job. Nothing appears in `opts.out` unless every output was written.
+/// Runs the whole job. Nothing appears in `opts.output.out` unless every output was written.
 pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
     let t_start = Instant::now();
     check(opts)?;
-    let mut read = opts.inputs.clone();
-    if let InitChoice::File(f) = &opts.init {
+    let mut read = opts.input.inputs.clone();
+    if let InitChoice::File(f) = &opts.kmeans.init {
         read.push(f.clone());
     }
-    let previous = opts.previous.as_deref().map(Previous::open).transpose()?;
-    let mut staging = OutputSet::create(&opts.out, &read)?;
+    let previous = opts
+        .lifecycle
+        .previous
+        .as_deref()
+        .map(Previous::open)
+        .transpose()?;
+    let mut staging = OutputSet::create(&opts.output.out, &read)?;
     let (source, spec, columns_left_out, mut warnings) = open_input(opts, log)?;
     // Before the fit, not after it; a selection that fails is reported by the read, in its order.
     if let Ok(cols) = feature_columns(source.schema(), &spec) {
@@ -392,13 +318,13 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         output::check_feature_names(&names, spec.weight.is_some())?;
     }
     let prep_spec = PrepSpec {
-        missing: opts.missing,
-        scale: opts.scale,
-        log1p: opts.log1p.clone(),
-        min_category_share: opts.min_category_share,
+        missing: opts.prep.missing,
+        scale: opts.prep.scale,
+        log1p: opts.prep.log1p.clone(),
+        min_category_share: opts.prep.min_category_share,
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
-    if let Some(g) = &opts.report {
+    if let Some(g) = &opts.output.report {
         g.check(&feature_names(&p.prep))?;
     }
     let t = Instant::now();
@@ -407,15 +333,19 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let init_file_s = t.elapsed().as_secs_f64();
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
-    let (what, steps) = match opts.method {
+    let (what, steps) = match opts.kmeans.method {
         Method::KMeans => (
-            format!("k-means k={} ({} restart(s))", opts.k, cfg.restarts()),
+            format!(
+                "k-means k={} ({} restart(s))",
+                opts.kmeans.k,
+                cfg.restarts()
+            ),
             cfg.restarts(),
         ),
         Method::Ward { micro } => (
             format!(
                 "Ward k={} over {micro} k-means micro-clusters, and k-means k={} to compare",
-                opts.k, opts.k
+                opts.kmeans.k, opts.kmeans.k
             ),
             1 + cfg.restarts(),
         ),
@@ -423,7 +353,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     log(&format!("{what} on {}", sel.primary.name()));
     let bar = Progress::new(steps as u64, what.split(' ').next().unwrap_or("fit"));
     let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
-        match opts.method {
+        match opts.kmeans.method {
             Method::KMeans => {
                 let mut res = b.load(ds)?;
                 Ok((
@@ -485,8 +415,8 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     let mut summary = summary(&p, fit, on.device, seconds, warnings);
     summary.columns_left_out = columns_left_out;
     summary.lifecycle = lineage;
-    summary.decision = opts.decision.clone();
-    summary.method = match opts.method {
+    summary.decision = opts.output.decision.clone();
+    summary.method = match opts.kmeans.method {
         Method::KMeans => "kmeans".into(),
         Method::Ward { .. } => "ward".into(),
     };
@@ -499,7 +429,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
-    if let Some(g) = &opts.report {
+    if let Some(g) = &opts.output.report {
         report::stage(&mut staging, g, log)?;
     }
     let files = staging.commit()?;
@@ -645,16 +575,16 @@ pub(crate) fn build_model(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -
         .collect();
     let parts = ModelParts {
         features,
-        id_column: opts.id.clone(),
-        weight_column: opts.weight.clone(),
-        missing: opts.missing,
+        id_column: opts.input.id.clone(),
+        weight_column: opts.input.weight.clone(),
+        missing: opts.prep.missing,
         preparation: p.prep.clone(),
         record: FitRecord {
-            init: opts.init.to_string(),
-            n_init: opts.n_init,
-            seed: opts.seed,
-            tol: opts.tol,
-            max_iter: opts.max_iter,
+            init: opts.kmeans.init.to_string(),
+            n_init: opts.kmeans.n_init,
+            seed: opts.kmeans.seed,
+            tol: opts.kmeans.tol,
+            max_iter: opts.kmeans.max_iter,
             sse: fit.sse,
             iterations: fit.iterations,
             converged: fit.converged,

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+pub use super::options::LifecycleOptions;
 use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::load::Columns;
@@ -12,16 +13,9 @@ use crate::error::Result;
 use crate::kmeans::KMeansResult;
 use crate::model::lifecycle::drift::{self, Drift};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
-use crate::model::lifecycle::transitions::{self, Overlaps, Transition};
+use crate::model::lifecycle::transitions::{self, Transition};
 use crate::model::lifecycle::{Previous, matching};
 use crate::pipeline::Prepared;
-
-/// The lifecycle settings of a run.
-#[derive(Debug, Clone, Default)]
-pub struct LifecycleOptions {
-    pub overlaps: Overlaps,
-    pub drift: drift::Thresholds,
-}
 
 /// How tonight's segments relate to the previous night's (summary.json `lifecycle`).
 #[derive(Debug, Clone, Serialize)]

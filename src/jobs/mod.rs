@@ -5,6 +5,7 @@ pub mod assign;
 pub mod fit;
 pub mod lineage;
 pub mod nightly;
+pub mod options;
 pub mod scan;
 pub mod sweep;
 

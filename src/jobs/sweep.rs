@@ -134,34 +134,41 @@ struct Fitted {
     fit: Option<KMeansResult>,
 }
 
+/// The fit options `f` for `k` segments.
+fn with_k(f: &FitOptions, k: usize) -> FitOptions {
+    let mut o = f.clone();
+    o.kmeans.k = k;
+    o
+}
+
 /// Runs the sweep. Nothing appears in `opts.fit.out` unless every output was written.
 pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<SweepSummary> {
     let t_start = Instant::now();
     let f = &opts.fit;
     for &k in &opts.ks {
-        check(&FitOptions { k, ..f.clone() })?;
+        check(&with_k(f, k))?;
     }
     if opts.silhouette_sample < 2 {
         return Err(Error::usage("--silhouette-sample must be at least 2"));
     }
-    let mut staging = OutputSet::create(&f.out, &f.inputs)?;
+    let mut staging = OutputSet::create(&f.output.out, &f.input.inputs)?;
     let (source, spec, _, mut warnings) = open_input(f, log)?;
     let prep_spec = PrepSpec {
-        missing: f.missing,
-        scale: f.scale,
-        log1p: f.log1p.clone(),
-        min_category_share: f.min_category_share,
+        missing: f.prep.missing,
+        scale: f.prep.scale,
+        log1p: f.prep.log1p.clone(),
+        min_category_share: f.prep.min_category_share,
     };
     let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
     warnings.extend(p.report.warnings.clone());
-    if let Some(g) = &f.report {
+    if let Some(g) = &f.output.report {
         g.check(&super::feature_names(&p.prep))?;
     }
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     // One uniform sample of rows for every k's silhouette (sorted: read in row order).
     let s = opts.silhouette_sample.min(m.n);
-    let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.seed), m.n, s).into_vec();
+    let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.kmeans.seed), m.n, s).into_vec();
     rows.sort_unstable();
     let t = Instant::now();
     let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
@@ -172,7 +179,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             .iter()
             .map(|&k| {
                 let t = Instant::now();
-                let cfg = kmeans_params(&FitOptions { k, ..f.clone() }, Init::Auto).check()?;
+                let cfg = kmeans_params(&with_k(f, k), Init::Auto).check()?;
                 let fit = fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?;
                 let labels = &fit.nearest.labels;
                 let point = Point {
@@ -254,10 +261,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
         .iter()
         .position(|r| r.point.k == summary.recommendation.k);
     if let Some(fit) = best.and_then(|i| fits[i].take()) {
-        let o = FitOptions {
-            k: fit.k,
-            ..f.clone()
-        };
+        let o = with_k(f, fit.k);
         let mut model = build_model(&o, &p, &fit);
         let seconds = PhaseSeconds {
             read: p.read_seconds,
@@ -277,7 +281,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             .and_then(|_| staging.write_json("summary.json", &fit_summary))
             .map_err(|e| staging.explain(e))?;
     }
-    if let Some(g) = &f.report {
+    if let Some(g) = &f.output.report {
         crate::report::stage(&mut staging, g, log)?;
     }
     staging.commit()?;

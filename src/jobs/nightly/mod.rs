@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::assign::{self, AssignOptions};
-use super::fit::{self, FitOptions, InitChoice, Method};
+use super::fit::{self, FitOptions};
 use super::lineage::LifecycleOptions;
+use super::options::{InitChoice, InputSpec, KMeansSpec, Method, OutputSpec, PrepSpec};
 use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::Source;
@@ -240,9 +241,10 @@ fn complete(runs: &Path, registry: &Path, date: &str, refit: bool) -> Result<()>
     point_current(runs, date)
 }
 
-/// The lifecycle settings of the job file.
-fn lifecycle(job: &Job) -> LifecycleOptions {
+/// The lifecycle settings of the job file, related to the previous night `prev`.
+fn lifecycle(job: &Job, prev: Option<&Previous>) -> LifecycleOptions {
     LifecycleOptions {
+        previous: prev.map(|p| p.dir.clone()),
         overlaps: job.config.lifecycle,
         drift: job.config.drift,
     }
@@ -270,28 +272,35 @@ fn fit_night(t: Tonight, prev: Option<&Previous>) -> Result<Related> {
         (i, _) => i.clone(),
     };
     let opts = FitOptions {
-        inputs: t.inputs,
-        out: t.out.to_path_buf(),
-        k,
-        features: c.input.features.clone(),
-        id: c.input.id.clone(),
-        weight: c.input.weight.clone(),
-        missing: c.input.missing,
-        scale: c.input.scale,
-        log1p: c.input.log1p.clone(),
-        categorical: c.input.categorical.clone(),
-        min_category_share: c.input.min_category_share,
-        init,
-        n_init: c.kmeans.n_init,
-        max_iter: c.kmeans.max_iter,
-        tol: c.kmeans.tol,
-        seed: c.kmeans.seed,
-        csv: CsvOptions::default(),
-        method: Method::KMeans,
-        report: Some(Default::default()),
-        previous: prev.map(|p| p.dir.clone()),
-        lifecycle: lifecycle(job),
-        decision: Some(t.decision),
+        input: InputSpec {
+            inputs: t.inputs,
+            features: c.input.features.clone(),
+            id: c.input.id.clone(),
+            weight: c.input.weight.clone(),
+            categorical: c.input.categorical.clone(),
+            csv: CsvOptions::default(),
+        },
+        prep: PrepSpec {
+            missing: c.input.missing,
+            scale: c.input.scale,
+            log1p: c.input.log1p.clone(),
+            min_category_share: c.input.min_category_share,
+        },
+        kmeans: KMeansSpec {
+            k,
+            init,
+            n_init: c.kmeans.n_init,
+            max_iter: c.kmeans.max_iter,
+            tol: c.kmeans.tol,
+            seed: c.kmeans.seed,
+            method: Method::KMeans,
+        },
+        lifecycle: lifecycle(job, prev),
+        output: OutputSpec {
+            out: t.out.to_path_buf(),
+            report: Some(Default::default()),
+            decision: Some(t.decision),
+        },
     };
     let l = fit::run(&opts, t.sel, t.log)?.summary.lifecycle;
     Ok(match l {
@@ -314,14 +323,15 @@ fn assign_night(t: Tonight, prev: &Previous) -> Result<Related> {
     let opts = AssignOptions {
         model: prev.dir.join("model.json"),
         inputs: t.inputs,
-        out: t.out.to_path_buf(),
         id: job.config.input.id.clone(),
         csv: CsvOptions::default(),
-        previous: Some(prev.dir.clone()),
-        lifecycle: lifecycle(job),
+        lifecycle: lifecycle(job, Some(prev)),
         profiles: true,
-        decision: Some(t.decision),
-        report: Some(Default::default()),
+        output: OutputSpec {
+            out: t.out.to_path_buf(),
+            report: Some(Default::default()),
+            decision: Some(t.decision),
+        },
     };
     let s = assign::run(&opts, t.sel, t.log)?.summary;
     Ok(Related {

@@ -1,0 +1,145 @@
+//! The option sections of the jobs, each with its defaults in one place (its `Default`, built on the
+//! library's own defaults): what to read ([`InputSpec`]), how to prepare it ([`PrepSpec`]), the k-means
+//! run ([`KMeansSpec`]), the previous night ([`LifecycleOptions`]) and what to write ([`OutputSpec`]).
+//! The CLI's argument groups convert into them one to one, and a job's options are these sections.
+
+use std::path::PathBuf;
+
+use crate::data::source::CsvOptions;
+use crate::kmeans::params;
+use crate::model::lifecycle::drift;
+use crate::model::lifecycle::transitions::Overlaps;
+pub use crate::pipeline::PrepSpec;
+use crate::report::Groups;
+
+/// What to read: the input files, the columns and their roles, and how delimited text is read.
+#[derive(Debug, Clone, Default)]
+pub struct InputSpec {
+    pub inputs: Vec<PathBuf>,
+    /// Numeric feature columns by name; None = every numeric column but the id and the weight.
+    pub features: Option<Vec<String>>,
+    pub id: Option<String>,
+    pub weight: Option<String>,
+    /// Categorical feature columns, one-hot encoded.
+    pub categorical: Vec<String>,
+    pub csv: CsvOptions,
+}
+
+/// The k-means run: k, the initial centroids, restarts and iterations, the seed, and the method.
+#[derive(Debug, Clone)]
+pub struct KMeansSpec {
+    pub k: usize,
+    pub init: InitChoice,
+    pub n_init: usize,
+    pub max_iter: usize,
+    pub tol: f64,
+    pub seed: u64,
+    pub method: Method,
+}
+
+impl Default for KMeansSpec {
+    /// scikit-learn's: 8 clusters, 10 restarts, 300 iterations, tol 1e-4, seed 0 ([`params`]).
+    fn default() -> Self {
+        KMeansSpec {
+            k: 8,
+            init: InitChoice::Auto,
+            n_init: params::N_INIT,
+            max_iter: params::MAX_ITER,
+            tol: params::TOL,
+            seed: params::SEED,
+            method: Method::KMeans,
+        }
+    }
+}
+
+/// The previous night and the lifecycle's thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleOptions {
+    /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
+    pub previous: Option<PathBuf>,
+    pub overlaps: Overlaps,
+    pub drift: drift::Thresholds,
+}
+
+/// What a job writes and records.
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    /// The output directory, published as a whole.
+    pub out: PathBuf,
+    /// Write report.html into the output set (None: `--no-report`).
+    pub report: Option<Groups>,
+    /// Why this run happened (a nightly's decision), recorded in summary.json.
+    pub decision: Option<String>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        OutputSpec {
+            out: PathBuf::new(),
+            report: Some(Groups::default()),
+            decision: None,
+        }
+    }
+}
+
+/// `--init`: a method name or a file of centroids in original units.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum InitChoice {
+    #[default]
+    Auto,
+    KMeansPlusPlus,
+    KMeansParallel,
+    Random,
+    /// The `--previous` model's centroids, mapped through original units into tonight's prepared space.
+    Previous,
+    /// `Previous` when last night's model can be mapped (same k, same numeric features, no categorical
+    /// one), `Auto` otherwise, with a warning: what a nightly job asks for (not a command-line value).
+    PreviousOrAuto,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for InitChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "auto" => InitChoice::Auto,
+            "k-means++" | "kmeans++" => InitChoice::KMeansPlusPlus,
+            "k-means||" | "kmeans||" => InitChoice::KMeansParallel,
+            "random" => InitChoice::Random,
+            "previous" => InitChoice::Previous,
+            // A path names a file; anything else is a mistyped method.
+            path if std::path::Path::new(path).exists() || path.contains(['/', '.']) => {
+                InitChoice::File(PathBuf::from(path))
+            }
+            other => {
+                return Err(format!(
+                    "'{other}' is neither a method (auto, k-means++, k-means||, random, previous) nor an existing file"
+                ));
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for InitChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitChoice::Auto => write!(f, "auto"),
+            InitChoice::KMeansPlusPlus => write!(f, "k-means++"),
+            InitChoice::KMeansParallel => write!(f, "k-means||"),
+            InitChoice::Random => write!(f, "random"),
+            InitChoice::Previous => write!(f, "previous"),
+            InitChoice::PreviousOrAuto => write!(f, "previous-or-auto"),
+            InitChoice::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// `--method`: what makes the segments.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Method {
+    #[default]
+    KMeans,
+    /// k-means to `micro` micro-clusters, then Ward's linkage of them cut at k (see
+    /// [`crate::kmeans::ward`]).
+    Ward { micro: usize },
+}
