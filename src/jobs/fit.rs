@@ -12,7 +12,7 @@ pub use super::options::{
 };
 use super::{MissingCount, PhaseSeconds, feature_names, missing_counts};
 use crate::compute::Dataset;
-use crate::compute::select::{Selected, run_with_fallback};
+use crate::compute::select::{OnDevice, Selected, run_with_fallback};
 use crate::data::ids;
 use crate::data::load::{LeftOut, feature_columns, left_out};
 use crate::data::sink::OutputSet;
@@ -81,6 +81,17 @@ pub struct WardSummary {
     /// k-means with the same k on the same rows, and the adjusted Rand index between the two segmentations.
     pub kmeans_sse: f64,
     pub adjusted_rand_vs_kmeans: f64,
+}
+
+impl WardSummary {
+    fn of(h: &Hierarchy) -> WardSummary {
+        WardSummary {
+            micro_clusters: h.micro_clusters,
+            branch_agreement: h.branch_agreement,
+            kmeans_sse: h.kmeans_sse,
+            adjusted_rand_vs_kmeans: h.adjusted_rand_vs_kmeans,
+        }
+    }
 }
 
 /// What a fit produced (also what the CLI prints).
@@ -294,22 +305,28 @@ pub(crate) fn open_input(
     Ok((source, spec, columns_left_out, warnings))
 }
 
-/// Runs the whole job. Nothing appears in `opts.output.out` unless every output was written.
-pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
-    let t_start = Instant::now();
+/// A fit under way: its output set staged, the previous night opened, the input read and prepared.
+struct Started {
+    staging: OutputSet,
+    previous: Option<Previous>,
+    p: Prepared,
+    columns_left_out: Vec<LeftOut>,
+    warnings: Vec<String>,
+}
+
+/// Checks the options, stages the output set and reads and prepares the input; every refusal comes
+/// before the fit.
+fn start(opts: &FitOptions, log: &dyn Fn(&str)) -> Result<Started> {
     check(opts)?;
     let mut read = opts.input.inputs.clone();
     if let InitChoice::File(f) = &opts.kmeans.init {
         read.push(f.clone());
     }
-    let previous = opts
-        .lifecycle
-        .previous
-        .as_deref()
+    let previous = (opts.lifecycle.previous.as_deref())
         .map(Previous::open)
         .transpose()?;
-    let mut staging = OutputSet::create(&opts.output.out, &read)?;
-    let (source, spec, columns_left_out, mut warnings) = open_input(opts, log)?;
+    let staging = OutputSet::create(&opts.output.out, &read)?;
+    let (source, spec, columns_left_out, warnings) = open_input(opts, log)?;
     // Before the fit, not after it; a selection that fails is reported by the read, in its order.
     if let Ok(cols) = feature_columns(source.schema(), &spec) {
         let names: Vec<String> = (cols.iter())
@@ -317,75 +334,86 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
             .collect();
         output::check_feature_names(&names, spec.weight.is_some())?;
     }
-    let prep_spec = PrepSpec {
-        missing: opts.prep.missing,
-        scale: opts.prep.scale,
-        log1p: opts.prep.log1p.clone(),
-        min_category_share: opts.prep.min_category_share,
-    };
-    let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
+    let p = pipeline::read_and_prepare(source, &spec, &opts.prep, log)?;
     if let Some(g) = &opts.output.report {
         g.check(&feature_names(&p.prep))?;
     }
-    let t = Instant::now();
-    let (cfg, no_warm_start) = kmeans_config(opts, &p.prep, previous.as_ref())?;
-    warnings.extend(no_warm_start);
-    let init_file_s = t.elapsed().as_secs_f64();
-    let m = &p.matrix;
-    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
+    Ok(Started {
+        staging,
+        previous,
+        p,
+        columns_left_out,
+        warnings,
+    })
+}
+
+/// What a fit's method makes: the k-means result, and Ward's hierarchy with `--method ward`.
+type Clustered = (KMeansResult, Option<Hierarchy>);
+
+/// Runs the method on the prepared matrix, on the selected device (rerun on the CPU if the GPU fails),
+/// with a progress bar over its restarts.
+fn cluster(
+    opts: &FitOptions,
+    p: &Prepared,
+    cfg: &KMeansConfig,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<OnDevice<Clustered>> {
+    let k = opts.kmeans.k;
     let (what, steps) = match opts.kmeans.method {
         Method::KMeans => (
-            format!(
-                "k-means k={} ({} restart(s))",
-                opts.kmeans.k,
-                cfg.restarts()
-            ),
+            format!("k-means k={k} ({} restart(s))", cfg.restarts()),
             cfg.restarts(),
         ),
         Method::Ward { micro } => (
-            format!(
-                "Ward k={} over {micro} k-means micro-clusters, and k-means k={} to compare",
-                opts.kmeans.k, opts.kmeans.k
-            ),
+            format!("Ward k={k} over {micro} k-means micro-clusters, and k-means k={k} to compare"),
             1 + cfg.restarts(),
         ),
     };
     log(&format!("{what} on {}", sel.primary.name()));
+    let m = &p.matrix;
+    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     let bar = Progress::new(steps as u64, what.split(' ').next().unwrap_or("fit"));
     let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
         match opts.kmeans.method {
             Method::KMeans => {
                 let mut res = b.load(ds)?;
-                Ok((
-                    kmeans::fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?,
-                    None,
-                ))
+                let fit = kmeans::fit_resident(b, res.as_mut(), &ds, cfg, &bar)?;
+                Ok((fit, None))
             }
             Method::Ward { micro } => {
-                ward::fit(b, &ds, &cfg, micro, &bar).map(|(f, h)| (f, Some(h)))
+                ward::fit(b, &ds, cfg, micro, &bar).map(|(f, h)| (f, Some(h)))
             }
         }
     });
     bar.finish();
-    let on = on?;
+    on
+}
+
+/// Runs the whole job. Nothing appears in `opts.output.out` unless every output was written.
+pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
+    let t_start = Instant::now();
+    let Started {
+        mut staging,
+        previous,
+        p,
+        columns_left_out,
+        mut warnings,
+    } = start(opts, log)?;
+    let t = Instant::now();
+    let (cfg, no_warm_start) = kmeans_config(opts, &p.prep, previous.as_ref())?;
+    warnings.extend(no_warm_start);
+    let init_file_s = t.elapsed().as_secs_f64();
+    let on = cluster(opts, &p, &cfg, sel, log)?;
     let (fit, hierarchy) = (&on.value.0, &on.value.1);
     warnings.extend(p.report.warnings.clone());
     warnings.extend(on.fell_back.clone());
     warnings.extend(fit_warnings(opts, &p, fit));
 
     let t = Instant::now();
-    let lineage = match &previous {
-        Some(prev) => Some(lineage::relate(
-            prev,
-            &p,
-            fit,
-            sel,
-            &opts.lifecycle,
-            log,
-            &mut warnings,
-        )?),
-        None => None,
-    };
+    let lineage = (previous.as_ref())
+        .map(|prev| lineage::relate(prev, &p, fit, sel, &opts.lifecycle, log, &mut warnings))
+        .transpose()?;
     let lifecycle_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut model = build_model(opts, &p, fit);
@@ -412,7 +440,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         write: t.elapsed().as_secs_f64(),
         total: t_start.elapsed().as_secs_f64(),
     };
-    let mut summary = summary(&p, fit, on.device, seconds, warnings);
+    let mut summary = summary(&p, fit, on.device.clone(), seconds, warnings);
     summary.columns_left_out = columns_left_out;
     summary.lifecycle = lineage;
     summary.decision = opts.output.decision.clone();
@@ -420,12 +448,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         Method::KMeans => "kmeans".into(),
         Method::Ward { .. } => "ward".into(),
     };
-    summary.ward = hierarchy.as_ref().map(|h| WardSummary {
-        micro_clusters: h.micro_clusters,
-        branch_agreement: h.branch_agreement,
-        kmeans_sse: h.kmeans_sse,
-        adjusted_rand_vs_kmeans: h.adjusted_rand_vs_kmeans,
-    });
+    summary.ward = hierarchy.as_ref().map(WardSummary::of);
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;

@@ -20,14 +20,14 @@ use super::fit::{
     FitOptions, build_model, check, kmeans_params, open_input, summary as fit_summary, write_fit,
 };
 use crate::compute::Dataset;
-use crate::compute::select::{Selected, run_with_fallback};
+use crate::compute::select::{OnDevice, Selected, run_with_fallback};
 use crate::data::sink::OutputSet;
 use crate::data::write::write_columns;
 use crate::error::{Error, Result};
 use crate::kmeans::quality::{calinski_harabasz, davies_bouldin, silhouettes};
 use crate::kmeans::sweep::{Point, Recommendation, kneedle, recommend};
 use crate::kmeans::{Init, KMeansResult, fit_resident};
-use crate::pipeline::{self, PrepSpec};
+use crate::pipeline::{self, Prepared};
 
 /// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
 #[derive(Debug, Clone)]
@@ -141,7 +141,110 @@ fn with_k(f: &FitOptions, k: usize) -> FitOptions {
     o
 }
 
-/// Runs the sweep. Nothing appears in `opts.fit.out` unless every output was written.
+/// Fits every k of the sweep on one load of the matrix (rerun on the CPU if the GPU fails); `rows` is the
+/// silhouette's sample, whose labels each fit keeps.
+fn fit_every_k(
+    opts: &SweepOptions,
+    p: &Prepared,
+    rows: &[usize],
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<OnDevice<Vec<Fitted>>> {
+    let (f, m) = (&opts.fit, &p.matrix);
+    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
+    let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
+    let bar = Progress::new((opts.ks.len() * restarts) as u64, "sweep");
+    let fit_k =
+        |b: &dyn crate::compute::Backend, res: &mut dyn crate::compute::Resident, k: usize| {
+            let t = Instant::now();
+            let cfg = kmeans_params(&with_k(f, k), Init::Auto).check()?;
+            let fit = fit_resident(b, res, &ds, &cfg, &bar)?;
+            let labels = &fit.nearest.labels;
+            let point = Point {
+                k,
+                sse: fit.sse,
+                calinski_harabasz: calinski_harabasz(&m.data, m.d, labels, k),
+                davies_bouldin: davies_bouldin(&m.data, m.d, labels, k),
+                silhouette: f64::NAN,
+            };
+            let seconds = t.elapsed().as_secs_f64();
+            let msg = format!(
+                "k={k}: SSE {:.4}, {} iterations, {seconds:.2}s",
+                fit.sse, fit.iterations
+            );
+            bar.suspend(|| log(&msg));
+            Ok(Fitted {
+                row: SweepRow {
+                    point,
+                    iterations: fit.iterations,
+                    converged: fit.converged,
+                    seconds,
+                },
+                sample_labels: rows.iter().map(|&r| labels[r]).collect(),
+                fit: opts.fit_best.then_some(fit),
+            })
+        };
+    let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
+        let mut res = b.load(ds)?;
+        (opts.ks.iter())
+            .map(|&k| fit_k(b, res.as_mut(), k))
+            .collect::<Result<Vec<Fitted>>>()
+    });
+    bar.finish();
+    on
+}
+
+/// Each k's silhouette on the sample `rows`, written into its row; the rows and the fits kept.
+fn with_silhouettes(
+    fitted: Vec<Fitted>,
+    p: &Prepared,
+    rows: &[usize],
+) -> (Vec<SweepRow>, Vec<Option<KMeansResult>>) {
+    let m = &p.matrix;
+    let x: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| m.data[r * m.d..(r + 1) * m.d].iter().copied())
+        .collect();
+    let labelings: Vec<(&[u32], usize)> = (fitted.iter())
+        .map(|f| (f.sample_labels.as_slice(), f.row.point.k))
+        .collect();
+    let sil = silhouettes(&x, m.d, &labelings);
+    let (mut points, fits): (Vec<SweepRow>, Vec<Option<KMeansResult>>) =
+        fitted.into_iter().map(|f| (f.row, f.fit)).unzip();
+    for (r, s) in points.iter_mut().zip(sil) {
+        r.point.silhouette = s;
+    }
+    (points, fits)
+}
+
+/// With `--fit-best`: the recommended k's fit outputs, as `strata fit` writes them.
+fn stage_best(
+    staging: &mut OutputSet,
+    f: &FitOptions,
+    p: &Prepared,
+    summary: &SweepSummary,
+    fits: &mut [Option<KMeansResult>],
+) -> Result<()> {
+    let best = (summary.points.iter()).position(|r| r.point.k == summary.recommendation.k);
+    let Some(fit) = best.and_then(|i| fits[i].take()) else {
+        return Ok(());
+    };
+    let mut model = build_model(&with_k(f, fit.k), p, &fit);
+    let seconds = PhaseSeconds {
+        read: p.read_seconds,
+        prepare: p.prepare_seconds,
+        init: fit.init_seconds,
+        iterate: fit.iterate_seconds,
+        ..Default::default()
+    };
+    let device = summary.device.clone();
+    let fit_summary = fit_summary(p, &fit, device, seconds, summary.warnings.clone());
+    write_fit(staging, p, &fit, &mut model, None)
+        .and_then(|_| staging.write_json("summary.json", &fit_summary))
+        .map_err(|e| staging.explain(e))
+}
+
+/// Runs the sweep. Nothing appears in `opts.fit.output.out` unless every output was written.
 pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<SweepSummary> {
     let t_start = Instant::now();
     let f = &opts.fit;
@@ -153,84 +256,24 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
     }
     let mut staging = OutputSet::create(&f.output.out, &f.input.inputs)?;
     let (source, spec, _, mut warnings) = open_input(f, log)?;
-    let prep_spec = PrepSpec {
-        missing: f.prep.missing,
-        scale: f.prep.scale,
-        log1p: f.prep.log1p.clone(),
-        min_category_share: f.prep.min_category_share,
-    };
-    let p = pipeline::read_and_prepare(source, &spec, &prep_spec, log)?;
+    let p = pipeline::read_and_prepare(source, &spec, &f.prep, log)?;
     warnings.extend(p.report.warnings.clone());
     if let Some(g) = &f.output.report {
         g.check(&super::feature_names(&p.prep))?;
     }
-    let m = &p.matrix;
-    let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
+    let n = p.matrix.n;
     // One uniform sample of rows for every k's silhouette (sorted: read in row order).
-    let s = opts.silhouette_sample.min(m.n);
-    let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.kmeans.seed), m.n, s).into_vec();
+    let s = opts.silhouette_sample.min(n);
+    let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.kmeans.seed), n, s).into_vec();
     rows.sort_unstable();
     let t = Instant::now();
-    let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
-    let bar = Progress::new((opts.ks.len() * restarts) as u64, "sweep");
-    let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
-        let mut res = b.load(ds)?;
-        opts.ks
-            .iter()
-            .map(|&k| {
-                let t = Instant::now();
-                let cfg = kmeans_params(&with_k(f, k), Init::Auto).check()?;
-                let fit = fit_resident(b, res.as_mut(), &ds, &cfg, &bar)?;
-                let labels = &fit.nearest.labels;
-                let point = Point {
-                    k,
-                    sse: fit.sse,
-                    calinski_harabasz: calinski_harabasz(&m.data, m.d, labels, k),
-                    davies_bouldin: davies_bouldin(&m.data, m.d, labels, k),
-                    silhouette: f64::NAN,
-                };
-                bar.suspend(|| {
-                    log(&format!(
-                        "k={k}: SSE {:.4}, {} iterations, {:.2}s",
-                        fit.sse,
-                        fit.iterations,
-                        t.elapsed().as_secs_f64()
-                    ))
-                });
-                Ok(Fitted {
-                    row: SweepRow {
-                        point,
-                        iterations: fit.iterations,
-                        converged: fit.converged,
-                        seconds: t.elapsed().as_secs_f64(),
-                    },
-                    sample_labels: rows.iter().map(|&r| labels[r]).collect(),
-                    fit: opts.fit_best.then_some(fit),
-                })
-            })
-            .collect::<Result<Vec<Fitted>>>()
-    });
-    bar.finish();
-    let on = on?;
+    let on = fit_every_k(opts, &p, &rows, sel, log)?;
     let fits_s = t.elapsed().as_secs_f64();
     warnings.extend(on.fell_back.clone());
     let t = Instant::now();
-    let x: Vec<f32> = rows
-        .iter()
-        .flat_map(|&r| m.data[r * m.d..(r + 1) * m.d].iter().copied())
-        .collect();
-    let labelings: Vec<(&[u32], usize)> = (on.value.iter())
-        .map(|f| (f.sample_labels.as_slice(), f.row.point.k))
-        .collect();
-    let sil = silhouettes(&x, m.d, &labelings);
+    let (points, mut fits) = with_silhouettes(on.value, &p, &rows);
     let silhouette_s = t.elapsed().as_secs_f64();
-    let (mut points, mut fits): (Vec<SweepRow>, Vec<Option<KMeansResult>>) =
-        on.value.into_iter().map(|f| (f.row, f.fit)).unzip();
-    for (r, s) in points.iter_mut().zip(sil) {
-        r.point.silhouette = s;
-    }
     let pts: Vec<Point> = points.iter().map(|r| r.point.clone()).collect();
-    let recommendation = recommend(&pts);
     let ks: Vec<f64> = pts.iter().map(|p| p.k as f64).collect();
     let sse: Vec<f64> = pts.iter().map(|p| p.sse).collect();
     let summary = SweepSummary {
@@ -238,12 +281,12 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
         inputs: (p.source.paths().iter())
             .map(|p| p.display().to_string())
             .collect(),
-        rows: m.n,
+        rows: n,
         features: p.prep.prepared_names(),
         device: on.device,
         silhouette_sample: s,
         elbow: kneedle(&ks, &sse).map(|i| pts[i].k),
-        recommendation,
+        recommendation: recommend(&pts),
         rule: RULE.into(),
         seconds: SweepSeconds {
             read: p.read_seconds,
@@ -256,31 +299,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
         warnings,
     };
     write_sweep(&mut staging, &summary).map_err(|e| staging.explain(e))?;
-    let best = summary
-        .points
-        .iter()
-        .position(|r| r.point.k == summary.recommendation.k);
-    if let Some(fit) = best.and_then(|i| fits[i].take()) {
-        let o = with_k(f, fit.k);
-        let mut model = build_model(&o, &p, &fit);
-        let seconds = PhaseSeconds {
-            read: p.read_seconds,
-            prepare: p.prepare_seconds,
-            init: fit.init_seconds,
-            iterate: fit.iterate_seconds,
-            ..Default::default()
-        };
-        let fit_summary = fit_summary(
-            &p,
-            &fit,
-            summary.device.clone(),
-            seconds,
-            summary.warnings.clone(),
-        );
-        write_fit(&mut staging, &p, &fit, &mut model, None)
-            .and_then(|_| staging.write_json("summary.json", &fit_summary))
-            .map_err(|e| staging.explain(e))?;
-    }
+    stage_best(&mut staging, f, &p, &summary, &mut fits)?;
     if let Some(g) = &f.output.report {
         crate::report::stage(&mut staging, g, log)?;
     }
