@@ -124,12 +124,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     read.push(opts.model.clone());
     let mut staging = OutputSet::create(&opts.output.out, &read)?;
     let mut warnings = Vec::new();
-    let id = opts.id.clone().or(model.id_column.clone());
-    let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
-    let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
-    source.notes().iter().for_each(|n| log(n));
-    let id = present_id(id, opts.id.is_none(), &source, log, &mut warnings);
-    let cols = model_columns(&model, &source, id)?;
+    let (source, cols) = open_columns(opts, &model, log, &mut warnings)?;
     let prev_keys = match &previous {
         Some(p) => previous_keys(p, cols.id.as_ref(), &mut warnings)?,
         None => None,
@@ -185,12 +180,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     let mut summary = summary(
         opts, &source, &cols, &model, counts, on.device, seconds, warnings,
     );
-    summary.migration = night.migration.as_ref().map(Migration::totals);
-    summary.transitions = (night.transitions.as_deref())
-        .map(transitions::describe)
-        .unwrap_or_default();
-    summary.drift = night.drift;
-    summary.decision = opts.output.decision.clone();
+    summary.relate_to(night, opts.output.decision.clone());
     staging
         .write_json("summary.json", &summary)
         .map_err(|e| staging.explain(e))?;
@@ -199,6 +189,35 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     }
     let files = staging.commit()?;
     Ok(AssignOutcome { summary, files })
+}
+
+/// Opens the input with the model's columns; the id column (the model's when none is given and the
+/// input has it) is read as text from delimited files.
+fn open_columns(
+    opts: &AssignOptions,
+    model: &Model,
+    log: &dyn Fn(&str),
+    warnings: &mut Vec<String>,
+) -> Result<(Source, Columns)> {
+    let id = opts.id.clone().or(model.id_column.clone());
+    let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
+    let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
+    source.notes().iter().for_each(|n| log(n));
+    let id = present_id(id, opts.id.is_none(), &source, log, warnings);
+    let cols = model_columns(model, &source, id)?;
+    Ok((source, cols))
+}
+
+impl AssignSummary {
+    /// The night's relation to the previous one (migration, transitions, drift) and why it ran.
+    fn relate_to(&mut self, night: Night, decision: Option<String>) {
+        self.migration = night.migration.as_ref().map(Migration::totals);
+        self.transitions = (night.transitions.as_deref())
+            .map(transitions::describe)
+            .unwrap_or_default();
+        self.drift = night.drift;
+        self.decision = decision;
+    }
 }
 
 /// The id column to copy: the model's one only when the input has it (else row numbers, with a warning).

@@ -151,27 +151,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
     let runs = job.path(&c.output.runs);
     let registry = job.path(&c.output.registry);
     let inputs = job.inputs(date);
-    // A night without its input is refused before anything is created (folders, the lock).
-    if let Some((p, e)) = inputs
-        .iter()
-        .find_map(|p| std::fs::metadata(p).err().map(|e| (p, e)))
-    {
-        return Err(Error::input(format!(
-            "night {date}: cannot open input {} ({e}); nothing was written",
-            p.display()
-        )));
-    }
-    for d in [&runs, &registry] {
-        std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
-    }
-    let _lock = lock(&runs)?;
-    // A re-run night is not complete again until it has all succeeded again.
-    match std::fs::remove_file(marker(&runs, date)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::output(marker(&runs, date), e));
-        }
-        _ => {}
-    }
+    let _lock = begin(&runs, &registry, date, &inputs)?;
     let previous = nights(&runs).into_iter().rfind(|n| n.as_str() < date);
     let prev = (previous.as_ref())
         .map(|n| {
@@ -182,16 +162,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
             })
         })
         .transpose()?;
-    let (refit, reason, measured) = match (&prev, c.policy.mode) {
-        (None, _) => (true, "first night: no earlier run".to_string(), None),
-        (Some(_), Policy::RefitAlways) => (true, "policy refit-always".to_string(), None),
-        (Some(_), Policy::AssignOnly) => (false, "policy assign-only".to_string(), None),
-        (Some(p), Policy::RefitOnDrift) => {
-            let d = measure(job, &inputs, p, sel, log).map_err(|e| job.place(e))?;
-            let why = format!("refit-on-drift: drift verdict {}", d.verdict.as_str());
-            (d.verdict == Level::Refit, why, Some(d))
-        }
-    };
+    let (refit, reason, measured) = decide(job, &inputs, prev.as_ref(), sel, log)?;
     let action = if refit { "fit" } else { "assign" };
     let decision = format!("nightly {date}: {action} ({reason})");
     log(&decision);
@@ -226,6 +197,48 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         events: related.events,
         migration: related.migration,
         removed,
+    })
+}
+
+/// Refuses a night without its input before anything is created (folders, the lock); then creates the
+/// job's folders, takes its lock and unmarks `date` (a re-run night is not complete again until it has
+/// all succeeded again).
+fn begin(runs: &Path, registry: &Path, date: &str, inputs: &[PathBuf]) -> Result<File> {
+    if let Some((p, e)) = (inputs.iter()).find_map(|p| std::fs::metadata(p).err().map(|e| (p, e))) {
+        return Err(Error::input(format!(
+            "night {date}: cannot open input {} ({e}); nothing was written",
+            p.display()
+        )));
+    }
+    for d in [runs, registry] {
+        std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
+    }
+    let lock = lock(runs)?;
+    match std::fs::remove_file(marker(runs, date)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::output(marker(runs, date), e))
+        }
+        _ => Ok(lock),
+    }
+}
+
+/// Whether tonight refits, why, and the drift measured to decide it (refit-on-drift).
+fn decide(
+    job: &Job,
+    inputs: &[PathBuf],
+    prev: Option<&Previous>,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<(bool, String, Option<Drift>)> {
+    Ok(match (prev, job.config.policy.mode) {
+        (None, _) => (true, "first night: no earlier run".to_string(), None),
+        (Some(_), Policy::RefitAlways) => (true, "policy refit-always".to_string(), None),
+        (Some(_), Policy::AssignOnly) => (false, "policy assign-only".to_string(), None),
+        (Some(p), Policy::RefitOnDrift) => {
+            let d = measure(job, inputs, p, sel, log).map_err(|e| job.place(e))?;
+            let why = format!("refit-on-drift: drift verdict {}", d.verdict.as_str());
+            (d.verdict == Level::Refit, why, Some(d))
+        }
     })
 }
 
