@@ -177,6 +177,62 @@ fn key_offset(text: &str, section: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The checks serde's types cannot express, each error at its key's line (`at` places a message at a
+/// span; `key` finds a key's span).
+fn check_values(
+    config: &Config,
+    at: &dyn Fn(Option<Range<usize>>, &str) -> Error,
+    key: &dyn Fn(&str, &str) -> Option<Range<usize>>,
+) -> Result<()> {
+    let (km, input) = (&config.kmeans, &config.input);
+    let checks = [
+        (
+            km.n_init >= 1,
+            ("kmeans", "n_init"),
+            "[kmeans] n_init must be at least 1",
+        ),
+        (
+            km.max_iter >= 1,
+            ("kmeans", "max_iter"),
+            "[kmeans] max_iter must be at least 1",
+        ),
+        (
+            km.tol.is_finite() && km.tol >= 0.0,
+            ("kmeans", "tol"),
+            "[kmeans] tol must be a finite number ≥ 0",
+        ),
+        (
+            (0.0..1.0).contains(&input.min_category_share),
+            ("input", "min_category_share"),
+            "[input] min_category_share must be in [0, 1)",
+        ),
+    ];
+    if let Some((_, (s, k), msg)) = checks.iter().find(|(ok, _, _)| !ok) {
+        return Err(at(key(s, k), msg));
+    }
+    if *config.output.keep.get_ref() == 0 {
+        return Err(at(
+            Some(config.output.keep.span()),
+            "[output] keep must be at least 1",
+        ));
+    }
+    if config.input.paths.get_ref().is_empty() {
+        return Err(at(
+            Some(config.input.paths.span()),
+            "[input] paths is empty",
+        ));
+    }
+    // Their messages start with the key at fault.
+    let first_word = |m: &str| m.split([' ', ':']).next().unwrap_or("").to_string();
+    (config.lifecycle.check()).map_err(|m| {
+        at(
+            key("lifecycle", &first_word(&m)),
+            &format!("[lifecycle] {m}"),
+        )
+    })?;
+    (config.drift.check()).map_err(|m| at(key("drift", &first_word(&m)), &format!("[drift] {m}")))
+}
+
 /// The job-file keys of the command-line flags that fit's and assign's messages name.
 const FLAG_KEYS: &[(&str, &str, &str)] = &[
     ("--features", "input", "features"),
@@ -250,44 +306,7 @@ impl Job {
                 "[kmeans] k must be at least 1",
             ));
         }
-        let (km, input) = (&config.kmeans, &config.input);
-        let checks = [
-            (
-                km.n_init >= 1,
-                ("kmeans", "n_init"),
-                "[kmeans] n_init must be at least 1",
-            ),
-            (
-                km.max_iter >= 1,
-                ("kmeans", "max_iter"),
-                "[kmeans] max_iter must be at least 1",
-            ),
-            (
-                km.tol.is_finite() && km.tol >= 0.0,
-                ("kmeans", "tol"),
-                "[kmeans] tol must be a finite number ≥ 0",
-            ),
-            (
-                (0.0..1.0).contains(&input.min_category_share),
-                ("input", "min_category_share"),
-                "[input] min_category_share must be in [0, 1)",
-            ),
-        ];
-        if let Some((_, (s, k), msg)) = checks.iter().find(|(ok, _, _)| !ok) {
-            return Err(at(key(s, k), msg));
-        }
-        if *config.output.keep.get_ref() == 0 {
-            return Err(at(
-                Some(config.output.keep.span()),
-                "[output] keep must be at least 1",
-            ));
-        }
-        if config.input.paths.get_ref().is_empty() {
-            return Err(at(
-                Some(config.input.paths.span()),
-                "[input] paths is empty",
-            ));
-        }
+        check_values(&config, &at, &key)?;
         let init = config.kmeans.init.get_ref().parse::<InitChoice>();
         let init = match init {
             Ok(InitChoice::File(_)) | Err(_) => {
@@ -309,16 +328,6 @@ impl Job {
                     "[output] device must be auto, cpu or gpu",
                 )
             })?;
-        // Their messages start with the key at fault.
-        let first_word = |m: &str| m.split([' ', ':']).next().unwrap_or("").to_string();
-        (config.lifecycle.check()).map_err(|m| {
-            at(
-                key("lifecycle", &first_word(&m)),
-                &format!("[lifecycle] {m}"),
-            )
-        })?;
-        (config.drift.check())
-            .map_err(|m| at(key("drift", &first_word(&m)), &format!("[drift] {m}")))?;
         let dir = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
