@@ -55,7 +55,8 @@ pub struct BenchOptions {
     pub workload: Workload,
     pub iters: usize,
     pub seed: u64,
-    pub cpu: bool,
+    /// Time the CPU path on this instruction set (None: not at all).
+    pub cpu: Option<crate::compute::kernel::Isa>,
     /// Run every hardware GPU adapter (and software ones when `allow_software`).
     pub gpus: bool,
     pub allow_software: bool,
@@ -97,8 +98,8 @@ pub fn run(opts: &BenchOptions, log: &dyn Fn(&str)) -> Result<Vec<BenchRow>> {
         return Err(Error::usage("--iters must be at least 1"));
     }
     let mut backends: Vec<Box<dyn Backend>> = Vec::new();
-    if opts.cpu {
-        backends.push(Box::new(CpuBackend::default()));
+    if let Some(isa) = opts.cpu {
+        backends.push(Box::new(CpuBackend::new(isa)));
     }
     if opts.gpus {
         let (all, _) = crate::compute::gpu::list();
@@ -112,7 +113,7 @@ pub fn run(opts: &BenchOptions, log: &dyn Fn(&str)) -> Result<Vec<BenchRow>> {
                 Err(e) => log(&format!("skipping adapter {}: {e}", a.name)),
             }
         }
-        if backends.len() == usize::from(opts.cpu) {
+        if backends.len() == usize::from(opts.cpu.is_some()) {
             log("no usable GPU adapter (see `strata devices`; --allow-software adds lavapipe)");
         }
     }

@@ -1,4 +1,4 @@
-//! One error type for the whole engine: a [`Kind`] (which decides the exit code), a one-line message that
+//! One error type for the whole engine: a [`Kind`] (the binary maps it to its exit code), a one-line message that
 //! names the problem and, where there is one, what to do about it, and the underlying error kept as the
 //! [`std::error::Error::source`] rather than flattened into the text.
 
@@ -117,16 +117,6 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
-
-    /// Process exit code for this error (documented in the README).
-    pub fn exit_code(&self) -> i32 {
-        match self.kind {
-            Kind::Usage => 2,
-            Kind::Input => 3,
-            Kind::Output => 4,
-            Kind::Device => 5,
-        }
-    }
 }
 
 /// What to do when writing failed for lack of room, from the I/O error anywhere in `e`'s source chain
@@ -159,9 +149,9 @@ mod tests {
     use std::error::Error as _;
 
     #[test]
-    fn keeps_the_source_and_maps_kinds_to_exit_codes() {
+    fn keeps_the_source_and_the_kind() {
         let e = crate::data::Source::open(&["/nonexistent/x.parquet".into()], &[]).unwrap_err();
-        assert_eq!((e.kind(), e.exit_code()), (Kind::Input, 3));
+        assert_eq!(e.kind(), Kind::Input);
         let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
         assert_eq!(
             io.map(|e| e.kind()),
@@ -173,8 +163,8 @@ mod tests {
                 .starts_with("cannot open input /nonexistent/x.parquet: ")
         );
         let p = Error::param("n_init", "must be at least 1");
-        assert_eq!((p.exit_code(), p.param_name()), (2, Some("n_init")));
-        assert_eq!(Error::output("/x", "disk full").exit_code(), 4);
+        assert_eq!((p.kind(), p.param_name()), (Kind::Usage, Some("n_init")));
+        assert_eq!(Error::output("/x", "disk full").kind(), Kind::Output);
         // A full disk or a quota, even as the source of a Parquet error, says what to do.
         let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
         let e = Error::output(
@@ -188,6 +178,6 @@ mod tests {
         );
         let quota = std::io::Error::from_raw_os_error(122);
         assert!(Error::output("/x", quota).to_string().contains("quota"));
-        assert_eq!(Error::device("lost").exit_code(), 5);
+        assert_eq!(Error::device("lost").kind(), Kind::Device);
     }
 }

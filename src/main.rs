@@ -17,7 +17,19 @@ fn main() {
         }
         let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         eprintln!("error: {msg}");
-        std::process::exit(e.exit_code());
+        std::process::exit(exit_code(e.kind()));
+    }
+}
+
+/// The exit code of an error of `kind` (documented in the README): 2 usage (like clap's own), 3 input,
+/// 4 output, 5 device.
+fn exit_code(kind: strata::Kind) -> i32 {
+    match kind {
+        strata::Kind::Usage => 2,
+        strata::Kind::Input => 3,
+        strata::Kind::Output => 4,
+        strata::Kind::Device => 5,
+        _ => 1,
     }
 }
 

@@ -76,7 +76,7 @@ pub fn run(a: BenchArgs, log: &dyn Fn(&str)) -> Result<()> {
             workload,
             iters: a.iters,
             seed: a.seed,
-            cpu: !a.no_cpu,
+            cpu: (!a.no_cpu).then(super::cpu_isa).transpose()?,
             gpus: !a.no_gpu,
             allow_software: a.allow_software,
         },

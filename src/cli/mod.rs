@@ -276,7 +276,20 @@ impl DeviceArgs {
             memory_budget: self.gpu_memory,
             ..Default::default()
         };
-        select(self.device, gpu, log)
+        select(self.device, cpu_isa()?, gpu, log)
+    }
+}
+
+/// The CPU path's instruction set: the best this CPU has, or a lesser one named by `STRATA_CPU_ISA`
+/// (`avx2`, `portable`), to compare kernels. The only environment variable strata reads besides
+/// `RAYON_NUM_THREADS` (rayon's) and the Vulkan loader's.
+pub fn cpu_isa() -> Result<strata::compute::kernel::Isa> {
+    let best = strata::compute::kernel::Isa::detect();
+    match std::env::var("STRATA_CPU_ISA") {
+        Ok(name) => best
+            .at_most(&name)
+            .map_err(|e| strata::Error::usage(format!("STRATA_CPU_ISA: {e}"))),
+        Err(_) => Ok(best),
     }
 }
 

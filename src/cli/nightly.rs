@@ -19,7 +19,7 @@ pub struct NightlyArgs {
 pub fn run(args: NightlyArgs, log: &dyn Fn(&str)) -> Result<()> {
     let job = Job::read(&args.config)?;
     let date = args.date.unwrap_or_else(nightly::today);
-    let sel = select(job.device, GpuOptions::default(), log)?;
+    let sel = select(job.device, super::cpu_isa()?, GpuOptions::default(), log)?;
     let n = nightly::run(&job, &date, &sel, log)?;
     println!(
         "night {}: {} ({}), since {}",

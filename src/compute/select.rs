@@ -2,6 +2,7 @@
 //! adapters (lavapipe, llvmpipe) are slower than the CPU path and are used only when asked for by name
 //! or with `--device gpu`.
 
+use super::kernel::Isa;
 use super::{Backend, CpuBackend, GpuBackend, GpuOptions};
 use crate::error::{Kind, Result};
 
@@ -28,10 +29,17 @@ impl Selected {
     }
 }
 
-pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Result<Selected> {
+/// The backend for `choice`: a GPU opened with `opts`, or the CPU path on instruction set `cpu` (normally
+/// [`Isa::detect`]'s; the caller decides, so that nothing here reads the environment).
+pub fn select(
+    choice: DeviceChoice,
+    cpu: Isa,
+    opts: GpuOptions,
+    log: &dyn Fn(&str),
+) -> Result<Selected> {
     match choice {
         DeviceChoice::Cpu => Ok(Selected {
-            primary: Box::new(CpuBackend::default()),
+            primary: Box::new(CpuBackend::new(cpu)),
             fallback: None,
         }),
         DeviceChoice::Gpu => {
@@ -56,12 +64,12 @@ pub fn select(choice: DeviceChoice, opts: GpuOptions, log: &dyn Fn(&str)) -> Res
         }) {
             Ok(gpu) => Ok(Selected {
                 primary: Box::new(gpu),
-                fallback: Some(Box::new(CpuBackend::default())),
+                fallback: Some(Box::new(CpuBackend::new(cpu))),
             }),
             Err(why) if why.kind() == Kind::Device => {
                 log(&format!("no usable GPU ({why}); using the CPU path"));
                 Ok(Selected {
-                    primary: Box::new(CpuBackend::default()),
+                    primary: Box::new(CpuBackend::new(cpu)),
                     fallback: None,
                 })
             }

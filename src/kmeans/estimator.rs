@@ -7,6 +7,7 @@ use arrow_schema::{DataType, Field, Schema};
 use ndarray::{ArrayView1, ArrayView2};
 
 use super::{KMeansConfig, KMeansParams};
+use crate::compute::kernel::Isa;
 use crate::compute::select::{run_with_fallback, select};
 use crate::compute::{Dataset, GpuOptions};
 use crate::data::{FeatureMatrix, Missing};
@@ -80,7 +81,7 @@ impl KMeansConfig {
         let raw = FeatureMatrix::new(data.iter().map(|&v| v as f64).collect(), n, names.clone());
         let (prep, m, _) = FittedPrep::fit_transform(&raw, self.scaling, &[], false)?;
         let ds = Dataset::new(&m.data, d, weights.as_deref());
-        let sel = select(self.device, GpuOptions::default(), &|_| {})?;
+        let sel = select(self.device, Isa::detect(), GpuOptions::default(), &|_| {})?;
         let fit = run_with_fallback(&sel, &|_| {}, |b| super::fit(b, &ds, self))?.value;
         let schema = Schema::new(
             names

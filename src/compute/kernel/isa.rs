@@ -23,20 +23,28 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best instruction set this CPU has, or a lesser one named by `STRATA_CPU_ISA` (`avx2`,
-    /// `portable`: for comparing kernels; a name this CPU cannot run is ignored).
+    /// The best instruction set this CPU has.
     pub fn detect() -> Isa {
-        match std::env::var("STRATA_CPU_ISA").as_deref() {
-            Ok("portable") => return Isa::Portable,
-            Ok("avx2") => return Isa::avx2().unwrap_or(Isa::Portable),
-            _ => {}
-        }
         match Isa::avx2() {
             Some(Isa::Avx2Fma(t)) if Isa::has_avx512() => Isa::Avx512(Avx512(t)),
             Some(isa) => isa,
             None => Isa::Portable,
         }
     }
+    /// This instruction set, or the lesser one `name` asks for (`avx2`, `portable`; `best` keeps it), to
+    /// compare kernels. A lesser set this CPU lacks gives the portable path.
+    pub fn at_most(self, name: &str) -> std::result::Result<Isa, String> {
+        match name {
+            "best" => Ok(self),
+            "avx2" if matches!(self, Isa::Portable) => Ok(self),
+            "avx2" => Ok(Isa::avx2().unwrap_or(Isa::Portable)),
+            "portable" => Ok(Isa::Portable),
+            other => Err(format!(
+                "'{other}' is not an instruction set: give best, avx2 or portable"
+            )),
+        }
+    }
+
     /// AVX2+FMA if this CPU has it, even where AVX-512 is also present (tests and benchmarks compare them).
     pub fn avx2() -> Option<Isa> {
         #[cfg(target_arch = "x86_64")]
