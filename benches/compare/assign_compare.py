@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 
-os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"  # before numpy: 4 KB pages, as in sklearn_compare.py
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq
 from sklearn.cluster import KMeans

@@ -22,7 +22,6 @@ for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(v, None)
 for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = "1"
-os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"  # 4 KB pages, as in sklearn_compare.py
 os.sched_setaffinity(0, {a.core})
 
 import numpy as np  # noqa: E402  (after the environment is set)

@@ -19,7 +19,6 @@ ap.add_argument("--id", default="customer_id")
 a = ap.parse_args()
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ[v] = a.threads
-os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"  # 4 KB pages, as in sklearn_compare.py
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus

@@ -7,7 +7,6 @@ Lloyd (an empty cluster keeps its centroid), ITERS iterations:
 """
 import argparse, os, sys
 
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))

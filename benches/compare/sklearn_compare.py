@@ -6,9 +6,9 @@ The method of BENCHMARKS.md ("Measuring"):
   BLAS/OpenMP/oneDAL/rayon use one thread;
 - OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment before numpy loads (set on some
   machines for old OpenBLAS builds, they can slow a current one); the BLAS in use is printed (threadpoolctl);
-- numpy's transparent huge pages are off (NUMPY_MADVISE_HUGEPAGE=0), so that both sides run on the same 4 KB
-  pages: on these VMs a huge-page fault took ~0.7 ms of kernel time at random, which made scikit-learn's
-  times vary 2.5× from one fit to the next (user time constant; BENCHMARKS.md, session 19);
+- numpy runs as its users run it, at its best: it asks the kernel for transparent huge pages, which are granted
+  to some processes and not others (scikit-learn's Lloyd at 1M × 64 K=32 took ~34 ms/iter with them, ~60
+  without; DESIGN.md, 2026-12-07), so run this script in several processes and take each tool's best;
 - the same z-scored float32 matrix and the same initial centroids (the first k rows) for everyone;
 - each tool is timed with 1 and with 20 Lloyd iterations, in three interleaved rounds, and its marginal time
   per iteration is (min T20 − min T1) / (iterations of T20 − iterations of T1): fixed costs (validation,
@@ -36,7 +36,6 @@ for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(v, None)
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ[v] = "1"
-os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
 os.sched_setaffinity(0, {a.core})
 
 import numpy as np
