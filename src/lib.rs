@@ -24,6 +24,8 @@
 //! [`prep::FittedPrep`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
 //! [`profile`] → [`output`] writers. [`jobs`] run that line; the `strata` binary's CLI is a thin layer over them.
 
+#![deny(unsafe_code)]
+
 /// Declares `NAMES`, `FromStr` and `Display` for a fieldless option enum from its variants' names, so that
 /// the library parses and prints its options without the CLI's types.
 macro_rules! text_enum {

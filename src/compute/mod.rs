@@ -7,6 +7,8 @@
 
 pub mod cpu;
 pub mod gpu;
+// The only module with `unsafe`: the SIMD kernels behind their instruction-set tokens.
+#[allow(unsafe_code)]
 pub mod kernel;
 pub mod select;
 

@@ -3,13 +3,20 @@
 /// Proof that this CPU has AVX-512 (F and VL) besides AVX2 and FMA; made only by [`Isa::detect`], like
 /// [`Avx2Fma`], which it contains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Avx512(pub(super) Avx2Fma);
+pub struct Avx512(Avx2Fma);
 
 /// Proof that this CPU has AVX2 and FMA. The private field means only [`Isa::detect`] (runtime feature
 /// detection) can make one, and every `#[target_feature(enable = "avx2,fma")]` entry point takes one, so
 /// safe code cannot run the AVX2 kernels on a CPU without AVX2 (the pattern of `pulp` and `std::arch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Avx2Fma(());
+
+impl Avx512 {
+    /// The AVX2+FMA proof an AVX-512 CPU also holds.
+    pub fn avx2(self) -> Avx2Fma {
+        self.0
+    }
+}
 
 /// The instruction set the kernels run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +49,15 @@ impl Isa {
             other => Err(format!(
                 "'{other}' is not an instruction set: give best, avx2 or portable"
             )),
+        }
+    }
+
+    /// The AVX2+FMA proof this instruction set holds (AVX-512 CPUs hold it too).
+    pub fn avx2_proof(self) -> Option<Avx2Fma> {
+        match self {
+            Isa::Avx512(w) => Some(w.avx2()),
+            Isa::Avx2Fma(t) => Some(t),
+            Isa::Portable => None,
         }
     }
 

@@ -377,12 +377,15 @@ macro_rules! dispatch {
             // Everything else on AVX-512 CPUs runs the AVX2 kernels: compiled for AVX-512, LLVM turned the
             // plain-array tiles into gathers and scatters.
             #[cfg(target_arch = "x86_64")]
-            (Isa::Avx512(Avx512(tok)) | Isa::Avx2Fma(tok), kb) => match (kb, direct) {
-                (8, _) => unsafe { $twin::avx2::<8, 8>(tok, $($arg),*) },
-                (16, true) => unsafe { $twin::avx2::<16, 4>(tok, $($arg),*) },
-                (16, false) => unsafe { $twin::avx2::<16, 6>(tok, $($arg),*) },
-                _ => unsafe { $twin::avx2::<32, 2>(tok, $($arg),*) },
-            },
+            (Isa::Avx512(_) | Isa::Avx2Fma(_), kb) => {
+                let tok = $isa.avx2_proof().expect("AVX-512 and AVX2 CPUs hold the AVX2 proof");
+                match (kb, direct) {
+                    (8, _) => unsafe { $twin::avx2::<8, 8>(tok, $($arg),*) },
+                    (16, true) => unsafe { $twin::avx2::<16, 4>(tok, $($arg),*) },
+                    (16, false) => unsafe { $twin::avx2::<16, 6>(tok, $($arg),*) },
+                    _ => unsafe { $twin::avx2::<32, 2>(tok, $($arg),*) },
+                }
+            }
             (_, 8) => $impl::<Plain, 8, 4>($($arg),*),
             (_, 16) => $impl::<Plain, 16, 2>($($arg),*),
             _ => $impl::<Plain, 32, 2>($($arg),*),
