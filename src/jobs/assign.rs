@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::accumulate::DriftPass;
 use super::lineage::previous_keys;
 use super::options::{LifecycleOptions, OutputSpec};
 use super::scan::{Counts, model_columns, scan};
@@ -439,7 +440,7 @@ fn stream(
         model,
         model.missing,
         backend,
-        check.as_ref(),
+        check.as_ref().map(DriftPass::new),
         |b, near| {
             let batch = labels_batch(
                 &schema,
@@ -485,7 +486,7 @@ fn stream(
     sink.finish()?;
     Ok(Scanned {
         counts,
-        drift,
+        drift: drift.map(|p| p.tally).unwrap_or_default(),
         keyed,
         rows,
     })

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::accumulate::DriftPass;
 pub use super::options::LifecycleOptions;
 use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
@@ -194,7 +195,7 @@ fn replay(
         pm,
         measuring(pm.missing),
         backend,
-        check.as_ref(),
+        check.as_ref().map(DriftPass::new),
         |b, near| {
             let mut part = (vec![0u64; pk * nk], vec![0f64; nk * pd], vec![0u64; nk]);
             for (r, i) in b.rows.iter().enumerate() {
@@ -222,7 +223,7 @@ fn replay(
             Ok(())
         },
     )?;
-    out.drift = tally;
+    out.drift = tally.map(|p| p.tally).unwrap_or_default();
     out.dropped = counts.dropped;
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The jobs: orchestration only. Each reads through [`crate::pipeline`], computes on a device chosen by
 //! [`crate::compute::select`] (with the one GPU→CPU fallback helper) and publishes its outputs atomically.
 
+pub mod accumulate;
 pub mod assign;
 pub mod fit;
 pub mod lineage;

@@ -4,16 +4,16 @@
 
 use std::sync::Mutex;
 
+use super::accumulate::Accumulator;
 use crate::compute::{Backend, Dataset, Nearest};
 use crate::data::load::{Columns, check_mostly_numeric, numeric_type, resolve};
 use crate::data::{LoadSpec, Missing, Source};
 use crate::error::{Error, Result};
-use crate::model::lifecycle::drift;
 use crate::model::{Model, Role};
 use crate::pipeline::{PreparedBatch, stream_prepared};
 
 /// What the pass counted.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub rows: usize,
     pub dropped: usize,
@@ -26,8 +26,17 @@ pub struct Counts {
     pub unseen: Vec<u64>,
 }
 
-impl Counts {
-    fn add(&mut self, b: &PreparedBatch, near: &Nearest) {
+impl Accumulator for Counts {
+    fn fresh(&self) -> Self {
+        Counts {
+            missing: vec![0; self.missing.len()],
+            per_segment: vec![0; self.per_segment.len()],
+            sse: vec![0.0; self.sse.len()],
+            unseen: vec![0; self.unseen.len()],
+            ..Default::default()
+        }
+    }
+    fn update(&mut self, b: &PreparedBatch, near: &Nearest) {
         self.rows += b.rows.len();
         self.dropped += b.rows.iter().filter(|r| r.is_none()).count();
         self.imputed += b.imputed;
@@ -41,6 +50,16 @@ impl Counts {
             self.per_segment[l as usize] += 1;
             self.sse[l as usize] += d2 as f64;
         }
+    }
+    fn merge(&mut self, o: Counts) {
+        self.rows += o.rows;
+        self.dropped += o.dropped;
+        self.imputed += o.imputed;
+        let add = |a: &mut Vec<usize>, v: &[usize]| a.iter_mut().zip(v).for_each(|(a, m)| *a += m);
+        add(&mut self.missing, &o.missing);
+        (self.unseen.iter_mut().zip(&o.unseen)).for_each(|(a, u)| *a += u);
+        (self.per_segment.iter_mut().zip(&o.per_segment)).for_each(|(a, n)| *a += n);
+        (self.sse.iter_mut().zip(&o.sse)).for_each(|(a, e)| *a += e);
     }
 }
 
@@ -80,19 +99,20 @@ pub fn measuring(missing: Missing) -> Missing {
     }
 }
 
-/// Streams `source` through `model` (rows with missing values handled per `missing`) on `backend`. `map` runs on worker threads with each prepared batch
-/// (already tallied: it may take the batch's vectors) and its nearest segments; `sink` receives its
-/// results in input order. With a drift `check`, the batches are tallied for it (merged in input order:
-/// the same result at any thread count).
-pub fn scan<T: Send>(
+/// Streams `source` through `model` (rows with missing values handled per `missing`) on `backend`: every
+/// batch prepared, assigned to its nearest segment, counted ([`Counts`]) and added to a fresh partial of
+/// `acc`; the partials are merged in input order (the same result at any thread count). `map` runs on
+/// worker threads with each prepared batch (already accumulated: it may take the batch's vectors) and its
+/// nearest segments; `sink` receives its results in input order.
+pub fn scan<T: Send, A: Accumulator + Sync>(
     (source, cols): (&Source, &Columns),
     model: &Model,
     missing: Missing,
     backend: &dyn Backend,
-    check: Option<&drift::Check>,
+    acc: A,
     map: impl Fn(&mut PreparedBatch, &Nearest) -> Result<T> + Sync,
     mut sink: impl FnMut(T) -> Result<()>,
-) -> Result<(Counts, drift::Tally)> {
+) -> Result<(Counts, A)> {
     let (k, d) = (model.k(), model.prepared_d());
     let centroids = model.centroids();
     // One batch on the device at a time; decoding and preparing run on all workers.
@@ -104,8 +124,7 @@ pub fn scan<T: Send>(
         unseen: vec![0; model.preparation.categorical.len()],
         ..Default::default()
     };
-    let mut drift = drift::Tally::default();
-    let each = |mut b: PreparedBatch| -> Result<(T, PreparedBatch, Nearest, Option<drift::Tally>)> {
+    let each = |mut b: PreparedBatch| -> Result<(T, Counts, A)> {
         let near = if b.x.is_empty() {
             Nearest::empty()
         } else {
@@ -114,18 +133,13 @@ pub fn scan<T: Send>(
                 .load(Dataset::new(&b.x, d, None))?
                 .nearest(&centroids, k)?
         };
-        let tally = check.map(|c| c.tally(&b.x, &near.labels, &near.dist2));
-        let out = map(&mut b, &near)?;
-        // Only the counts travel on with the result.
-        let b = PreparedBatch {
-            x: Vec::new(),
-            raw: Vec::new(),
-            ids: None,
-            ..b
-        };
-        Ok((out, b, near, tally))
+        let (mut c, mut a) = (counts.fresh(), acc.fresh());
+        c.update(&b, &near);
+        a.update(&b, &near);
+        Ok((map(&mut b, &near)?, c, a))
     };
     let workers = rayon::current_num_threads();
+    let (mut total, mut all) = (counts.fresh(), acc.fresh());
     stream_prepared(
         source,
         cols,
@@ -133,17 +147,16 @@ pub fn scan<T: Send>(
         missing,
         workers,
         each,
-        |(out, b, near, tally)| {
+        |(out, c, a)| {
             sink(out)?;
-            counts.add(&b, &near);
-            if let Some(t) = tally {
-                drift.merge(&t);
-            }
+            total.merge(c);
+            all.merge(a);
             Ok(())
         },
     )?;
+    counts = total;
     if counts.rows == 0 {
         return Err(Error::input("the input has no rows"));
     }
-    Ok((counts, drift))
+    Ok((counts, all))
 }

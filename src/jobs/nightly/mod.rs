@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::accumulate::DriftPass;
 use super::assign::{self, AssignOptions};
 use super::fit::{self, FitOptions};
 use super::lineage::LifecycleOptions;
@@ -375,7 +376,7 @@ fn measure(
             m,
             m_missing,
             b,
-            Some(&check),
+            DriftPass::new(&check),
             none,
             |()| Ok(()),
         )
@@ -387,7 +388,7 @@ fn measure(
             counts.dropped
         ));
     }
-    Ok(check.report(&tally, &job.config.drift))
+    Ok(check.report(&tally.tally, &job.config.drift))
 }
 
 /// Points `runs/current` at `date` unless it already points at a later night: a new symlink renamed over

@@ -148,7 +148,7 @@ fn count_bins(places: &[Place], bins: &[Bins], data: &[f32], d: usize) -> Vec<Ve
 
 /// What a stream of rows assigned by the model adds up to (integer counts and f64 sums; merged in input
 /// order, so the result does not depend on the thread count).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     pub rows: u64,
     bins: Vec<Vec<u64>>,
