@@ -58,6 +58,21 @@ impl<A: Accumulator> Accumulator for Option<A> {
     }
 }
 
+/// Two accumulators in one pass.
+impl<A: Accumulator, B: Accumulator> Accumulator for (A, B) {
+    fn fresh(&self) -> Self {
+        (self.0.fresh(), self.1.fresh())
+    }
+    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) {
+        self.0.update(batch, near);
+        self.1.update(batch, near);
+    }
+    fn merge(&mut self, later: Self) {
+        self.0.merge(later.0);
+        self.1.merge(later.1);
+    }
+}
+
 /// The drift tally of tonight's rows against a model's training population.
 pub struct DriftPass<'c, 'm> {
     check: &'c drift::Check<'m>,

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::accumulate::DriftPass;
+use super::accumulate::{Accumulator, DriftPass};
 pub use super::options::LifecycleOptions;
 use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
@@ -170,6 +170,65 @@ fn row_labels(p: &Prepared, fit: &KMeansResult) -> Vec<u32> {
     tonight
 }
 
+/// Tonight's segments against the previous model's, row by row: the customers in both (previous segment ×
+/// tonight's), and per tonight's segment the sum of its customers' rows in the previous prepared space and
+/// their count. `tonight` holds tonight's segment of every input row (`u32::MAX`: dropped tonight).
+struct Overlap<'t> {
+    tonight: &'t [u32],
+    shape: (usize, usize, usize),
+    overlap: Vec<u64>,
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+impl<'t> Overlap<'t> {
+    /// For `pk` previous segments, `nk` of tonight's, `pd` prepared columns of the previous model.
+    fn new(tonight: &'t [u32], (pk, nk, pd): (usize, usize, usize)) -> Self {
+        Overlap {
+            tonight,
+            shape: (pk, nk, pd),
+            overlap: vec![0; pk * nk],
+            sums: vec![0.0; nk * pd],
+            counts: vec![0; nk],
+        }
+    }
+}
+
+impl Accumulator for Overlap<'_> {
+    fn fresh(&self) -> Self {
+        Overlap::new(self.tonight, self.shape)
+    }
+    fn update(&mut self, b: &crate::pipeline::PreparedBatch, near: &crate::compute::Nearest) {
+        let (_, nk, pd) = self.shape;
+        for (r, i) in b.rows.iter().enumerate() {
+            let (Some(i), Some(&n)) = (i, self.tonight.get(b.first_row + r)) else {
+                continue;
+            };
+            if n == u32::MAX {
+                continue;
+            }
+            let n = n as usize;
+            self.overlap[near.labels[*i] as usize * nk + n] += 1;
+            let row = &b.x[i * pd..(i + 1) * pd];
+            (self.sums[n * pd..(n + 1) * pd].iter_mut())
+                .zip(row)
+                .for_each(|(s, &v)| *s += v as f64);
+            self.counts[n] += 1;
+        }
+    }
+    fn merge(&mut self, o: Self) {
+        self.overlap
+            .iter_mut()
+            .zip(o.overlap)
+            .for_each(|(a, b)| *a += b);
+        self.sums.iter_mut().zip(o.sums).for_each(|(a, b)| *a += b);
+        self.counts
+            .iter_mut()
+            .zip(o.counts)
+            .for_each(|(a, b)| *a += b);
+    }
+}
+
 /// Streams tonight's input through the previous model; `tonight` holds tonight's segment of every input
 /// row (see [`row_labels`]), `nk` is tonight's segment count.
 fn replay(
@@ -181,51 +240,28 @@ fn replay(
     backend: &dyn crate::compute::Backend,
 ) -> Result<Replay> {
     let pm = &prev.model;
-    let (pk, pd) = (pm.k(), pm.prepared_d());
     let check = drift::Check::new(pm);
-    let mut out = Replay {
-        drift: drift::Tally::default(),
-        overlap: vec![0; pk * nk],
-        sums: vec![0.0; nk * pd],
-        counts: vec![0; nk],
-        dropped: 0,
-    };
-    let (counts, tally) = scan(
+    let passes = (
+        check.as_ref().map(DriftPass::new),
+        Overlap::new(tonight, (pm.k(), nk, pm.prepared_d())),
+    );
+    let none = |_: &mut _, _: &_| Ok(());
+    let (counts, (drift, o)) = scan(
         (&p.source, cols),
         pm,
         measuring(pm.missing),
         backend,
-        check.as_ref().map(DriftPass::new),
-        |b, near| {
-            let mut part = (vec![0u64; pk * nk], vec![0f64; nk * pd], vec![0u64; nk]);
-            for (r, i) in b.rows.iter().enumerate() {
-                let (Some(i), Some(&n)) = (i, tonight.get(b.first_row + r)) else {
-                    continue;
-                };
-                if n == u32::MAX {
-                    continue;
-                }
-                let n = n as usize;
-                part.0[near.labels[*i] as usize * nk + n] += 1;
-                let row = &b.x[i * pd..(i + 1) * pd];
-                part.1[n * pd..(n + 1) * pd]
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(s, &v)| *s += v as f64);
-                part.2[n] += 1;
-            }
-            Ok(part)
-        },
-        |(o, s, c)| {
-            out.overlap.iter_mut().zip(o).for_each(|(a, b)| *a += b);
-            out.sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
-            out.counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
-            Ok(())
-        },
+        passes,
+        none,
+        |()| Ok(()),
     )?;
-    out.drift = tally.map(|p| p.tally).unwrap_or_default();
-    out.dropped = counts.dropped;
-    Ok(out)
+    Ok(Replay {
+        drift: drift.map(|p| p.tally).unwrap_or_default(),
+        overlap: o.overlap,
+        sums: o.sums,
+        counts: o.counts,
+        dropped: counts.dropped,
+    })
 }
 
 /// The migration from last night's labels to tonight's segments (by index), when both nights have ids
