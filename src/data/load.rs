@@ -148,7 +148,7 @@ pub fn check_mostly_numeric(source: &Source, names: &[String]) -> Result<()> {
 }
 
 /// A column the default feature selection left out, and why.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LeftOut {
     pub column: String,
     pub reason: String,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::accumulate::DriftPass;
 use super::lineage::previous_keys;
@@ -28,6 +28,7 @@ use crate::model::lifecycle::Previous;
 use crate::model::lifecycle::drift::{self, Drift};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
 use crate::model::lifecycle::transitions::{self, Transition};
+use crate::output::schema::{self, Versioned};
 use crate::output::{self, SegmentRow, labels_batch, labels_schema};
 use crate::profile;
 
@@ -50,7 +51,7 @@ pub struct AssignOptions {
 }
 
 /// One segment's count tonight next to its share at training.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentCount {
     pub segment: u32,
     pub customers: u64,
@@ -58,7 +59,7 @@ pub struct SegmentCount {
     pub training_share: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssignSeconds {
     /// Reading, preparing, assigning and writing overlap (streamed): one figure for all of them.
     pub stream: f64,
@@ -67,7 +68,7 @@ pub struct AssignSeconds {
 }
 
 /// summary.json of an assign run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssignSummary {
     pub strata_version: String,
     pub model: String,
@@ -183,7 +184,7 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
     );
     summary.relate_to(night, opts.output.decision.clone());
     staging
-        .write_json("summary.json", &summary)
+        .write_json("summary.json", &Versioned::new(schema::SUMMARY, &summary))
         .map_err(|e| staging.explain(e))?;
     if let Some(g) = &opts.output.report {
         crate::report::stage(&mut staging, g, log)?;

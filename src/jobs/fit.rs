@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lineage::{self, Lineage};
 pub use super::options::{
@@ -23,6 +23,7 @@ use crate::kmeans::ward::{self, Hierarchy};
 use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
 use crate::model::lifecycle::Previous;
 use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
+use crate::output::schema::{self, Versioned};
 use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, Prepared};
 use crate::prep::FittedPrep;
@@ -41,7 +42,7 @@ pub struct FitOptions {
 }
 
 /// summary.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub strata_version: String,
     pub inputs: Vec<String>,
@@ -73,7 +74,7 @@ pub struct Summary {
 }
 
 /// summary.json's `ward`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WardSummary {
     pub micro_clusters: usize,
     /// The share of customers whose nearest Ward centroid (their label) is their own branch's.
@@ -450,7 +451,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
     };
     summary.ward = hierarchy.as_ref().map(WardSummary::of);
     staging
-        .write_json("summary.json", &summary)
+        .write_json("summary.json", &Versioned::new(schema::SUMMARY, &summary))
         .map_err(|e| staging.explain(e))?;
     if let Some(g) = &opts.output.report {
         report::stage(&mut staging, g, log)?;
@@ -512,7 +513,10 @@ pub(crate) fn write_fit(
         s.rule = Some(e.rule.clone());
     }
     write_outputs(staging, p, fit, &segments, &profiles, model)?;
-    staging.write_json("explain.json", &explanation)?;
+    staging.write_json(
+        "explain.json",
+        &Versioned::new(schema::EXPLAIN, &explanation),
+    )?;
     Ok(Written {
         segments,
         profiles,
@@ -563,17 +567,23 @@ fn write_lineage(staging: &mut OutputSet, l: &Lineage) -> Result<()> {
 /// M + s; heights √(2·ΔSSE)), each leaf's weight and segment id, and each segment's node.
 fn write_dendrogram(staging: &mut OutputSet, h: &Hierarchy, model: &Model) -> Result<()> {
     let ids = model.segment_ids();
-    let doc = serde_json::json!({
-        "micro_clusters": h.micro_clusters,
-        "merges": h.merges,
-        "leaves": (h.leaf_weight.iter().zip(&h.leaf_segment))
-            .map(|(w, &s)| serde_json::json!({"weight": w, "segment": ids[s]}))
-            .collect::<Vec<_>>(),
-        "segments": (h.segment_node.iter().enumerate())
-            .map(|(s, &node)| serde_json::json!({"segment": ids[s], "node": node}))
-            .collect::<Vec<_>>(),
-    });
-    staging.write_json("dendrogram.json", &doc)
+    let doc = schema::Dendrogram {
+        leaves: (h.leaf_weight.iter().zip(&h.leaf_segment))
+            .map(|(&weight, &s)| schema::Leaf {
+                segment: ids[s],
+                weight,
+            })
+            .collect(),
+        merges: h.merges.clone(),
+        micro_clusters: h.micro_clusters,
+        segments: (h.segment_node.iter().enumerate())
+            .map(|(s, &node)| schema::SegmentNode {
+                node,
+                segment: ids[s],
+            })
+            .collect(),
+    };
+    staging.write_json("dendrogram.json", &Versioned::new(schema::DENDROGRAM, &doc))
 }
 
 /// The model file: features, preparation, segments, fit record.

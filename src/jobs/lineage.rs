@@ -3,7 +3,7 @@
 //! cannot be joined on customer ids, gives the overlap and tonight's centroids in its prepared space.
 //! Segment ids then follow [`matching`], transitions [`transitions`], movements [`migration`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::accumulate::{Accumulator, DriftPass};
 pub use super::options::LifecycleOptions;
@@ -19,7 +19,7 @@ use crate::model::lifecycle::{Previous, matching};
 use crate::pipeline::Prepared;
 
 /// How tonight's segments relate to the previous night's (summary.json `lifecycle`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lineage {
     pub previous: String,
     /// "customer ids" (member overlap) or "centroid distance".

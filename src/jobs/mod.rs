@@ -10,12 +10,12 @@ pub mod options;
 pub mod scan;
 pub mod sweep;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::prep::FittedPrep;
 
 /// Wall seconds per phase, for summary.json.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct PhaseSeconds {
     pub read: f64,
     pub prepare: f64,
@@ -29,7 +29,7 @@ pub struct PhaseSeconds {
 }
 
 /// Missing values of one feature, for summary.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MissingCount {
     pub feature: String,
     pub missing: usize,

@@ -13,7 +13,7 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
 use crate::progress::Progress;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PhaseSeconds;
 use super::fit::{
@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::kmeans::quality::{calinski_harabasz, davies_bouldin, silhouettes};
 use crate::kmeans::sweep::{Point, Recommendation, kneedle, recommend};
 use crate::kmeans::{Init, KMeansResult, fit_resident};
+use crate::output::schema::{self, Versioned};
 use crate::pipeline::{self, Prepared};
 
 /// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
@@ -42,7 +43,7 @@ pub struct SweepOptions {
 }
 
 /// One k: the indices, the fit's record and its time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepRow {
     #[serde(flatten)]
     pub point: Point,
@@ -52,7 +53,7 @@ pub struct SweepRow {
 }
 
 /// sweep.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepSummary {
     pub strata_version: String,
     pub inputs: Vec<String>,
@@ -69,7 +70,7 @@ pub struct SweepSummary {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepSeconds {
     pub read: f64,
     pub prepare: f64,
@@ -240,7 +241,12 @@ fn stage_best(
     let device = summary.device.clone();
     let fit_summary = fit_summary(p, &fit, device, seconds, summary.warnings.clone());
     write_fit(staging, p, &fit, &mut model, None)
-        .and_then(|_| staging.write_json("summary.json", &fit_summary))
+        .and_then(|_| {
+            staging.write_json(
+                "summary.json",
+                &Versioned::new(schema::SUMMARY, &fit_summary),
+            )
+        })
         .map_err(|e| staging.explain(e))
 }
 
@@ -343,7 +349,7 @@ fn write_sweep(staging: &mut OutputSet, s: &SweepSummary) -> Result<()> {
     ];
     let path = staging.path("sweep.parquet");
     write_columns(path, fields, cols)?;
-    staging.write_json("sweep.json", s)
+    staging.write_json("sweep.json", &Versioned::new(schema::SWEEP, s))
 }
 
 #[cfg(test)]

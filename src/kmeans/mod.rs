@@ -104,7 +104,7 @@ impl KMeansConfig {
 }
 
 /// One restart's outcome (reported in summary.json).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RestartReport {
     pub restart: usize,
     pub iterations: usize,

@@ -30,7 +30,7 @@ pub fn kneedle(x: &[f64], y: &[f64]) -> Option<usize> {
 }
 
 /// One k of a sweep.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Point {
     pub k: usize,
     pub sse: f64,
@@ -40,7 +40,7 @@ pub struct Point {
 }
 
 /// The recommended k and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Recommendation {
     pub k: usize,
     /// In words: "k = 3: silhouette highest (0.516), elbow at 3; Davies-Bouldin prefers 2".

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 /// One merge in scipy's linkage numbering: leaves are 0..M, the cluster formed by merge s is M + s.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Merge {
     pub a: usize,
     pub b: usize,

@@ -2,6 +2,7 @@
 //! lifecycle's transitions, migration and drift are in [`lifecycle`].
 
 mod lifecycle;
+pub mod schema;
 
 pub use lifecycle::{write_drift, write_migration, write_transitions};
 

@@ -309,7 +309,7 @@ pub struct Measure {
 }
 
 /// The drift of one night against a model: every measure, the verdict and its reasons.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Drift {
     pub verdict: Level,
     /// The measures at or above their watch threshold, in words.

@@ -142,7 +142,7 @@ impl Keyed {
 }
 
 /// The migration in numbers, for summary.json.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Customers present on both nights, those in a segment of the same id, and the others.
     pub both_nights: u64,

@@ -57,7 +57,7 @@ impl Overlaps {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Survived,
@@ -81,7 +81,7 @@ impl Kind {
 
 /// One row of transitions.parquet: a previous segment (`from`) and one of tonight's (`to`); a split has
 /// one row per part, a merge one row per absorbed segment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Transition {
     pub kind: Kind,
     /// Previous segment id (None for an emerged segment).
