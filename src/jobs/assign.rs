@@ -6,13 +6,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use super::accumulate::DriftPass;
 use super::lineage::previous_keys;
+use super::missing_counts;
 use super::options::{LifecycleOptions, OutputSpec};
 use super::scan::{Counts, model_columns, scan};
-use super::{MissingCount, missing_counts};
 use crate::compute::Backend;
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::FeatureMatrix;
@@ -29,6 +27,7 @@ use crate::model::lifecycle::drift::{self, Drift};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
 use crate::model::lifecycle::transitions::{self, Transition};
 use crate::output::schema::{self, Versioned};
+pub use crate::output::schema::{AssignSeconds, AssignSummary, SegmentCount};
 use crate::output::{self, SegmentRow, labels_batch, labels_schema};
 use crate::profile;
 
@@ -48,49 +47,6 @@ pub struct AssignOptions {
     /// Also write profiles.parquet (holds the input in memory, like a fit).
     pub profiles: bool,
     pub output: OutputSpec,
-}
-
-/// One segment's count tonight next to its share at training.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SegmentCount {
-    pub segment: u32,
-    pub customers: u64,
-    pub share: f64,
-    pub training_share: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AssignSeconds {
-    /// Reading, preparing, assigning and writing overlap (streamed): one figure for all of them.
-    pub stream: f64,
-    pub total: f64,
-    pub rows_per_second: f64,
-}
-
-/// summary.json of an assign run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AssignSummary {
-    pub strata_version: String,
-    pub model: String,
-    pub inputs: Vec<String>,
-    pub rows_read: usize,
-    pub rows_assigned: usize,
-    pub rows_dropped: usize,
-    pub values_imputed: usize,
-    pub missing_per_feature: Vec<MissingCount>,
-    /// Per categorical feature: values the model has never seen (mapped to "(other)").
-    pub unseen_categories: std::collections::BTreeMap<String, u64>,
-    pub segments: Vec<SegmentCount>,
-    /// Tonight's customers against the model's training population (None for a format 2 model).
-    pub drift: Option<Drift>,
-    /// How customers moved since the `--previous` night (None without one, or without ids on both nights).
-    pub migration: Option<migration::Totals>,
-    /// MONIC transitions from the `--previous` night's segments to tonight's (with migration).
-    pub transitions: Vec<String>,
-    pub decision: Option<String>,
-    pub device: String,
-    pub seconds: AssignSeconds,
-    pub warnings: Vec<String>,
 }
 
 pub struct AssignOutcome {

@@ -4,13 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use super::lineage::{self, Lineage};
 pub use super::options::{
     InitChoice, InputSpec, KMeansSpec, LifecycleOptions, Method, OutputSpec, PrepSpec,
 };
-use super::{MissingCount, PhaseSeconds, feature_names, missing_counts};
+use super::{PhaseSeconds, feature_names, missing_counts};
 use crate::compute::Dataset;
 use crate::compute::select::{OnDevice, Selected, run_with_fallback};
 use crate::data::ids;
@@ -20,10 +18,11 @@ use crate::data::{LoadSpec, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::explain::{self, Explanation};
 use crate::kmeans::ward::{self, Hierarchy};
-use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult, RestartReport};
+use crate::kmeans::{self, Init, KMeans, KMeansConfig, KMeansParams, KMeansResult};
 use crate::model::lifecycle::Previous;
 use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
 use crate::output::schema::{self, Versioned};
+pub use crate::output::schema::{Summary, WardSummary};
 use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, Prepared};
 use crate::prep::FittedPrep;
@@ -39,49 +38,6 @@ pub struct FitOptions {
     pub kmeans: KMeansSpec,
     pub lifecycle: LifecycleOptions,
     pub output: OutputSpec,
-}
-
-/// summary.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    pub strata_version: String,
-    pub inputs: Vec<String>,
-    pub rows_read: usize,
-    pub rows_dropped: usize,
-    pub rows_used: usize,
-    pub values_imputed: usize,
-    pub missing_per_feature: Vec<MissingCount>,
-    pub features: Vec<String>,
-    /// Columns the default feature selection left out, with the reason.
-    pub columns_left_out: Vec<LeftOut>,
-    pub device: String,
-    pub k: usize,
-    pub sse: f64,
-    pub iterations: usize,
-    pub converged: bool,
-    pub best_restart: usize,
-    pub restarts: Vec<RestartReport>,
-    pub empty_clusters_repaired: usize,
-    pub seconds: PhaseSeconds,
-    pub warnings: Vec<String>,
-    /// With `--previous`: matching, transitions, migration and drift against the previous night.
-    pub lifecycle: Option<Lineage>,
-    pub decision: Option<String>,
-    /// "kmeans" or "ward".
-    pub method: String,
-    /// With `--method ward`: the hierarchy's size and its agreement with k-means on the same rows.
-    pub ward: Option<WardSummary>,
-}
-
-/// summary.json's `ward`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WardSummary {
-    pub micro_clusters: usize,
-    /// The share of customers whose nearest Ward centroid (their label) is their own branch's.
-    pub branch_agreement: f64,
-    /// k-means with the same k on the same rows, and the adjusted Rand index between the two segmentations.
-    pub kmeans_sse: f64,
-    pub adjusted_rand_vs_kmeans: f64,
 }
 
 impl WardSummary {

@@ -3,8 +3,6 @@
 //! cannot be joined on customer ids, gives the overlap and tonight's centroids in its prepared space.
 //! Segment ids then follow [`matching`], transitions [`transitions`], movements [`migration`].
 
-use serde::{Deserialize, Serialize};
-
 use super::accumulate::{Accumulator, DriftPass};
 pub use super::options::LifecycleOptions;
 use super::scan::{measuring, model_columns, scan};
@@ -12,31 +10,12 @@ use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::load::Columns;
 use crate::error::Result;
 use crate::kmeans::KMeansResult;
-use crate::model::lifecycle::drift::{self, Drift};
+use crate::model::lifecycle::drift::{self};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
-use crate::model::lifecycle::transitions::{self, Transition};
+use crate::model::lifecycle::transitions::{self};
 use crate::model::lifecycle::{Previous, matching};
+pub use crate::output::schema::Lineage;
 use crate::pipeline::Prepared;
-
-/// How tonight's segments relate to the previous night's (summary.json `lifecycle`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Lineage {
-    pub previous: String,
-    /// "customer ids" (member overlap) or "centroid distance".
-    pub matched_by: String,
-    /// Tonight's segment ids (segment order) and the previous id each continues (None: a fresh id).
-    pub segment_ids: Vec<u32>,
-    pub continues: Vec<Option<u32>>,
-    pub next_segment_id: u32,
-    pub transitions: Vec<Transition>,
-    /// The transitions in words.
-    pub events: Vec<String>,
-    pub migration: Option<migration::Totals>,
-    /// Tonight's customers against the previous model.
-    pub drift: Drift,
-    #[serde(skip)]
-    pub flows: Option<Migration>,
-}
 
 /// What streaming tonight's input through the previous model adds up.
 struct Replay {

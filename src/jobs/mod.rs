@@ -10,30 +10,8 @@ pub mod options;
 pub mod scan;
 pub mod sweep;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::output::schema::{MissingCount, PhaseSeconds};
 use crate::prep::FittedPrep;
-
-/// Wall seconds per phase, for summary.json.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct PhaseSeconds {
-    pub read: f64,
-    pub prepare: f64,
-    pub init: f64,
-    pub iterate: f64,
-    /// With `--previous`: the pass of tonight's input through the previous model, matching, migration.
-    pub lifecycle: f64,
-    /// The model (with its drift reference), profiles and output files.
-    pub write: f64,
-    pub total: f64,
-}
-
-/// Missing values of one feature, for summary.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MissingCount {
-    pub feature: String,
-    pub missing: usize,
-}
 
 fn missing_counts(names: &[String], counts: &[usize]) -> Vec<MissingCount> {
     names

@@ -13,7 +13,6 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
 use crate::progress::Progress;
-use serde::{Deserialize, Serialize};
 
 use super::PhaseSeconds;
 use super::fit::{
@@ -25,9 +24,10 @@ use crate::data::sink::OutputSet;
 use crate::data::write::write_columns;
 use crate::error::{Error, Result};
 use crate::kmeans::quality::{calinski_harabasz, davies_bouldin, silhouettes};
-use crate::kmeans::sweep::{Point, Recommendation, kneedle, recommend};
+use crate::kmeans::sweep::{Point, kneedle, recommend};
 use crate::kmeans::{Init, KMeansResult, fit_resident};
 use crate::output::schema::{self, Versioned};
+pub use crate::output::schema::{SweepRow, SweepSeconds, SweepSummary};
 use crate::pipeline::{self, Prepared};
 
 /// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
@@ -40,44 +40,6 @@ pub struct SweepOptions {
     pub silhouette_sample: usize,
     /// Also write the recommended k's fit outputs (labels, segments, profiles, model, summary.json).
     pub fit_best: bool,
-}
-
-/// One k: the indices, the fit's record and its time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepRow {
-    #[serde(flatten)]
-    pub point: Point,
-    pub iterations: usize,
-    pub converged: bool,
-    pub seconds: f64,
-}
-
-/// sweep.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepSummary {
-    pub strata_version: String,
-    pub inputs: Vec<String>,
-    pub rows: usize,
-    pub features: Vec<String>,
-    pub device: String,
-    pub silhouette_sample: usize,
-    pub points: Vec<SweepRow>,
-    /// The elbow of the SSE curve (Kneedle), if there is one.
-    pub elbow: Option<usize>,
-    pub recommendation: Recommendation,
-    pub rule: String,
-    pub seconds: SweepSeconds,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepSeconds {
-    pub read: f64,
-    pub prepare: f64,
-    /// All fits (with their Calinski–Harabasz and Davies–Bouldin), then the silhouettes of every k.
-    pub fits: f64,
-    pub silhouette: f64,
-    pub total: f64,
 }
 
 /// The rule, as written in sweep.json and the README.
