@@ -1,7 +1,7 @@
 //! Streamed passes as accumulators (DataFusion's `Accumulator`: update, merge, evaluate). What a pass over
 //! prepared batches and their nearest segments computes — segment counts, the drift tally — is updated per
 //! batch on a worker, and the partials are merged by the pass in input order, so the result does not depend
-//! on the thread count: the determinism guarantee lives in [`super::scan::scan`]. A partial crosses a process
+//! on the thread count: the determinism guarantee lives in the pass (`scan`). A partial crosses a process
 //! boundary as bytes ([`to_bytes`], [`from_bytes`]), so that partitions computed elsewhere (another machine,
 //! a Spark executor) merge into the same result.
 
