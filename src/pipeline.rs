@@ -17,7 +17,8 @@ use crate::prep::categorical::MISSING;
 use crate::prep::{FittedPrep, PrepReport, Scaling};
 
 /// How to prepare the features at fit time. Its `Default` holds the defaults of the CLI and the job file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PrepSpec {
     pub missing: Missing,
     pub scale: Scaling,

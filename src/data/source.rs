@@ -36,17 +36,48 @@ pub const NA_VALUES: &[&str] = &[
 /// Delimiters detected in delimited text, in order of preference on ties.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
-/// How delimited text (CSV, TSV, …) is read.
-#[derive(Debug, Clone)]
+/// How delimited text (CSV, TSV, …) is read. Deserialized with characters as one-character strings
+/// (`{"delimiter": ";", "decimal": ",", "thousands": "none"}`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CsvOptions {
     /// The field delimiter; None = detected per file among `,` `;` TAB `|`.
+    #[serde(deserialize_with = "one_char")]
     pub delimiter: Option<u8>,
     /// Cells that mean "missing" (matched exactly).
     pub na_values: Vec<String>,
     /// The decimal mark of numbers written as text (`.` or `,`); None = detected per file.
+    #[serde(deserialize_with = "one_char")]
     pub decimal: Option<u8>,
     /// The thousands separator: Some(None) = none; None = the one that goes with the decimal mark.
+    #[serde(deserialize_with = "separator")]
     pub thousands: Option<Option<u8>>,
+}
+
+/// A one-character ASCII string as its byte ("tab" for TAB).
+fn one_char<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u8>, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    match s.as_str() {
+        "tab" | "\t" => Ok(Some(b'\t')),
+        s if s.len() == 1 && s.is_ascii() => Ok(Some(s.as_bytes()[0])),
+        _ => Err(serde::de::Error::custom(format!(
+            "'{s}' is not one ASCII character"
+        ))),
+    }
+}
+
+/// A thousands separator: one character, or "none".
+fn separator<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<u8>>, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    match s.as_str() {
+        "none" => Ok(Some(None)),
+        s if s.len() == 1 && s.is_ascii() => Ok(Some(Some(s.as_bytes()[0]))),
+        _ => Err(serde::de::Error::custom(format!(
+            "'{s}' is not one ASCII character or none"
+        ))),
+    }
 }
 
 impl Default for CsvOptions {

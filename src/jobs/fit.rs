@@ -30,8 +30,10 @@ use crate::profile::{self, FeatureProfile};
 use crate::progress::Progress;
 use crate::report;
 
-/// Everything `strata fit` needs: the option sections, each with its defaults.
-#[derive(Debug, Clone, Default)]
+/// Everything `strata fit` needs: the option sections, each with its defaults (and deserializable, each
+/// section by its name: `{"input": {...}, "kmeans": {"k": 5}}`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FitOptions {
     pub input: InputSpec,
     pub prep: PrepSpec,

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Deserializer};
+
 use crate::data::source::CsvOptions;
 use crate::kmeans::params;
 use crate::model::lifecycle::drift;
@@ -12,8 +14,26 @@ use crate::model::lifecycle::transitions::Overlaps;
 pub use crate::pipeline::PrepSpec;
 use crate::report::Groups;
 
+/// A value written as text its `FromStr` reads (`"k-means++"`, a path).
+fn parsed<'de, D: Deserializer<'de>, T: std::str::FromStr<Err = String>>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+/// [`parsed`], or null for None.
+fn parsed_option<'de, D: Deserializer<'de>, T: std::str::FromStr<Err = String>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// What to read: the input files, the columns and their roles, and how delimited text is read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct InputSpec {
     pub inputs: Vec<PathBuf>,
     /// Numeric feature columns by name; None = every numeric column but the id and the weight.
@@ -26,9 +46,11 @@ pub struct InputSpec {
 }
 
 /// The k-means run: k, the initial centroids, restarts and iterations, the seed, and the method.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KMeansSpec {
     pub k: usize,
+    #[serde(deserialize_with = "parsed")]
     pub init: InitChoice,
     pub n_init: usize,
     pub max_iter: usize,
@@ -53,7 +75,8 @@ impl Default for KMeansSpec {
 }
 
 /// The previous night and the lifecycle's thresholds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LifecycleOptions {
     /// The previous night's output directory: segment ids, transitions, migration and drift relate to it.
     pub previous: Option<PathBuf>,
@@ -62,11 +85,14 @@ pub struct LifecycleOptions {
 }
 
 /// What a job writes and records.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutputSpec {
     /// The output directory, published as a whole.
     pub out: PathBuf,
-    /// Write report.html into the output set (None: `--no-report`).
+    /// Write report.html into the output set (None: `--no-report`), with these groups
+    /// (`"channels=a,b;products=c"`).
+    #[serde(deserialize_with = "parsed_option")]
     pub report: Option<Groups>,
     /// Why this run happened (a nightly's decision), recorded in summary.json.
     pub decision: Option<String>,
@@ -135,11 +161,63 @@ impl std::fmt::Display for InitChoice {
 }
 
 /// `--method`: what makes the segments.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Method {
     #[default]
     KMeans,
     /// k-means to `micro` micro-clusters, then Ward's linkage of them cut at k (see
     /// [`crate::kmeans::ward`]).
     Ward { micro: usize },
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::jobs::fit::FitOptions;
+
+    /// Sections given by name take their values; everything left out keeps the one default of its section.
+    #[test]
+    fn sections_deserialize_onto_their_defaults() {
+        let text = r#"{
+            "input": {"inputs": ["a.csv"], "id": "customer_id",
+                      "csv": {"delimiter": ";", "decimal": ",", "thousands": "none"}},
+            "prep": {"log1p": ["balance"], "scale": "robust"},
+            "kmeans": {"k": 5, "init": "k-means++", "method": {"ward": {"micro": 64}}},
+            "lifecycle": {"previous": "last", "overlaps": {"survive": 0.8}},
+            "output": {"out": "seg", "report": "channels=calls"}
+        }"#;
+        let o: FitOptions = serde_json::from_str(text).unwrap();
+        let mut want = FitOptions::default();
+        want.input.inputs = vec!["a.csv".into()];
+        want.input.id = Some("customer_id".into());
+        (want.input.csv.delimiter, want.input.csv.decimal) = (Some(b';'), Some(b','));
+        want.input.csv.thousands = Some(None);
+        want.prep.log1p = vec!["balance".into()];
+        want.prep.scale = crate::prep::Scaling::Robust;
+        want.kmeans.k = 5;
+        want.kmeans.init = super::InitChoice::KMeansPlusPlus;
+        want.kmeans.method = super::Method::Ward { micro: 64 };
+        want.lifecycle.previous = Some("last".into());
+        want.lifecycle.overlaps.survive = 0.8;
+        want.output.out = "seg".into();
+        want.output.report = Some("channels=calls".parse().unwrap());
+        assert_eq!(o, want);
+        assert_eq!(
+            serde_json::from_str::<FitOptions>("{}").unwrap(),
+            FitOptions::default()
+        );
+        for (bad, says) in [
+            (r#"{"kmeans": {"kk": 5}}"#, "unknown field `kk`"),
+            (r#"{"kmeans": {"init": "kmeans+"}}"#, "neither a method"),
+            (
+                r#"{"input": {"csv": {"delimiter": ";;"}}}"#,
+                "not one ASCII character",
+            ),
+        ] {
+            let e = serde_json::from_str::<FitOptions>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 }
