@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 use strata::compute::select::{Selected, parse_bytes};
 use strata::compute::{DeviceChoice, GpuOptions, select};
-use strata::data::source::CsvOptions;
+use strata::data::source::{self, CsvOptions};
 use strata::error::Result;
 use strata::generate::Scenario;
 use strata::jobs::options::{LifecycleOptions, OutputSpec};
@@ -126,7 +126,7 @@ where
 pub struct TextArgs {
     /// Field delimiter of CSV/TSV inputs: ',' ';' '|' 'tab' or any single character (default: detected
     /// per file among , ; TAB |).
-    #[arg(long, value_parser = parse_delimiter)]
+    #[arg(long, value_parser = source::parse_delimiter)]
     pub delimiter: Option<u8>,
     /// Cells of CSV/TSV inputs read as missing, comma-separated; replaces the default list, pandas'
     /// (empty, NA, N/A, n/a, NaN, nan, null, NULL, None, #N/A, <NA>, …).
@@ -134,7 +134,7 @@ pub struct TextArgs {
     pub na_values: Option<Vec<String>>,
     /// Decimal mark of numbers in CSV/TSV inputs: '.' or ',' (default: detected per file; a ','-delimited
     /// file uses '.', other delimiters try ',' first).
-    #[arg(long, value_parser = parse_decimal)]
+    #[arg(long, value_parser = source::parse_decimal)]
     pub decimal: Option<u8>,
     /// Thousands separator of numbers in CSV/TSV inputs: ',' '.' ' ' "'" or 'none' (default: the one
     /// that goes with the decimal mark).
@@ -146,21 +146,8 @@ pub struct TextArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct Thousands(Option<u8>);
 
-fn parse_decimal(s: &str) -> std::result::Result<u8, String> {
-    match s {
-        "." | "," => Ok(s.as_bytes()[0]),
-        _ => Err(format!("'{s}' is not a decimal mark: give '.' or ','")),
-    }
-}
-
 fn parse_thousands(s: &str) -> std::result::Result<Thousands, String> {
-    match s {
-        "none" => Ok(Thousands(None)),
-        "," | "." | " " | "'" => Ok(Thousands(Some(s.as_bytes()[0]))),
-        _ => Err(format!(
-            "'{s}' is not a thousands separator: give ',' '.' ' ' \"'\" or none"
-        )),
-    }
+    source::parse_thousands(s).map(Thousands)
 }
 
 impl TextArgs {
@@ -175,14 +162,6 @@ impl TextArgs {
         o.decimal = self.decimal;
         o.thousands = self.thousands.map(|t| t.0);
         o
-    }
-}
-
-fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
-    match s {
-        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
-        s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
-        _ => Err(format!("'{s}' is not one ASCII character (or 'tab')")),
     }
 }
 

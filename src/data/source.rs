@@ -36,48 +36,77 @@ pub const NA_VALUES: &[&str] = &[
 /// Delimiters detected in delimited text, in order of preference on ties.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
-/// How delimited text (CSV, TSV, …) is read. Deserialized with characters as one-character strings
+/// How delimited text (CSV, TSV, …) is read. Deserialized with characters written as on the command line
 /// (`{"delimiter": ";", "decimal": ",", "thousands": "none"}`).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CsvOptions {
     /// The field delimiter; None = detected per file among `,` `;` TAB `|`.
-    #[serde(deserialize_with = "one_char")]
+    #[serde(deserialize_with = "delimiter_text")]
     pub delimiter: Option<u8>,
     /// Cells that mean "missing" (matched exactly).
     pub na_values: Vec<String>,
     /// The decimal mark of numbers written as text (`.` or `,`); None = detected per file.
-    #[serde(deserialize_with = "one_char")]
+    #[serde(deserialize_with = "decimal_text")]
     pub decimal: Option<u8>,
     /// The thousands separator: Some(None) = none; None = the one that goes with the decimal mark.
-    #[serde(deserialize_with = "separator")]
+    #[serde(deserialize_with = "thousands_text")]
     pub thousands: Option<Option<u8>>,
 }
 
-/// A one-character ASCII string as its byte ("tab" for TAB).
-fn one_char<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u8>, D::Error> {
-    let s: String = serde::Deserialize::deserialize(d)?;
-    match s.as_str() {
-        "tab" | "\t" => Ok(Some(b'\t')),
-        s if s.len() == 1 && s.is_ascii() => Ok(Some(s.as_bytes()[0])),
-        _ => Err(serde::de::Error::custom(format!(
-            "'{s}' is not one ASCII character"
-        ))),
+/// A field delimiter: `tab` or one ASCII character (not a quote or a newline).
+pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+        _ => Err(format!("'{s}' is not one ASCII character (or 'tab')")),
     }
 }
 
-/// A thousands separator: one character, or "none".
-fn separator<'de, D: serde::Deserializer<'de>>(
+/// A decimal mark: `.` or `,`.
+pub fn parse_decimal(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "." | "," => Ok(s.as_bytes()[0]),
+        _ => Err(format!("'{s}' is not a decimal mark: give '.' or ','")),
+    }
+}
+
+/// A thousands separator (`,` `.` space `'`), or `none`.
+pub fn parse_thousands(s: &str) -> std::result::Result<Option<u8>, String> {
+    match s {
+        "none" => Ok(None),
+        "," | "." | " " | "'" => Ok(Some(s.as_bytes()[0])),
+        _ => Err(format!(
+            "'{s}' is not a thousands separator: give ',' '.' ' ' \"'\" or none"
+        )),
+    }
+}
+
+/// A field of [`CsvOptions`] written as text and read by `parse` (the command line's parsers).
+fn text_with<'de, D: serde::Deserializer<'de>, T>(
+    d: D,
+    parse: fn(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<Option<T>, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    parse(&s).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn delimiter_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u8>, D::Error> {
+    text_with(d, parse_delimiter)
+}
+
+fn decimal_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u8>, D::Error> {
+    text_with(d, parse_decimal)
+}
+
+fn thousands_text<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<Option<u8>>, D::Error> {
-    let s: String = serde::Deserialize::deserialize(d)?;
-    match s.as_str() {
-        "none" => Ok(Some(None)),
-        s if s.len() == 1 && s.is_ascii() => Ok(Some(Some(s.as_bytes()[0]))),
-        _ => Err(serde::de::Error::custom(format!(
-            "'{s}' is not one ASCII character or none"
-        ))),
-    }
+    text_with(d, parse_thousands)
 }
 
 impl Default for CsvOptions {
@@ -341,18 +370,11 @@ fn csv_schema(
         }
     }
     // Columns passed through as text keep their exact spelling (e.g. zero-padded ids like "0001").
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            if text_columns.contains(&f.name().as_str()) {
-                Field::new(f.name(), DataType::Utf8, true)
-            } else {
-                f.as_ref().clone()
-            }
-        })
+    let text: Vec<usize> = (schema.fields().iter().enumerate())
+        .filter(|(_, f)| text_columns.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
         .collect();
-    Ok((Schema::new(fields), records))
+    Ok((with_type(&schema, &text, DataType::Utf8), records))
 }
 
 /// Merges the schema of a delimited file into the run's: a column inferred as integers in one file and

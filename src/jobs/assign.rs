@@ -226,17 +226,8 @@ fn relate(
     let migration = match (prev_keys, now_keys, previous) {
         (Some(prev), Some((now, nulls)), Some(p)) => {
             migration::note_nulls(nulls, "tonight", warnings);
-            migration::join_or_warn(prev, now, &p.dir, warnings).filter(|m| {
-                // Every customer "new" and "gone" would be a wrong migration, not a real one.
-                let joined = m.both() > 0;
-                if !joined {
-                    warnings.push(format!(
-                        "no customer id of tonight was in {}'s labels: the ids do not join (re-keyed, or another id type?); no migration or transitions",
-                        p.dir.display()
-                    ));
-                }
-                joined
-            })
+            let without = "no migration or transitions";
+            migration::join_or_warn(prev, now, &p.dir, without, warnings)
         }
         _ => None,
     };

@@ -62,14 +62,7 @@ pub fn relate(
     let check = drift::Check::new(pm).expect("Previous::open checks the reference");
     let drift = check.report(&replay.drift, &opts.drift);
     let prev_ids = pm.segment_ids();
-    let mut flows = joined(prev, p, &tonight, warnings)?;
-    if flows.as_ref().is_some_and(|m| m.both() == 0) {
-        warnings.push(format!(
-            "no customer id of tonight was in {}'s labels: the ids do not join (re-keyed?); segments were matched by centroid distance",
-            prev.dir.display()
-        ));
-        flows = None;
-    }
+    let flows = joined(prev, p, &tonight, warnings)?;
     let (overlap, matched, matched_by) = match &flows {
         Some(m) => {
             let tonight_idx: Vec<u32> = (0..nk as u32).collect();
@@ -266,7 +259,10 @@ fn joined(
         row += a.len();
     }
     migration::note_nulls(nulls, "tonight", warnings);
-    Ok(migration::join_or_warn(prev_keys, now, &prev.dir, warnings))
+    let without = "segments were matched by centroid distance";
+    Ok(migration::join_or_warn(
+        prev_keys, now, &prev.dir, without, warnings,
+    ))
 }
 
 /// Last night's (id, segment) pairs, keyed like tonight's ids; None (with a warning) when either night

@@ -117,7 +117,7 @@ pub fn scan<T: Send, A: Accumulator + Sync>(
     let centroids = model.centroids();
     // One batch on the device at a time; decoding and preparing run on all workers.
     let device = Mutex::new(());
-    let mut counts = Counts {
+    let empty = Counts {
         missing: vec![0; model.features.len()],
         per_segment: vec![0; k],
         sse: vec![0.0; k],
@@ -133,13 +133,13 @@ pub fn scan<T: Send, A: Accumulator + Sync>(
                 .load(Dataset::new(&b.x, d, None))?
                 .nearest(&centroids, k)?
         };
-        let (mut c, mut a) = (counts.fresh(), acc.fresh());
+        let (mut c, mut a) = (empty.fresh(), acc.fresh());
         c.update(&b, &near);
         a.update(&b, &near);
         Ok((map(&mut b, &near)?, c, a))
     };
     let workers = rayon::current_num_threads();
-    let (mut total, mut all) = (counts.fresh(), acc.fresh());
+    let (mut counts, mut all) = (empty.fresh(), acc.fresh());
     stream_prepared(
         source,
         cols,
@@ -149,12 +149,11 @@ pub fn scan<T: Send, A: Accumulator + Sync>(
         each,
         |(out, c, a)| {
             sink(out)?;
-            total.merge(c);
+            counts.merge(c);
             all.merge(a);
             Ok(())
         },
     )?;
-    counts = total;
     if counts.rows == 0 {
         return Err(Error::input("the input has no rows"));
     }

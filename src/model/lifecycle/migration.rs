@@ -296,22 +296,32 @@ pub fn join(prev: Keyed, now: Keyed) -> std::result::Result<Migration, String> {
     }
 }
 
-/// [`join`], or None with a warning: a night with repeated ids has no migration (and a fit matches
-/// segments by centroid distance), but the night itself goes on.
+/// [`join`], or None with a warning that ends with `without` (what the run does instead): a night with
+/// repeated ids has no migration, and neither has a night none of whose ids was there last night (every
+/// customer `new` and `gone` would be a wrong migration, not a real one).
 pub fn join_or_warn(
     prev: Keyed,
     now: Keyed,
     prev_dir: &Path,
+    without: &str,
     warnings: &mut Vec<String>,
 ) -> Option<Migration> {
-    join(prev, now)
+    let m = join(prev, now)
         .map_err(|e| {
             warnings.push(format!(
                 "no migration against {}: {e}; deduplicate the export",
                 prev_dir.display()
             ))
         })
-        .ok()
+        .ok()?;
+    if m.both() == 0 {
+        warnings.push(format!(
+            "no customer id of tonight was in {}'s labels: the ids do not join (re-keyed, or another id type?); {without}",
+            prev_dir.display()
+        ));
+        return None;
+    }
+    Some(m)
 }
 
 /// Warns about rows without an id on `night` (they cannot be joined).
