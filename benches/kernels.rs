@@ -82,6 +82,7 @@ fn fit_end_to_end(c: &mut Criterion) {
     opts.kmeans.k = 5;
     opts.output.out = out.path().join("o");
     opts.output.report = None;
+    let opts = opts.check().unwrap();
     let cpu = Selected::only(Box::new(CpuBackend::default()));
     let mut g = c.benchmark_group("fit_end_to_end");
     g.sample_size(10);

@@ -179,7 +179,7 @@ fn ids_of_another_number_type_join_and_ids_that_do_not_join_are_said() {
     let floats = Arc::new(Float64Array::from_iter_values((0..60).map(|i| i as f64)));
     let (out0, night1) = ids_night(tmp.path(), floats);
     let s1 = assign_previous(&out0, &night1, &tmp.path().join("out1"));
-    let m = &s1["migration"];
+    let m = &s1["lifecycle"]["migration"];
     assert_eq!(
         (m["both_nights"].as_u64(), m["new"].as_u64()),
         (Some(60), Some(0)),
@@ -197,7 +197,11 @@ fn ids_of_another_number_type_join_and_ids_that_do_not_join_are_said() {
     let (out0, night1) = ids_night(&tmp.path().join("t"), text);
     let out1 = tmp.path().join("t/out1");
     let s1 = assign_previous(&out0, &night1, &out1);
-    assert!(s1["migration"].is_null(), "{}", s1["migration"]);
+    assert!(
+        s1["lifecycle"]["migration"].is_null(),
+        "{}",
+        s1["lifecycle"]
+    );
     let warnings = s1["warnings"].to_string();
     assert!(warnings.contains("the ids do not join"), "{warnings}");
     assert!(!out1.join("migration.parquet").exists());

@@ -104,7 +104,9 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
         let sel = Selected::only(b);
         let f = dir.path().join(format!("fit{i}"));
         fit::run(
-            &fit_opts(vec![data.clone()], f.clone(), Missing::Error),
+            &fit_opts(vec![data.clone()], f.clone(), Missing::Error)
+                .check()
+                .unwrap(),
             &sel,
             &|_| {},
         )
@@ -120,7 +122,9 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
             },
             ..Default::default()
         };
-        let s = assign::run(&o, &sel, &|_| {}).unwrap().summary;
+        let s = assign::run(&o.check().unwrap(), &sel, &|_| {})
+            .unwrap()
+            .summary;
         assert_eq!(s.rows_assigned, 120_000);
         let fitted = read_parquet(&f.join("labels.parquet"));
         let assigned = read_parquet(&a.join("labels.parquet"));

@@ -816,7 +816,7 @@ fn real_data_references_on_every_backend() {
             Scaling::Zscore,
             dir.path().join("a"),
         );
-        let r = strata::jobs::fit::run(&o, &b, &|_| {}).unwrap();
+        let r = strata::jobs::fit::run(&o.check().unwrap(), &b, &|_| {}).unwrap();
         assert!(
             (r.summary.sse - 933.04).abs() <= 0.01,
             "{}: AllLife SSE {}",
@@ -832,7 +832,7 @@ fn real_data_references_on_every_backend() {
             Scaling::None,
             dir.path().join("m"),
         );
-        let r = strata::jobs::fit::run(&o, &b, &|_| {}).unwrap();
+        let r = strata::jobs::fit::run(&o.check().unwrap(), &b, &|_| {}).unwrap();
         assert!(
             (r.summary.sse - 44448.46).abs() <= 0.01,
             "{}: Mall SSE {}",

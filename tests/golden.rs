@@ -68,6 +68,9 @@ fn digest(root: &Path, dir: &Path, tmp: &str, out: &mut BTreeMap<String, Value>)
             if name != "model.json" && !key.starts_with("models/") {
                 check_schema(&key, &v);
                 v.as_object_mut().unwrap().remove("format_version");
+                if name == "summary.json" {
+                    as_format_1(&mut v);
+                }
             }
             normalized(&mut v, tmp);
             let hashed =
@@ -127,6 +130,23 @@ fn check_schema(key: &str, v: &Value) {
     }
 }
 
+/// summary.json in the shape of format 1, which the fixture holds: format 2 moved assign's `drift`,
+/// `migration` and `transitions` (in words) into a `lifecycle` section like fit's, which gained
+/// `drift_reference`; assign's section adds `previous`, `matched_by`, `segment_ids`, `continues`,
+/// `next_segment_id` and the transitions as records, which format 1 did not have.
+fn as_format_1(v: &mut Value) {
+    let m = v.as_object_mut().unwrap();
+    if m.contains_key("rows_assigned") {
+        let l = m.remove("lifecycle").unwrap();
+        m.insert("drift".into(), l["drift"].clone());
+        m.insert("migration".into(), l["migration"].clone());
+        let events = l.get("events").cloned().unwrap_or(Value::Array(vec![]));
+        m.insert("transitions".into(), events);
+    } else if let Some(Value::Object(l)) = m.get_mut("lifecycle") {
+        l.remove("drift_reference");
+    }
+}
+
 fn hash(bytes: &[u8]) -> Value {
     Value::String(format!("{:032x}", twox_hash::XxHash3_128::oneshot(bytes)))
 }
@@ -152,8 +172,10 @@ const JOB: &str = r#"
 [input]
 paths = ["in/{date}.parquet"]
 id = "customer_id"
-log1p = ["balance", "credit_limit"]
 categorical = ["region"]
+
+[prep]
+log1p = ["balance", "credit_limit"]
 
 [kmeans]
 k = 4

@@ -283,13 +283,13 @@ fn assign_previous_writes_migration_and_drift() {
     assign_into(&n0, Path::new(&night1), &out, Some(&n0));
     assert_eq!(migration(&out), expected_migration(&n0, &out));
     let s = json(&out.join("summary.json"));
-    assert_eq!(s["drift"]["verdict"], "keep");
+    assert_eq!(s["lifecycle"]["drift"]["verdict"], "keep");
     // The shifted night against the same model: refit.
     let night5 = generate(tmp.path(), 5);
     let out5 = tmp.path().join("a5");
     assign_into(&n0, Path::new(&night5), &out5, None);
     assert_eq!(
-        json(&out5.join("summary.json"))["drift"]["verdict"],
+        json(&out5.join("summary.json"))["lifecycle"]["drift"]["verdict"],
         "refit"
     );
 }
@@ -396,7 +396,10 @@ fn categorical_drift_on_real_data() {
     ] {
         assert_eq!(drift_value(&same, "psi", f), 0.0, "{f}");
     }
-    assert_eq!(json(&same.join("summary.json"))["drift"]["verdict"], "keep");
+    assert_eq!(
+        json(&same.join("summary.json"))["lifecycle"]["drift"]["verdict"],
+        "keep"
+    );
     // Only the women: Genre's PSI is the documented formula on the shares counted here.
     let text = std::fs::read_to_string(&mall).unwrap();
     let mut lines = text.lines();
@@ -416,7 +419,10 @@ fn categorical_drift_on_real_data() {
     let want = psi(&[1.0, 0.0, 0.0], &[p, 1.0 - p, 0.0]);
     let got = drift_value(&out, "psi", "Genre");
     assert!((got - want).abs() < 1e-9, "{got} vs {want}");
-    assert_eq!(json(&out.join("summary.json"))["drift"]["verdict"], "refit");
+    assert_eq!(
+        json(&out.join("summary.json"))["lifecycle"]["drift"]["verdict"],
+        "refit"
+    );
 }
 
 #[test]

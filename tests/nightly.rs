@@ -14,6 +14,8 @@ const JOB: &str = r#"
 [input]
 paths = ["in/{date}.parquet"]
 id = "customer_id"
+
+[prep]
 log1p = ["balance", "credit_limit", "monthly_spend"]
 
 [kmeans]
@@ -83,8 +85,8 @@ fn refit_on_drift_current_and_idempotent_reruns() {
     // Stable: the model is kept and assigns; migration and drift are written.
     assert!(nightly(dir, "2026-11-21").contains("assign (refit-on-drift: drift verdict keep)"));
     let s = json(&dir.join("runs/current/summary.json"));
-    assert_eq!(s["drift"]["verdict"], "keep");
-    assert_eq!(s["migration"]["stayed_share"], 1.0);
+    assert_eq!(s["lifecycle"]["drift"]["verdict"], "keep");
+    assert_eq!(s["lifecycle"]["migration"]["stayed_share"], 1.0);
     assert!(
         s["decision"]
             .as_str()
@@ -230,7 +232,7 @@ fn job_file_errors_name_line_and_key() {
     let o = run_nightly(&job, "2026-11-20");
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("job.toml:9:") && e.contains("n_inits"), "{e}");
+    assert!(e.contains("job.toml:11:") && e.contains("n_inits"), "{e}");
     // A key that fit's messages name by its flag is named as the job file writes it, with its line.
     std::fs::write(&job, JOB.replace("\"monthly_spend\"]", "\"nope\"]")).unwrap();
     std::fs::create_dir(tmp.path().join("in")).unwrap();
@@ -239,7 +241,7 @@ fn job_file_errors_name_line_and_key() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("job.toml:5: log1p: [input] log1p names 'nope'"),
+        e.contains("job.toml:7: log1p: [prep] log1p names 'nope'"),
         "{e}"
     );
     assert!(!e.contains("--log1p"), "{e}");
@@ -312,9 +314,10 @@ fn refits_with_a_categorical_feature_start_cold_instead_of_failing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::create_dir(dir.join("in")).unwrap();
-    let job = JOB
-        .replace("refit-on-drift", "refit-always")
-        .replace("log1p = [", "categorical = [\"region\"]\nlog1p = [");
+    let job = JOB.replace("refit-on-drift", "refit-always").replace(
+        "id = \"customer_id\"",
+        "id = \"customer_id\"\ncategorical = [\"region\"]",
+    );
     std::fs::write(dir.join("job.toml"), job).unwrap();
     for t in 0..2 {
         night(dir, t, 5_000);

@@ -36,7 +36,6 @@ pub struct AssignArgs {
 }
 
 pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
-    let sel = args.device.select(log)?;
     let opts = AssignOptions {
         model: args.model,
         inputs: args.inputs,
@@ -45,7 +44,9 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
         lifecycle: args.lifecycle.options(),
         profiles: args.profiles,
         output: args.report.output(args.out),
-    };
+    }
+    .check()?;
+    let sel = args.device.select(log)?;
     let o = assign(&opts, &sel, log)?;
     let s = &o.summary;
     println!(
@@ -61,7 +62,9 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
             100.0 * seg.training_share
         );
     }
-    super::print_lifecycle("  ", &s.transitions, s.migration.as_ref(), s.drift.as_ref());
+    if let Some(l) = &s.lifecycle {
+        super::print_lifecycle("  ", &l.events, l.migration.as_ref(), l.drift.as_ref());
+    }
     for w in &s.warnings {
         println!("  warning: {w}");
     }

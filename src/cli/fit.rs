@@ -159,7 +159,7 @@ pub fn run(args: FitArgs, log: &dyn Fn(&str)) -> Result<()> {
             "--micro-clusters applies to --method ward only: add --method ward, or leave it out",
         ));
     }
-    let opts = FitOptions::from(&args);
+    let opts = FitOptions::from(&args).check()?;
     let sel = args.device.select(log)?;
     let outcome = strata::jobs::fit::run(&opts, &sel, log)?;
     print_summary(&opts, &outcome);
@@ -233,8 +233,9 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
         100.0 * w.explanation.fidelity
     );
     if let Some(l) = lineage {
-        println!("  since {} (matched by {}):", l.previous, l.matched_by);
-        super::print_lifecycle("    ", &l.events, l.migration.as_ref(), Some(&l.drift));
+        let previous = l.previous.as_deref().unwrap_or("the previous night");
+        println!("  since {previous} (matched by {}):", l.matched_by);
+        super::print_lifecycle("    ", &l.events, l.migration.as_ref(), l.drift.as_ref());
     }
     for w in &s.warnings {
         println!("  warning: {w}");

@@ -44,7 +44,6 @@ pub struct SweepArgs {
 }
 
 pub fn run(args: SweepArgs, log: &dyn Fn(&str)) -> Result<()> {
-    let sel = args.device.select(log)?;
     let opts = SweepOptions {
         fit: FitOptions {
             input: args.columns.input(args.inputs, &args.text),
@@ -57,7 +56,9 @@ pub fn run(args: SweepArgs, log: &dyn Fn(&str)) -> Result<()> {
         ks: args.k.0,
         silhouette_sample: args.silhouette_sample,
         fit_best: args.fit_best,
-    };
+    }
+    .check()?;
+    let sel = args.device.select(log)?;
     let s = sweep(&opts, &sel, log)?;
     println!(
         "sweep of {} customers on {} ({:.2}s; silhouette on {} rows):",

@@ -4,15 +4,15 @@
 //! input gets the fit's labels and distances bit for bit.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use super::accumulate::DriftPass;
 use super::lineage::previous_keys;
 use super::missing_counts;
-use super::options::{LifecycleOptions, OutputSpec};
+use super::options::{Checked, LifecycleOptions, OutputSpec};
+use super::run::{Run, timed};
 use super::scan::{Counts, model_columns, scan};
 use crate::compute::Backend;
-use crate::compute::select::{Selected, run_with_fallback};
+use crate::compute::select::Selected;
 use crate::data::FeatureMatrix;
 use crate::data::Source;
 use crate::data::load::Columns;
@@ -23,11 +23,11 @@ use crate::data::write::ParquetSink;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::lifecycle::Previous;
-use crate::model::lifecycle::drift::{self, Drift};
+use crate::model::lifecycle::drift;
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
-use crate::model::lifecycle::transitions::{self, Transition};
-use crate::output::schema::{self, Versioned};
-pub use crate::output::schema::{AssignSeconds, AssignSummary, SegmentCount};
+use crate::model::lifecycle::transitions;
+use crate::output::schema;
+pub use crate::output::schema::{AssignSeconds, AssignSummary, Lifecycle, SegmentCount};
 use crate::output::{self, SegmentRow, labels_batch, labels_schema};
 use crate::profile;
 
@@ -49,6 +49,12 @@ pub struct AssignOptions {
     pub output: OutputSpec,
 }
 
+impl AssignOptions {
+    pub fn check(self) -> Result<Checked<AssignOptions>> {
+        Checked::new(self, |o| o.lifecycle.check())
+    }
+}
+
 pub struct AssignOutcome {
     pub summary: AssignSummary,
     pub files: Vec<PathBuf>,
@@ -65,54 +71,43 @@ struct Scanned {
 }
 
 /// Runs the job. Nothing appears in `opts.output.out` unless every output was written.
-pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<AssignOutcome> {
-    let t_start = Instant::now();
-    opts.lifecycle.overlaps.check().map_err(Error::usage)?;
+pub fn run(
+    opts: &Checked<AssignOptions>,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<AssignOutcome> {
     let model = Model::read(&opts.model)?;
     if let Some(g) = &opts.output.report {
         g.check(&super::feature_names(&model.preparation))?;
     }
-    let previous = opts
-        .lifecycle
-        .previous
-        .as_deref()
+    let previous = (opts.lifecycle.previous.as_deref())
         .map(Previous::open)
         .transpose()?;
     let mut read = opts.inputs.clone();
     read.push(opts.model.clone());
-    let mut staging = OutputSet::create(&opts.output.out, &read)?;
-    let mut warnings = Vec::new();
-    let (source, cols) = open_columns(opts, &model, log, &mut warnings)?;
+    let mut run = Run::open(&opts.output.out, &read, sel, log)?;
+    let (source, cols) = open_columns(opts, &model, log, &mut run.warnings)?;
     let prev_keys = match &previous {
-        Some(p) => previous_keys(p, cols.id.as_ref(), &mut warnings)?,
+        Some(p) => previous_keys(p, cols.id.as_ref(), &mut run.warnings)?,
         None => None,
     };
     log(&format!(
         "assigning to {} segments of {} with {}",
         model.k(),
         Model::locate(&opts.model).display(),
-        sel.primary.name()
+        run.device
     ));
-    let labels_path = staging.path("labels.parquet");
-    let t = Instant::now();
+    let labels_path = run.write(|s| Ok(s.path("labels.parquet")))?;
     let kind = prev_keys.as_ref().map(|k| k.kind());
-    let on = run_with_fallback(sel, log, |b| {
-        stream(
-            &source,
-            &cols,
-            &model,
-            b,
-            labels_path.clone(),
-            kind,
-            opts.profiles,
-        )
-    })
-    .map_err(|e| staging.explain(e))?;
-    let stream_s = t.elapsed().as_secs_f64();
-    warnings.extend(on.fell_back.clone());
-    let mut scanned = on.value;
+    let (scanned, stream_s) = timed(|| {
+        run.on_device(log, |b| {
+            let keep = opts.profiles;
+            stream(&source, &cols, &model, b, labels_path.clone(), kind, keep)
+        })
+    });
+    let mut scanned = scanned?;
     if scanned.counts.dropped > 0 {
-        warnings.push(format!(
+        run.warnings.push(format!(
             "{} rows with missing feature values have no segment (the model's --missing drop)",
             scanned.counts.dropped
         ));
@@ -124,28 +119,24 @@ pub fn run(opts: &AssignOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<A
         previous.as_ref(),
         keys,
         &scanned,
-        &mut warnings,
+        &mut run.warnings,
     )?;
     let counts = &scanned.counts;
-    write_segments(&mut staging, &model, counts, scanned.rows.take())
-        .and_then(|()| write_lifecycle(&mut staging, &model, &night))
-        .map_err(|e| staging.explain(e))?;
+    let rows = scanned.rows.take();
+    run.write(|staging| {
+        write_segments(staging, &model, counts, rows)?;
+        write_lifecycle(staging, &model, night.as_ref())
+    })?;
     let seconds = AssignSeconds {
         stream: stream_s,
-        total: t_start.elapsed().as_secs_f64(),
+        total: run.seconds(),
         rows_per_second: counts.rows as f64 / stream_s.max(1e-9),
     };
-    let mut summary = summary(
-        opts, &source, &cols, &model, counts, on.device, seconds, warnings,
-    );
-    summary.relate_to(night, opts.output.decision.clone());
-    staging
-        .write_json("summary.json", &Versioned::new(schema::SUMMARY, &summary))
-        .map_err(|e| staging.explain(e))?;
-    if let Some(g) = &opts.output.report {
-        crate::report::stage(&mut staging, g, log)?;
-    }
-    let files = staging.commit()?;
+    let mut summary = summary(opts, &source, &cols, &model, counts, seconds);
+    (summary.device, summary.warnings) = (run.device.clone(), std::mem::take(&mut run.warnings));
+    summary.lifecycle = night;
+    summary.decision = opts.output.decision.clone();
+    let files = run.finish(schema::SUMMARY, &summary, opts.output.report.as_ref())?;
     Ok(AssignOutcome { summary, files })
 }
 
@@ -164,18 +155,6 @@ fn open_columns(
     let id = present_id(id, opts.id.is_none(), &source, log, warnings);
     let cols = model_columns(model, &source, id)?;
     Ok((source, cols))
-}
-
-impl AssignSummary {
-    /// The night's relation to the previous one (migration, transitions, drift) and why it ran.
-    fn relate_to(&mut self, night: Night, decision: Option<String>) {
-        self.migration = night.migration.as_ref().map(Migration::totals);
-        self.transitions = (night.transitions.as_deref())
-            .map(transitions::describe)
-            .unwrap_or_default();
-        self.drift = night.drift;
-        self.decision = decision;
-    }
 }
 
 /// The id column to copy: the model's one only when the input has it (else row numbers, with a warning).
@@ -199,15 +178,9 @@ fn present_id(
     }
 }
 
-/// Tonight against the model's training population and, with `--previous`, against last night.
-struct Night {
-    drift: Option<Drift>,
-    migration: Option<Migration>,
-    transitions: Option<Vec<Transition>>,
-}
-
-/// Drift from the pass's tally; migration (joined on ids) and transitions (from the migration's overlap
-/// between last night's segments and the model's) when there is a previous night.
+/// Tonight against the model's training population (drift, from the pass's tally) and, with a previous
+/// night, migration (joined on ids) and transitions (from the migration's overlap between last night's
+/// segments and the model's); None when there is neither a previous night nor a drift reference.
 fn relate(
     opts: &AssignOptions,
     model: &Model,
@@ -215,7 +188,7 @@ fn relate(
     (prev_keys, now_keys): (Option<Keyed>, Option<(Keyed, usize)>),
     scanned: &Scanned,
     warnings: &mut Vec<String>,
-) -> Result<Night> {
+) -> Result<Option<Lifecycle>> {
     let drift = drift::Check::new(model).map(|c| c.report(&scanned.drift, &opts.lifecycle.drift));
     if drift.is_none() {
         warnings.push(
@@ -231,31 +204,49 @@ fn relate(
         }
         _ => None,
     };
-    let transitions = previous.zip(migration.as_ref()).map(|(p, m)| {
-        let (from, to) = (p.model.segment_ids(), model.segment_ids());
-        let overlap = m.overlap(&from, &to);
+    if drift.is_none() && previous.is_none() {
+        return Ok(None);
+    }
+    let ids = model.segment_ids();
+    let prev_ids = previous.map(|p| p.model.segment_ids()).unwrap_or_default();
+    let ts = previous.zip(migration.as_ref()).map(|(_, m)| {
+        let overlap = m.overlap(&prev_ids, &ids);
         let sizes = &scanned.counts.per_segment;
-        transitions::transitions(&overlap, &from, &to, sizes, &opts.lifecycle.overlaps)
+        transitions::transitions(&overlap, &prev_ids, &ids, sizes, &opts.lifecycle.overlaps)
     });
-    Ok(Night {
+    Ok(Some(Lifecycle {
+        previous: previous.map(|p| p.dir.display().to_string()),
+        matched_by: "the model".into(),
+        continues: ids
+            .iter()
+            .map(|i| prev_ids.contains(i).then_some(*i))
+            .collect(),
+        segment_ids: ids,
+        next_segment_id: model.next_segment_id,
+        events: ts.as_deref().map(transitions::describe).unwrap_or_default(),
+        transitions: ts.unwrap_or_default(),
+        migration: migration.as_ref().map(Migration::totals),
         drift,
-        migration,
-        transitions,
-    })
+        drift_reference: "the model's training population".into(),
+        flows: migration,
+    }))
 }
 
-/// The model used (so that this output can be a later run's `--previous`), drift, migration and
-/// transitions.
-fn write_lifecycle(staging: &mut OutputSet, model: &Model, night: &Night) -> Result<()> {
+/// The model used (so that this output can be a later run's `--previous`), drift and, with a previous
+/// night joined on ids, migration and transitions.
+fn write_lifecycle(
+    staging: &mut OutputSet,
+    model: &Model,
+    night: Option<&Lifecycle>,
+) -> Result<()> {
     staging.write_json("model.json", model)?;
+    let Some(night) = night else { return Ok(()) };
     if let Some(d) = &night.drift {
         output::write_drift(staging.path("drift.parquet"), d)?;
     }
-    if let Some(m) = &night.migration {
+    if let Some(m) = &night.flows {
         output::write_migration(staging.path("migration.parquet"), m)?;
-    }
-    if let Some(t) = &night.transitions {
-        output::write_transitions(staging.path("transitions.parquet"), t)?;
+        output::write_transitions(staging.path("transitions.parquet"), &night.transitions)?;
     }
     Ok(())
 }
@@ -298,16 +289,14 @@ fn write_segments(
     output::write_profiles(staging.path("profiles.parquet"), &profiles)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The summary of the pass (the run fills in its device, warnings and lifecycle).
 fn summary(
     opts: &AssignOptions,
     source: &Source,
     cols: &Columns,
     model: &Model,
     tally: &Counts,
-    device: String,
     seconds: AssignSeconds,
-    warnings: Vec<String>,
 ) -> AssignSummary {
     let assigned = tally.rows - tally.dropped;
     AssignSummary {
@@ -334,13 +323,8 @@ fn summary(
                 training_share: s.training_share,
             })
             .collect(),
-        drift: None,
-        migration: None,
-        transitions: Vec::new(),
-        decision: None,
-        device,
         seconds,
-        warnings,
+        ..AssignSummary::default()
     }
 }
 

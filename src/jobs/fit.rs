@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::lineage::{self, Lineage};
+use super::lineage::{self, Lifecycle};
 pub use super::options::{
-    InitChoice, InputSpec, KMeansSpec, LifecycleOptions, Method, OutputSpec, PrepSpec,
+    Checked, InitChoice, InputSpec, KMeansSpec, LifecycleOptions, Method, OutputSpec, PrepSpec,
 };
+use super::run::{Run, timed};
 use super::{PhaseSeconds, feature_names, missing_counts};
 use crate::compute::Dataset;
-use crate::compute::select::{OnDevice, Selected, run_with_fallback};
+use crate::compute::select::Selected;
 use crate::data::ids;
 use crate::data::load::{LeftOut, feature_columns, left_out};
 use crate::data::sink::OutputSet;
@@ -28,7 +29,6 @@ use crate::pipeline::{self, Prepared};
 use crate::prep::FittedPrep;
 use crate::profile::{self, FeatureProfile};
 use crate::progress::Progress;
-use crate::report;
 
 /// Everything `strata fit` needs: the option sections, each with its defaults (and deserializable, each
 /// section by its name: `{"input": {...}, "kmeans": {"k": 5}}`).
@@ -40,6 +40,13 @@ pub struct FitOptions {
     pub kmeans: KMeansSpec,
     pub lifecycle: LifecycleOptions,
     pub output: OutputSpec,
+}
+
+impl FitOptions {
+    /// The options, checked before any work (the init file is read once the preparation is known).
+    pub fn check(self) -> Result<Checked<FitOptions>> {
+        Checked::new(self, check)
+    }
 }
 
 impl WardSummary {
@@ -160,8 +167,8 @@ fn kmeans_config(
     Ok((kmeans_params(opts, init).check()?, warning))
 }
 
-/// Checks the options before any work (the init file is read once the preparation is known).
-pub(crate) fn check(opts: &FitOptions) -> Result<()> {
+/// [`FitOptions::check`]'s checks.
+fn check(opts: &FitOptions) -> Result<()> {
     kmeans_params(opts, Init::Auto).check()?;
     if !(0.0..1.0).contains(&opts.prep.min_category_share) {
         return Err(Error::usage("--min-category-share must be in [0, 1)"));
@@ -193,7 +200,7 @@ pub(crate) fn check(opts: &FitOptions) -> Result<()> {
     if opts.kmeans.init == InitChoice::Previous && opts.lifecycle.previous.is_none() {
         return Err(Error::usage("--init previous needs --previous DIR"));
     }
-    opts.lifecycle.overlaps.check().map_err(Error::usage)
+    opts.lifecycle.check()
 }
 
 /// What the fit itself should tell the user: repeated ids, dropped rows, no convergence.
@@ -264,19 +271,19 @@ pub(crate) fn open_input(
     Ok((source, spec, columns_left_out, warnings))
 }
 
-/// A fit under way: its output set staged, the previous night opened, the input read and prepared.
+/// A fit under way: the previous night opened, the input read and prepared.
 struct Started {
-    staging: OutputSet,
     previous: Option<Previous>,
     p: Prepared,
     columns_left_out: Vec<LeftOut>,
-    warnings: Vec<String>,
 }
 
-/// Checks the options, stages the output set and reads and prepares the input; every refusal comes
-/// before the fit.
-fn start(opts: &FitOptions, log: &dyn Fn(&str)) -> Result<Started> {
-    check(opts)?;
+/// Stages the output set and reads and prepares the input; every refusal comes before the fit.
+fn start<'a>(
+    opts: &FitOptions,
+    sel: &'a Selected,
+    log: &'a dyn Fn(&str),
+) -> Result<(Run<'a>, Started)> {
     let mut read = opts.input.inputs.clone();
     if let InitChoice::File(f) = &opts.kmeans.init {
         read.push(f.clone());
@@ -284,8 +291,9 @@ fn start(opts: &FitOptions, log: &dyn Fn(&str)) -> Result<Started> {
     let previous = (opts.lifecycle.previous.as_deref())
         .map(Previous::open)
         .transpose()?;
-    let staging = OutputSet::create(&opts.output.out, &read)?;
+    let mut run = Run::open(&opts.output.out, &read, sel, log)?;
     let (source, spec, columns_left_out, warnings) = open_input(opts, log)?;
+    run.warnings.extend(warnings);
     // Before the fit, not after it; a selection that fails is reported by the read, in its order.
     if let Ok(cols) = feature_columns(source.schema(), &spec) {
         let names: Vec<String> = (cols.iter())
@@ -297,27 +305,26 @@ fn start(opts: &FitOptions, log: &dyn Fn(&str)) -> Result<Started> {
     if let Some(g) = &opts.output.report {
         g.check(&feature_names(&p.prep))?;
     }
-    Ok(Started {
-        staging,
+    run.warnings.extend(p.report.warnings.clone());
+    let started = Started {
         previous,
         p,
         columns_left_out,
-        warnings,
-    })
+    };
+    Ok((run, started))
 }
 
 /// What a fit's method makes: the k-means result, and Ward's hierarchy with `--method ward`.
 type Clustered = (KMeansResult, Option<Hierarchy>);
 
-/// Runs the method on the prepared matrix, on the selected device (rerun on the CPU if the GPU fails),
-/// with a progress bar over its restarts.
+/// Runs the method on the prepared matrix, on the run's device (rerun on the CPU if the GPU fails), with
+/// a progress bar over its restarts.
 fn cluster(
     opts: &FitOptions,
     p: &Prepared,
     cfg: &KMeansConfig,
-    sel: &Selected,
-    log: &dyn Fn(&str),
-) -> Result<OnDevice<Clustered>> {
+    run: &mut Run,
+) -> Result<Clustered> {
     let k = opts.kmeans.k;
     let (what, steps) = match opts.kmeans.method {
         Method::KMeans => (
@@ -329,11 +336,12 @@ fn cluster(
             1 + cfg.restarts(),
         ),
     };
-    log(&format!("{what} on {}", sel.primary.name()));
+    (run.log)(&format!("{what} on {}", run.device));
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     let bar = Progress::new(steps as u64, what.split(' ').next().unwrap_or("fit"));
-    let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
+    let log = run.log;
+    let on = run.on_device(&|m: &str| bar.suspend(|| log(m)), |b| {
         match opts.kmeans.method {
             Method::KMeans => {
                 let mut res = b.load(ds)?;
@@ -350,46 +358,44 @@ fn cluster(
 }
 
 /// Runs the whole job. Nothing appears in `opts.output.out` unless every output was written.
-pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
-    let t_start = Instant::now();
+pub fn run(opts: &Checked<FitOptions>, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
+    let (mut run, started) = start(opts, sel, log)?;
     let Started {
-        mut staging,
         previous,
         p,
         columns_left_out,
-        mut warnings,
-    } = start(opts, log)?;
+    } = started;
+    let (config, init_file_s) = timed(|| kmeans_config(opts, &p.prep, previous.as_ref()));
+    let (cfg, no_warm_start) = config?;
+    run.warnings.extend(no_warm_start);
+    let (fit, hierarchy) = cluster(opts, &p, &cfg, &mut run)?;
+    let device = run.device.clone();
+    let fit_warned = fit_warnings(opts, &p, &fit);
+    run.warnings.extend(fit_warned);
+    let (lineage, lifecycle_s) = timed(|| {
+        (previous.as_ref())
+            .map(|prev| {
+                lineage::relate(prev, &p, &fit, sel, &opts.lifecycle, log, &mut run.warnings)
+            })
+            .transpose()
+    });
+    let lineage = lineage?;
     let t = Instant::now();
-    let (cfg, no_warm_start) = kmeans_config(opts, &p.prep, previous.as_ref())?;
-    warnings.extend(no_warm_start);
-    let init_file_s = t.elapsed().as_secs_f64();
-    let on = cluster(opts, &p, &cfg, sel, log)?;
-    let (fit, hierarchy) = (&on.value.0, &on.value.1);
-    warnings.extend(p.report.warnings.clone());
-    warnings.extend(on.fell_back.clone());
-    warnings.extend(fit_warnings(opts, &p, fit));
-
-    let t = Instant::now();
-    let lineage = (previous.as_ref())
-        .map(|prev| lineage::relate(prev, &p, fit, sel, &opts.lifecycle, log, &mut warnings))
-        .transpose()?;
-    let lifecycle_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut model = build_model(opts, &p, fit);
+    let mut model = build_model(opts, &p, &fit);
     if let Some(l) = &lineage {
         model.set_ids(&l.segment_ids, l.next_segment_id);
     }
     let prev_model = previous.as_ref().map(|p| &p.model);
-    let written = write_fit(&mut staging, &p, fit, &mut model, prev_model)
-        .and_then(|out| match &lineage {
-            Some(l) => write_lineage(&mut staging, l).map(|()| out),
-            None => Ok(out),
-        })
-        .and_then(|out| match hierarchy {
-            Some(h) => write_dendrogram(&mut staging, h, &model).map(|()| out),
-            None => Ok(out),
-        })
-        .map_err(|e| staging.explain(e))?;
+    let written = run.write(|staging| {
+        let out = write_fit(staging, &p, &fit, &mut model, prev_model)?;
+        if let Some(l) = &lineage {
+            write_lineage(staging, l)?;
+        }
+        if let Some(h) = &hierarchy {
+            write_dendrogram(staging, h, &model)?;
+        }
+        Ok(out)
+    })?;
     let seconds = PhaseSeconds {
         read: p.read_seconds,
         prepare: p.prepare_seconds + init_file_s,
@@ -397,9 +403,9 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         iterate: fit.iterate_seconds,
         lifecycle: lifecycle_s,
         write: t.elapsed().as_secs_f64(),
-        total: t_start.elapsed().as_secs_f64(),
+        total: run.seconds(),
     };
-    let mut summary = summary(&p, fit, on.device.clone(), seconds, warnings);
+    let mut summary = summary(&p, &fit, device, seconds, std::mem::take(&mut run.warnings));
     summary.columns_left_out = columns_left_out;
     summary.lifecycle = lineage;
     summary.decision = opts.output.decision.clone();
@@ -408,13 +414,7 @@ pub fn run(opts: &FitOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitO
         Method::Ward { .. } => "ward".into(),
     };
     summary.ward = hierarchy.as_ref().map(WardSummary::of);
-    staging
-        .write_json("summary.json", &Versioned::new(schema::SUMMARY, &summary))
-        .map_err(|e| staging.explain(e))?;
-    if let Some(g) = &opts.output.report {
-        report::stage(&mut staging, g, log)?;
-    }
-    let files = staging.commit()?;
+    let files = run.finish(schema::SUMMARY, &summary, opts.output.report.as_ref())?;
     Ok(FitOutcome {
         summary,
         written,
@@ -512,9 +512,11 @@ fn write_outputs(
 }
 
 /// transitions.parquet, drift.parquet and (with ids on both nights) migration.parquet.
-fn write_lineage(staging: &mut OutputSet, l: &Lineage) -> Result<()> {
+fn write_lineage(staging: &mut OutputSet, l: &Lifecycle) -> Result<()> {
     output::write_transitions(staging.path("transitions.parquet"), &l.transitions)?;
-    output::write_drift(staging.path("drift.parquet"), &l.drift)?;
+    if let Some(d) = &l.drift {
+        output::write_drift(staging.path("drift.parquet"), d)?;
+    }
     if let Some(m) = &l.flows {
         output::write_migration(staging.path("migration.parquet"), m)?;
     }

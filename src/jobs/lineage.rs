@@ -14,7 +14,7 @@ use crate::model::lifecycle::drift::{self};
 use crate::model::lifecycle::migration::{self, KeyKind, Keyed, Migration};
 use crate::model::lifecycle::transitions::{self};
 use crate::model::lifecycle::{Previous, matching};
-pub use crate::output::schema::Lineage;
+pub use crate::output::schema::Lifecycle;
 use crate::pipeline::Prepared;
 
 /// What streaming tonight's input through the previous model adds up.
@@ -38,7 +38,7 @@ pub fn relate(
     opts: &LifecycleOptions,
     log: &dyn Fn(&str),
     warnings: &mut Vec<String>,
-) -> Result<Lineage> {
+) -> Result<Lifecycle> {
     let pm = &prev.model;
     let (pk, nk) = (pm.k(), fit.k);
     let cols = model_columns(pm, &p.source, None).map_err(|e| {
@@ -95,8 +95,8 @@ pub fn relate(
         .for_each(|&l| sizes[l as usize] += 1);
     let ts = transitions::transitions(&overlap, &prev_ids, &ids, &sizes, &opts.overlaps);
     let flows = flows.map(|m| m.map_to(|n| ids[n as usize]));
-    Ok(Lineage {
-        previous: prev.dir.display().to_string(),
+    Ok(Lifecycle {
+        previous: Some(prev.dir.display().to_string()),
         matched_by: matched_by.into(),
         continues: matched.iter().map(|m| m.map(|p| prev_ids[p])).collect(),
         segment_ids: ids,
@@ -104,7 +104,8 @@ pub fn relate(
         events: transitions::describe(&ts),
         transitions: ts,
         migration: flows.as_ref().map(Migration::totals),
-        drift,
+        drift: Some(drift),
+        drift_reference: "the previous model".into(),
         flows,
     })
 }

@@ -7,6 +7,7 @@ pub mod fit;
 pub mod lineage;
 pub mod nightly;
 pub mod options;
+mod run;
 pub mod scan;
 pub mod sweep;
 

@@ -31,10 +31,40 @@ fn parsed_option<'de, D: Deserializer<'de>, T: std::str::FromStr<Err = String>>(
         .transpose()
 }
 
+/// Options that passed their job's check (`FitOptions::check`, `AssignOptions::check`,
+/// `SweepOptions::check`): what the jobs take, so that nothing downstream validates them again (linfa's
+/// `ParamGuard`). Only a check makes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked<T>(T);
+
+impl<T> Checked<T> {
+    /// `opts` once `check` accepted them.
+    pub(super) fn new(
+        opts: T,
+        check: impl FnOnce(&T) -> crate::error::Result<()>,
+    ) -> crate::error::Result<Self> {
+        check(&opts)?;
+        Ok(Checked(opts))
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Checked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// What to read: the input files, the columns and their roles, and how delimited text is read.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InputSpec {
+    /// Files or directories (a job file calls them `paths`).
+    #[serde(alias = "paths")]
     pub inputs: Vec<PathBuf>,
     /// Numeric feature columns by name; None = every numeric column but the id and the weight.
     pub features: Option<Vec<String>>,
@@ -82,6 +112,15 @@ pub struct LifecycleOptions {
     pub previous: Option<PathBuf>,
     pub overlaps: Overlaps,
     pub drift: drift::Thresholds,
+}
+
+impl LifecycleOptions {
+    /// The thresholds are in their ranges.
+    pub fn check(&self) -> crate::error::Result<()> {
+        use crate::error::Error;
+        self.overlaps.check().map_err(Error::usage)?;
+        self.drift.check().map_err(Error::usage)
+    }
 }
 
 /// What a job writes and records.

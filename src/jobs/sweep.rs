@@ -16,10 +16,11 @@ use crate::progress::Progress;
 
 use super::PhaseSeconds;
 use super::fit::{
-    FitOptions, build_model, check, kmeans_params, open_input, summary as fit_summary, write_fit,
+    Checked, FitOptions, build_model, kmeans_params, open_input, summary as fit_summary, write_fit,
 };
+use super::run::{Run, timed};
 use crate::compute::Dataset;
-use crate::compute::select::{OnDevice, Selected, run_with_fallback};
+use crate::compute::select::Selected;
 use crate::data::sink::OutputSet;
 use crate::data::write::write_columns;
 use crate::error::{Error, Result};
@@ -40,6 +41,21 @@ pub struct SweepOptions {
     pub silhouette_sample: usize,
     /// Also write the recommended k's fit outputs (labels, segments, profiles, model, summary.json).
     pub fit_best: bool,
+}
+
+impl SweepOptions {
+    /// Every k's fit options and the sample size, checked before any work.
+    pub fn check(self) -> Result<Checked<SweepOptions>> {
+        Checked::new(self, |o| {
+            for &k in &o.ks {
+                with_k(&o.fit, k).check()?;
+            }
+            if o.silhouette_sample < 2 {
+                return Err(Error::usage("--silhouette-sample must be at least 2"));
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The rule, as written in sweep.json and the README.
@@ -110,9 +126,9 @@ fn fit_every_k(
     opts: &SweepOptions,
     p: &Prepared,
     rows: &[usize],
-    sel: &Selected,
-    log: &dyn Fn(&str),
-) -> Result<OnDevice<Vec<Fitted>>> {
+    run: &mut Run,
+) -> Result<Vec<Fitted>> {
+    let log = run.log;
     let (f, m) = (&opts.fit, &p.matrix);
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
@@ -147,7 +163,7 @@ fn fit_every_k(
                 fit: opts.fit_best.then_some(fit),
             })
         };
-    let on = run_with_fallback(sel, &|m: &str| bar.suspend(|| log(m)), |b| {
+    let on = run.on_device(&|m: &str| bar.suspend(|| log(m)), |b| {
         let mut res = b.load(ds)?;
         (opts.ks.iter())
             .map(|&k| fit_k(b, res.as_mut(), k))
@@ -182,7 +198,7 @@ fn with_silhouettes(
 
 /// With `--fit-best`: the recommended k's fit outputs, as `strata fit` writes them.
 fn stage_best(
-    staging: &mut OutputSet,
+    run: &mut Run,
     f: &FitOptions,
     p: &Prepared,
     summary: &SweepSummary,
@@ -202,30 +218,27 @@ fn stage_best(
     };
     let device = summary.device.clone();
     let fit_summary = fit_summary(p, &fit, device, seconds, summary.warnings.clone());
-    write_fit(staging, p, &fit, &mut model, None)
-        .and_then(|_| {
-            staging.write_json(
-                "summary.json",
-                &Versioned::new(schema::SUMMARY, &fit_summary),
-            )
-        })
-        .map_err(|e| staging.explain(e))
+    run.write(|staging| {
+        write_fit(staging, p, &fit, &mut model, None)?;
+        staging.write_json(
+            "summary.json",
+            &Versioned::new(schema::SUMMARY, &fit_summary),
+        )
+    })
 }
 
 /// Runs the sweep. Nothing appears in `opts.fit.output.out` unless every output was written.
-pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<SweepSummary> {
-    let t_start = Instant::now();
+pub fn run(
+    opts: &Checked<SweepOptions>,
+    sel: &Selected,
+    log: &dyn Fn(&str),
+) -> Result<SweepSummary> {
     let f = &opts.fit;
-    for &k in &opts.ks {
-        check(&with_k(f, k))?;
-    }
-    if opts.silhouette_sample < 2 {
-        return Err(Error::usage("--silhouette-sample must be at least 2"));
-    }
-    let mut staging = OutputSet::create(&f.output.out, &f.input.inputs)?;
-    let (source, spec, _, mut warnings) = open_input(f, log)?;
+    let mut run = Run::open(&f.output.out, &f.input.inputs, sel, log)?;
+    let (source, spec, _, warnings) = open_input(f, log)?;
     let p = pipeline::read_and_prepare(source, &spec, &f.prep, log)?;
-    warnings.extend(p.report.warnings.clone());
+    run.warnings.extend(warnings);
+    run.warnings.extend(p.report.warnings.clone());
     if let Some(g) = &f.output.report {
         g.check(&super::feature_names(&p.prep))?;
     }
@@ -234,13 +247,9 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
     let s = opts.silhouette_sample.min(n);
     let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.kmeans.seed), n, s).into_vec();
     rows.sort_unstable();
-    let t = Instant::now();
-    let on = fit_every_k(opts, &p, &rows, sel, log)?;
-    let fits_s = t.elapsed().as_secs_f64();
-    warnings.extend(on.fell_back.clone());
-    let t = Instant::now();
-    let (points, mut fits) = with_silhouettes(on.value, &p, &rows);
-    let silhouette_s = t.elapsed().as_secs_f64();
+    let (fitted, fits_s) = timed(|| fit_every_k(opts, &p, &rows, &mut run));
+    let fitted = fitted?;
+    let ((points, mut fits), silhouette_s) = timed(|| with_silhouettes(fitted, &p, &rows));
     let pts: Vec<Point> = points.iter().map(|r| r.point.clone()).collect();
     let ks: Vec<f64> = pts.iter().map(|p| p.k as f64).collect();
     let sse: Vec<f64> = pts.iter().map(|p| p.sse).collect();
@@ -251,7 +260,7 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             .collect(),
         rows: n,
         features: p.prep.prepared_names(),
-        device: on.device,
+        device: run.device.clone(),
         silhouette_sample: s,
         elbow: kneedle(&ks, &sse).map(|i| pts[i].k),
         recommendation: recommend(&pts),
@@ -261,17 +270,14 @@ pub fn run(opts: &SweepOptions, sel: &Selected, log: &dyn Fn(&str)) -> Result<Sw
             prepare: p.prepare_seconds,
             fits: fits_s,
             silhouette: silhouette_s,
-            total: t_start.elapsed().as_secs_f64(),
+            total: run.seconds(),
         },
         points,
-        warnings,
+        warnings: std::mem::take(&mut run.warnings),
     };
-    write_sweep(&mut staging, &summary).map_err(|e| staging.explain(e))?;
-    stage_best(&mut staging, f, &p, &summary, &mut fits)?;
-    if let Some(g) = &f.output.report {
-        crate::report::stage(&mut staging, g, log)?;
-    }
-    staging.commit()?;
+    run.write(|staging| write_sweep(staging, &summary))?;
+    stage_best(&mut run, f, &p, &summary, &mut fits)?;
+    run.publish(f.output.report.as_ref())?;
     Ok(summary)
 }
 

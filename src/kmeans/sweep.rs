@@ -29,14 +29,22 @@ pub fn kneedle(x: &[f64], y: &[f64]) -> Option<usize> {
     (diff[best] > 1e-12).then_some(best)
 }
 
-/// One k of a sweep.
+/// One k of a sweep. An index that is not a number (written as null in JSON) reads back as NaN.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Point {
     pub k: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub sse: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub calinski_harabasz: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub davies_bouldin: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub silhouette: f64,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The recommended k and why.

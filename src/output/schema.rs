@@ -13,8 +13,9 @@ use crate::model::lifecycle::drift::Drift;
 use crate::model::lifecycle::migration::{self, Migration};
 use crate::model::lifecycle::transitions::Transition;
 
-/// summary.json of fit, assign and sweep --fit-best.
-pub const SUMMARY: u32 = 1;
+/// summary.json of fit, assign and sweep --fit-best. Format 2 gave assign the `lifecycle` section of fit
+/// (format 1 had its drift, migration and transitions at the top level); [`RunSummary::read`] still reads 1.
+pub const SUMMARY: u32 = 2;
 /// sweep.json.
 pub const SWEEP: u32 = 1;
 /// explain.json.
@@ -84,8 +85,9 @@ pub struct MissingCount {
     pub missing: usize,
 }
 
-/// summary.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// summary.json of a fit. Fields missing from an older summary read as their defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Summary {
     pub strata_version: String,
     pub inputs: Vec<String>,
@@ -108,7 +110,7 @@ pub struct Summary {
     pub seconds: PhaseSeconds,
     pub warnings: Vec<String>,
     /// With `--previous`: matching, transitions, migration and drift against the previous night.
-    pub lifecycle: Option<Lineage>,
+    pub lifecycle: Option<Lifecycle>,
     pub decision: Option<String>,
     /// "kmeans" or "ward".
     pub method: String,
@@ -127,22 +129,29 @@ pub struct WardSummary {
     pub adjusted_rand_vs_kmeans: f64,
 }
 
-/// How tonight's segments relate to the previous night's (summary.json `lifecycle`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Lineage {
-    pub previous: String,
-    /// "customer ids" (member overlap) or "centroid distance".
+/// summary.json's `lifecycle`, the same for fit, assign and nightly: tonight's segments against the
+/// previous night's, and tonight's customers against the model they were measured with.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Lifecycle {
+    /// The previous night's output directory (None: an assign without `--previous`, drift only).
+    pub previous: Option<String>,
+    /// Where tonight's segment ids come from: "customer ids" or "centroid distance" (a fit matched to the
+    /// previous night), "the model" (assign: the model's segments).
     pub matched_by: String,
-    /// Tonight's segment ids (segment order) and the previous id each continues (None: a fresh id).
+    /// Tonight's segment ids (segment order) and the previous night's id each continues (None: none).
     pub segment_ids: Vec<u32>,
     pub continues: Vec<Option<u32>>,
     pub next_segment_id: u32,
     pub transitions: Vec<Transition>,
     /// The transitions in words.
     pub events: Vec<String>,
+    /// How customers moved since the previous night (None without one, or without ids on both nights).
     pub migration: Option<migration::Totals>,
-    /// Tonight's customers against the previous model.
-    pub drift: Drift,
+    /// Tonight's customers against `drift_reference` (None: the model, format 2, has no drift reference).
+    pub drift: Option<Drift>,
+    /// "the previous model" (fit) or "the model's training population" (assign).
+    pub drift_reference: String,
     #[serde(skip)]
     pub flows: Option<Migration>,
 }
@@ -156,7 +165,7 @@ pub struct SegmentCount {
     pub training_share: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct AssignSeconds {
     /// Reading, preparing, assigning and writing overlap (streamed): one figure for all of them.
     pub stream: f64,
@@ -164,8 +173,9 @@ pub struct AssignSeconds {
     pub rows_per_second: f64,
 }
 
-/// summary.json of an assign run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// summary.json of an assign run. Fields missing from an older summary read as their defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct AssignSummary {
     pub strata_version: String,
     pub model: String,
@@ -178,12 +188,9 @@ pub struct AssignSummary {
     /// Per categorical feature: values the model has never seen (mapped to "(other)").
     pub unseen_categories: std::collections::BTreeMap<String, u64>,
     pub segments: Vec<SegmentCount>,
-    /// Tonight's customers against the model's training population (None for a format 2 model).
-    pub drift: Option<Drift>,
-    /// How customers moved since the `--previous` night (None without one, or without ids on both nights).
-    pub migration: Option<migration::Totals>,
-    /// MONIC transitions from the `--previous` night's segments to tonight's (with migration).
-    pub transitions: Vec<String>,
+    /// Drift against the model's training population and, with `--previous`, migration and transitions
+    /// (None: no `--previous` and a model without a drift reference).
+    pub lifecycle: Option<Lifecycle>,
     pub decision: Option<String>,
     pub device: String,
     pub seconds: AssignSeconds,
@@ -226,4 +233,119 @@ pub struct SweepSeconds {
     pub fits: f64,
     pub silhouette: f64,
     pub total: f64,
+}
+
+/// A run's summary.json, fit's or assign's, read from either format.
+#[derive(Debug, Clone)]
+pub enum RunSummary {
+    Fit(Box<Summary>),
+    Assign(Box<AssignSummary>),
+}
+
+impl RunSummary {
+    /// Reads summary.json's `v` (format 1 or 2); assign's is told by its `rows_assigned`.
+    pub fn read(mut v: serde_json::Value) -> std::result::Result<RunSummary, String> {
+        let version = v
+            .get("format_version")
+            .and_then(|f| f.as_u64())
+            .unwrap_or(1);
+        if version > SUMMARY as u64 {
+            return Err(format!(
+                "format version {version}, newer than this strata reads ({SUMMARY}): upgrade strata"
+            ));
+        }
+        let assign = v.get("rows_assigned").is_some();
+        if version == 1 && assign {
+            lift_v1_assign(&mut v);
+        }
+        let read = |e: serde_json::Error| e.to_string();
+        Ok(if assign {
+            RunSummary::Assign(Box::new(serde_json::from_value(v).map_err(read)?))
+        } else {
+            RunSummary::Fit(Box::new(serde_json::from_value(v).map_err(read)?))
+        })
+    }
+
+    pub fn lifecycle(&self) -> Option<&Lifecycle> {
+        match self {
+            RunSummary::Fit(s) => s.lifecycle.as_ref(),
+            RunSummary::Assign(s) => s.lifecycle.as_ref(),
+        }
+    }
+
+    pub fn decision(&self) -> Option<&str> {
+        match self {
+            RunSummary::Fit(s) => s.decision.as_deref(),
+            RunSummary::Assign(s) => s.decision.as_deref(),
+        }
+    }
+
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            RunSummary::Fit(s) => &s.inputs,
+            RunSummary::Assign(s) => &s.inputs,
+        }
+    }
+
+    pub fn strata_version(&self) -> &str {
+        match self {
+            RunSummary::Fit(s) => &s.strata_version,
+            RunSummary::Assign(s) => &s.strata_version,
+        }
+    }
+}
+
+/// Format 1's assign summary in format 2's shape: its `drift`, `migration` and `transitions` (in words)
+/// into a `lifecycle` section (without the ids it did not record).
+fn lift_v1_assign(v: &mut serde_json::Value) {
+    let Some(m) = v.as_object_mut() else { return };
+    let drift = m.remove("drift").unwrap_or_default();
+    let migration = m.remove("migration").unwrap_or_default();
+    let events = m
+        .remove("transitions")
+        .unwrap_or_else(|| serde_json::json!([]));
+    if drift.is_null() && migration.is_null() {
+        return;
+    }
+    m.insert(
+        "lifecycle".into(),
+        serde_json::json!({
+            "previous": null, "matched_by": "the model", "segment_ids": [], "continues": [],
+            "next_segment_id": 0, "transitions": [], "events": events, "migration": migration,
+            "drift": drift, "drift_reference": "the model's training population",
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A format 1 assign summary reads with its drift, migration and transitions in the lifecycle
+    /// section; a fit's reads as it was; a newer format is refused with what to do.
+    #[test]
+    fn summaries_of_format_1_read_into_format_2() {
+        let thresholds =
+            serde_json::to_value(crate::model::lifecycle::drift::Thresholds::default());
+        let drift = serde_json::json!({"verdict": "watch", "reasons": ["psi of balance 0.12"],
+            "thresholds": thresholds.unwrap()});
+        let v1 = serde_json::json!({"format_version": 1, "rows_assigned": 10, "drift": drift,
+            "migration": null, "transitions": ["segment 3 split into 3 and 7"], "decision": "d"});
+        let RunSummary::Assign(s) = RunSummary::read(v1).unwrap() else {
+            panic!("an assign summary")
+        };
+        let l = s.lifecycle.as_ref().unwrap();
+        assert_eq!(
+            l.drift.as_ref().map(|d| d.reasons.clone()),
+            Some(vec!["psi of balance 0.12".to_string()])
+        );
+        assert_eq!(l.events, ["segment 3 split into 3 and 7"]);
+        assert_eq!((s.rows_assigned, s.decision.as_deref()), (10, Some("d")));
+        let fit = serde_json::json!({"rows_used": 5, "method": "ward", "lifecycle": null});
+        assert!(
+            matches!(RunSummary::read(fit).unwrap(), RunSummary::Fit(s) if s.rows_used == 5 && s.method == "ward")
+        );
+        let e = RunSummary::read(serde_json::json!({"format_version": 3})).unwrap_err();
+        assert!(e.contains("upgrade strata"), "{e}");
+    }
 }

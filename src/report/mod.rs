@@ -10,7 +10,8 @@ mod read;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::kmeans::sweep::Point;
+use crate::output::schema::{Dendrogram, RunSummary, SweepSummary};
 
 use crate::error::{Error, Result};
 use crate::explain::format_value;
@@ -387,33 +388,30 @@ fn quart(label: &str, p: &Profile) -> charts::Quartiles {
     }
 }
 
-fn sweep_section(body: &mut String, sweep: &Value, fig: &mut dyn FnMut(&mut String, charts::Svg)) {
-    let points = sweep["points"].as_array().cloned().unwrap_or_default();
-    let series = |key: &str| -> Vec<(usize, f64)> {
-        (points.iter())
-            .map(|p| {
-                (
-                    p["k"].as_u64().unwrap_or(0) as usize,
-                    p[key].as_f64().unwrap_or(f64::NAN),
-                )
-            })
-            .collect()
+fn sweep_section(
+    body: &mut String,
+    sweep: &SweepSummary,
+    fig: &mut dyn FnMut(&mut String, charts::Svg),
+) {
+    let points: Vec<&Point> = sweep.points.iter().map(|p| &p.point).collect();
+    let series = |value: fn(&Point) -> f64| -> Vec<(usize, f64)> {
+        points.iter().map(|p| (p.k, value(p))).collect()
     };
-    let rec = &sweep["recommendation"];
-    let k = rec["k"].as_u64().map(|k| k as usize);
+    let rec = &sweep.recommendation;
+    let k = Some(rec.k);
     let _ = write!(
         body,
         "<section><h2>How many segments</h2><p><b>Recommendation: {}</b></p><p class=\"note\">{}</p><div class=\"charts\">",
-        esc(rec["reason"].as_str().unwrap_or("")),
-        esc(sweep["rule"].as_str().unwrap_or(""))
+        esc(&rec.reason),
+        esc(&sweep.rule)
     );
-    let elbow = sweep["elbow"].as_u64().map(|e| e as usize);
+    let elbow = sweep.elbow;
     fig(
         body,
         charts::curve(
             "Within-segment sum of squares",
             "SSE",
-            &series("sse"),
+            &series(|p| p.sse),
             elbow,
             "elbow at",
         ),
@@ -423,7 +421,7 @@ fn sweep_section(body: &mut String, sweep: &Value, fig: &mut dyn FnMut(&mut Stri
         charts::curve(
             "Silhouette (higher is better)",
             "silhouette",
-            &series("silhouette"),
+            &series(|p| p.silhouette),
             k,
             "recommended",
         ),
@@ -433,7 +431,7 @@ fn sweep_section(body: &mut String, sweep: &Value, fig: &mut dyn FnMut(&mut Stri
         charts::curve(
             "Davies-Bouldin (lower is better)",
             "Davies-Bouldin",
-            &series("davies_bouldin"),
+            &series(|p| p.davies_bouldin),
             k,
             "recommended",
         ),
@@ -443,22 +441,28 @@ fn sweep_section(body: &mut String, sweep: &Value, fig: &mut dyn FnMut(&mut Stri
         charts::curve(
             "Calinski-Harabasz (higher is better)",
             "Calinski-Harabasz",
-            &series("calinski_harabasz"),
+            &series(|p| p.calinski_harabasz),
             k,
             "recommended",
         ),
     );
     body.push_str("</div><table><tr><th>k</th><th>SSE</th><th>silhouette</th><th>Davies-Bouldin</th><th>Calinski-Harabasz</th></tr>");
     for p in &points {
-        let f = |key: &str| p[key].as_f64().map_or("–".into(), |v| format!("{v:.4}"));
+        let f = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.4}")
+            } else {
+                "–".into()
+            }
+        };
         let _ = write!(
             body,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            p["k"],
-            f("sse"),
-            f("silhouette"),
-            f("davies_bouldin"),
-            f("calinski_harabasz")
+            p.k,
+            f(p.sse),
+            f(p.silhouette),
+            f(p.davies_bouldin),
+            f(p.calinski_harabasz)
         );
     }
     body.push_str("</table></section>");
@@ -468,29 +472,21 @@ fn sweep_section(body: &mut String, sweep: &Value, fig: &mut dyn FnMut(&mut Stri
 fn dendrogram_section(
     body: &mut String,
     o: &Outputs,
-    d: &Value,
+    d: &Dendrogram,
     fig: &mut dyn FnMut(&mut String, charts::Svg),
 ) {
-    let m = d["micro_clusters"].as_u64().unwrap_or(0) as usize;
-    let merges = d["merges"].as_array().cloned().unwrap_or_default();
-    let segs = d["segments"].as_array().cloned().unwrap_or_default();
-    let k = segs.len();
-    if k < 2 || merges.len() + 1 != m {
+    let m = d.micro_clusters;
+    let k = d.segments.len();
+    if k < 2 || d.merges.len() + 1 != m {
         return;
     }
-    let node_segment: std::collections::HashMap<u64, u64> = (segs.iter())
-        .filter_map(|s| Some((s["node"].as_u64()?, s["segment"].as_u64()?)))
+    let node_segment: std::collections::HashMap<u64, u64> = (d.segments.iter())
+        .map(|s| (s.node as u64, s.segment as u64))
         .collect();
     // Children of the top merges, by node id.
-    let top: Vec<(u64, u64, f64)> = merges[m - k..]
+    let top: Vec<(u64, u64, f64)> = d.merges[m - k..]
         .iter()
-        .map(|mg| {
-            (
-                mg["a"].as_u64().unwrap_or(0),
-                mg["b"].as_u64().unwrap_or(0),
-                mg["height"].as_f64().unwrap_or(0.0),
-            )
-        })
+        .map(|mg| (mg.a as u64, mg.b as u64, mg.height))
         .collect();
     let first_top = (m + m - k) as u64;
     let (mut leaves, mut links) = (Vec::new(), Vec::new());
@@ -537,11 +533,13 @@ fn dendrogram_section(
         body,
         charts::dendrogram("Ward dendrogram of the segments", &names, &links),
     );
-    if let Some(w) = o.summary.get("ward") {
+    if let Some(RunSummary::Fit(s)) = &o.summary
+        && let Some(w) = &s.ward
+    {
         let _ = write!(
             body,
             "<p>Adjusted Rand index against k-means with the same k on the same customers: <b>{:.3}</b>.</p>",
-            w["adjusted_rand_vs_kmeans"].as_f64().unwrap_or(f64::NAN)
+            w.adjusted_rand_vs_kmeans
         );
     }
     body.push_str("</section>");
@@ -553,42 +551,34 @@ fn lifecycle_section(
     fig: &mut dyn FnMut(&mut String, charts::Svg),
 ) {
     let lc = o.lifecycle();
-    let verdict = lc.and_then(|l| l["drift"]["verdict"].as_str());
-    if o.migration.is_none() && verdict.is_none() {
+    let drift = lc.and_then(|l| l.drift.as_ref());
+    if o.migration.is_none() && drift.is_none() {
         return;
     }
-    let events = lc.and_then(|l| {
-        l.get("events")
-            .or_else(|| l.get("transitions"))
-            .and_then(Value::as_array)
-    });
-    let previous = o.migration.is_some() || events.is_some_and(|e| !e.is_empty());
+    let events = lc.map(|l| l.events.as_slice()).unwrap_or_default();
+    let previous = o.migration.is_some() || !events.is_empty();
     body.push_str(if previous {
         "<section><h2>Since the previous run</h2>"
     } else {
         "<section><h2>Drift since the model's training</h2>"
     });
-    if let Some(d) = o.summary["decision"].as_str() {
+    if let Some(d) = o.summary.as_ref().and_then(RunSummary::decision) {
         let _ = write!(body, "<p>Tonight's decision: <b>{}</b></p>", esc(d));
     }
-    if let Some(v) = verdict {
+    if let Some(d) = drift {
         let _ = write!(
             body,
             "<p>Drift verdict: <span class=\"verdict {0}\">{0}</span></p><ul>",
-            esc(v)
+            esc(d.verdict.as_str())
         );
-        for r in lc
-            .and_then(|l| l["drift"]["reasons"].as_array())
-            .into_iter()
-            .flatten()
-        {
-            let _ = write!(body, "<li>{}</li>", esc(r.as_str().unwrap_or("")));
+        for r in &d.reasons {
+            let _ = write!(body, "<li>{}</li>", esc(r));
         }
         body.push_str("</ul>");
     }
-    if let Some(ev) = events.filter(|e| !e.is_empty()) {
+    if !events.is_empty() {
         body.push_str("<h3>Transitions</h3><ul>");
-        for e in ev.iter().filter_map(Value::as_str) {
+        for e in events {
             let _ = write!(body, "<li>{}</li>", esc(e));
         }
         body.push_str("</ul>");
@@ -633,15 +623,15 @@ fn lifecycle_section(
             )
             .collect();
         let cols = to.clone();
-        if let Some(t) = lc.and_then(|l| l.get("migration")).filter(|m| !m.is_null()) {
+        if let Some(t) = lc.and_then(|l| l.migration.as_ref()) {
             let _ = write!(
                 body,
                 "<p>{} of {} returning customers kept their segment ({:.1}%); {} new, {} gone.</p>",
-                t["stayed"],
-                t["both_nights"],
-                100.0 * t["stayed_share"].as_f64().unwrap_or(f64::NAN),
-                t["new"],
-                t["gone"]
+                t.stayed,
+                t.both_nights,
+                100.0 * t.stayed_share,
+                t.new,
+                t.gone
             );
         }
         fig(

@@ -7,9 +7,10 @@ use std::path::Path;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::output::schema::{self, Dendrogram, Lifecycle, RunSummary, SweepSummary, Versioned};
 
 /// One row of segments.parquet.
 pub struct Segment {
@@ -60,25 +61,49 @@ pub struct Flow {
 
 /// Everything the report may draw from one directory.
 pub struct Outputs {
-    pub summary: Value,
+    pub summary: Option<RunSummary>,
     pub segments: Vec<Segment>,
     pub profiles: Vec<Profile>,
     pub fidelity: Option<f64>,
-    pub sweep: Option<Value>,
-    pub dendrogram: Option<Value>,
+    pub sweep: Option<SweepSummary>,
+    pub dendrogram: Option<Dendrogram>,
     pub migration: Option<Vec<Flow>>,
 }
 
-fn json(path: &Path) -> Result<Option<Value>> {
+/// The JSON document at `path` (None: there is none), read by `read`; an unreadable one names the file.
+fn json<T>(
+    path: &Path,
+    read: impl FnOnce(serde_json::Value) -> std::result::Result<T, String>,
+) -> Result<Option<T>> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::input(format!(
+            "{} is not a readable strata document ({e}); re-run the job that wrote it",
+            path.display()
+        ))
+    };
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::input(format!(
-                "{} is not valid JSON: {e}; re-run the job that wrote it",
-                path.display()
-            ))
-        }),
+        Ok(bytes) => {
+            let v = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
+            read(v).map(Some).map_err(|e| bad(&e))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::input(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// A versioned document of format `version` or older.
+fn versioned<T: DeserializeOwned>(
+    version: u32,
+) -> impl FnOnce(serde_json::Value) -> std::result::Result<T, String> {
+    move |v| {
+        let doc: Versioned<T> = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        if doc.format_version > version {
+            return Err(format!(
+                "format version {}, newer than this strata reads ({version}): upgrade strata",
+                doc.format_version
+            ));
+        }
+        Ok(doc.doc)
     }
 }
 
@@ -143,8 +168,8 @@ fn floats(b: &RecordBatch, name: &str, file: &str) -> Result<Vec<f64>> {
 
 impl Outputs {
     pub fn read(dir: &Path) -> Result<Outputs> {
-        let summary = json(&dir.join("summary.json"))?;
-        let sweep = json(&dir.join("sweep.json"))?;
+        let summary = json(&dir.join("summary.json"), RunSummary::read)?;
+        let sweep = json(&dir.join("sweep.json"), versioned(schema::SWEEP))?;
         if summary.is_none() && sweep.is_none() {
             return Err(Error::usage(format!(
                 "{} holds no summary.json or sweep.json: give the output directory of strata fit, assign, sweep or nightly",
@@ -219,44 +244,42 @@ impl Outputs {
             }
             None => None,
         };
-        let fidelity = json(&dir.join("explain.json"))?.and_then(|e| e["fidelity"].as_f64());
+        let explain = json(
+            &dir.join("explain.json"),
+            versioned::<crate::explain::Explanation>(schema::EXPLAIN),
+        )?;
         Ok(Outputs {
-            summary: summary.unwrap_or(Value::Null),
+            summary,
             segments,
             profiles,
-            fidelity,
+            fidelity: explain.map(|e| e.fidelity),
             sweep,
-            dendrogram: json(&dir.join("dendrogram.json"))?,
+            dendrogram: json(&dir.join("dendrogram.json"), versioned(schema::DENDROGRAM))?,
             migration,
         })
     }
 
     /// "12 segments of 50,000 customers, fitted by … on …" for the header.
     pub fn subtitle(&self) -> String {
-        let s = &self.summary;
-        let rows = s["rows_used"]
-            .as_u64()
-            .or(s["rows_assigned"].as_u64())
-            .or(self.sweep.as_ref().and_then(|w| w["rows"].as_u64()));
-        let what = if s.get("rows_assigned").is_some() {
-            "assigned with a saved model".to_string()
-        } else if s["method"] == "ward" {
-            "Ward's hierarchical method".into()
-        } else {
-            "k-means".into()
+        let sweep = self.sweep.as_ref();
+        let (rows, what) = match &self.summary {
+            Some(RunSummary::Assign(s)) => (Some(s.rows_assigned), "assigned with a saved model"),
+            Some(RunSummary::Fit(s)) if s.method == "ward" => {
+                (Some(s.rows_used), "Ward's hierarchical method")
+            }
+            Some(RunSummary::Fit(s)) => (Some(s.rows_used), "k-means"),
+            None => (sweep.map(|w| w.rows), "k-means"),
         };
-        let inputs: Vec<String> = (s["inputs"]
-            .as_array()
-            .or(self.sweep.as_ref().and_then(|w| w["inputs"].as_array())))
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .map(|p| {
-            Path::new(p)
-                .file_name()
-                .map_or(p.to_string(), |f| f.to_string_lossy().into_owned())
-        })
-        .collect();
+        let inputs: Vec<String> = (self.summary.as_ref().map(|s| s.inputs()))
+            .or(sweep.map(|w| w.inputs.as_slice()))
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                Path::new(p)
+                    .file_name()
+                    .map_or(p.to_string(), |f| f.to_string_lossy().into_owned())
+            })
+            .collect();
         format!(
             "{} customers from {} · {what} · strata {}",
             rows.map_or("?".into(), |r| crate::explain::format_value(r as f64)),
@@ -265,23 +288,15 @@ impl Outputs {
             } else {
                 inputs.join(", ")
             },
-            s["strata_version"]
-                .as_str()
-                .or(self
-                    .sweep
-                    .as_ref()
-                    .and_then(|w| w["strata_version"].as_str()))
+            (self.summary.as_ref().map(RunSummary::strata_version))
+                .or(sweep.map(|w| w.strata_version.as_str()))
                 .unwrap_or("")
         )
     }
 
-    /// The lifecycle part of the summary: fit's `lifecycle`, or assign's summary itself.
-    pub fn lifecycle(&self) -> Option<&Value> {
-        match self.summary.get("lifecycle") {
-            Some(Value::Null) => None,
-            Some(l) => Some(l),
-            None => self.summary.get("drift").map(|_| &self.summary),
-        }
+    /// The summary's lifecycle section (fit's with `--previous`, assign's).
+    pub fn lifecycle(&self) -> Option<&Lifecycle> {
+        self.summary.as_ref().and_then(RunSummary::lifecycle)
     }
 
     pub fn profile(&self, segment: Option<u32>, feature: &str) -> Option<&Profile> {

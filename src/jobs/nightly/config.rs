@@ -8,14 +8,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::compute::DeviceChoice;
-use crate::data::Missing;
 use crate::error::{Error, Result};
-use crate::jobs::fit::InitChoice;
-use crate::kmeans::params;
+use crate::jobs::fit::FitOptions;
+use crate::jobs::options::{
+    InitChoice, InputSpec, KMeansSpec, LifecycleOptions, Method, OutputSpec, PrepSpec,
+};
+use crate::model::lifecycle::Previous;
 use crate::model::lifecycle::drift::Thresholds;
 use crate::model::lifecycle::transitions::Overlaps;
-use crate::pipeline::PrepSpec;
-use crate::prep::Scaling;
 
 /// What to do each night once a model exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -27,44 +27,6 @@ pub enum Policy {
     RefitOnDrift,
     /// Always assign with the current model (refit only on the first night).
     AssignOnly,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Input {
-    /// Files, directories or globs-free paths; `{date}` is replaced by the night's date (YYYY-MM-DD).
-    pub paths: Spanned<Vec<String>>,
-    pub id: Option<String>,
-    pub features: Option<Vec<String>>,
-    pub weight: Option<String>,
-    #[serde(default)]
-    pub categorical: Vec<String>,
-    #[serde(default)]
-    pub log1p: Vec<String>,
-    #[serde(default = "zscore")]
-    pub scale: Scaling,
-    #[serde(default = "error")]
-    pub missing: Missing,
-    #[serde(default = "min_share")]
-    pub min_category_share: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KMeansSection {
-    pub k: Spanned<usize>,
-    #[serde(default = "n_init")]
-    pub n_init: usize,
-    #[serde(default = "max_iter")]
-    pub max_iter: usize,
-    #[serde(default = "tol")]
-    pub tol: f64,
-    #[serde(default = "seed")]
-    pub seed: u64,
-    /// auto, k-means++, k-means||, random or previous (warm start from the last model; auto on the first
-    /// night or when k changed).
-    #[serde(default = "previous")]
-    pub init: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,11 +49,15 @@ pub struct Output {
     pub device: Spanned<String>,
 }
 
+/// The job file. `[input]`, `[prep]` and `[kmeans]` are fit's option sections (the same types, the same
+/// defaults; `[input]` calls its `inputs` `paths`), `[drift]` and `[lifecycle]` the lifecycle's thresholds.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub input: Input,
-    pub kmeans: KMeansSection,
+    pub input: InputSpec,
+    #[serde(default)]
+    pub prep: PrepSpec,
+    pub kmeans: KMeansSpec,
     pub policy: PolicySection,
     pub output: Output,
     #[serde(default)]
@@ -100,31 +66,6 @@ pub struct Config {
     pub lifecycle: Overlaps,
 }
 
-// The defaults of the library (the CLI's too).
-fn zscore() -> Scaling {
-    PrepSpec::default().scale
-}
-fn error() -> Missing {
-    PrepSpec::default().missing
-}
-fn min_share() -> f64 {
-    PrepSpec::default().min_category_share
-}
-fn n_init() -> usize {
-    params::N_INIT
-}
-fn max_iter() -> usize {
-    params::MAX_ITER
-}
-fn tol() -> f64 {
-    params::TOL
-}
-fn seed() -> u64 {
-    params::SEED
-}
-fn previous() -> Spanned<String> {
-    Spanned::new(0..0, "previous".into())
-}
 fn keep() -> Spanned<usize> {
     Spanned::new(0..0, 30)
 }
@@ -137,7 +78,6 @@ fn auto() -> Spanned<String> {
 pub struct Job {
     pub config: Config,
     pub file: PathBuf,
-    pub init: InitChoice,
     pub device: DeviceChoice,
     dir: PathBuf,
     /// The file's text, to place later errors on its lines.
@@ -177,49 +117,23 @@ fn key_offset(text: &str, section: &str, key: &str) -> Option<usize> {
     None
 }
 
-/// The checks serde's types cannot express, each error at its key's line (`at` places a message at a
-/// span; `key` finds a key's span).
+/// The nightly's own checks, each error at its key's line (`at` places a message at a span; `key` finds
+/// a key's span). Fit's options are checked by fit's own check (see [`Job::read`]).
 fn check_values(
     config: &Config,
     at: &dyn Fn(Option<Range<usize>>, &str) -> Error,
     key: &dyn Fn(&str, &str) -> Option<Range<usize>>,
 ) -> Result<()> {
-    let (km, input) = (&config.kmeans, &config.input);
-    let checks = [
-        (
-            km.n_init >= 1,
-            ("kmeans", "n_init"),
-            "[kmeans] n_init must be at least 1",
-        ),
-        (
-            km.max_iter >= 1,
-            ("kmeans", "max_iter"),
-            "[kmeans] max_iter must be at least 1",
-        ),
-        (
-            km.tol.is_finite() && km.tol >= 0.0,
-            ("kmeans", "tol"),
-            "[kmeans] tol must be a finite number ≥ 0",
-        ),
-        (
-            (0.0..1.0).contains(&input.min_category_share),
-            ("input", "min_category_share"),
-            "[input] min_category_share must be in [0, 1)",
-        ),
-    ];
-    if let Some((_, (s, k), msg)) = checks.iter().find(|(ok, _, _)| !ok) {
-        return Err(at(key(s, k), msg));
-    }
     if *config.output.keep.get_ref() == 0 {
         return Err(at(
             Some(config.output.keep.span()),
             "[output] keep must be at least 1",
         ));
     }
-    if config.input.paths.get_ref().is_empty() {
+    if config.input.inputs.is_empty() {
         return Err(at(
-            Some(config.input.paths.span()),
-            "[input] paths is empty",
+            key("input", "paths").or(key("input", "inputs")),
+            "[input] paths is empty or missing: name tonight's input files",
         ));
     }
     // Their messages start with the key at fault.
@@ -233,22 +147,24 @@ fn check_values(
     (config.drift.check()).map_err(|m| at(key("drift", &first_word(&m)), &format!("[drift] {m}")))
 }
 
-/// The job-file keys of the command-line flags that fit's and assign's messages name.
-const FLAG_KEYS: &[(&str, &str, &str)] = &[
-    ("--features", "input", "features"),
-    ("--categorical", "input", "categorical"),
-    ("--log1p", "input", "log1p"),
-    ("--min-category-share", "input", "min_category_share"),
-    ("--missing", "input", "missing"),
-    ("--weight", "input", "weight"),
-    ("--scale", "input", "scale"),
-    ("--id", "input", "id"),
-    ("--k", "kmeans", "k"),
-    ("--n-init", "kmeans", "n_init"),
-    ("--max-iter", "kmeans", "max_iter"),
-    ("--tol", "kmeans", "tol"),
-    ("--seed", "kmeans", "seed"),
-    ("--init", "kmeans", "init"),
+/// The job file's section of each option that fit's and assign's messages name (as the library spells
+/// it; the command line writes `--n-init` for `n_init`).
+const SECTIONS: &[(&str, &str)] = &[
+    ("features", "input"),
+    ("categorical", "input"),
+    ("weight", "input"),
+    ("id", "input"),
+    ("log1p", "prep"),
+    ("min_category_share", "prep"),
+    ("missing", "prep"),
+    ("scale", "prep"),
+    ("k", "kmeans"),
+    ("n_init", "kmeans"),
+    ("max_iter", "kmeans"),
+    ("tol", "kmeans"),
+    ("seed", "kmeans"),
+    ("init", "kmeans"),
+    ("method", "kmeans"),
 ];
 
 /// Where in `file` (its `text`) the message `msg` is about: `FILE:LINE: key` of the key at `span`.
@@ -264,25 +180,35 @@ fn place(file: &Path, text: &str, span: Option<Range<usize>>, msg: &str) -> Stri
     format!("{}{place}: {msg}", file.display())
 }
 
+/// Preparation keys that moved from `[input]` to `[prep]`.
+const PREP_KEYS: [&str; 4] = ["log1p", "scale", "missing", "min_category_share"];
+
 impl Job {
-    /// An error of the night's fit or assign in the job file's terms: a message that names a command-line
-    /// flag names the job file's key instead, with the file and the key's line.
+    /// An error of the night's fit or assign in the job file's terms: the option it is about (its
+    /// parameter, or a command-line flag its message names) becomes the job file's `[section] key`, with
+    /// the file and the key's line.
     pub fn place(&self, e: Error) -> Error {
         let msg = e.message().to_string();
         let mut out = msg.clone();
         let mut first = None;
-        for (flag, section, key) in FLAG_KEYS {
+        for &(param, section) in SECTIONS {
+            let flag = format!("--{}", param.replace('_', "-"));
+            let key = format!("[{section}] {param}");
             let mut found = false;
-            out = regex::Regex::new(&format!(r"{}\b(?:[^-]|$)", regex::escape(flag)))
+            out = regex::Regex::new(&format!(r"{}\b(?:[^-]|$)", regex::escape(&flag)))
                 .expect("a literal")
                 .replace_all(&out, |c: &regex::Captures| {
                     found = true;
-                    c[0].replacen(flag, &format!("[{section}] {key}"), 1)
+                    c[0].replacen(&flag, &key, 1)
                 })
                 .into_owned();
+            if e.param_name() == Some(param) && out.starts_with(param) {
+                out = format!("[{section}] {out}");
+                found = true;
+            }
             if found && first.is_none() {
                 // A key the file leaves at its default has no line: the file alone is named.
-                first = Some(key_offset(&self.text, section, key).map(|o| o..o + 1));
+                first = Some(key_offset(&self.text, section, param).map(|o| o..o + 1));
             }
         }
         match first {
@@ -299,24 +225,41 @@ impl Job {
             |span: Option<Range<usize>>, msg: &str| Error::usage(place(file, &text, span, msg));
         // The line of a key that has no span of its own (plain values).
         let key = |section: &str, key: &str| key_offset(&text, section, key).map(|o| o..o + 1);
-        let config: Config = toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
-        if *config.kmeans.k.get_ref() == 0 {
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
+        let given = |section: &str, k: &str| (table.get(section).and_then(|t| t.get(k))).is_some();
+        if let Some(k) = PREP_KEYS.iter().find(|k| given("input", k)) {
             return Err(at(
-                Some(config.kmeans.k.span()),
-                "[kmeans] k must be at least 1",
+                key("input", k),
+                &format!(
+                    "[input] {k} is a preparation key: move it under a [prep] header (with scale, missing, log1p and min_category_share)"
+                ),
+            ));
+        }
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
+        if !given("kmeans", "k") {
+            let header = text.find("[kmeans]").map(|o| o..o + 1);
+            return Err(at(
+                key("kmeans", "k").or(header),
+                "[kmeans] k is missing: say how many segments",
             ));
         }
         check_values(&config, &at, &key)?;
-        let init = config.kmeans.init.get_ref().parse::<InitChoice>();
-        let init = match init {
-            Ok(InitChoice::File(_)) | Err(_) => {
-                return Err(at(
-                    Some(config.kmeans.init.span()),
-                    "[kmeans] init must be auto, k-means++, k-means||, random or previous",
-                ));
-            }
-            Ok(i) => i,
-        };
+        let km = &mut config.kmeans;
+        if !given("kmeans", "init") {
+            // A warm start from the last model unless the method starts itself.
+            km.init = match km.method {
+                Method::KMeans => InitChoice::Previous,
+                Method::Ward { .. } => InitChoice::Auto,
+            };
+        }
+        if matches!(km.init, InitChoice::File(_)) {
+            return Err(at(
+                key("kmeans", "init"),
+                "[kmeans] init must be auto, k-means++, k-means||, random or previous",
+            ));
+        }
         let device = config
             .output
             .device
@@ -333,14 +276,17 @@ impl Job {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        Ok(Job {
+        let job = Job {
             config,
             file: file.to_path_buf(),
-            init,
             device,
             dir,
             text,
-        })
+        };
+        // Fit's own check, on a night with no previous one, in the file's terms.
+        let first = job.fit_options(job.config.input.inputs.clone(), None, Path::new("."), None);
+        first.check().map_err(|e| job.place(e))?;
+        Ok(job)
     }
 
     /// A path of the job file, relative to the file's directory.
@@ -350,9 +296,57 @@ impl Job {
 
     /// The night's input paths.
     pub fn inputs(&self, date: &str) -> Vec<PathBuf> {
-        (self.config.input.paths.get_ref().iter())
-            .map(|p| self.path(&p.replace("{date}", date)))
+        (self.config.input.inputs.iter())
+            .map(|p| self.path(&p.to_string_lossy().replace("{date}", date)))
             .collect()
+    }
+
+    /// The night's lifecycle options: the job's thresholds, related to the previous night `prev`.
+    pub fn lifecycle(&self, prev: Option<&Previous>) -> LifecycleOptions {
+        LifecycleOptions {
+            previous: prev.map(|p| p.dir.clone()),
+            overlaps: self.config.lifecycle,
+            drift: self.config.drift,
+        }
+    }
+
+    /// The night's output: `out`, with the report and the nightly's decision.
+    pub fn output(&self, out: &Path, decision: Option<String>) -> OutputSpec {
+        OutputSpec {
+            out: out.to_path_buf(),
+            decision,
+            ..OutputSpec::default()
+        }
+    }
+
+    /// A night's fit: the job's sections with tonight's `inputs`, related to `prev`, written to `out`. The
+    /// warm start (`init = "previous"`) needs last night's model to allow one (same k and features): on
+    /// the first night it is a cold start, and a model that does not allow it gives one with a warning.
+    pub fn fit_options(
+        &self,
+        inputs: Vec<PathBuf>,
+        prev: Option<&Previous>,
+        out: &Path,
+        decision: Option<String>,
+    ) -> FitOptions {
+        let c = &self.config;
+        let mut kmeans = c.kmeans.clone();
+        if kmeans.init == InitChoice::Previous {
+            kmeans.init = match prev {
+                Some(_) => InitChoice::PreviousOrAuto,
+                None => InitChoice::Auto,
+            };
+        }
+        FitOptions {
+            input: InputSpec {
+                inputs,
+                ..c.input.clone()
+            },
+            prep: c.prep.clone(),
+            kmeans,
+            lifecycle: self.lifecycle(prev),
+            output: self.output(out, decision),
+        }
     }
 }
 
@@ -387,14 +381,40 @@ registry = "models"
     fn errors_name_the_line_and_key() {
         let j = parse(GOOD).unwrap();
         assert_eq!(j.config.policy.mode, Policy::RefitOnDrift);
-        assert_eq!(j.init, InitChoice::Previous);
+        assert_eq!(j.config.kmeans.init, InitChoice::Previous);
+        assert_eq!(j.config.kmeans.n_init, crate::kmeans::params::N_INIT);
         assert!(j.inputs("2026-11-25")[0].ends_with("in/2026-11-25.parquet"));
         let e = parse(&GOOD.replace("k = 5", "kk = 5")).unwrap_err();
         assert!(e.contains(":7:") && e.contains("kk"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = 0")).unwrap_err();
         assert!(e.contains(":7: k: [kmeans] k must be"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = 5\nn_init = 0")).unwrap_err();
-        assert!(e.contains("[kmeans] n_init must be at least 1"), "{e}");
+        assert!(
+            e.contains(":8: n_init: [kmeans] n_init must be at least 1"),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace("k = 5", "n_init = 3")).unwrap_err();
+        assert!(
+            e.contains(":6:") && e.contains("[kmeans] k is missing"),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace("id = ", "log1p = [\"a\"]\nid = ")).unwrap_err();
+        assert!(
+            e.contains(
+                ":4: log1p: [input] log1p is a preparation key: move it under a [prep] header"
+            ),
+            "{e}"
+        );
+        let prep = GOOD.replace("[kmeans]", "[prep]\nmin_category_share = 1.5\n\n[kmeans]");
+        let e = parse(&prep).unwrap_err();
+        assert!(
+            e.contains(":7: min_category_share: [prep] min_category_share must be in [0, 1)"),
+            "{e}"
+        );
+        let j = parse(&prep.replace("1.5", "0.05")).unwrap();
+        assert_eq!(j.config.prep.min_category_share, 0.05);
+        let e = parse(&GOOD.replace("k = 5", "k = 5\ninit = \"my.csv\"")).unwrap_err();
+        assert!(e.contains(":8: init: [kmeans] init must be auto"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = \"five\"")).unwrap_err();
         assert!(e.contains(":7: k: invalid type"), "{e}");
         let e = parse(&GOOD.replace("refit-on-drift", "sometimes")).unwrap_err();

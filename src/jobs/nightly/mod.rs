@@ -16,14 +16,12 @@ use serde::Serialize;
 
 use super::accumulate::DriftPass;
 use super::assign::{self, AssignOptions};
-use super::fit::{self, FitOptions};
-use super::lineage::LifecycleOptions;
-use super::options::{InitChoice, InputSpec, KMeansSpec, Method, OutputSpec, PrepSpec};
+use super::fit;
+use super::lineage::Lifecycle;
 use super::scan::{measuring, model_columns, scan};
 use crate::compute::select::{Selected, run_with_fallback};
 use crate::data::Source;
 use crate::data::sink::write_file_atomic;
-use crate::data::source::CsvOptions;
 use crate::error::{Error, Result};
 use crate::model::lifecycle::Previous;
 use crate::model::lifecycle::drift::{self, Drift, Level};
@@ -115,13 +113,6 @@ fn nights(runs: &Path) -> Vec<String> {
     v
 }
 
-/// What tonight's run reported about the previous night.
-struct Related {
-    events: Vec<String>,
-    migration: Option<crate::model::lifecycle::migration::Totals>,
-    drift: Option<Drift>,
-}
-
 /// Takes the job's lock: one nightly at a time per job (two would race on `current` and the retention).
 /// Held until the returned file is dropped (the operating system releases it however the process ends).
 fn lock(runs: &Path) -> Result<File> {
@@ -194,9 +185,12 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         previous,
         action: action.into(),
         reason,
-        drift: related.drift.or(measured),
-        events: related.events,
-        migration: related.migration,
+        drift: related.as_ref().and_then(|l| l.drift.clone()).or(measured),
+        events: related
+            .as_ref()
+            .map(|l| l.events.clone())
+            .unwrap_or_default(),
+        migration: related.and_then(|l| l.migration),
         removed,
     })
 }
@@ -255,15 +249,6 @@ fn complete(runs: &Path, registry: &Path, date: &str, refit: bool) -> Result<()>
     point_current(runs, date)
 }
 
-/// The lifecycle settings of the job file, related to the previous night `prev`.
-fn lifecycle(job: &Job, prev: Option<&Previous>) -> LifecycleOptions {
-    LifecycleOptions {
-        previous: prev.map(|p| p.dir.clone()),
-        overlaps: job.config.lifecycle,
-        drift: job.config.drift,
-    }
-}
-
 /// What tonight's fit or assign is given.
 struct Tonight<'a> {
     job: &'a Job,
@@ -276,83 +261,24 @@ struct Tonight<'a> {
 }
 
 /// Refits tonight into its run directory, related to `prev` when there is one.
-fn fit_night(t: Tonight, prev: Option<&Previous>) -> Result<Related> {
-    let (job, c) = (t.job, &t.job.config);
-    let k = *c.kmeans.k.get_ref();
-    // A warm start when last night's model allows one (same k and features), a cold one otherwise.
-    let init = match (&job.init, prev) {
-        (InitChoice::Previous, Some(_)) => InitChoice::PreviousOrAuto,
-        (InitChoice::Previous, None) => InitChoice::Auto,
-        (i, _) => i.clone(),
-    };
-    let opts = FitOptions {
-        input: InputSpec {
-            inputs: t.inputs,
-            features: c.input.features.clone(),
-            id: c.input.id.clone(),
-            weight: c.input.weight.clone(),
-            categorical: c.input.categorical.clone(),
-            csv: CsvOptions::default(),
-        },
-        prep: PrepSpec {
-            missing: c.input.missing,
-            scale: c.input.scale,
-            log1p: c.input.log1p.clone(),
-            min_category_share: c.input.min_category_share,
-        },
-        kmeans: KMeansSpec {
-            k,
-            init,
-            n_init: c.kmeans.n_init,
-            max_iter: c.kmeans.max_iter,
-            tol: c.kmeans.tol,
-            seed: c.kmeans.seed,
-            method: Method::KMeans,
-        },
-        lifecycle: lifecycle(job, prev),
-        output: OutputSpec {
-            out: t.out.to_path_buf(),
-            report: Some(Default::default()),
-            decision: Some(t.decision),
-        },
-    };
-    let l = fit::run(&opts, t.sel, t.log)?.summary.lifecycle;
-    Ok(match l {
-        Some(l) => Related {
-            events: l.events,
-            migration: l.migration,
-            drift: Some(l.drift),
-        },
-        None => Related {
-            events: Vec::new(),
-            migration: None,
-            drift: None,
-        },
-    })
+fn fit_night(t: Tonight, prev: Option<&Previous>) -> Result<Option<Lifecycle>> {
+    let opts = (t.job).fit_options(t.inputs, prev, t.out, Some(t.decision));
+    Ok(fit::run(&opts.check()?, t.sel, t.log)?.summary.lifecycle)
 }
 
 /// Assigns tonight with the previous night's model (with profiles, as a fit would write).
-fn assign_night(t: Tonight, prev: &Previous) -> Result<Related> {
+fn assign_night(t: Tonight, prev: &Previous) -> Result<Option<Lifecycle>> {
     let job = t.job;
     let opts = AssignOptions {
         model: prev.dir.join("model.json"),
         inputs: t.inputs,
         id: job.config.input.id.clone(),
-        csv: CsvOptions::default(),
-        lifecycle: lifecycle(job, Some(prev)),
+        csv: job.config.input.csv.clone(),
+        lifecycle: job.lifecycle(Some(prev)),
         profiles: true,
-        output: OutputSpec {
-            out: t.out.to_path_buf(),
-            report: Some(Default::default()),
-            decision: Some(t.decision),
-        },
+        output: job.output(t.out, Some(t.decision)),
     };
-    let s = assign::run(&opts, t.sel, t.log)?.summary;
-    Ok(Related {
-        events: s.transitions,
-        migration: s.migration,
-        drift: s.drift,
-    })
+    Ok(assign::run(&opts.check()?, t.sel, t.log)?.summary.lifecycle)
 }
 
 /// Tonight's drift against the previous night's model (one streamed pass, nothing written).
@@ -365,7 +291,7 @@ fn measure(
 ) -> Result<Drift> {
     let m = &prev.model;
     let ids: Vec<&str> = m.id_column.iter().map(String::as_str).collect();
-    let source = Source::open_with(inputs, &ids, &CsvOptions::default())?;
+    let source = Source::open_with(inputs, &ids, &job.config.input.csv)?;
     let cols = model_columns(m, &source, None)?;
     let check = drift::Check::new(m).expect("Previous::open checks the reference");
     let (counts, tally) = run_with_fallback(sel, log, |b| {
