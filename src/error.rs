@@ -60,9 +60,10 @@ impl Error {
             param: None,
         }
     }
-    /// An invalid parameter: a usage error whose message names `param` (as the library spells it).
+    /// An invalid parameter: a usage error whose message starts with `param` (as the library spells it,
+    /// between backticks: see [`OPTIONS`]).
     pub fn param(param: &'static str, msg: impl std::fmt::Display) -> Self {
-        let mut e = Self::usage(format!("{param} {msg}"));
+        let mut e = Self::usage(format!("`{param}` {msg}"));
         e.param = Some(param);
         e
     }
@@ -119,6 +120,68 @@ impl Error {
     }
 }
 
+/// The options a message may name, in the library's spelling (the fields of the option sections). A
+/// message names one between backticks, `` `min_category_share` ``; [`name_options`] rewrites those in the
+/// caller's terms: the binary's flags (`--min-category-share`), a job file's keys, Python's keywords.
+pub const OPTIONS: &[&str] = &[
+    "inputs",
+    "features",
+    "id",
+    "weight",
+    "categorical",
+    "delimiter",
+    "decimal",
+    "thousands",
+    "na_values",
+    "log1p",
+    "scale",
+    "missing",
+    "min_category_share",
+    "k",
+    "n_init",
+    "max_iter",
+    "tol",
+    "seed",
+    "init",
+    "method",
+    "micro_clusters",
+    "previous",
+    "out",
+    "groups",
+    "profiles",
+    "device",
+    "gpu_memory",
+    "silhouette_sample",
+    "date",
+];
+
+/// The command-line flag of an option: `--min-category-share` for `min_category_share`.
+pub fn flag(option: &str) -> String {
+    format!("--{}", option.replace('_', "-"))
+}
+
+/// `text` with every option it names between backticks (one of [`OPTIONS`]) written as `name` writes it.
+pub fn name_options(text: &str, mut name: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        let after = &rest[open + 1..];
+        match after.find('`').map(|close| &after[..close]) {
+            Some(word) if OPTIONS.contains(&word) => {
+                out.push_str(&rest[..open]);
+                out.push_str(&name(word));
+                rest = &after[word.len() + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What to do when writing failed for lack of room, from the I/O error anywhere in `e`'s source chain
 /// (Parquet and Arrow keep the I/O error as their source, or only its text).
 fn storage_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
@@ -128,10 +191,10 @@ fn storage_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         let text = e.to_string();
         let kind = e.downcast_ref::<std::io::Error>().map(|io| io.kind());
         if kind == Some(K::StorageFull) || text.contains("(os error 28)") {
-            return Some("the disk is full: free space or choose another --out");
+            return Some("the disk is full: free space or choose another `out`");
         }
         if kind == Some(K::QuotaExceeded) || text.contains("(os error 122)") {
-            return Some("the disk quota is exhausted: free space or choose another --out");
+            return Some("the disk quota is exhausted: free space or choose another `out`");
         }
         if kind == Some(K::FileTooLarge) || text.contains("(os error 27)") {
             return Some(
@@ -173,8 +236,15 @@ mod tests {
         );
         assert!(
             e.to_string()
-                .contains("the disk is full: free space or choose another --out"),
+                .contains("the disk is full: free space or choose another `out`"),
             "{e}"
+        );
+        assert_eq!(
+            name_options(
+                "`min_category_share` must be below `k`; see `strata devices`",
+                flag
+            ),
+            "--min-category-share must be below --k; see `strata devices`"
         );
         let quota = std::io::Error::from_raw_os_error(122);
         assert!(Error::output("/x", quota).to_string().contains("quota"));

@@ -9,12 +9,9 @@ fn main() {
     let cli = cli::Cli::parse();
     handle_signals();
     if let Err(e) = cli::run(cli) {
-        // One line, whatever the underlying library printed (wgpu errors span several lines).
-        let mut msg = e.to_string();
-        if let Some(p) = e.param_name() {
-            // The library names its parameter; the user typed a flag.
-            msg = format!("{msg} (--{})", p.replace('_', "-"));
-        }
+        // The library names its options; the user typed flags. One line, whatever the underlying library
+        // printed (wgpu errors span several lines).
+        let msg = strata::error::name_options(&e.to_string(), strata::error::flag);
         let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         eprintln!("error: {msg}");
         std::process::exit(exit_code(e.kind()));

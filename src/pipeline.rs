@@ -243,7 +243,7 @@ fn prepare_batch(
         let names = cols.feature_names();
         return Err(Error::input(format!(
             "missing value (null or NaN) in feature column '{}' at row {} (0-based); the model was \
-             fitted with --missing error: fill or filter the input, or refit with --missing drop or median",
+             fitted with `missing` error: fill or filter the input, or refit with `missing` drop or median",
             names[j],
             first_row + r as usize
         )));

@@ -309,6 +309,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let log = move |msg: &str| {
         if !quiet {
+            // An error quoted in a log line names options as the command line writes them.
+            let msg = strata::error::name_options(msg, strata::error::flag);
             eprintln!("strata: {msg}");
         }
     };

@@ -12,7 +12,7 @@ use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
 
 /// What the error for missing values under `--missing error` advises.
 pub const MISSING_ADVICE: &str =
-    "use --missing drop to skip those rows or --missing median to impute";
+    "use `missing` drop to skip those rows or `missing` median to impute";
 
 /// What to do with nulls and NaNs in feature columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -96,17 +96,17 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
                 let t = schema.field(i).data_type();
                 if spec.categorical.contains(name) {
                     return Err(Error::usage(format!(
-                        "column '{name}' is named in both --features and --categorical; --features lists the numeric features only, so leave it out of --features"
+                        "column '{name}' is named in both `features` and `categorical`; `features` lists the numeric features only, so leave it out of `features`"
                     )));
                 }
                 if !numeric_type(t) {
                     return Err(Error::input(format!(
-                        "feature column '{name}' has type {t}, not a number; leave it out of --features, or name it in --categorical"
+                        "feature column '{name}' has type {t}, not a number; leave it out of `features`, or name it in `categorical`"
                     )));
                 }
                 if cols.contains(&i) {
                     return Err(Error::usage(format!(
-                        "feature column '{name}' is named twice in --features"
+                        "feature column '{name}' is named twice in `features`"
                     )));
                 }
                 cols.push(i);
@@ -128,7 +128,7 @@ pub fn feature_columns(schema: &Schema, spec: &LoadSpec) -> Result<Vec<usize>> {
     };
     if cols.is_empty() {
         return Err(Error::input(
-            "the input has no numeric feature columns; name them with --features",
+            "the input has no numeric feature columns; name them with `features`",
         ));
     }
     Ok(cols)
@@ -531,7 +531,7 @@ fn too_many_categories(names: &[String], dicts: &[(Dictionary, Vec<u32>)]) -> Er
         .position(|(d, _)| d.values.len() > MAX_CATEGORIES)
         .unwrap_or(0);
     Error::input(format!(
-        "categorical column '{}' has more than {MAX_CATEGORIES} distinct values: it looks like an identifier or free text, not a category; leave it out of --categorical",
+        "categorical column '{}' has more than {MAX_CATEGORIES} distinct values: it looks like an identifier or free text, not a category; leave it out of `categorical`",
         names[j]
     ))
 }
@@ -670,7 +670,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     let n = data.len() / d;
     if n == 0 {
         return Err(Error::input(format!(
-            "all {total} rows have missing feature values and were dropped; try --missing median"
+            "all {total} rows have missing feature values and were dropped; try `missing` median"
         )));
     }
     data.shrink_to_fit();

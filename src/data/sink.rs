@@ -141,7 +141,7 @@ impl Abandoned {
     /// What the user is told about the outputs' state, appended to "interrupted by SIGTERM".
     pub fn describe(&self) -> String {
         if self.runs {
-            "; nothing was published, --out is as it was".into()
+            "; nothing was published, `out` is as it was".into()
         } else if !self.published.is_empty() {
             let dirs: Vec<String> = self
                 .published
@@ -180,7 +180,7 @@ fn store_of(dir: &Path) -> Result<(PathBuf, String)> {
         Some(Component::Normal(n)) => n.to_string_lossy().into_owned(),
         _ => {
             return Err(Error::usage(format!(
-                "--out {} must name a directory to create or replace (not '.', '..' or '/')",
+                "`out` {} must name a directory to create or replace (not '.', '..' or '/')",
                 dir.display()
             )));
         }
@@ -232,7 +232,7 @@ fn check_not_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
             return Err(Error::output(
                 out,
                 format!(
-                    "it overlaps the input {}: writing there would replace or delete the data being read; choose an --out outside every input",
+                    "it overlaps the input {}: writing there would replace or delete the data being read; choose an `out` outside every input",
                     input.display()
                 ),
             ));
@@ -243,7 +243,7 @@ fn check_not_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
 
 /// `dir` (the `--out`) cannot be written because of `e`.
 fn unwritable(dir: &Path, e: std::io::Error) -> Error {
-    Error::output(dir, format!("{e}; choose a writable --out directory"))
+    Error::output(dir, format!("{e}; choose a writable `out` directory"))
 }
 
 /// Removes the entries of the store whose names `old` picks (leftovers, replaced sets).
@@ -304,7 +304,7 @@ fn lock(store: &Path, dir: &Path) -> Result<File> {
                 return Err(Error::output(
                     dir,
                     format!(
-                        "another strata run{who} is writing it; wait for that run to end, or choose another --out"
+                        "another strata run{who} is writing it; wait for that run to end, or choose another `out`"
                     ),
                 ));
             }
@@ -372,7 +372,7 @@ fn current(dir: &Path) -> Result<Current> {
             return Err(Error::output(
                 dir,
                 format!(
-                    "it is a symbolic link to {} that strata did not make; give that folder itself as --out, or a new name",
+                    "it is a symbolic link to {} that strata did not make; give that folder itself as `out`, or a new name",
                     target.display()
                 ),
             ));
@@ -382,7 +382,7 @@ fn current(dir: &Path) -> Result<Current> {
     if !meta.is_dir() {
         return Err(Error::output(
             dir,
-            "it exists and is not a directory; give a directory for --out",
+            "it exists and is not a directory; give a directory for `out`",
         ));
     }
     let entries = fs::read_dir(dir).map_err(|e| Error::output(dir, e))?;
@@ -396,7 +396,7 @@ fn current(dir: &Path) -> Result<Current> {
             return Err(Error::output(
                 dir,
                 format!(
-                    "it holds '{name}', which is not a file strata wrote (a directory or a link); strata replaces its --out as a whole, so move that data or give a new directory"
+                    "it holds '{name}', which is not a file strata wrote (a directory or a link); strata replaces its `out` as a whole, so move that data or give a new directory"
                 ),
             ));
         }
@@ -404,7 +404,7 @@ fn current(dir: &Path) -> Result<Current> {
             return Err(Error::output(
                 dir,
                 format!(
-                    "it is a directory holding '{name}', which strata did not write; strata replaces its --out as a whole, so give a new directory or one strata made"
+                    "it is a directory holding '{name}', which strata did not write; strata replaces its `out` as a whole, so give a new directory or one strata made"
                 ),
             ));
         }

@@ -362,7 +362,7 @@ fn csv_schema(
             .find(|&&d| d != delimiter && header.contains(d as char))
         {
             return Err(Error::input(format!(
-                "{} reads as a single column '{header}' with the delimiter {}: its delimiter is likely {}; give --delimiter",
+                "{} reads as a single column '{header}' with the delimiter {}: its delimiter is likely {}; give `delimiter`",
                 path.display(),
                 delimiter_name(delimiter),
                 delimiter_name(d)
@@ -437,7 +437,7 @@ impl Source {
         }
         if csv.decimal.is_some() && csv.thousands == Some(csv.decimal) {
             return Err(Error::usage(
-                "--decimal and --thousands name the same character: give different ones",
+                "`decimal` and `thousands` name the same character: give different ones",
             ));
         }
         let paths = expand(inputs)?;
@@ -684,7 +684,7 @@ impl Source {
 fn null_regex(tokens: &[String]) -> Result<Option<regex::Regex>> {
     let alternatives: Vec<String> = tokens.iter().map(|t| regex::escape(t)).collect();
     let r = regex::Regex::new(&format!("^(?:{})$", alternatives.join("|")))
-        .map_err(|e| Error::usage(format!("--na-values cannot be matched: {e}")))?;
+        .map_err(|e| Error::usage(format!("`na_values` cannot be matched: {e}")))?;
     Ok(Some(r))
 }
 
@@ -865,7 +865,7 @@ fn written_numbers(
             converted.push(i);
         } else if let (true, Some((cell, r))) = (float(i), &bad[c][n]) {
             return Err(Error::input(format!(
-                "{}: column '{}' has '{cell}' at row {r} (0-based), which is not a number with {}, the notation of this file's other number columns; clean it, or give --decimal",
+                "{}: column '{}' has '{cell}' at row {r} (0-based), which is not a number with {}, the notation of this file's other number columns; clean it, or give `decimal`",
                 path.display(),
                 schema.field(i).name(),
                 notation.describe()

@@ -339,7 +339,7 @@ fn reserve_rows(n: usize, model: &Model) -> Result<(Vec<f64>, Vec<f32>, Vec<u32>
         && r.2.try_reserve_exact(n).is_ok();
     if !fits {
         return Err(Error::input(format!(
-            "--profiles holds the input in memory: {n} rows need {}, more than this machine can allocate; assign without --profiles",
+            "`profiles` holds the input in memory: {n} rows need {}, more than this machine can allocate; assign without `profiles`",
             human_bytes(bytes)
         )));
     }

@@ -70,7 +70,7 @@ pub struct FitOutcome {
 
 /// Reads the `--init` file: one row per centroid, columns named like the features, original units.
 fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32>> {
-    let wrap = |e: Error| e.context(format!("--init file {}", path.display()));
+    let wrap = |e: Error| e.context(format!("`init` file {}", path.display()));
     let source = Source::open(std::slice::from_ref(path), &[]).map_err(wrap)?;
     let spec = LoadSpec {
         features: Some(prep.names()),
@@ -87,7 +87,7 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
         .raw;
     if m.n != k {
         return Err(Error::input(format!(
-            "--init file {} has {} centroids but --k is {k}",
+            "`init` file {} has {} centroids but `k` is {k}",
             path.display(),
             m.n
         )));
@@ -111,10 +111,10 @@ pub(crate) fn kmeans_params(opts: &FitOptions, init: Init) -> KMeansParams {
 /// previous preparation, then → prepared with tonight's.
 fn previous_centroids(prev: &Previous, prep: &FittedPrep, k: usize) -> Result<Vec<f32>> {
     let pm = &prev.model;
-    let bad = |why: String| Error::usage(format!("--init previous: {why}"));
+    let bad = |why: String| Error::usage(format!("`init` previous: {why}"));
     if pm.k() != k {
         return Err(bad(format!(
-            "the previous model has {} segments and --k is {k}",
+            "the previous model has {} segments and `k` is {k}",
             pm.k()
         )));
     }
@@ -150,12 +150,14 @@ fn kmeans_config(
         InitChoice::Random => Init::Random,
         InitChoice::Previous => match prev {
             Some(p) => Init::Given(previous_centroids(p, prep, opts.kmeans.k)?),
-            None => return Err(Error::usage("--init previous needs --previous DIR")),
+            None => return Err(Error::usage("`init` previous needs `previous` DIR")),
         },
         InitChoice::PreviousOrAuto => {
             match prev.map(|p| previous_centroids(p, prep, opts.kmeans.k)) {
                 Some(Ok(c)) => Init::Given(c),
                 Some(Err(e)) => {
+                    // A warning is read as the command line writes it.
+                    let e = crate::error::name_options(&e.to_string(), crate::error::flag);
                     warning = Some(format!("no warm start ({e}): initialised with auto"));
                     Init::Auto
                 }
@@ -171,34 +173,34 @@ fn kmeans_config(
 fn check(opts: &FitOptions) -> Result<()> {
     kmeans_params(opts, Init::Auto).check()?;
     if !(0.0..1.0).contains(&opts.prep.min_category_share) {
-        return Err(Error::usage("--min-category-share must be in [0, 1)"));
+        return Err(Error::usage("`min_category_share` must be in [0, 1)"));
     }
     if matches!(opts.kmeans.init, InitChoice::File(_)) && !opts.input.categorical.is_empty() {
         return Err(Error::usage(
-            "--init FILE gives centroids for numeric features only; it cannot be combined with --categorical",
+            "`init` FILE gives centroids for numeric features only; it cannot be combined with `categorical`",
         ));
     }
     if let Method::Ward { micro } = opts.kmeans.method {
         if opts.kmeans.init != InitChoice::Auto {
             return Err(Error::usage(
-                "--method ward starts its micro-clusters itself; leave --init at auto",
+                "`method` ward starts its micro-clusters itself; leave `init` at auto",
             ));
         }
         if micro < opts.kmeans.k {
             return Err(Error::usage(format!(
-                "--micro-clusters ({micro}) must be at least --k ({})",
+                "`micro_clusters` ({micro}) must be at least `k` ({})",
                 opts.kmeans.k
             )));
         }
         if micro > ward::MAX_MICRO {
             return Err(Error::usage(format!(
-                "--micro-clusters ({micro}) is above {}: the linkage takes M² memory and M³ time (2,000 take seconds, 10,000 minutes); a few hundred are enough",
+                "`micro_clusters` ({micro}) is above {}: the linkage takes M² memory and M³ time (2,000 take seconds, 10,000 minutes); a few hundred are enough",
                 ward::MAX_MICRO
             )));
         }
     }
     if opts.kmeans.init == InitChoice::Previous && opts.lifecycle.previous.is_none() {
-        return Err(Error::usage("--init previous needs --previous DIR"));
+        return Err(Error::usage("`init` previous needs `previous` DIR"));
     }
     opts.lifecycle.check()
 }

@@ -43,7 +43,7 @@ pub fn relate(
     let (pk, nk) = (pm.k(), fit.k);
     let cols = model_columns(pm, &p.source, None).map_err(|e| {
         e.context(format!(
-            "--previous {}: tonight's input lacks a column of its model",
+            "`previous` {}: tonight's input lacks a column of its model",
             prev.dir.display()
         ))
     })?;

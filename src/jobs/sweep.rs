@@ -51,7 +51,7 @@ impl SweepOptions {
                 with_k(&o.fit, k).check()?;
             }
             if o.silhouette_sample < 2 {
-                return Err(Error::usage("--silhouette-sample must be at least 2"));
+                return Err(Error::usage("`silhouette_sample` must be at least 2"));
             }
             Ok(())
         })

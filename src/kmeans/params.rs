@@ -46,7 +46,7 @@ impl KMeans {
 /// let err = KMeans::params(3).n_init(0).check().unwrap_err();
 /// assert_eq!(err.kind(), Kind::Usage);
 /// assert_eq!(err.param_name(), Some("n_init"));
-/// assert_eq!(err.to_string(), "n_init must be at least 1");
+/// assert_eq!(err.to_string(), "`n_init` must be at least 1");
 /// assert!(KMeans::params(3).tol(f64::NAN).check().is_err());
 /// assert_eq!(KMeans::params(3).max_iter(50).check().unwrap().max_iter(), 50);
 /// ```

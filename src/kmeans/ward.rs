@@ -176,7 +176,7 @@ pub fn fit(
     let m = leaves.len();
     if m < k {
         return Err(Error::usage(format!(
-            "--method ward found only {m} distinct micro-clusters for --k {k}; lower --k or raise --micro-clusters"
+            "`method` ward found only {m} distinct micro-clusters for `k` {k}; lower `k` or raise `micro_clusters`"
         )));
     }
     let points: Vec<f32> = leaves

@@ -96,7 +96,7 @@ impl FittedPrep {
         for name in log1p {
             if !raw.names.contains(name) {
                 return Err(Error::usage(format!(
-                    "--log1p names '{name}', which is not one of the feature columns"
+                    "`log1p` names '{name}', which is not one of the feature columns"
                 )));
             }
         }
@@ -345,12 +345,12 @@ impl FittedPrep {
         let name = &self.columns[e.column].name;
         if e.negative_log {
             return Error::input(format!(
-                "--log1p column '{name}' has the negative value {} at {where_} {}; log1p needs values >= 0",
+                "`log1p` column '{name}' has the negative value {} at {where_} {}; log1p needs values >= 0",
                 e.value, e.row
             ));
         }
         Error::input(format!(
-            "column '{name}' holds {:e} at {where_} {}, which is {:e} in the clustering space (--scale {}): squared distances would overflow single precision; scale the features (--scale zscore, --log1p) or fix the value",
+            "column '{name}' holds {:e} at {where_} {}, which is {:e} in the clustering space (`scale` {}): squared distances would overflow single precision; scale the features (`scale` zscore, `log1p`) or fix the value",
             e.value,
             e.row,
             self.forward(e.column, e.value),

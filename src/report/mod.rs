@@ -50,7 +50,7 @@ impl Groups {
         for (g, fs) in &self.0 {
             if let Some(f) = fs.iter().find(|f| !features.contains(f)) {
                 return Err(Error::usage(format!(
-                    "--groups: '{f}' (group '{g}') is not a feature of this segmentation; its features are {}",
+                    "`groups`: '{f}' (group '{g}') is not a feature of this segmentation; its features are {}",
                     features.join(", ")
                 )));
             }

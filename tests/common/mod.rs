@@ -11,6 +11,8 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use strata::compute::kernel::Isa;
+use strata::compute::{Backend, CpuBackend, GpuBackend, GpuOptions};
 
 pub fn strata(args: &[&str]) -> Output {
     strata_env(args, &[])
@@ -198,4 +200,44 @@ pub fn rewrite_parquet(path: &Path, group_rows: Option<usize>, edit: impl FnOnce
     edit(&mut cols);
     let cols = cols.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
     write_parquet_groups(path, cols, group_rows);
+}
+
+/// A GPU backend (software adapters allowed: CI runs lavapipe); None, said loudly, without one, and a
+/// failure when STRATA_REQUIRE_GPU=1.
+pub fn gpu(opts: GpuOptions) -> Option<GpuBackend> {
+    match GpuBackend::open(GpuOptions {
+        allow_software: true,
+        ..opts
+    }) {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("STRATA_REQUIRE_GPU=1 but no GPU adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPING GPU cases: {e} (install mesa-vulkan-drivers, or set STRATA_REQUIRE_GPU=1 to fail)"
+            );
+            None
+        }
+    }
+}
+
+/// Every backend the tests run the same cases on: the CPU (its best kernels, the AVX2 ones under AVX-512,
+/// the portable ones) and the GPU.
+pub fn backends() -> Vec<Box<dyn Backend>> {
+    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::default())];
+    if matches!(Isa::detect(), Isa::Avx512(_)) {
+        // The AVX2 kernels, which every x86-64 CPU without AVX-512 runs.
+        v.push(Box::new(CpuBackend::new(
+            Isa::avx2().expect("AVX-512 implies AVX2"),
+        )));
+    }
+    if Isa::detect() != Isa::Portable {
+        // The portable kernels (what a CPU without AVX2+FMA runs) against the same expectations.
+        v.push(Box::new(CpuBackend::new(Isa::Portable)));
+    }
+    if let Some(g) = gpu(GpuOptions::default()) {
+        v.push(Box::new(g));
+    }
+    v
 }

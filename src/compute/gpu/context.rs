@@ -120,7 +120,7 @@ impl GpuContext {
                     seen.join(", ")
                 ),
                 None => format!(
-                    "no usable GPU adapter (found: [{}]); install the GPU's Vulkan driver or use --device cpu",
+                    "no usable GPU adapter (found: [{}]); install the GPU's Vulkan driver or use `device` cpu",
                     seen.join(", ")
                 ),
             }));
@@ -209,7 +209,7 @@ impl GpuContext {
         let o = pollster::block_on(oom.pop());
         if let Some(e) = o {
             return Err(Error::device(format!(
-                "GPU out of memory while {what}: {e}; try --gpu-memory with a smaller budget"
+                "GPU out of memory while {what}: {e}; try `gpu_memory` with a smaller budget"
             )));
         }
         if let Some(e) = v {

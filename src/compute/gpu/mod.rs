@@ -247,7 +247,7 @@ impl<'a> GpuResident<'a> {
         let mut rows_per_chunk = ((cap / row_bytes) as usize / WG) * WG;
         if rows_per_chunk == 0 {
             return Err(Error::device(format!(
-                "{d} features do not fit one GPU buffer row; use --device cpu"
+                "{d} features do not fit one GPU buffer row; use `device` cpu"
             )));
         }
         let budget = opts.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
@@ -258,7 +258,7 @@ impl<'a> GpuResident<'a> {
             let slot_rows = ((budget / 2 / row_bytes) as usize / WG) * WG;
             if slot_rows == 0 {
                 return Err(Error::device(format!(
-                    "--gpu-memory {budget} bytes is too small for one chunk of rows"
+                    "`gpu_memory` {budget} bytes is too small for one chunk of rows"
                 )));
             }
             rows_per_chunk = rows_per_chunk.min(slot_rows);
@@ -362,7 +362,7 @@ impl<'a> GpuResident<'a> {
         let fours = wg_mem.saturating_sub(fixed) / (16 * d);
         if fours == 0 {
             return Err(Error::device(format!(
-                "{d} features exceed this GPU's workgroup memory; use --device cpu"
+                "{d} features exceed this GPU's workgroup memory; use `device` cpu"
             )));
         }
         Ok((4 * fours).min(k.next_multiple_of(4)).min(32))
@@ -431,7 +431,7 @@ impl<'a> GpuResident<'a> {
         let partial_cap = (self.partial_budget).min(ctx.limits.max_storage_buffer_binding_size);
         if wg_bytes > partial_cap {
             return Err(Error::device(format!(
-                "k={k} × d={d} is too large for the GPU path; use --device cpu"
+                "k={k} × d={d} is too large for the GPU path; use `device` cpu"
             )));
         }
         // Enough rows per workgroup that all partials fit the budget.

@@ -147,8 +147,7 @@ fn check_values(
     (config.drift.check()).map_err(|m| at(key("drift", &first_word(&m)), &format!("[drift] {m}")))
 }
 
-/// The job file's section of each option that fit's and assign's messages name (as the library spells
-/// it; the command line writes `--n-init` for `n_init`).
+/// The job file's section of each option that fit's and assign's messages name.
 const SECTIONS: &[(&str, &str)] = &[
     ("features", "input"),
     ("categorical", "input"),
@@ -189,31 +188,23 @@ impl Job {
     /// the file and the key's line.
     pub fn place(&self, e: Error) -> Error {
         let msg = e.message().to_string();
-        let mut out = msg.clone();
         let mut first = None;
-        for &(param, section) in SECTIONS {
-            let flag = format!("--{}", param.replace('_', "-"));
-            let key = format!("[{section}] {param}");
-            let mut found = false;
-            out = regex::Regex::new(&format!(r"{}\b(?:[^-]|$)", regex::escape(&flag)))
-                .expect("a literal")
-                .replace_all(&out, |c: &regex::Captures| {
-                    found = true;
-                    c[0].replacen(&flag, &key, 1)
-                })
-                .into_owned();
-            if e.param_name() == Some(param) && out.starts_with(param) {
-                out = format!("[{section}] {out}");
-                found = true;
+        let out = crate::error::name_options(&msg, |option| {
+            match SECTIONS.iter().find(|(o, _)| *o == option) {
+                Some((key, section)) => {
+                    // A key the file leaves at its default has no line: the file alone is named.
+                    first.get_or_insert_with(|| {
+                        key_offset(&self.text, section, key).map(|o| o..o + 1)
+                    });
+                    format!("[{section}] {key}")
+                }
+                // Not a job-file key (`--out`, `--previous`): the command line's name.
+                None => crate::error::flag(option),
             }
-            if found && first.is_none() {
-                // A key the file leaves at its default has no line: the file alone is named.
-                first = Some(key_offset(&self.text, section, param).map(|o| o..o + 1));
-            }
-        }
+        });
         match first {
             Some(span) => e.replace_in_message(&msg, &place(&self.file, &self.text, span, &out)),
-            None => e,
+            None => e.replace_in_message(&msg, &out),
         }
     }
 

@@ -136,7 +136,7 @@ fn lock(runs: &Path) -> Result<File> {
 pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<Night> {
     if !is_date(date) {
         return Err(Error::usage(format!(
-            "--date {date}: give a calendar date as YYYY-MM-DD"
+            "`date` {date}: give a calendar date as YYYY-MM-DD"
         )));
     }
     let c = &job.config;
@@ -149,7 +149,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
         .map(|n| {
             Previous::open(&runs.join(n)).map_err(|e| {
                 e.context(format!(
-                    "the previous night {n} cannot be built on (re-run that night with --date {n})"
+                    "the previous night {n} cannot be built on (re-run that night with `date` {n})"
                 ))
             })
         })
@@ -174,7 +174,7 @@ pub fn run(job: &Job, date: &str, sel: &Selected, log: &dyn Fn(&str)) -> Result<
     .map_err(|e| job.place(e))?;
     complete(&runs, &registry, date, refit).map_err(|e| {
         e.context(format!(
-            "night {date} was published to {} but did not complete: it is not marked complete and later nights will not build on it; fix the cause and re-run --date {date}",
+            "night {date} was published to {} but did not complete: it is not marked complete and later nights will not build on it; fix the cause and re-run `date` {date}",
             out.display()
         ))
     })?;

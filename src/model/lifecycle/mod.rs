@@ -28,7 +28,7 @@ impl Previous {
         let model_path = resolved.join("model.json");
         if !model_path.is_file() {
             return Err(Error::input(format!(
-                "--previous {}: no model.json there; give the output directory of an earlier fit, assign or nightly run",
+                "`previous` {}: no model.json there; give the output directory of an earlier fit, assign or nightly run",
                 dir.display()
             )));
         }
@@ -38,7 +38,7 @@ impl Previous {
         })?;
         if model.reference.is_none() {
             return Err(Error::input(format!(
-                "--previous {}: its model (format version 2) has no drift reference; refit once with this strata",
+                "`previous` {}: its model (format version 2) has no drift reference; refit once with this strata",
                 dir.display()
             )));
         }

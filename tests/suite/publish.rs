@@ -2,14 +2,12 @@
 //! file-size limit, a reader of --out finds one complete set (the previous or the new), and strata never
 //! writes over its input.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -1,13 +1,11 @@
 //! The nightly lifecycle against known truth: six generated nights of the same customers (stable, split,
 //! merge, emerge, feature shift), each fitted with `--previous` the night before.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::common::{json, ok, read_parquet, strata};
 use arrow_array::{Array, Int64Array, StringArray, UInt32Array};
-use common::{json, ok, read_parquet, strata};
 
 const EVENTS: &str = "stable,split,merge,emerge,shift";
 /// Clusters on each night (the generator's truth): 4, then a split (+1), a merge (−1), an emergence (+1).
@@ -15,7 +13,7 @@ const K: [usize; 6] = [4, 4, 5, 4, 5, 5];
 
 fn generate(dir: &Path, night: usize) -> String {
     let out = dir.join(format!("night{night}.parquet"));
-    common::generate_night(&out, 20_000, 6, 4, night, EVENTS);
+    crate::common::generate_night(&out, 20_000, 6, 4, night, EVENTS);
     out.to_str().unwrap().to_string()
 }
 
@@ -74,7 +72,7 @@ fn column<A: Clone + 'static>(b: &arrow_array::RecordBatch, name: &str) -> A {
 /// A numeric column's values as f64.
 fn values(a: &arrow_array::ArrayRef) -> Vec<f64> {
     let b = arrow_array::RecordBatch::try_from_iter([("v", a.clone())]).unwrap();
-    common::col_f64(&b, "v")
+    crate::common::col_f64(&b, "v")
 }
 
 /// The words of `fixed` (flags and their values) followed by `more` (paths and flags naming them).
@@ -261,7 +259,7 @@ fn tree_places_every_customer(dir: &Path, input: &Path) {
             let f = n["feature"].as_str().unwrap();
             let col = cols
                 .entry(f.to_string())
-                .or_insert_with(|| common::col_f64(&data, f));
+                .or_insert_with(|| crate::common::col_f64(&data, f));
             let left = col[i] <= n["threshold"].as_f64().unwrap();
             at = n[if left { "left" } else { "right" }].as_u64().unwrap() as usize;
         }
@@ -299,7 +297,7 @@ fn drift_value(dir: &Path, measure: &str, subject: &str) -> f64 {
     let b = read_parquet(&dir.join("drift.parquet"));
     let s = |n: &str| column::<StringArray>(&b, n);
     let (m, sub) = (s("measure"), s("subject"));
-    let v = common::col_f64(&b, "value");
+    let v = crate::common::col_f64(&b, "value");
     (0..b.num_rows())
         .find(|&i| m.value(i) == measure && sub.value(i) == subject)
         .map(|i| v[i])
@@ -324,7 +322,7 @@ fn numeric_psi_matches_an_independent_computation() {
     let n0 = fit(tmp.path(), 0);
     // Night 1 of a single event: the first feature shifted, nothing else.
     let shifted = tmp.path().join("shifted.parquet");
-    common::generate_night(&shifted, 20_000, 6, 4, 1, "shift");
+    crate::common::generate_night(&shifted, 20_000, 6, 4, 1, "shift");
     let night5 = shifted.to_str().unwrap().to_string();
     let out = tmp.path().join("a5");
     assign_into(&n0, Path::new(&night5), &out, None);
@@ -349,7 +347,7 @@ fn numeric_psi_matches_an_independent_computation() {
         .iter()
         .map(|e| e.as_f64().unwrap())
         .collect();
-    let balance = common::col_f64(&read_parquet(Path::new(&night5)), "balance");
+    let balance = crate::common::col_f64(&read_parquet(Path::new(&night5)), "balance");
     let mut counts = vec![0f64; edges.len() + 1];
     for x in &balance {
         let p = ((x.ln_1p() - center) / scale) as f32;
@@ -369,7 +367,7 @@ fn numeric_psi_matches_an_independent_computation() {
 
 #[test]
 fn categorical_drift_on_real_data() {
-    let Some(mall) = common::shared("mall_customers/Mall_Customers.csv") else {
+    let Some(mall) = crate::common::shared("mall_customers/Mall_Customers.csv") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -493,7 +491,7 @@ fn grow_and_shrink_are_new_and_gone_customers() {
     let mut outs = Vec::new();
     for t in 0..3 {
         let input = tmp.path().join(format!("g{t}.parquet"));
-        common::generate_night(&input, 20_000, 6, 4, t, "grow,shrink");
+        crate::common::generate_night(&input, 20_000, 6, 4, t, "grow,shrink");
         let out = tmp.path().join(format!("g{t}"));
         let prev = (t > 0).then(|| tmp.path().join(format!("g{}", t - 1)));
         fit_into(&input, &out, 4, prev.as_deref(), "--id customer_id");
@@ -543,10 +541,10 @@ fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
     let n0 = fit(tmp.path(), 0);
     // Night 2 rewritten in row groups of 3,000 rows: seven parts streamed by concurrent workers.
     let night2 = generate(tmp.path(), 2);
-    common::rewrite_parquet(Path::new(&night2), Some(3_000), |_| {});
+    crate::common::rewrite_parquet(Path::new(&night2), Some(3_000), |_| {});
     let outputs = |threads: &str| {
         let out = tmp.path().join(format!("t{threads}"));
-        ok(common::strata_env(
+        ok(crate::common::strata_env(
             &[
                 "fit",
                 &night2,
@@ -564,7 +562,7 @@ fn lifecycle_outputs_do_not_depend_on_the_thread_count() {
             &[("RAYON_NUM_THREADS", threads)],
         ));
         let a = tmp.path().join(format!("a{threads}"));
-        ok(common::strata_env(
+        ok(crate::common::strata_env(
             &[
                 "assign",
                 "--model",
@@ -606,7 +604,7 @@ fn a_null_tonight_does_not_stop_a_refit_against_a_strict_model() {
     let tmp = tempfile::tempdir().unwrap();
     let n0 = fit(tmp.path(), 0); // --missing error (the default)
     let night1 = generate(tmp.path(), 1);
-    common::rewrite_parquet(Path::new(&night1), None, |cols| {
+    crate::common::rewrite_parquet(Path::new(&night1), None, |cols| {
         let b = &mut cols.iter_mut().find(|c| c.0 == "balance").unwrap().1;
         let mut v: Vec<Option<f64>> = values(b).into_iter().map(Some).collect();
         v[10] = None;
@@ -656,9 +654,9 @@ fn a_damaged_drift_reference_is_one_clear_error() {
     ));
     assert_eq!(o.status.code(), Some(3));
     assert!(
-        common::stderr(&o).contains("drift reference"),
+        crate::common::stderr(&o).contains("drift reference"),
         "{}",
-        common::stderr(&o)
+        crate::common::stderr(&o)
     );
 }
 
@@ -666,10 +664,10 @@ fn a_damaged_drift_reference_is_one_clear_error() {
 fn unusable_ids_fall_back_to_centroid_matching_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let n0 = fit(tmp.path(), 0);
-    let night_with = |name: &str, edit: &dyn Fn(&mut common::Columns)| {
+    let night_with = |name: &str, edit: &dyn Fn(&mut crate::common::Columns)| {
         let input = tmp.path().join(format!("{name}.parquet"));
-        common::generate_night(&input, 20_000, 6, 4, 1, EVENTS);
-        common::rewrite_parquet(&input, None, edit);
+        crate::common::generate_night(&input, 20_000, 6, 4, 1, EVENTS);
+        crate::common::rewrite_parquet(&input, None, edit);
         let out = tmp.path().join(name);
         fit_into(&input, &out, 4, Some(&n0), "--id customer_id");
         let s = json(&out.join("summary.json"));

@@ -1,13 +1,11 @@
 //! Faithful numbers: profiles from the original values, directions from the space the clustering used,
 //! values f32 cannot carry prepared in f64, overflow an error.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use common::*;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -1,14 +1,12 @@
 //! `strata nightly`: policies, the `current` pointer, idempotent re-runs, a kill -9 mid-night, and job
 //! file errors that name the line.
 
-mod common;
-
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{json, ok, read_parquet, stderr, strata};
+use crate::common::{json, ok, read_parquet, stderr, strata};
 
 const JOB: &str = r#"
 [input]
@@ -34,7 +32,7 @@ device = "cpu"
 /// Night `t` of stable, shift, stable into in/2026-11-2t.parquet.
 fn night(dir: &Path, t: usize, rows: usize) {
     let out = dir.join(format!("in/2026-11-2{t}.parquet"));
-    common::generate_night(&out, rows, 6, 4, t, "stable,shift,stable");
+    crate::common::generate_night(&out, rows, 6, 4, t, "stable,shift,stable");
 }
 
 /// `strata nightly` on the job file `job` for `date`.
@@ -322,7 +320,7 @@ fn refits_with_a_categorical_feature_start_cold_instead_of_failing() {
     for t in 0..2 {
         night(dir, t, 5_000);
         let path = dir.join(format!("in/2026-11-2{t}.parquet"));
-        common::rewrite_parquet(&path, None, |cols| {
+        crate::common::rewrite_parquet(&path, None, |cols| {
             let regions = ["north", "south", "east"];
             let region = (0..cols[0].1.len()).map(|i| regions[i % 3]);
             let region = arrow_array::StringArray::from_iter_values(region);

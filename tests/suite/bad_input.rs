@@ -1,12 +1,10 @@
 //! Bad input: every case gives one clear line on stderr, a non-zero exit code, and leaves --out untouched.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::{Float64Array, Int64Array, StringArray};
-use common::*;
 
 struct Case {
     dir: tempfile::TempDir,
@@ -193,7 +191,7 @@ fn nulls_nan_and_inf() {
 fn bad_k() {
     let c = Case::new();
     let good = c.good();
-    c.fails(&[s(&good), "--k", "0"], 2, "k must be at least 1 (--k)");
+    c.fails(&[s(&good), "--k", "0"], 2, "--k must be at least 1");
     let p = c.path("dups.csv");
     std::fs::write(&p, "x,y\n1,2\n1,2\n3,4\n1,2\n3,4\n").unwrap();
     c.fails(&[s(&p), "--k", "3"], 3, "number of distinct rows (2)");

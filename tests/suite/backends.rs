@@ -2,52 +2,16 @@
 //! cases, checked against an independent brute-force computation in f64 and against each other.
 //! With no GPU adapter the GPU cases say so loudly, and fail when STRATA_REQUIRE_GPU=1.
 
-mod common;
+use crate::common::{backends, gpu};
 
 use std::path::PathBuf;
 
 use strata::compute::kernel::Isa;
 use strata::compute::select::Selected;
-use strata::compute::{Assignment, Backend, CpuBackend, Dataset, GpuBackend, GpuOptions, Stats};
+use strata::compute::{Assignment, Backend, CpuBackend, Dataset, GpuOptions, Stats};
 use strata::jobs::fit::{FitOptions, InitChoice, OutputSpec};
 use strata::kmeans::{self, Init, KMeans};
 use strata::prep::Scaling;
-
-fn gpu(opts: GpuOptions) -> Option<GpuBackend> {
-    match GpuBackend::open(GpuOptions {
-        allow_software: true,
-        ..opts
-    }) {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("STRATA_REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!(
-                "SKIPPING GPU cases: {e} (install mesa-vulkan-drivers, or set STRATA_REQUIRE_GPU=1 to fail)"
-            );
-            None
-        }
-    }
-}
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::default())];
-    if matches!(Isa::detect(), Isa::Avx512(_)) {
-        // The AVX2 kernels, which every x86-64 CPU without AVX-512 runs.
-        v.push(Box::new(CpuBackend::new(
-            Isa::avx2().expect("AVX-512 implies AVX2"),
-        )));
-    }
-    if Isa::detect() != Isa::Portable {
-        // The portable kernels (what a CPU without AVX2+FMA runs) against the same expectations.
-        v.push(Box::new(CpuBackend::new(Isa::Portable)));
-    }
-    if let Some(g) = gpu(GpuOptions::default()) {
-        v.push(Box::new(g));
-    }
-    v
-}
 
 /// Deterministic pseudo-random data: `k_true` blobs plus noise.
 fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
@@ -801,8 +765,8 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
 #[test]
 fn real_data_references_on_every_backend() {
     let (Some(alllife), Some(mall)) = (
-        common::shared("alllife/credit_card_customer_data.csv"),
-        common::shared("mall_customers/Mall_Customers.csv"),
+        crate::common::shared("alllife/credit_card_customer_data.csv"),
+        crate::common::shared("mall_customers/Mall_Customers.csv"),
     ) else {
         return;
     };
@@ -812,7 +776,7 @@ fn real_data_references_on_every_backend() {
         let o = fit_opts(
             alllife.clone(),
             3,
-            common::ALLLIFE_FEATURES,
+            crate::common::ALLLIFE_FEATURES,
             Scaling::Zscore,
             dir.path().join("a"),
         );

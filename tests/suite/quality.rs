@@ -1,8 +1,6 @@
 //! Quality indices against scikit-learn's, on the same labels and rows of real data (the fixture and the
 //! script that wrote it are in tests/fixtures/).
 
-mod common;
-
 use std::path::Path;
 
 use strata::data::{LoadSpec, Missing, Source, load};
@@ -18,11 +16,11 @@ fn close(what: &str, k: u64, got: f64, want: f64) {
 
 #[test]
 fn indices_match_scikit_learn_on_alllife() {
-    let Some(csv) = common::shared("alllife/credit_card_customer_data.csv") else {
+    let Some(csv) = crate::common::shared("alllife/credit_card_customer_data.csv") else {
         return;
     };
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alllife_quality.json");
-    let fixture = common::json(&fixture);
+    let fixture = crate::common::json(&fixture);
     let features: Vec<String> = (fixture["features"].as_array().unwrap().iter())
         .map(|f| f.as_str().unwrap().to_string())
         .collect();
@@ -72,31 +70,31 @@ fn indices_match_scikit_learn_on_alllife() {
 
 #[test]
 fn sweep_recommends_the_published_k_on_alllife() {
-    let Some(csv) = common::shared("alllife/credit_card_customer_data.csv") else {
+    let Some(csv) = crate::common::shared("alllife/credit_card_customer_data.csv") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
-    let fixture = common::json(
+    let fixture = crate::common::json(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alllife_quality.json"),
     );
-    common::ok(common::strata(&[
+    crate::common::ok(crate::common::strata(&[
         "sweep",
         csv.to_str().unwrap(),
         "--k",
         "2..6",
         "--features",
-        common::ALLLIFE_FEATURES,
+        crate::common::ALLLIFE_FEATURES,
         "--device",
         "cpu",
         "--out",
         out.to_str().unwrap(),
     ]));
-    let s = common::json(&out.join("sweep.json"));
+    let s = crate::common::json(&out.join("sweep.json"));
     // The published segmentation of this data has three segments; every criterion agrees here.
     assert_eq!(s["recommendation"]["k"], 3, "{}", s["recommendation"]);
     assert_eq!(s["elbow"], 3);
-    let b = common::read_parquet(&out.join("sweep.parquet"));
+    let b = crate::common::read_parquet(&out.join("sweep.parquet"));
     assert_eq!(b.num_rows(), 5);
     // At k = 3 strata and scikit-learn find the same segments: the same silhouette and indices.
     let sk = &fixture["cases"][1];

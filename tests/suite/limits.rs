@@ -1,13 +1,11 @@
 //! No aborts, no hangs, a quiet console: sizes from metadata are checked, non-regular inputs are refused,
 //! and stderr carries only strata's own lines.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

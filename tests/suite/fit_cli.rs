@@ -1,12 +1,10 @@
 //! End-to-end `strata fit` through the binary: published results on real data, output schemas,
 //! determinism across thread counts, missing-value modes, sample weights and given initial centroids.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::{Array, Float64Array, Int64Array, StringArray};
-use common::*;
 
 #[test]
 fn alllife_reproduces_published_partition() {
@@ -129,7 +127,7 @@ fn mall_reproduces_reference_with_text_ids_and_odd_names() {
 }
 
 fn generate(path: &std::path::Path, rows: usize, features: usize, clusters: usize) {
-    common::generate(path, rows, features, clusters, 7, &[]);
+    crate::common::generate(path, rows, features, clusters, 7, &[]);
 }
 
 #[test]

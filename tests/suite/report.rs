@@ -3,12 +3,10 @@
 //! browser did not lay out, on a missing section or on anything the page would fetch from elsewhere.
 //! Without Chromium it skips loudly, unless STRATA_REQUIRE_CHROMIUM=1 (CI) makes that a failure.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{generate_night, ok, stderr, strata};
+use crate::common::{generate_night, ok, stderr, strata};
 
 /// The Chromium binary, or None (with a loud message) when absent and not required.
 fn chromium() -> Option<PathBuf> {

@@ -7,16 +7,14 @@
 //! The bits are the AVX2 and AVX-512 kernels' (they agree, at any thread count); the portable kernel, for
 //! CPUs without AVX2, rounds differently and does not match this fixture.
 //!
-//! `STRATA_BLESS=1 cargo test --release --test golden` rewrites the fixture: only for a change of the outputs
+//! `STRATA_BLESS=1 cargo test --release --test suite golden` rewrites the fixture: only for a change of the outputs
 //! that a commit explains.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden.json");

@@ -1,18 +1,16 @@
 //! Nothing silent, whatever the input's dialect: missing-value tokens, mostly-numeric text, dictionary
 //! numbers, duplicate names and ids, columns left out with their reasons; delimiters, .tsv, .txt, gzip.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, BooleanArray, Date32Array, DictionaryArray, Float64Array, Int8Array, Int64Array,
     ListArray, StringArray,
 };
-use common::*;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

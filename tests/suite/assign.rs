@@ -2,18 +2,14 @@
 //! on every backend), against a brute-force nearest centroid computed here in f64 from model.json, and
 //! for clear errors on damaged models and mismatching inputs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
-use common::*;
-use strata::compute::kernel::Isa;
 use strata::compute::select::Selected;
-use strata::compute::{Backend, CpuBackend, GpuBackend, GpuOptions};
 use strata::data::Missing;
 use strata::jobs::assign::{self, AssignOptions};
 use strata::jobs::fit::{self, FitOptions, InitChoice, KMeansSpec, OutputSpec};
@@ -32,24 +28,6 @@ fn generate(path: &Path, rows: usize, seed: u64) {
         "--out",
         path.to_str().unwrap(),
     ]));
-}
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::default())];
-    if Isa::detect() != Isa::Portable {
-        v.push(Box::new(CpuBackend::new(Isa::Portable)));
-    }
-    match GpuBackend::open(GpuOptions {
-        allow_software: true,
-        ..Default::default()
-    }) {
-        Ok(g) => v.push(Box::new(g)),
-        Err(e) if std::env::var("STRATA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("STRATA_REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => eprintln!("SKIPPING GPU case: {e}"),
-    }
-    v
 }
 
 fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions {
