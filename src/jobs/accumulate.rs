@@ -1,5 +1,6 @@
 //! Streamed passes as accumulators (DataFusion's `Accumulator`: update, merge, evaluate). What a pass over
-//! prepared batches and their nearest segments computes — segment counts, the drift tally — is updated per
+//! prepared batches and their nearest segments computes — segment counts, the drift tally, the overlap
+//! with another night, the migration's keys, the rows an assign profiles — is updated per
 //! batch on a worker, and the partials are merged by the pass in input order, so the result does not depend
 //! on the thread count: the determinism guarantee lives in the pass (`scan`). A partial crosses a process
 //! boundary as bytes ([`to_bytes`], [`from_bytes`]), so that partitions computed elsewhere (another machine,
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::compute::Nearest;
 use crate::error::{Error, Result};
 use crate::model::lifecycle::drift;
+use crate::model::lifecycle::migration::{KeyKind, Keyed};
 use crate::pipeline::PreparedBatch;
 
 /// What one streamed pass computes.
@@ -18,7 +20,7 @@ pub trait Accumulator: Send + Sized {
     /// An empty partial of the same shape (the same model, the same k).
     fn fresh(&self) -> Self;
     /// Adds one prepared batch and its rows' nearest segments.
-    fn update(&mut self, batch: &PreparedBatch, near: &Nearest);
+    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) -> Result<()>;
     /// Adds a partial of rows that come after this one's in the input.
     fn merge(&mut self, later: Self);
 }
@@ -37,7 +39,9 @@ pub fn from_bytes<A: DeserializeOwned>(bytes: &[u8]) -> Result<A> {
 /// Nothing to compute beside the pass's own counts.
 impl Accumulator for () {
     fn fresh(&self) {}
-    fn update(&mut self, _: &PreparedBatch, _: &Nearest) {}
+    fn update(&mut self, _: &PreparedBatch, _: &Nearest) -> Result<()> {
+        Ok(())
+    }
     fn merge(&mut self, _: ()) {}
 }
 
@@ -46,9 +50,10 @@ impl<A: Accumulator> Accumulator for Option<A> {
     fn fresh(&self) -> Self {
         self.as_ref().map(A::fresh)
     }
-    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) {
-        if let Some(a) = self {
-            a.update(batch, near);
+    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) -> Result<()> {
+        match self {
+            Some(a) => a.update(batch, near),
+            None => Ok(()),
         }
     }
     fn merge(&mut self, later: Self) {
@@ -63,9 +68,9 @@ impl<A: Accumulator, B: Accumulator> Accumulator for (A, B) {
     fn fresh(&self) -> Self {
         (self.0.fresh(), self.1.fresh())
     }
-    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) {
-        self.0.update(batch, near);
-        self.1.update(batch, near);
+    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) -> Result<()> {
+        self.0.update(batch, near)?;
+        self.1.update(batch, near)
     }
     fn merge(&mut self, later: Self) {
         self.0.merge(later.0);
@@ -92,12 +97,89 @@ impl Accumulator for DriftPass<'_, '_> {
     fn fresh(&self) -> Self {
         DriftPass::new(self.check)
     }
-    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) {
+    fn update(&mut self, batch: &PreparedBatch, near: &Nearest) -> Result<()> {
         let t = self.check.tally(&batch.x, &near.labels, &near.dist2);
         self.tally.merge(&t);
+        Ok(())
     }
     fn merge(&mut self, later: Self) {
         self.tally.merge(&later.tally);
+    }
+}
+
+/// Tonight's (customer id, segment id) pairs, to join with last night's (the migration); `segment_ids`
+/// are the model's, in its segment order. Rows without a segment are left out; ids that are null counted.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct KeysPass<'s> {
+    #[serde(skip)]
+    segment_ids: &'s [u32],
+    pub keyed: Keyed,
+    pub nulls: usize,
+}
+
+impl<'s> KeysPass<'s> {
+    pub fn new(kind: KeyKind, segment_ids: &'s [u32]) -> Self {
+        KeysPass {
+            segment_ids,
+            keyed: Keyed::new(kind),
+            nulls: 0,
+        }
+    }
+}
+
+impl Accumulator for KeysPass<'_> {
+    fn fresh(&self) -> Self {
+        KeysPass::new(self.keyed.kind(), self.segment_ids)
+    }
+    fn update(&mut self, b: &PreparedBatch, near: &Nearest) -> Result<()> {
+        let Some(ids) = &b.ids else { return Ok(()) };
+        let ids_of = |i: &usize| self.segment_ids[near.labels[*i] as usize];
+        let segments = b.rows.iter().map(|r| r.as_ref().map(ids_of));
+        self.nulls += self.keyed.extend(ids, segments)?;
+        Ok(())
+    }
+    fn merge(&mut self, later: Self) {
+        self.keyed.append(later.keyed);
+        self.nulls += later.nulls;
+    }
+}
+
+/// The assigned rows themselves, in original units and prepared, with their segment (index): what an
+/// assign's profiles are computed from (quartiles need every value). Its first partial may hold the room
+/// reserved for the whole input ([`RowsPass::reserved`]); `fresh` ones start empty.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct RowsPass {
+    pub raw: Vec<f64>,
+    pub x: Vec<f32>,
+    pub labels: Vec<u32>,
+}
+
+impl RowsPass {
+    /// Room for `n` rows of `raw_d` original and `d` prepared values, or None when this machine cannot
+    /// allocate it (an error to report, not an abort).
+    pub fn reserved(n: usize, raw_d: usize, d: usize) -> Option<RowsPass> {
+        let mut r = RowsPass::default();
+        let fits = r.raw.try_reserve_exact(n * raw_d).is_ok()
+            && r.x.try_reserve_exact(n * d).is_ok()
+            && r.labels.try_reserve_exact(n).is_ok();
+        fits.then_some(r)
+    }
+}
+
+impl Accumulator for RowsPass {
+    fn fresh(&self) -> Self {
+        RowsPass::default()
+    }
+    fn update(&mut self, b: &PreparedBatch, near: &Nearest) -> Result<()> {
+        self.raw.extend_from_slice(&b.raw);
+        self.x.extend_from_slice(&b.x);
+        self.labels.extend_from_slice(&near.labels);
+        Ok(())
+    }
+    fn merge(&mut self, later: Self) {
+        self.raw.extend(later.raw);
+        self.x.extend(later.x);
+        self.labels.extend(later.labels);
     }
 }
 
@@ -109,8 +191,15 @@ mod tests {
     /// A batch of `n` rows (every third dropped) whose nearest segments cycle over 3, with distances in
     /// quarters (their f64 sums are exact in any order, so only the plumbing is under test).
     fn batch(first: usize, n: usize) -> (PreparedBatch, Nearest) {
-        let rows: Vec<Option<usize>> = (0..n).map(|i| (i % 3 != 0).then_some(i)).collect();
-        let kept = rows.iter().flatten().count();
+        let mut kept = 0;
+        let rows: Vec<Option<usize>> = (0..n)
+            .map(|i| {
+                (i % 3 != 0).then(|| {
+                    kept += 1;
+                    kept - 1
+                })
+            })
+            .collect();
         let b = PreparedBatch {
             first_row: first,
             ids: None,
@@ -144,7 +233,7 @@ mod tests {
         let mut whole = empty.fresh();
         for (b, near) in &batches {
             let mut p = empty.fresh();
-            p.update(b, near);
+            p.update(b, near).unwrap();
             whole.merge(p);
         }
         assert_eq!(whole.rows, 34);
@@ -153,7 +242,7 @@ mod tests {
         let part = |bs: &[(PreparedBatch, Nearest)]| {
             let mut p = empty.fresh();
             for (b, near) in bs {
-                p.update(b, near);
+                p.update(b, near).unwrap();
             }
             to_bytes(&p)
         };
@@ -162,5 +251,61 @@ mod tests {
         merged.merge(from_bytes(&b).unwrap());
         assert_eq!(merged, whole);
         assert!(from_bytes::<Counts>(&a[..a.len() / 2]).is_err());
+    }
+
+    /// The migration's keys and an assign's rows: partitions carried as bytes merge into the pass's result
+    /// (rows in input order; ids of dropped rows left out; null ids counted).
+    #[test]
+    fn keys_and_rows_partitions_merge_in_order() {
+        let segment_ids = [10u32, 11, 12];
+        let batches: Vec<_> = [(0, 6), (6, 9), (15, 4)]
+            .iter()
+            .map(|&(f, n)| {
+                let (mut b, near) = batch(f, n);
+                let ids = (f..f + n).map(|i| (i != 7).then_some(100 + i as i64));
+                b.ids = Some(std::sync::Arc::new(arrow_array::Int64Array::from_iter(ids)));
+                b.x = (0..near.labels.len()).map(|i| (f + i) as f32).collect();
+                b.raw = b.x.iter().map(|&v| v as f64).collect();
+                (b, near)
+            })
+            .collect();
+        let pass = (
+            KeysPass::new(KeyKind::Int, &segment_ids),
+            RowsPass::default(),
+        );
+        let mut whole = pass.fresh();
+        for (b, near) in &batches {
+            let mut p = pass.fresh();
+            p.update(b, near).unwrap();
+            whole.merge(p);
+        }
+        let Keyed::Int(pairs) = &whole.0.keyed else {
+            panic!("integer ids")
+        };
+        // Row 7 (batch 2) has a null id and is kept in batch 2 (7 - 6 = 1, not a multiple of 3).
+        assert_eq!(whole.0.nulls, 1);
+        assert_eq!(pairs.len(), whole.1.labels.len() - 1);
+        assert_eq!(pairs[0], (101, segment_ids[near_label(&batches[0].1, 0)]));
+        let part = |bs: &[(PreparedBatch, Nearest)]| {
+            let mut p = pass.fresh();
+            for (b, near) in bs {
+                p.update(b, near).unwrap();
+            }
+            (to_bytes(&p.0), to_bytes(&p.1))
+        };
+        let ((ka, ra), (kb, rb)) = (part(&batches[..1]), part(&batches[1..]));
+        let mut keys: KeysPass = from_bytes(&ka).unwrap();
+        keys.merge(from_bytes(&kb).unwrap());
+        let mut rows: RowsPass = from_bytes(&ra).unwrap();
+        rows.merge(from_bytes(&rb).unwrap());
+        assert_eq!(to_bytes(&keys), to_bytes(&whole.0));
+        assert_eq!(
+            (rows.x, rows.labels),
+            (whole.1.x.clone(), whole.1.labels.clone())
+        );
+    }
+
+    fn near_label(near: &Nearest, i: usize) -> usize {
+        near.labels[i] as usize
     }
 }

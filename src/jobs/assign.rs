@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::accumulate::DriftPass;
+use super::accumulate::{DriftPass, KeysPass, RowsPass};
 use super::lineage::previous_keys;
 use super::missing_counts;
 use super::options::{Checked, LifecycleOptions, OutputSpec};
@@ -67,7 +67,7 @@ struct Scanned {
     /// Tonight's (id, segment id) pairs, when migrating.
     keyed: Option<(Keyed, usize)>,
     /// With `profiles`: the assigned rows in original units and prepared, and their segment (index).
-    rows: Option<(Vec<f64>, Vec<f32>, Vec<u32>)>,
+    rows: Option<RowsPass>,
 }
 
 /// Runs the job. Nothing appears in `opts.output.out` unless every output was written.
@@ -257,7 +257,7 @@ fn write_segments(
     staging: &mut OutputSet,
     model: &Model,
     counts: &Counts,
-    rows: Option<(Vec<f64>, Vec<f32>, Vec<u32>)>,
+    rows: Option<RowsPass>,
 ) -> Result<()> {
     let prep = &model.preparation;
     let (k, d) = (model.k(), model.prepared_d());
@@ -273,7 +273,7 @@ fn write_segments(
         })
         .collect();
     output::write_segments(staging.path("segments.parquet"), &segments, model, false)?;
-    let Some((raw, x, labels)) = rows else {
+    let Some(RowsPass { raw, x, labels }) = rows else {
         return Ok(());
     };
     let n = labels.len();
@@ -330,24 +330,19 @@ fn summary(
 
 /// Room for the whole input's rows (original units, prepared, labels), reserved once from the row count;
 /// an input this machine cannot hold is an error, not an abort.
-fn reserve_rows(n: usize, model: &Model) -> Result<(Vec<f64>, Vec<f32>, Vec<u32>)> {
+fn reserve_rows(n: usize, model: &Model) -> Result<RowsPass> {
     let (raw_d, d) = (model.preparation.columns.len(), model.prepared_d());
-    let mut r = (Vec::new(), Vec::new(), Vec::new());
-    let bytes = n as f64 * (8 * raw_d + 4 * d + 4) as f64;
-    let fits = r.0.try_reserve_exact(n * raw_d).is_ok()
-        && r.1.try_reserve_exact(n * d).is_ok()
-        && r.2.try_reserve_exact(n).is_ok();
-    if !fits {
-        return Err(Error::input(format!(
+    RowsPass::reserved(n, raw_d, d).ok_or_else(|| {
+        let bytes = n as f64 * (8 * raw_d + 4 * d + 4) as f64;
+        Error::input(format!(
             "`profiles` holds the input in memory: {n} rows need {}, more than this machine can allocate; assign without `profiles`",
             human_bytes(bytes)
-        )));
-    }
-    Ok(r)
+        ))
+    })
 }
 
 /// Streams the input through the model on `backend` into labels.parquet at `path`; collects tonight's
-/// (id, segment id) pairs when `keys` says how.
+/// (id, segment id) pairs when `keys` says how, and the rows themselves with `keep_rows`.
 fn stream(
     source: &Source,
     cols: &Columns,
@@ -361,65 +356,29 @@ fn stream(
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
     let check = drift::Check::new(model);
-    let mut keyed = keys.map(|k| (Keyed::new(k), 0));
-    let mut rows = if keep_rows {
-        Some(reserve_rows(source.rows(), model)?)
-    } else {
-        None
+    let rows = match keep_rows {
+        true => Some(reserve_rows(source.rows(), model)?),
+        false => None,
     };
-    let (counts, drift) = scan(
+    let keyed = keys.map(|k| KeysPass::new(k, &segment_ids));
+    let passes = (check.as_ref().map(DriftPass::new), (keyed, rows));
+    let (counts, (drift, (keyed, rows))) = scan(
         (source, cols),
         model,
         model.missing,
         backend,
-        check.as_ref().map(DriftPass::new),
+        passes,
         |b, near| {
-            let batch = labels_batch(
-                &schema,
-                b.first_row,
-                b.ids.as_ref(),
-                &b.rows,
-                near,
-                &segment_ids,
-            )?;
-            let pairs = match (keys, &b.ids) {
-                (Some(kind), Some(ids)) => {
-                    let mut k = Keyed::new(kind);
-                    let segs = b
-                        .rows
-                        .iter()
-                        .map(|r| r.map(|i| segment_ids[near.labels[i] as usize]));
-                    let nulls = k.extend(ids, segs)?;
-                    Some((k, nulls))
-                }
-                _ => None,
-            };
-            // The batch's rows move on to the profiles (the pass has tallied them already).
-            let kept = keep_rows.then(|| {
-                let (raw, x) = (std::mem::take(&mut b.raw), std::mem::take(&mut b.x));
-                (raw, x, near.labels.clone())
-            });
-            Ok((batch, pairs, kept))
+            let ids = b.ids.as_ref();
+            labels_batch(&schema, b.first_row, ids, &b.rows, near, &segment_ids)
         },
-        |(batch, pairs, kept)| {
-            sink.write(&batch)?;
-            if let (Some(all), Some((p, nulls))) = (keyed.as_mut(), pairs) {
-                all.0.append(p);
-                all.1 += nulls;
-            }
-            if let (Some(all), Some(k)) = (rows.as_mut(), kept) {
-                all.0.extend(k.0);
-                all.1.extend(k.1);
-                all.2.extend(k.2);
-            }
-            Ok(())
-        },
+        |batch| sink.write(&batch),
     )?;
     sink.finish()?;
     Ok(Scanned {
         counts,
         drift: drift.map(|p| p.tally).unwrap_or_default(),
-        keyed,
+        keyed: keyed.map(|k| (k.keyed, k.nulls)),
         rows,
     })
 }

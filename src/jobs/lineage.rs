@@ -171,7 +171,11 @@ impl Accumulator for Overlap<'_> {
     fn fresh(&self) -> Self {
         Overlap::new(self.tonight, self.shape)
     }
-    fn update(&mut self, b: &crate::pipeline::PreparedBatch, near: &crate::compute::Nearest) {
+    fn update(
+        &mut self,
+        b: &crate::pipeline::PreparedBatch,
+        near: &crate::compute::Nearest,
+    ) -> Result<()> {
         let (_, nk, pd) = self.shape;
         for (r, i) in b.rows.iter().enumerate() {
             let (Some(i), Some(&n)) = (i, self.tonight.get(b.first_row + r)) else {
@@ -188,6 +192,7 @@ impl Accumulator for Overlap<'_> {
                 .for_each(|(s, &v)| *s += v as f64);
             self.counts[n] += 1;
         }
+        Ok(())
     }
     fn merge(&mut self, o: Self) {
         self.overlap

@@ -36,7 +36,7 @@ impl Accumulator for Counts {
             ..Default::default()
         }
     }
-    fn update(&mut self, b: &PreparedBatch, near: &Nearest) {
+    fn update(&mut self, b: &PreparedBatch, near: &Nearest) -> Result<()> {
         self.rows += b.rows.len();
         self.dropped += b.rows.iter().filter(|r| r.is_none()).count();
         self.imputed += b.imputed;
@@ -50,6 +50,7 @@ impl Accumulator for Counts {
             self.per_segment[l as usize] += 1;
             self.sse[l as usize] += d2 as f64;
         }
+        Ok(())
     }
     fn merge(&mut self, o: Counts) {
         self.rows += o.rows;
@@ -101,9 +102,9 @@ pub fn measuring(missing: Missing) -> Missing {
 
 /// Streams `source` through `model` (rows with missing values handled per `missing`) on `backend`: every
 /// batch prepared, assigned to its nearest segment, counted ([`Counts`]) and added to a fresh partial of
-/// `acc`; the partials are merged in input order (the same result at any thread count). `map` runs on
-/// worker threads with each prepared batch (already accumulated: it may take the batch's vectors) and its
-/// nearest segments; `sink` receives its results in input order.
+/// `acc`; the partials are merged into `acc` in input order (the same result at any thread count). `map`
+/// runs on worker threads with each prepared batch (already accumulated: it may take the batch's vectors)
+/// and its nearest segments; `sink` receives its results in input order.
 pub fn scan<T: Send, A: Accumulator + Sync>(
     (source, cols): (&Source, &Columns),
     model: &Model,
@@ -115,6 +116,7 @@ pub fn scan<T: Send, A: Accumulator + Sync>(
 ) -> Result<(Counts, A)> {
     let (k, d) = (model.k(), model.prepared_d());
     let centroids = model.centroids();
+    let template = acc.fresh();
     // One batch on the device at a time; decoding and preparing run on all workers.
     let device = Mutex::new(());
     let empty = Counts {
@@ -133,13 +135,14 @@ pub fn scan<T: Send, A: Accumulator + Sync>(
                 .load(Dataset::new(&b.x, d, None))?
                 .nearest(&centroids, k)?
         };
-        let (mut c, mut a) = (empty.fresh(), acc.fresh());
-        c.update(&b, &near);
-        a.update(&b, &near);
+        let (mut c, mut a) = (empty.fresh(), template.fresh());
+        c.update(&b, &near)?;
+        a.update(&b, &near)?;
         Ok((map(&mut b, &near)?, c, a))
     };
     let workers = rayon::current_num_threads();
-    let (mut counts, mut all) = (empty.fresh(), acc.fresh());
+    // `acc` is the running total (it may hold reserved room); batches start from fresh partials.
+    let (mut counts, mut all) = (empty.fresh(), acc);
     stream_prepared(
         source,
         cols,

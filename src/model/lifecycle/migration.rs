@@ -65,7 +65,7 @@ fn int_ids(ids: &ArrayRef) -> std::result::Result<Vec<Option<i64>>, arrow_schema
 }
 
 /// One night's customers: (id key, segment id) pairs, in any order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Keyed {
     Int(Vec<(i64, u32)>),
     Text(Vec<([u64; 2], u32)>),
