@@ -21,8 +21,17 @@
 //! ```
 //!
 //! The data path is one straight line: [`data::Source`] batches → [`data::FeatureMatrix`] →
-//! [`prep::FittedPrep`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics →
-//! [`profile`] → [`output`] writers. [`jobs`] run that line; the `strata` binary's CLI is a thin layer over them.
+//! [`prep::FittedPrep`] → [`kmeans::fit`] on a [`compute::Backend`] → labels + statistics → profiles →
+//! [`output`] writers. [`jobs`] run that line; the `strata` binary's CLI is a thin layer over them.
+//!
+//! The public API: the option sections of the jobs ([`jobs::options`]: `InputSpec`, `PrepSpec`,
+//! `KMeansSpec`, `LifecycleOptions`, `OutputSpec`, each `Default` and deserializable) and the jobs that take
+//! them once checked ([`jobs::fit`], [`jobs::assign`], [`jobs::sweep`], [`jobs::nightly`]); the k-means
+//! parameters ([`KMeans::params`]) and their fit on ndarray arrays; [`Model`] (read, write, assign); the
+//! compute backends ([`compute`]); the output documents' types ([`output::schema`]); one [`Error`] whose
+//! messages name options in the library's spelling ([`error::OPTIONS`]). The preparation pipeline, the
+//! profiles, the explanations and the quantile sketches are internal. The binary's own tools (`bench`,
+//! `generate`, `report`, `progress`) are public for it.
 
 #![deny(unsafe_code)]
 
@@ -57,17 +66,17 @@ pub mod bench;
 pub mod compute;
 pub mod data;
 pub mod error;
-pub mod explain;
+pub(crate) mod explain;
 pub mod generate;
 pub mod jobs;
 pub mod kmeans;
 pub mod model;
 pub mod output;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod prep;
-pub mod profile;
+pub(crate) mod profile;
 pub mod progress;
-pub mod quantile;
+pub(crate) mod quantile;
 pub mod report;
 
 pub use error::{Error, Kind, Result};

@@ -6,11 +6,10 @@ use super::{DeviceArgs, LifecycleArgs, TextArgs, one_of};
 use strata::data::Missing;
 use strata::error::Result;
 use strata::jobs::fit::{FitOptions, FitOutcome};
+use strata::jobs::options::PrepSpec;
 use strata::jobs::options::{InitChoice, InputSpec, KMeansSpec, Method};
 use strata::kmeans::params;
-use strata::pipeline::PrepSpec;
 use strata::prep::Scaling;
-use strata::profile;
 
 /// What to read and how to prepare it (shared by fit and sweep).
 #[derive(Debug, Clone, clap::Args)]
@@ -185,7 +184,7 @@ fn print_summary(opts: &FitOptions, o: &FitOutcome) {
     let w = &o.written;
     for (i, (seg, e)) in w.segments.iter().zip(&w.explanation.segments).enumerate() {
         let mut traits: Vec<String> = (e.features.iter())
-            .filter(|f| f.effect.abs() >= profile::DESCRIBE_MIN_Z)
+            .filter(|f| f.effect.abs() >= strata::jobs::fit::DESCRIBE_MIN_Z)
             .take(3)
             .map(|f| match &f.category {
                 Some(c) => format!(

@@ -27,7 +27,8 @@ pub use crate::output::schema::{Summary, WardSummary};
 use crate::output::{self, SegmentRow};
 use crate::pipeline::{self, Prepared};
 use crate::prep::FittedPrep;
-use crate::profile::{self, FeatureProfile};
+use crate::profile;
+pub use crate::profile::{DESCRIBE_MIN_Z, FeatureProfile};
 use crate::progress::Progress;
 
 /// Everything `strata fit` needs: the option sections, each with its defaults (and deserializable, each

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::explain::Explanation;
+
 use crate::data::load::LeftOut;
 use crate::kmeans::RestartReport;
 use crate::kmeans::sweep::{Point, Recommendation};

@@ -122,7 +122,7 @@ fn check_schema(key: &str, v: &Value) {
         "summary.json" if assign_night => back::<AssignSummary>(key, v, schema::SUMMARY),
         "summary.json" => back::<Summary>(key, v, schema::SUMMARY),
         "sweep.json" => back::<SweepSummary>(key, v, schema::SWEEP),
-        "explain.json" => back::<strata::explain::Explanation>(key, v, schema::EXPLAIN),
+        "explain.json" => back::<schema::Explanation>(key, v, schema::EXPLAIN),
         "dendrogram.json" => back::<schema::Dendrogram>(key, v, schema::DENDROGRAM),
         other => panic!("{key}: no schema for {other}"),
     }
