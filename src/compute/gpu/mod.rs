@@ -7,6 +7,7 @@
 
 mod context;
 mod floor;
+mod plan;
 
 pub use context::{AdapterReport, GpuContext, list};
 
@@ -14,17 +15,11 @@ use wgpu::util::DeviceExt;
 
 use super::{Assignment, Backend, Dataset, Nearest, Resident, Stats};
 use crate::error::{Error, Result};
+use plan::{
+    Limits, PARTIAL_BUDGET, WG, gamma_up, gemm_centroids, gemm_centroids_len, gemm_dp, gemm_kp,
+    shader, wgsl_f32,
+};
 
-const WG: usize = 256;
-/// Above this many centroids the step runs in the GEMM form (`shaders/gemm.wgsl`) where the adapter's
-/// workgroup memory holds its tiles; the same cut as the CPU kernels', not tuned on a GPU.
-const GEMM_ABOVE: usize = 32;
-/// The GEMM kernel's row tile, centroid tile and feature slice (the constants TR, TC, TD of gemm.wgsl).
-const GEMM_TR: usize = 64;
-const GEMM_TC: usize = 64;
-const GEMM_TD: usize = 8;
-/// Bytes of per-workgroup partial sums held at once (bounds GPU memory at large k·d).
-const PARTIAL_BUDGET: u64 = 64 << 20;
 /// Upload granularity: bounds wgpu's staging memory while the data goes up.
 const UPLOAD_PIECE: usize = 64 << 20;
 
@@ -77,88 +72,6 @@ impl Backend for GpuBackend {
 const DISTANCE: &str = include_str!("../../../shaders/distance.wgsl");
 /// The per-cluster sums shared by the two step kernels (prepended to each).
 const ACCUMULATE: &str = include_str!("../../../shaders/accumulate.wgsl");
-
-/// Shader source with the shape constants filled in; `local` keeps the step's partial sums (s × k ×
-/// (d + 2) floats) in workgroup memory.
-fn shader(template: &str, d: usize, k: usize, tk: usize, s: usize, local: bool) -> String {
-    let accn = if local { s * k * (d + 2) } else { 1 };
-    template
-        .replace("__D__", &d.to_string())
-        .replace("__K__", &k.to_string())
-        .replace("__TK__", &tk.to_string())
-        .replace("__S__", &s.to_string())
-        .replace("__LOCAL__", &local.to_string())
-        .replace("__ACCN__", &accn.to_string())
-}
-
-/// γ(n) = n·u/(1 − n·u) (Higham §3.1) with u = 2⁻²³, rounded up to an f32: twice the round-to-nearest unit,
-/// because WGSL (and Vulkan, unless asked for round-to-nearest-even) lets f32 operations round either way.
-/// With u doubled that is the CPU's γ(2n).
-fn gamma_up(n: usize) -> f32 {
-    (super::kernel::gamma(2 * n) * (1.0 + 1e-6)) as f32
-}
-
-/// Bytes of workgroup memory kept free of the accounting below: Metal rounds each workgroup variable up
-/// to 16 bytes on its own.
-const WG_MEM_SLACK: usize = 64;
-
-/// WGSL source for an f32 constant: Rust's shortest round-trip form, which WGSL reads back exactly.
-fn wgsl_f32(v: f32) -> String {
-    format!("{v:?}")
-}
-
-/// Features padded to the GEMM kernel's feature slice.
-fn gemm_dp(d: usize) -> usize {
-    d.div_ceil(GEMM_TD) * GEMM_TD
-}
-
-/// Centroids padded to the GEMM kernel's centroid tile.
-fn gemm_kp(k: usize) -> usize {
-    k.div_ceil(GEMM_TC) * GEMM_TC
-}
-
-/// Floats in the GEMM kernel's centroid buffer (see [`gemm_centroids`]).
-fn gemm_centroids_len(k: usize, d: usize) -> usize {
-    k * d + k + 1 + gemm_dp(d) * gemm_kp(k)
-}
-
-/// Workgroup memory of the exact step kernel besides its centroid tile and partial sums: the tile's labels
-/// and distances and the moved count.
-const STEP_FIXED: usize = 4 * (2 * WG + 1);
-
-/// Workgroup memory of the GEMM kernel besides its partial sums: the transposed row tile (one spare vec4
-/// per feature), the 256-vec4 scratch, the tile's labels and distances and the moved count.
-fn gemm_fixed_bytes(d: usize) -> usize {
-    4 * ((GEMM_TR + 4) * gemm_dp(d) + 1024 + 2 * GEMM_TR + 1)
-}
-
-/// The GEMM kernel's centroid buffer (layout in gemm.wgsl): the k × d rows, ‖c‖² per centroid (as the CPU's
-/// `Transposed` has them), cmax² rounded up (−1 when too large for the f32 bound: every row is then decided
-/// in the exact form), and the centroids transposed into dp × kp, zero-padded.
-fn gemm_centroids(c: &[f32], k: usize, d: usize) -> Vec<f32> {
-    let kp = gemm_kp(k);
-    let mut out = Vec::with_capacity(gemm_centroids_len(k, d));
-    out.extend_from_slice(&c[..k * d]);
-    let mut cmax2 = 0f64;
-    for row in c.chunks_exact(d).take(k) {
-        let n2 = super::kernel::norm2_f64(row);
-        out.push(n2 as f32);
-        cmax2 = cmax2.max(n2);
-    }
-    out.push(if cmax2 < 1e30 {
-        (cmax2 * (1.0 + 1e-6)) as f32
-    } else {
-        -1.0
-    });
-    let ct = out.len();
-    out.resize(gemm_centroids_len(k, d), 0.0);
-    for (ci, row) in c.chunks_exact(d).take(k).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            out[ct + j * kp + ci] = v;
-        }
-    }
-    out
-}
 
 /// A bind group for `pipeline` with `bufs` at bindings 0, 1, 2… in order.
 fn bind_all(
@@ -239,36 +152,12 @@ impl<'a> GpuResident<'a> {
     fn new(ctx: &'a GpuContext, opts: &GpuOptions, data: Dataset<'a>) -> Result<Self> {
         let (n, d) = (data.n, data.d);
         let row_bytes = (d * 4) as u64;
-        let limit = ctx
-            .limits
-            .max_storage_buffer_binding_size
-            .min(ctx.limits.max_buffer_size);
-        let cap = opts.max_chunk_bytes.map_or(limit, |c| c.min(limit));
-        let mut rows_per_chunk = ((cap / row_bytes) as usize / WG) * WG;
-        if rows_per_chunk == 0 {
-            return Err(Error::device(format!(
-                "{d} features do not fit one GPU buffer row; use `device` cpu"
-            )));
-        }
         let budget = opts.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
-        let total_bytes = n as u64 * row_bytes;
-        let streaming = total_bytes > budget;
-        if streaming {
-            // Two slots must fit the budget: upload of one chunk overlaps the kernel on the other.
-            let slot_rows = ((budget / 2 / row_bytes) as usize / WG) * WG;
-            if slot_rows == 0 {
-                return Err(Error::device(format!(
-                    "`gpu_memory` {budget} bytes is too small for one chunk of rows"
-                )));
-            }
-            rows_per_chunk = rows_per_chunk.min(slot_rows);
-        }
-        rows_per_chunk = rows_per_chunk.min(n.div_ceil(WG) * WG);
-        let n_chunks = n.div_ceil(rows_per_chunk);
+        let plan = plan::chunks(n, d, &Limits::of(&ctx.limits), opts.max_chunk_bytes, budget)?;
+        let (streaming, rows_per_chunk) = (plan.streaming, plan.rows_per_chunk);
         let r = ctx.scoped("allocating GPU buffers", || -> Result<GpuResident<'a>> {
             let mut data_bufs = Vec::new();
-            let n_bufs = if streaming { n_chunks.min(2) } else { n_chunks };
-            for _ in 0..n_bufs {
+            for _ in 0..plan.buffers {
                 data_bufs.push(storage(
                     ctx,
                     "x",
@@ -277,9 +166,7 @@ impl<'a> GpuResident<'a> {
                 ));
             }
             let mut chunks = Vec::new();
-            for c in 0..n_chunks {
-                let first_row = c * rows_per_chunk;
-                let rows = rows_per_chunk.min(n - first_row);
+            for (c, &(first_row, rows)) in plan.chunks.iter().enumerate() {
                 let weights = match data.weights {
                     Some(w) => ctx
                         .device
@@ -351,29 +238,12 @@ impl<'a> GpuResident<'a> {
         Ok(())
     }
 
-    /// Centroids per workgroup-memory tile for `k` centroids (the step's `STEP_FIXED` bytes and
-    /// `reserved` bytes beside it): a multiple of 4 (distance.wgsl's vec4s), at most 32 (each invocation
-    /// keeps the tile's distances in registers).
-    fn tile_k(&self, k: usize, reserved: usize) -> Result<usize> {
-        let d = self.data.d.max(1);
-        let wg_mem = (self.ctx.limits.max_compute_workgroup_storage_size as usize)
-            .saturating_sub(WG_MEM_SLACK);
-        let fixed = STEP_FIXED + reserved;
-        let fours = wg_mem.saturating_sub(fixed) / (16 * d);
-        if fours == 0 {
-            return Err(Error::device(format!(
-                "{d} features exceed this GPU's workgroup memory; use `device` cpu"
-            )));
-        }
-        Ok((4 * fours).min(k.next_multiple_of(4)).min(32))
-    }
-
     /// The nearest-centroid pipeline for `m` centroids and its centroid buffer, built once per `m` (the
     /// init passes use a few sizes; they leave the step's kernels alone).
     fn nearest_pipe(&mut self, m: usize) -> Result<&(wgpu::ComputePipeline, wgpu::Buffer)> {
         if !self.nearest_pipes.iter().any(|(k, _)| *k == m) {
             let (ctx, d) = (self.ctx, self.data.d);
-            let tk = self.tile_k(m, 0)?;
+            let tk = plan::tile_k(d, m, 0, Limits::of(&ctx.limits).wg_mem)?;
             let pipe = ctx.scoped("building the nearest-centroid kernel", || {
                 let src = [DISTANCE, include_str!("../../../shaders/nearest.wgsl")].concat();
                 let p = ctx.pipeline(&shader(&src, d, m, tk, 1, false), "nearest");
@@ -400,66 +270,27 @@ impl<'a> GpuResident<'a> {
         if self.kernels.as_ref().is_some_and(|kn| kn.k == k) {
             return Ok(());
         }
-        let ctx = self.ctx;
-        let d = self.data.d;
+        let (ctx, d) = (self.ctx, self.data.d);
         let lanes = d + 2;
-        let wg_mem =
-            (ctx.limits.max_compute_workgroup_storage_size as usize).saturating_sub(WG_MEM_SLACK);
-        let gemm = k > GEMM_ABOVE && gemm_fixed_bytes(d) + 4 <= wg_mem;
-        // Partial sums in workgroup memory with as many substreams (up to 8, one invocation per lane and
-        // substream) as fit: beside the GEMM kernel's fixed tiles, or in half of what the exact kernel's
-        // `STEP_FIXED` bytes leave (its centroid tile takes the rest). Otherwise in global memory.
-        // On an H100 (BENCHMARKS.md) more substreams, or fewer and larger workgroups, measured slower.
-        let room = if gemm {
-            wg_mem - gemm_fixed_bytes(d)
-        } else {
-            wg_mem.saturating_sub(STEP_FIXED) / 2
-        };
-        let s_max = (WG / lanes).clamp(1, 8);
-        let fits = (1..=s_max).rev().find(|s| s * k * lanes * 4 <= room);
-        let (mut s, mut local) = fits.map_or((s_max, false), |s| (s, true));
-        let tk = if gemm {
-            4 // unused by gemm.wgsl
-        } else if let Some(Ok(tk)) = local.then(|| self.tile_k(k, s * k * lanes * 4)) {
-            tk
-        } else {
-            // No local sums, or not even one vec4 of centroids beside them: the sums go to global memory.
-            (s, local) = (s_max, false);
-            self.tile_k(k, 0)?
-        };
-        let wg_bytes = (s * k * lanes * 4) as u64;
-        let partial_cap = (self.partial_budget).min(ctx.limits.max_storage_buffer_binding_size);
-        if wg_bytes > partial_cap {
-            return Err(Error::device(format!(
-                "k={k} × d={d} is too large for the GPU path; use `device` cpu"
-            )));
-        }
-        // Enough rows per workgroup that all partials fit the budget.
-        // Each chunk may round up by one workgroup, so leave that many spare.
-        let max_groups = ((partial_cap / wg_bytes) as usize)
-            .saturating_sub(self.chunks.len())
-            .max(1);
-        let n = self.data.n;
-        self.rows_per_wg = (n.div_ceil(max_groups.max(1))).div_ceil(WG).max(1) * WG;
-        let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
-        let mut total_groups = 0usize;
-        for ch in &mut self.chunks {
-            let g = ch.rows.div_ceil(self.rows_per_wg);
-            let gx = g.min(max_dim);
-            ch.groups = (gx as u32, g.div_ceil(gx) as u32);
+        let rows: Vec<usize> = self.chunks.iter().map(|c| c.rows).collect();
+        let p = plan::step(d, k, &rows, &Limits::of(&ctx.limits), self.partial_budget)?;
+        let (gemm, s, local, tk, wg_bytes) = (p.gemm, p.s, p.local, p.tk, p.wg_bytes);
+        let total_groups = p.total_groups;
+        self.rows_per_wg = p.rows_per_wg;
+        for (ch, &(groups, first)) in self.chunks.iter_mut().zip(&p.grids) {
+            ch.groups = groups;
             let params: [u32; 8] = [
                 ch.rows as u32,
-                self.rows_per_wg as u32,
-                total_groups as u32,
+                p.rows_per_wg as u32,
+                first as u32,
                 self.data.weights.is_some() as u32,
-                gx as u32,
+                groups.0,
                 0,
                 0,
                 0,
             ];
             ctx.queue
                 .write_buffer(&ch.params, 0, bytemuck::cast_slice(&params));
-            total_groups += (ch.groups.0 * ch.groups.1) as usize;
         }
         let kn = ctx.scoped("building GPU kernels", || {
             let (step, cent_len) = if gemm {
@@ -509,12 +340,7 @@ impl<'a> GpuResident<'a> {
                 wgpu::BufferUsages::empty(),
             );
             let total_bytes = ((k * lanes + 1) * 4) as u64;
-            // One reduce workgroup per total (K × lanes sums, then the moved count), on a 2-D grid.
-            let reduce_groups = {
-                let n = (k * lanes + 1) as u32;
-                let gx = n.min(ctx.limits.max_compute_workgroups_per_dimension);
-                (gx, n.div_ceil(gx))
-            };
+            let reduce_groups = p.reduce_groups;
             let total = storage(ctx, "total", total_bytes, wgpu::BufferUsages::empty());
             let readback = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
