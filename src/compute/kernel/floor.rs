@@ -24,12 +24,12 @@ pub(super) const PEAK_ROUNDS: usize = 4_000_000;
 
 /// L lanes = 8 vectors of independent multiply-adds: enough to cover the FMA latency on two pipes.
 #[inline(always)]
-pub(super) fn peak_impl<M: Arith, const L: usize>(seed: f32) -> f32 {
+pub(super) fn peak_impl<M: Arith, const L: usize>(ar: M, seed: f32) -> f32 {
     let mut acc = [seed; L];
     let a = std::hint::black_box(1e-4f32);
     for _ in 0..PEAK_ROUNDS {
         for v in acc.iter_mut() {
-            *v = M::sq_add(a, *v);
+            *v = ar.sq_add(a, *v);
         }
     }
     acc.iter().sum()
@@ -37,14 +37,14 @@ pub(super) fn peak_impl<M: Arith, const L: usize>(seed: f32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn peak_avx2(_proof: Avx2Fma, seed: f32) -> f32 {
-    peak_impl::<Fused, 64>(seed)
+pub(super) fn peak_avx2(proof: Avx2Fma, seed: f32) -> f32 {
+    peak_impl::<Fused, 64>(Fused(proof), seed)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-pub(super) fn peak_avx512(_proof: Avx512, seed: f32) -> f32 {
-    peak_impl::<Fused, 128>(seed)
+pub(super) fn peak_avx512(proof: Avx512, seed: f32) -> f32 {
+    peak_impl::<Fused, 128>(Fused(proof.avx2()), seed)
 }
 
 /// Multiply-add throughput of all rayon threads right now with `isa`'s widest vectors, GFLOP/s: the
@@ -66,7 +66,7 @@ pub fn peak_gflops(isa: Isa) -> f64 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the token proves this CPU has AVX2 and FMA.
             Isa::Avx2Fma(tok) => unsafe { peak_avx2(tok, i as f32) },
-            _ => peak_impl::<Plain, 64>(i as f32),
+            _ => peak_impl::<Plain, 64>(Plain, i as f32),
         })
         .sum();
     std::hint::black_box(s);

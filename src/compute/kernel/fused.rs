@@ -62,6 +62,7 @@ const MIN_D_32: usize = 16;
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
 pub(super) fn fused_rows_avx512(
+    w: Avx512,
     x: &[f32],
     t: &Transposed,
     lab: &mut [u32],
@@ -79,10 +80,10 @@ pub(super) fn fused_rows_avx512(
             &mut dist[done..done + m],
         );
         match (t.kb, m) {
-            (32, 32) => rows_avx512::<32, 4>(xs, t, &mut cols, ls, es),
-            (32, _) => rows_avx512::<32, 2>(xs, t, &mut cols, ls, es),
-            (_, 32) => rows_avx512::<64, 4>(xs, t, &mut cols, ls, es),
-            _ => rows_avx512::<64, 2>(xs, t, &mut cols, ls, es),
+            (32, 32) => rows_avx512::<32, 4>(w, xs, t, &mut cols, ls, es),
+            (32, _) => rows_avx512::<32, 2>(w, xs, t, &mut cols, ls, es),
+            (_, 32) => rows_avx512::<64, 4>(w, xs, t, &mut cols, ls, es),
+            _ => rows_avx512::<64, 2>(w, xs, t, &mut cols, ls, es),
         }
         done += m;
     }
@@ -95,6 +96,7 @@ pub(super) fn fused_rows_avx512(
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
 fn rows_avx512<const L: usize, const T: usize>(
+    w: Avx512,
     x: &[f32],
     t: &Transposed,
     cols: &mut Columns,
@@ -171,11 +173,11 @@ fn rows_avx512<const L: usize, const T: usize>(
             &mut dist[i..i + 1],
         );
         if L == 32 {
-            direct_tile_avx512::<32, 1, false>(row, t, l, e);
+            direct_tile_avx512::<32, 1, false>(w, row, t, l, e);
         } else {
             // Over all centroids in `exact`'s form: what `settle` returns, as its candidates always
             // include the nearest.
-            (l[0], e[0]) = nearest_of::<Wide>(row, t, 0..t.k);
+            (l[0], e[0]) = nearest_of(Fused(w), row, t, 0..t.k);
         }
     }
 }

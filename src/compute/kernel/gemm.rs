@@ -9,6 +9,7 @@ use super::*;
 /// row tile (1–10 % faster above 32 centroids, BENCHMARKS.md session 16).
 #[inline(always)]
 pub(super) fn scores<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     x: &[f32],
     t: &Transposed,
     g: &mut [f32],
@@ -20,13 +21,13 @@ pub(super) fn scores<M: Arith, const KB: usize, const R: usize>(
     for b in (0..kp).step_by(KB) {
         for r0 in (0..full).step_by(R) {
             let (xr, gr) = (&x[r0 * d..(r0 + R) * d], &mut g[r0 * kp..(r0 + R) * kp]);
-            M::score_tile::<KB, R>(xr, t, b, gr);
+            ar.score_tile::<KB, R>(xr, t, b, gr);
         }
     }
     for r in full..n {
         let (xr, gr) = (&x[r * d..(r + 1) * d], &mut g[r * kp..(r + 1) * kp]);
         for b in (0..kp).step_by(KB) {
-            M::score_tile::<KB, 1>(xr, t, b, gr);
+            ar.score_tile::<KB, 1>(xr, t, b, gr);
         }
     }
 }
@@ -39,6 +40,7 @@ pub(super) fn scores<M: Arith, const KB: usize, const R: usize>(
 /// rows' long dependency chains (minimum, norm, bound, exact distance) overlap instead of queueing.
 #[inline(always)]
 pub(super) fn pick<M: Arith>(
+    ar: M,
     xc: &[f32],
     g: &[f32],
     t: &Transposed,
@@ -54,7 +56,7 @@ pub(super) fn pick<M: Arith>(
         .zip(&mut low)
         .zip(&mut x2)
     {
-        (*l, *n) = (M::scan_min(gr), norm2::<M>(row));
+        (*l, *n) = (ar.scan_min(gr), norm2::<M>(ar, row));
     }
     let mut th = [0f32; MAX_CHUNK];
     for ((h, &l), &n) in th.iter_mut().zip(&low[..m]).zip(&x2[..m]) {
@@ -67,14 +69,14 @@ pub(super) fn pick<M: Arith>(
         .zip(lab.iter_mut())
         .zip(&mut single)
     {
-        let (hits, at) = M::scan_hits(gr, h);
+        let (hits, at) = ar.scan_hits(gr, h);
         (*l, *one) = (at, hits == 1 && h < f32::INFINITY);
     }
     for (r, ((row, l), e)) in xc.chunks_exact(d).zip(lab.iter_mut()).zip(dist).enumerate() {
         (*l, *e) = if single[r] {
-            (*l, exact::<M>(row, t.row(*l as usize)))
+            (*l, exact::<M>(ar, row, t.row(*l as usize)))
         } else {
-            settle::<M>(row, &g[r * kp..(r + 1) * kp], t, th[r])
+            settle::<M>(ar, row, &g[r * kp..(r + 1) * kp], t, th[r])
         };
     }
 }
@@ -82,23 +84,24 @@ pub(super) fn pick<M: Arith>(
 /// A near tie (or non-finite values): the exact form decides between the centroids whose score is not
 /// above `th` (all of them when `th` is +∞ or none is).
 #[cold]
-pub(super) fn settle<M: Arith>(x: &[f32], g: &[f32], t: &Transposed, th: f32) -> (u32, f32) {
+pub(super) fn settle<M: Arith>(ar: M, x: &[f32], g: &[f32], t: &Transposed, th: f32) -> (u32, f32) {
     let g = &g[..t.k];
     let all = th == f32::INFINITY || !g.iter().any(|&s| s <= th);
-    nearest_of::<M>(x, t, (0..t.k).filter(|&c| all || g[c] <= th))
+    nearest_of::<M>(ar, x, t, (0..t.k).filter(|&c| all || g[c] <= th))
 }
 
 /// The nearest of the `candidates` centroids of row `x` in the exact form (lowest index on exact ties)
 /// and its exact distance.
 #[inline(always)]
 pub(super) fn nearest_of<M: Arith>(
+    ar: M,
     x: &[f32],
     t: &Transposed,
     candidates: impl Iterator<Item = usize>,
 ) -> (u32, f32) {
     let mut best = (f32::NAN, usize::MAX);
     for c in candidates {
-        let e = (exact::<M>(x, t.row(c)), c);
+        let e = (exact::<M>(ar, x, t.row(c)), c);
         if best.1 == usize::MAX || lower(best, e) {
             best = e;
         }
@@ -116,7 +119,7 @@ pub(super) fn lower(a: (f32, usize), b: (f32, usize)) -> bool {
 /// exact distances. A centroid whose score is above the `threshold` of the second-lowest score is strictly
 /// farther than both lowest-score centroids (the threshold grows with the score), so it is neither; the
 /// rest are decided in the exact form.
-pub(super) fn pick2<M: Arith>(x: &[f32], g: &[f32], t: &Transposed) -> (u32, f32, u32, f32) {
+pub(super) fn pick2<M: Arith>(ar: M, x: &[f32], g: &[f32], t: &Transposed) -> (u32, f32, u32, f32) {
     let g = &g[..t.k];
     let (mut s1, mut s2) = (f32::INFINITY, f32::INFINITY);
     for &s in g {
@@ -126,12 +129,12 @@ pub(super) fn pick2<M: Arith>(x: &[f32], g: &[f32], t: &Transposed) -> (u32, f32
             s2 = s;
         }
     }
-    let th = t.threshold(if t.k == 1 { s1 } else { s2 }, norm2::<M>(x));
+    let th = t.threshold(if t.k == 1 { s1 } else { s2 }, norm2::<M>(ar, x));
     let all = th == f32::INFINITY || g.iter().filter(|&&s| s <= th).count() < 2.min(t.k);
     let mut best = [(f32::INFINITY, usize::MAX); 2];
     for (c, &s) in g.iter().enumerate() {
         if all || s <= th {
-            let e = (exact::<M>(x, t.row(c)), c);
+            let e = (exact::<M>(ar, x, t.row(c)), c);
             if best[0].1 == usize::MAX || lower(best[0], e) {
                 best = [e, best[0]];
             } else if best[1].1 == usize::MAX || lower(best[1], e) {

@@ -110,6 +110,7 @@ fn by_row_blocks(
 /// `Arith::direct_rows` from `tile` and `argmin_rows`.
 #[inline(always)]
 fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     xc: &[f32],
     t: &Transposed,
     lab: &mut [u32],
@@ -125,9 +126,9 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
         // function it sits in, and `mul_add` there became a call to libm's `fmaf` per multiply-add
         // (9–32 centroids on AVX2-only CPUs ran ~50× slower, BENCHMARKS.md session 20).
         #[inline(always)]
-        |x, l, e| M::argmin_rows(&tile::<M, KB, R, false>(x, t, 0), l, e),
+        |x, l, e| ar.argmin_rows(&tile::<M, KB, R, false>(ar, x, t, 0), l, e),
         #[inline(always)]
-        |x, l, e| M::argmin_rows(&tile::<M, KB, 1, false>(x, t, 0), l, e),
+        |x, l, e| ar.argmin_rows(&tile::<M, KB, 1, false>(ar, x, t, 0), l, e),
     );
 }
 
@@ -137,6 +138,7 @@ fn direct_rows_tiled<M: Arith, const KB: usize, const R: usize>(
 /// and are settled by `pick`.
 #[inline(always)]
 fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     x: &[f32],
     t: &Transposed,
     g: &mut [f32],
@@ -144,10 +146,10 @@ fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
     dist: &mut [f32],
 ) {
     if t.k <= DIRECT_MAX {
-        return M::direct_rows::<KB, R>(x, t, labels, dist);
+        return ar.direct_rows::<KB, R>(x, t, labels, dist);
     }
     // On AVX-512 up to 64 centroids, all but the last n mod 16 rows in registers (`fused`).
-    let done = M::fused_rows(x, t, labels, dist);
+    let done = ar.fused_rows(x, t, labels, dist);
     let (x, labels, dist) = (&x[done * t.d..], &mut labels[done..], &mut dist[done..]);
     let (d, kp, rows) = (t.d, t.kp, chunk_rows(t));
     for (i, (l, e)) in labels
@@ -157,19 +159,20 @@ fn nearest_chunks<M: Arith, const KB: usize, const R: usize>(
     {
         let xc = &x[i * rows * d..(i * rows + l.len()) * d];
         let g = &mut g[..l.len() * kp];
-        scores::<M, KB, R>(xc, t, g);
-        pick::<M>(xc, g, t, l, e);
+        scores::<M, KB, R>(ar, xc, t, g);
+        pick::<M>(ar, xc, g, t, l, e);
     }
 }
 
 #[inline(always)]
 fn nearest_impl<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     x: &[f32],
     t: &Transposed,
     labels: &mut [u32],
     dist: &mut [f32],
 ) {
-    nearest_chunks::<M, KB, R>(x, t, &mut score_buffer(t), labels, dist)
+    nearest_chunks::<M, KB, R>(ar, x, t, &mut score_buffer(t), labels, dist)
 }
 
 /// Nearest and second-nearest centroid of every row; the nearest is bit for bit `nearest_impl`'s. For
@@ -177,6 +180,7 @@ fn nearest_impl<M: Arith, const KB: usize, const R: usize>(
 /// ties for both); above, from the GEMM scores with the exact re-checks of `pick2`.
 #[inline(always)]
 fn nearest2_impl<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     x: &[f32],
     t: &Transposed,
     out: &mut NearestRows,
@@ -207,7 +211,7 @@ fn nearest2_impl<M: Arith, const KB: usize, const R: usize>(
         };
         let full = n / R * R;
         for r0 in (0..full).step_by(R) {
-            let acc = tile::<M, KB, R, false>(&x[r0 * d..(r0 + R) * d], t, 0);
+            let acc = tile::<M, KB, R, false>(ar, &x[r0 * d..(r0 + R) * d], t, 0);
             for (r, a) in acc.iter().enumerate() {
                 put(r0 + r, scan(a));
             }
@@ -215,7 +219,7 @@ fn nearest2_impl<M: Arith, const KB: usize, const R: usize>(
         for r in full..n {
             put(
                 r,
-                scan(&tile::<M, KB, 1, false>(&x[r * d..(r + 1) * d], t, 0)[0]),
+                scan(&tile::<M, KB, 1, false>(ar, &x[r * d..(r + 1) * d], t, 0)[0]),
             );
         }
         return;
@@ -224,9 +228,9 @@ fn nearest2_impl<M: Arith, const KB: usize, const R: usize>(
     for first in (0..n).step_by(rows) {
         let m = rows.min(n - first);
         let (xc, g) = (&x[first * d..(first + m) * d], &mut g[..m * kp]);
-        scores::<M, KB, R>(xc, t, g);
+        scores::<M, KB, R>(ar, xc, t, g);
         for (r, (row, gr)) in xc.chunks_exact(d).zip(g.chunks_exact(kp)).enumerate() {
-            put(first + r, pick2::<M>(row, gr, t));
+            put(first + r, pick2::<M>(ar, row, gr, t));
         }
     }
 }
@@ -242,6 +246,7 @@ pub struct NearestRows<'a> {
 /// Σ_rows w·min(cur, ‖x − c‖²) for every centroid c (k-means++ candidate potentials), added into `pot`.
 #[inline(always)]
 fn potential_impl<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     x: &[f32],
     t: &Transposed,
     cur: &[f32],
@@ -260,13 +265,16 @@ fn potential_impl<M: Arith, const KB: usize, const R: usize>(
             }
         };
         for r0 in (0..full).step_by(R) {
-            let acc = tile::<M, KB, R, false>(&x[r0 * d..(r0 + R) * d], t, b);
+            let acc = tile::<M, KB, R, false>(ar, &x[r0 * d..(r0 + R) * d], t, b);
             for (r, a) in acc.iter().enumerate() {
                 add(r0 + r, a);
             }
         }
         for r in full..n {
-            add(r, &tile::<M, KB, 1, false>(&x[r * d..(r + 1) * d], t, b)[0]);
+            add(
+                r,
+                &tile::<M, KB, 1, false>(ar, &x[r * d..(r + 1) * d], t, b)[0],
+            );
         }
         for (c, &v) in p.iter().enumerate() {
             if b + c < t.k {
@@ -288,6 +296,7 @@ fn potential_impl<M: Arith, const KB: usize, const R: usize>(
 /// sums' work.
 #[inline(always)]
 fn assign_impl<M: Arith, const KB: usize, const R: usize>(
+    ar: M,
     x: &[f32],
     w: Option<&[f32]>,
     t: &Transposed,
@@ -309,7 +318,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
     for (c, old) in labels.chunks_mut(MAX_CHUNK).enumerate() {
         let (first, m) = (c * MAX_CHUNK, old.len());
         let xc = &x[first * d..(first + m) * d];
-        nearest_chunks::<M, KB, R>(xc, t, &mut g, &mut lab[..m], &mut dist[..m]);
+        nearest_chunks::<M, KB, R>(ar, xc, t, &mut g, &mut lab[..m], &mut dist[..m]);
         let wc = w.map(|w| &w[first..first + m]);
         if moves {
             let mv = old.iter().zip(&lab[..m]).filter(|(o, l)| o != l).count();
@@ -326,7 +335,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             old.copy_from_slice(&lab[..m]);
             match wc {
                 Some(wc) => weigh_rows(&mut tally, &lab[..m], wc, &dist[..m], &mut s.sse[..k]),
-                None => M::sse_rows(&lab[..m], &dist[..m], &mut lanes),
+                None => ar.sse_rows(&lab[..m], &dist[..m], &mut lanes),
             }
             continue;
         }
@@ -339,7 +348,7 @@ fn assign_impl<M: Arith, const KB: usize, const R: usize>(
             dist: &dist[..m],
             sse: &mut s.sse[..k],
         };
-        M::add_rows(&mut tally, xc, &lab[..m], rest);
+        ar.add_rows(&mut tally, xc, &lab[..m], rest);
         tally.flush(&mut s.sums[..k * d]);
     }
     for (e, l) in s.sse.iter_mut().zip(lanes.chunks_exact(8)) {
@@ -386,9 +395,9 @@ macro_rules! dispatch {
                     _ => unsafe { $twin::avx2::<32, 2>(tok, $($arg),*) },
                 }
             }
-            (_, 8) => $impl::<Plain, 8, 4>($($arg),*),
-            (_, 16) => $impl::<Plain, 16, 2>($($arg),*),
-            _ => $impl::<Plain, 32, 2>($($arg),*),
+            (_, 8) => $impl::<Plain, 8, 4>(Plain, $($arg),*),
+            (_, 16) => $impl::<Plain, 16, 2>(Plain, $($arg),*),
+            _ => $impl::<Plain, 32, 2>(Plain, $($arg),*),
         }
     }};
 }
@@ -401,14 +410,14 @@ macro_rules! twin {
         mod $twin {
             use super::*;
             #[target_feature(enable = "avx2,fma")]
-            pub(super) fn avx2<const KB: usize, const R: usize>(_proof: Avx2Fma, $($arg: $ty),*) {
-                $imp::<Fused, KB, R>($($arg),*)
+            pub(super) fn avx2<const KB: usize, const R: usize>(proof: Avx2Fma, $($arg: $ty),*) {
+                $imp::<Fused, KB, R>(Fused(proof), $($arg),*)
             }
             // AVX2 code around the AVX-512 tiles (`Wide::score_tile`, not inlined): compiled for AVX-512,
             // LLVM turned plain loops over the tiles into gathers and scatters.
             #[target_feature(enable = "avx2,fma")]
-            pub(super) fn avx512<const KB: usize, const R: usize>(_proof: Avx512, $($arg: $ty),*) {
-                $imp::<Wide, KB, R>($($arg),*)
+            pub(super) fn avx512<const KB: usize, const R: usize>(proof: Avx512, $($arg: $ty),*) {
+                $imp::<Wide, KB, R>(Fused(proof), $($arg),*)
             }
         }
     };
@@ -481,7 +490,7 @@ mod tests {
     /// shows), for 1–16 clusters and chunk tails of every kind, added into lanes that already hold sums.
     #[test]
     fn sse_lanes_avx512_add_in_the_portable_order() {
-        let Isa::Avx512(_) = Isa::detect() else {
+        let Isa::Avx512(w) = Isa::detect() else {
             eprintln!("SKIPPING: this CPU has no AVX-512");
             return;
         };
@@ -501,12 +510,12 @@ mod tests {
                 let mut want = vec![0.3f64; 8 * k];
                 let mut got = want.clone();
                 sse_rows_portable(&labels, &dist, &mut want);
-                // SAFETY: `Isa::detect` found AVX-512 F and VL (with AVX2 and FMA) on this CPU.
+                // SAFETY: `w` is the AVX-512 token.
                 unsafe {
                     if k <= 8 {
-                        sse_rows_avx512::<8>(&labels, &dist, &mut got)
+                        sse_rows_avx512::<8>(w, &labels, &dist, &mut got)
                     } else {
-                        sse_rows_avx512::<16>(&labels, &dist, &mut got)
+                        sse_rows_avx512::<16>(w, &labels, &dist, &mut got)
                     }
                 }
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

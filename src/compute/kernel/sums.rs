@@ -1,5 +1,7 @@
 //! The accumulation of a Lloyd pass: each row added into its cluster's sums, counts or weights, and SSE.
 
+use super::isa::Avx2Fma;
+
 /// A chunk's per-cluster sums (f32; cluster c's d sums at c·stride, the stride d rounded up to 8 so that
 /// every cluster's sums are whole 8-lane vectors) and the block's per-cluster row counts (unweighted) or
 /// weights.
@@ -152,10 +154,10 @@ fn add_rows_scaled<const NB: usize, const WEIGHTED: bool, const TAIL: bool>(
 
 /// Expands to `$name`: `add_rows_impl` with NB fixed for d < 72 (64 + a remainder), compiled on its own.
 macro_rules! add_rows_fn {
-    ($name:ident, $masked:literal $(, $feature:literal)?) => {
+    ($name:ident, $masked:literal $(, $feature:literal, $tok:ty)?) => {
         $(#[target_feature(enable = $feature)])?
         #[inline(never)]
-        pub(super) fn $name(tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
+        pub(super) fn $name($(_proof: $tok,)? tally: &mut Tally, x: &[f32], labels: &[u32], rest: Rest) {
             match tally.d / 8 {
                 1 => add_rows_impl::<1, $masked>(tally, x, labels, rest),
                 2 => add_rows_impl::<2, $masked>(tally, x, labels, rest),
@@ -172,7 +174,7 @@ macro_rules! add_rows_fn {
 }
 add_rows_fn!(add_rows_portable, false);
 #[cfg(target_arch = "x86_64")]
-add_rows_fn!(add_rows_avx2, true, "avx2,fma");
+add_rows_fn!(add_rows_avx2, true, "avx2,fma", Avx2Fma);
 
 /// The sums' changes when the rows of `x` (row-major, weights `w`) go from cluster `old[i]` to `new[i]`:
 /// each row that changed cluster, times its weight, is subtracted from its old cluster's sums and added to

@@ -9,12 +9,13 @@ use super::*;
 /// LLVM's own vectorisation of `tile` at AVX-512 turned the R × KB accumulators into gathers and scatters;
 /// the scores are stored from the registers because reading a 512-bit store back in 256-bit halves stalls.
 macro_rules! score_tile_fn {
-    ($name:ident, $feature:literal, $lanes:literal, $v:ty, $zero:ident, $load:ident, $set1:ident, $fma:ident,
+    ($name:ident, $tok:ty, $feature:literal, $lanes:literal, $v:ty, $zero:ident, $load:ident, $set1:ident, $fma:ident,
      $add:ident, $sub:ident, $store:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
         #[inline]
         pub(super) fn $name<const KB: usize, const R: usize>(
+            _proof: $tok,
             x: &[f32],
             t: &Transposed,
             b: usize,
@@ -65,6 +66,7 @@ macro_rules! score_tile_fn {
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
 pub(super) fn direct_tile_avx512<const KB: usize, const R: usize, const SPREAD: bool>(
+    _proof: Avx512,
     x: &[f32],
     t: &Transposed,
     lab: &mut [u32],
@@ -131,7 +133,13 @@ pub(super) fn direct_tile_avx512<const KB: usize, const R: usize, const SPREAD: 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
-pub(super) fn direct_pairs_avx512(x: &[f32], t: &Transposed, lab: &mut [u32], dist: &mut [f32]) {
+pub(super) fn direct_pairs_avx512(
+    _proof: Avx512,
+    x: &[f32],
+    t: &Transposed,
+    lab: &mut [u32],
+    dist: &mut [f32],
+) {
     use std::arch::x86_64::*;
     const ROWS: usize = 16;
     let d = t.d;
@@ -224,7 +232,12 @@ pub(super) fn direct_pairs_avx512(x: &[f32], t: &Transposed, lab: &mut [u32], di
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) fn argmin_8x8_avx2(acc: &[[f32; 8]; 8], labels: &mut [u32], dist: &mut [f32]) {
+pub(super) fn argmin_8x8_avx2(
+    _proof: Avx2Fma,
+    acc: &[[f32; 8]; 8],
+    labels: &mut [u32],
+    dist: &mut [f32],
+) {
     use std::arch::x86_64::*;
     assert!(labels.len() >= 8 && dist.len() >= 8);
     // SAFETY: loads of the 8 rows of `acc`; stores of 8 lanes into slices checked to hold 8.
@@ -279,7 +292,7 @@ pub(super) fn argmin_8x8_avx2(acc: &[[f32; 8]; 8], labels: &mut [u32], dist: &mu
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) fn argmin_avx2<const KB: usize>(v: &[f32; KB]) -> (u32, f32) {
+pub(super) fn argmin_avx2<const KB: usize>(_proof: Avx2Fma, v: &[f32; KB]) -> (u32, f32) {
     use std::arch::x86_64::*;
     assert!(KB.is_multiple_of(8));
     // SAFETY: all loads read 8 lanes at offsets 8·g < KB within `v` (KB is a multiple of 8).
@@ -318,7 +331,7 @@ pub(super) fn argmin_avx2<const KB: usize>(v: &[f32; KB]) -> (u32, f32) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) fn lanes8_avx2<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
+pub(super) fn lanes8_avx2<const DIFF: bool>(_proof: Avx2Fma, x: &[f32], c: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let (xs, xt) = x.as_chunks::<8>();
     let (cs, ct) = c.as_chunks::<8>();
@@ -345,7 +358,7 @@ pub(super) fn lanes8_avx2<const DIFF: bool>(x: &[f32], c: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) fn scan_min_avx2(g: &[f32]) -> f32 {
+pub(super) fn scan_min_avx2(_proof: Avx2Fma, g: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let mut out = [0f32; 8];
     // SAFETY: every load reads one [f32; 8]; the store writes `out`.
@@ -364,7 +377,7 @@ pub(super) fn scan_min_avx2(g: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) fn scan_hits_avx2(g: &[f32], th: f32) -> (u32, u32) {
+pub(super) fn scan_hits_avx2(_proof: Avx2Fma, g: &[f32], th: f32) -> (u32, u32) {
     use std::arch::x86_64::*;
     let (mut hits, mut at) = ([0u32; 8], [0u32; 8]);
     // SAFETY: every load reads one [f32; 8]; the stores write `hits` and `at`.
@@ -419,7 +432,7 @@ pub(super) fn add_tail_avx2<const WEIGHTED: bool>(sum: &mut [f32], row: &[f32], 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
-pub(super) fn scan_min_avx512(g: &[f32]) -> f32 {
+pub(super) fn scan_min_avx512(_proof: Avx512, g: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let (ch, rest) = g.as_chunks::<16>();
     assert!(rest.is_empty());
@@ -439,7 +452,7 @@ pub(super) fn scan_min_avx512(g: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
-pub(super) fn scan_hits_avx512(g: &[f32], th: f32) -> (u32, u32) {
+pub(super) fn scan_hits_avx512(_proof: Avx512, g: &[f32], th: f32) -> (u32, u32) {
     use std::arch::x86_64::*;
     let (ch, rest) = g.as_chunks::<16>();
     assert!(rest.is_empty());
@@ -467,6 +480,7 @@ pub(super) fn scan_hits_avx512(g: &[f32], th: f32) -> (u32, u32) {
 
 score_tile_fn!(
     score_tile_avx2,
+    Avx2Fma,
     "avx2,fma",
     8,
     __m256,
@@ -480,6 +494,7 @@ score_tile_fn!(
 );
 score_tile_fn!(
     score_tile_avx512,
+    Avx512,
     "avx512f,avx2,fma",
     16,
     __m512,
@@ -498,7 +513,12 @@ score_tile_fn!(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
-pub(super) fn sse_rows_avx512<const KM: usize>(labels: &[u32], dist: &[f32], lanes: &mut [f64]) {
+pub(super) fn sse_rows_avx512<const KM: usize>(
+    _proof: Avx512,
+    labels: &[u32],
+    dist: &[f32],
+    lanes: &mut [f64],
+) {
     use std::arch::x86_64::*;
     let (n, k) = (labels.len(), lanes.len() / 8);
     assert!(dist.len() == n && lanes.len() == 8 * k && k <= KM);
