@@ -25,6 +25,12 @@ impl KMeansParams {
         self.check()?.fit(x)
     }
 
+    /// Checks the parameters, then fits the named columns of record batches (see
+    /// [`KMeansConfig::fit_batches`]).
+    pub fn fit_batches(self, batches: &[RecordBatch], features: &[&str]) -> Result<Model> {
+        self.check()?.fit_batches(batches, features)
+    }
+
     /// Checks the parameters, then fits with sample weights (see [`KMeansConfig::fit_weighted`]).
     pub fn fit_weighted(self, x: &ArrayView2<f32>, weights: &ArrayView1<f32>) -> Result<Model> {
         self.check()?.fit_weighted(x, weights)
