@@ -38,39 +38,82 @@ pub struct Data<'a> {
     pub centroids: &'a [f32],
 }
 
-/// Builds the IMM tree of the centroids on the rows `rows`, thresholds placed by `choose`.
+/// Builds the IMM tree of the centroids on the rows `rows`, thresholds placed by `choose`. Each feature's
+/// values are sorted once, at the root (as IMM's own implementation keeps sorted orders); every node splits
+/// its parent's orders, so a node costs a pass over its rows per feature, not a sort.
 pub fn imm(data: &Data, rows: Vec<usize>, choose: Chooser) -> Tree {
-    let k = data.centroids.len() / data.d;
+    let (d, k) = (data.d, data.centroids.len() / data.d);
+    assert!(u32::try_from(rows.len()).is_ok(), "at most 2^32 rows");
+    let orders: Vec<Vec<(f32, u32)>> = (0..d)
+        .into_par_iter()
+        .map(|j| {
+            let mut o: Vec<(f32, u32)> = (rows.iter().enumerate())
+                .map(|(p, &i)| (data.value(i, j), p as u32))
+                .collect();
+            o.sort_by(|a, b| a.0.total_cmp(&b.0));
+            o
+        })
+        .collect();
+    let owns: Vec<u32> = rows.iter().map(|&i| data.labels[i]).collect();
+    let node = Rows {
+        owns: &owns,
+        orders,
+    };
     let mut tree = Tree { nodes: Vec::new() };
-    grow(&mut tree, data, choose, rows, (0..k).collect());
+    let mut side = vec![Side::Out; rows.len()];
+    grow(&mut tree, data, choose, node, (0..k).collect(), &mut side);
     tree
 }
 
-/// Adds the subtree of `rows` and `centers` and returns its index.
+impl Data<'_> {
+    fn value(&self, row: usize, j: usize) -> f32 {
+        self.x[row * self.d + j]
+    }
+    fn centre(&self, s: usize, j: usize) -> f32 {
+        self.centroids[s * self.d + j]
+    }
+}
+
+/// A node's rows: per feature, (value, position among the tree's rows) in ascending order of value; and
+/// the segment of every row of the tree, by position.
+struct Rows<'r> {
+    owns: &'r [u32],
+    orders: Vec<Vec<(f32, u32)>>,
+}
+
+/// Where a split sends a row of its node: left or right with its centre, or out (a mistake).
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Out,
+    Left,
+    Right,
+}
+
+/// Adds the subtree of `node`'s rows and `centers` and returns its index; `side` is room for one mark per
+/// row of the tree.
 fn grow(
     tree: &mut Tree,
     data: &Data,
     choose: Chooser,
-    rows: Vec<usize>,
+    node: Rows,
     centers: Vec<usize>,
+    side: &mut [Side],
 ) -> usize {
-    let (x, d, labels, centroids) = (data.x, data.d, data.labels, data.centroids);
     let at = tree.nodes.len();
     tree.nodes.push(Node::Leaf(centers[0]));
-    if centers.len() < 2 {
+    if centers.len() < 2 || node.orders.is_empty() {
         return at;
     }
-    let c = |s: usize, j: usize| centroids[s * d + j];
+    let own = |p: u32| node.owns[p as usize] as usize;
+    let mut count = vec![0usize; data.centroids.len() / data.d];
+    node.orders[0].iter().for_each(|&(_, p)| count[own(p)] += 1);
     // The best split over the features: (mistakes, feature, threshold); the first feature wins ties.
-    let best = (0..d)
+    let best = (0..data.d)
         .into_par_iter()
         .filter_map(|j| {
-            let value = |i: usize| x[i * d + j];
-            best_threshold(
-                rows.iter().map(|&i| (value(i), c(labels[i] as usize, j))),
-                centers.iter().map(|&s| c(s, j)),
-            )
-            .map(|(mistakes, lo, hi)| (mistakes, j, lo, hi))
+            let points = (node.orders[j].iter()).map(|&(v, p)| (v, own(p)));
+            let centres = centers.iter().map(|&s| (data.centre(s, j), s));
+            best_threshold(points, centres, &count).map(|(mistakes, lo, hi)| (mistakes, j, lo, hi))
         })
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     // Centroids no feature separates (identical ones): the node is a leaf of the first.
@@ -78,16 +121,49 @@ fn grow(
         return at;
     };
     let t = choose(j, lo, hi);
-    let (mut lr, mut rr) = (Vec::new(), Vec::new());
-    for i in rows {
-        let left = x[i * d + j] <= t;
-        if left == (c(labels[i] as usize, j) <= t) {
-            if left { &mut lr } else { &mut rr }.push(i);
-        }
+    for &(v, p) in &node.orders[j] {
+        side[p as usize] = match (v <= t, data.centre(own(p), j) <= t) {
+            (true, true) => Side::Left,
+            (false, false) => Side::Right,
+            _ => Side::Out,
+        };
     }
-    let (lc, rc): (Vec<usize>, Vec<usize>) = centers.into_iter().partition(|&s| c(s, j) <= t);
-    let left = grow(tree, data, choose, lr, lc);
-    let right = grow(tree, data, choose, rr, rc);
+    let part = |s: Side| -> Vec<Vec<(f32, u32)>> {
+        (node.orders.par_iter())
+            .map(|o| {
+                (o.iter().copied())
+                    .filter(|&(_, p)| side[p as usize] == s)
+                    .collect()
+            })
+            .collect()
+    };
+    let (lo_rows, hi_rows) = (part(Side::Left), part(Side::Right));
+    let owns = node.owns;
+    drop(node.orders);
+    let (lc, rc): (Vec<usize>, Vec<usize>) =
+        centers.into_iter().partition(|&s| data.centre(s, j) <= t);
+    let left = grow(
+        tree,
+        data,
+        choose,
+        Rows {
+            owns,
+            orders: lo_rows,
+        },
+        lc,
+        side,
+    );
+    let right = grow(
+        tree,
+        data,
+        choose,
+        Rows {
+            owns,
+            orders: hi_rows,
+        },
+        rc,
+        side,
+    );
     tree.nodes[at] = Node::Split {
         feature: j,
         threshold: t,
@@ -98,45 +174,69 @@ fn grow(
 }
 
 /// The threshold along one feature with the fewest mistakes among those that separate the centres:
-/// `points` are (value, own centre's value), `centers` the node's centre values. A point is a mistake at
-/// θ when θ lies in [min(value, centre), max(value, centre)). Candidates are the distinct values in
-/// [lowest centre, highest centre); returned are the mistakes and the best candidate with the next distinct
-/// value: every threshold in [candidate, next) splits the same way. None when all centres share one value.
+/// `points` are (value, own centre) in ascending order of value, `centers` the node's (value, centre),
+/// `count` each centre's points. A point is a mistake at θ when θ lies in [min(value, centre),
+/// max(value, centre)). Candidates are the distinct values in [lowest centre, highest centre); returned are
+/// the mistakes and the best candidate with the next distinct value: every threshold in [candidate, next)
+/// splits the same way. None when all centres share one value. One sweep: below θ, a point of a centre
+/// above θ is a mistake; above θ, a point of a centre at or below θ.
 fn best_threshold(
-    points: impl Iterator<Item = (f32, f32)>,
-    centers: impl Iterator<Item = f32>,
+    points: impl Iterator<Item = (f32, usize)> + Clone,
+    centers: impl Iterator<Item = (f32, usize)>,
+    count: &[usize],
 ) -> Option<(usize, f32, f32)> {
-    let centers: Vec<f32> = centers.collect();
-    let lo = centers.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = centers.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut centers: Vec<(f32, usize)> = centers.collect();
+    let lo = centers.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
+    let hi = centers
+        .iter()
+        .map(|c| c.0)
+        .fold(f32::NEG_INFINITY, f32::max);
     if lo >= hi {
         return None;
     }
-    let (mut starts, mut ends) = (Vec::new(), Vec::new());
-    for (v, c) in points {
-        if v != c {
-            starts.push(v.min(c));
-            ends.push(v.max(c));
+    centers.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // The candidates: the points' values in [lo, hi] and the centres', merged in order, distinct (as
+    // sorting them all would: ±0 keep the first of the two in `total_cmp` order).
+    let mut cand: Vec<f32> = Vec::new();
+    let mut push = |v: f32| {
+        if cand.last() != Some(&v) {
+            cand.push(v);
         }
+    };
+    let mut value_of = vec![f32::NAN; count.len()];
+    centers.iter().for_each(|&(c, s)| value_of[s] = c);
+    let mut cs = centers.iter().map(|c| c.0).peekable();
+    // A point on its centre is no interval: its value is a candidate only as that centre's.
+    let ends = (points.clone()).filter(|&(v, s)| v != value_of[s] && v >= lo && v <= hi);
+    for (v, _) in ends {
+        while let Some(c) = cs.next_if(|c| c.total_cmp(&v).is_lt()) {
+            push(c);
+        }
+        push(v);
     }
-    let mut cand: Vec<f32> = (starts.iter().chain(&ends).chain(&centers).copied())
-        .filter(|&v| v >= lo && v <= hi)
-        .collect();
-    starts.sort_unstable_by(f32::total_cmp);
-    ends.sort_unstable_by(f32::total_cmp);
-    cand.sort_unstable_by(f32::total_cmp);
-    cand.dedup();
-    let (mut s, mut e) = (0, 0);
+    cs.for_each(&mut push);
+    let (mut below, mut passed) = (vec![0usize; count.len()], vec![false; count.len()]);
+    // Mistakes below θ (points of centres above it) and above θ (points of centres at or below it).
+    let (mut under, mut over) = (0usize, 0usize);
+    let (mut points, mut next_centre) = (points.peekable(), 0);
     let mut best: Option<(usize, usize)> = None;
     // cand ends with hi, which is only the upper neighbour of the last threshold.
     for (i, &theta) in cand[..cand.len() - 1].iter().enumerate() {
-        while s < starts.len() && starts[s] <= theta {
-            s += 1;
+        while let Some((_, s)) = points.next_if(|p| p.0 <= theta) {
+            below[s] += 1;
+            if passed[s] {
+                over -= 1;
+            } else {
+                under += 1;
+            }
         }
-        while e < ends.len() && ends[e] <= theta {
-            e += 1;
+        while let Some(&(_, s)) = centers.get(next_centre).filter(|c| c.0 <= theta) {
+            passed[s] = true;
+            under -= below[s];
+            over += count[s] - below[s];
+            next_centre += 1;
         }
-        let mistakes = s - e;
+        let mistakes = under + over;
         if best.is_none_or(|(m, _)| mistakes < m) {
             best = Some((mistakes, i));
         }
@@ -198,6 +298,91 @@ impl Tree {
 mod tests {
     use super::*;
 
+    /// The threshold by sorting every interval's ends (the implementation before the sweep), the oracle of
+    /// [`best_threshold`]: `points` are (value, own centre's value).
+    fn sorted_threshold(points: &[(f32, f32)], centers: &[f32]) -> Option<(usize, f32, f32)> {
+        let lo = centers.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = centers.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if lo >= hi {
+            return None;
+        }
+        let (mut starts, mut ends) = (Vec::new(), Vec::new());
+        for &(v, c) in points {
+            if v != c {
+                starts.push(v.min(c));
+                ends.push(v.max(c));
+            }
+        }
+        let mut cand: Vec<f32> = (starts.iter().chain(&ends).chain(centers).copied())
+            .filter(|&v| v >= lo && v <= hi)
+            .collect();
+        starts.sort_unstable_by(f32::total_cmp);
+        ends.sort_unstable_by(f32::total_cmp);
+        cand.sort_unstable_by(f32::total_cmp);
+        cand.dedup();
+        let (mut s, mut e) = (0, 0);
+        let mut best: Option<(usize, usize)> = None;
+        for (i, &theta) in cand[..cand.len() - 1].iter().enumerate() {
+            while s < starts.len() && starts[s] <= theta {
+                s += 1;
+            }
+            while e < ends.len() && ends[e] <= theta {
+                e += 1;
+            }
+            if best.is_none_or(|(m, _)| s - e < m) {
+                best = Some((s - e, i));
+            }
+        }
+        best.map(|(m, i)| (m, cand[i], cand[i + 1]))
+    }
+
+    /// [`best_threshold`] on points of the centres `centers`, sorted by value as a node holds them.
+    fn sweep(points: &[(f32, usize)], centers: &[f32]) -> Option<(usize, f32, f32)> {
+        let mut sorted = points.to_vec();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut count = vec![0; centers.len()];
+        points.iter().for_each(|p| count[p.1] += 1);
+        let cs = centers.iter().enumerate().map(|(s, &c)| (c, s));
+        best_threshold(sorted.iter().copied(), cs, &count)
+    }
+
+    /// The sweep gives the sorted implementation's mistakes and thresholds, bit for bit, on random nodes
+    /// with ties, points on their centres, values outside the centres' range and signed zeros.
+    #[test]
+    fn the_sweep_is_the_sort() {
+        let mut state = 11u64;
+        let mut next = move |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        for case in 0..2000 {
+            let k = 2 + next(5) as usize;
+            let grid = |v: u64| (v as f32 - 8.0) / 4.0;
+            let centers: Vec<f32> = (0..k).map(|_| grid(next(17))).collect();
+            let n = next(60) as usize;
+            let points: Vec<(f32, usize)> = (0..n)
+                .map(|_| {
+                    let s = next(k as u64) as usize;
+                    let v = match next(4) {
+                        0 => centers[s],
+                        1 => -0.0,
+                        _ => grid(next(33)) - 2.0,
+                    };
+                    (v, s)
+                })
+                .collect();
+            let with_centres: Vec<(f32, f32)> =
+                points.iter().map(|&(v, s)| (v, centers[s])).collect();
+            let want = sorted_threshold(&with_centres, &centers);
+            let got = sweep(&points, &centers);
+            let bits =
+                |r: Option<(usize, f32, f32)>| r.map(|(m, a, b)| (m, a.to_bits(), b.to_bits()));
+            assert_eq!(bits(got), bits(want), "case {case}: {points:?} {centers:?}");
+        }
+    }
+
     /// Brute force: the fewest mistakes over every threshold halfway between sorted distinct values (in
     /// f64, where two neighbouring f32 values always have one between them).
     fn brute(points: &[(f32, f32)], centers: &[f32]) -> usize {
@@ -233,7 +418,8 @@ mod tests {
                 (c + ((i * 37 % 23) as f32 - 11.0) / 3.0, c)
             })
             .collect();
-        let (m, t, next) = best_threshold(points.iter().copied(), centers.iter().copied()).unwrap();
+        let own: Vec<(f32, usize)> = (0..200).map(|i| (points[i].0, i % 3)).collect();
+        let (m, t, next) = sweep(&own, &centers).unwrap();
         assert!(t < next);
         assert_eq!(m, brute(&points, &centers));
         let at_t = points.iter().filter(|p| (p.0 <= t) != (p.1 <= t)).count();
