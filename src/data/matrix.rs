@@ -29,11 +29,12 @@ impl<T: Copy> FeatureMatrix<T> {
 pub fn try_zeroed<T: Clone + Default>(n: usize) -> Option<Vec<T>> {
     n.checked_mul(size_of::<T>())
         .filter(|&b| b <= isize::MAX as usize)?;
-    // Reserving first asks the allocator without touching memory; the zeroed vector is then mapped lazily.
+    // Reserving first asks the allocator without touching memory; the vector is then advised onto huge
+    // pages before it is filled.
     let mut probe: Vec<T> = Vec::new();
     probe.try_reserve_exact(n).ok()?;
     drop(probe);
-    Some(vec![T::default(); n])
+    Some(super::pages::zeros(n))
 }
 
 /// `bytes` for a message ("134.4 GB").

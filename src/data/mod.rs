@@ -4,6 +4,8 @@ pub mod ids;
 pub mod load;
 pub mod matrix;
 pub mod numbers;
+#[allow(unsafe_code)]
+pub mod pages;
 pub mod sink;
 pub mod source;
 pub mod write;

@@ -166,7 +166,7 @@ impl FittedPrep {
                 c.scale = 1.0;
             }
         }
-        let mut out = vec![0f32; n * d];
+        let mut out = crate::data::pages::zeros(n * d);
         p.transform(&raw.data, &mut out, impute)
             .map_err(|e| p.value_error(e, "matrix row"))?;
         Ok((p, FeatureMatrix::new(out, n, raw.names.clone()), report))
@@ -241,7 +241,7 @@ impl FittedPrep {
             return numeric;
         }
         let (dn, dp) = (self.columns.len(), self.prepared_d());
-        let mut out = vec![0f32; n * dp];
+        let mut out = crate::data::pages::zeros(n * dp);
         for (i, row) in out.chunks_exact_mut(dp).enumerate() {
             row[..dn].copy_from_slice(&numeric[i * dn..(i + 1) * dn]);
             let mut at = dn;
