@@ -145,6 +145,7 @@ pub const OPTIONS: &[&str] = &[
     "init",
     "method",
     "micro_clusters",
+    "sample",
     "previous",
     "out",
     "groups",

@@ -83,6 +83,10 @@ pub struct FitArgs {
     /// Micro-clusters of --method ward (default 256).
     #[arg(long)]
     pub micro_clusters: Option<usize>,
+    /// Run k-means on a uniform sample of this many rows (the same for the same input and --seed), then
+    /// label every row: faster on large inputs, at the cost of a slightly higher SSE (BENCHMARKS.md).
+    #[arg(long)]
+    pub sample: Option<usize>,
     #[command(flatten)]
     pub lloyd: LloydArgs,
     #[command(flatten)]
@@ -130,6 +134,7 @@ impl LloydArgs {
             tol: self.tol,
             seed: self.seed,
             method,
+            sample: None,
         }
     }
 }
@@ -145,7 +150,10 @@ impl From<&FitArgs> for FitOptions {
         FitOptions {
             input: a.columns.input(a.inputs.clone(), &a.text),
             prep: a.columns.prep(),
-            kmeans: a.lloyd.kmeans(a.k, a.init.clone(), method),
+            kmeans: KMeansSpec {
+                sample: a.sample,
+                ..a.lloyd.kmeans(a.k, a.init.clone(), method)
+            },
             lifecycle: a.lifecycle.options(),
             output: a.report.output(a.out.clone()),
         }

@@ -181,6 +181,19 @@ fn check(opts: &FitOptions) -> Result<()> {
             "`init` FILE gives centroids for numeric features only; it cannot be combined with `categorical`",
         ));
     }
+    if let Some(m) = opts.kmeans.sample {
+        if m < opts.kmeans.k {
+            return Err(Error::usage(format!(
+                "`sample` ({m}) must be at least `k` ({}): each segment needs rows",
+                opts.kmeans.k
+            )));
+        }
+        if opts.kmeans.method != Method::KMeans {
+            return Err(Error::usage(
+                "`sample` works with `method` kmeans; Ward's micro-clusters already summarise the rows",
+            ));
+        }
+    }
     if let Method::Ward { micro } = opts.kmeans.method {
         if opts.kmeans.init != InitChoice::Auto {
             return Err(Error::usage(
@@ -317,6 +330,11 @@ fn start<'a>(
     Ok((run, started))
 }
 
+/// The rows k-means runs on with `sample`, when that is fewer than the input's.
+fn sampled(opts: &FitOptions, p: &Prepared) -> Option<usize> {
+    opts.kmeans.sample.filter(|&m| m < p.matrix.n)
+}
+
 /// What a fit's method makes: the k-means result, and Ward's hierarchy with `--method ward`.
 type Clustered = (KMeansResult, Option<Hierarchy>);
 
@@ -329,9 +347,13 @@ fn cluster(
     run: &mut Run,
 ) -> Result<Clustered> {
     let k = opts.kmeans.k;
+    let sample = sampled(opts, p);
     let (what, steps) = match opts.kmeans.method {
         Method::KMeans => (
-            format!("k-means k={k} ({} restart(s))", cfg.restarts()),
+            format!("k-means k={k} ({} restart(s))", cfg.restarts())
+                + &sample.map_or(String::new(), |m| {
+                    format!(" on a uniform sample of {m} of {} rows", p.matrix.n)
+                }),
             cfg.restarts(),
         ),
         Method::Ward { micro } => (
@@ -346,11 +368,14 @@ fn cluster(
     let log = run.log;
     let on = run.on_device(&|m: &str| bar.suspend(|| log(m)), |b| {
         match opts.kmeans.method {
-            Method::KMeans => {
-                let mut res = b.load(ds)?;
-                let fit = kmeans::fit_resident(b, res.as_mut(), &ds, cfg, &bar)?;
-                Ok((fit, None))
-            }
+            Method::KMeans => match sample {
+                Some(m) => Ok((kmeans::sample::fit_sampled(b, &ds, cfg, m, &bar)?, None)),
+                None => {
+                    let mut res = b.load(ds)?;
+                    let fit = kmeans::fit_resident(b, res.as_mut(), &ds, cfg, &bar)?;
+                    Ok((fit, None))
+                }
+            },
             Method::Ward { micro } => {
                 ward::fit(b, &ds, cfg, micro, &bar).map(|(f, h)| (f, Some(h)))
             }
@@ -417,6 +442,7 @@ pub fn run(opts: &Checked<FitOptions>, sel: &Selected, log: &dyn Fn(&str)) -> Re
         Method::Ward { .. } => "ward".into(),
     };
     summary.ward = hierarchy.as_ref().map(WardSummary::of);
+    summary.sample_rows = sampled(opts, &p);
     let files = run.finish(schema::SUMMARY, &summary, opts.output.report.as_ref())?;
     Ok(FitOutcome {
         summary,
@@ -629,6 +655,7 @@ pub(crate) fn summary(
         decision: None,
         method: "kmeans".into(),
         ward: None,
+        sample_rows: None,
     }
 }
 

@@ -87,6 +87,9 @@ pub struct KMeansSpec {
     pub tol: f64,
     pub seed: u64,
     pub method: Method,
+    /// k-means on a uniform sample of this many rows (drawn with `seed`), then every row labelled: None
+    /// fits on all rows.
+    pub sample: Option<usize>,
 }
 
 impl Default for KMeansSpec {
@@ -100,6 +103,7 @@ impl Default for KMeansSpec {
             tol: params::TOL,
             seed: params::SEED,
             method: Method::KMeans,
+            sample: None,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod estimator;
 pub mod init;
 pub mod params;
 pub mod quality;
+pub mod sample;
 pub mod sweep;
 pub mod ward;
 

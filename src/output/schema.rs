@@ -118,6 +118,9 @@ pub struct Summary {
     pub method: String,
     /// With `--method ward`: the hierarchy's size and its agreement with k-means on the same rows.
     pub ward: Option<WardSummary>,
+    /// With `--sample N` (fewer than the rows used): the rows k-means ran on; labels, SSE and every
+    /// output are over all rows.
+    pub sample_rows: Option<usize>,
 }
 
 /// summary.json's `ward`.

@@ -766,3 +766,79 @@ fn ward_takes_zero_weights_and_bounds_micro_clusters() {
         stderr(&too_many)
     );
 }
+
+/// `--sample N`: k-means on a uniform sample, then every row labelled with the centroids found. The same at
+/// any thread count; every row's segment is its nearest centroid (its distance at most its second's); the
+/// SSE is over all rows (the labels' squared distances); on well-separated clusters it is within 1 % of the full
+/// fit's; said in the log and in summary.json; a sample smaller than k, or with Ward, is refused.
+#[test]
+fn a_sample_fit_labels_every_row_with_its_centroids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.parquet");
+    crate::common::generate(&data, 30_000, 6, 5, 4, &[]);
+    let d = data.to_str().unwrap();
+    let fit = |out: &str, extra: &[&str], threads: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "fit",
+            d,
+            "--k",
+            "5",
+            "--id",
+            "customer_id",
+            "--device",
+            "cpu",
+        ];
+        args.extend(extra);
+        args.extend(["--no-report", "--out", out.to_str().unwrap()]);
+        let o = strata_env(&args, &[("RAYON_NUM_THREADS", threads)]);
+        (out, o)
+    };
+    let (one, o1) = fit("s1", &["--sample", "2000"], "1");
+    assert!(o1.status.success(), "{}", stderr(&o1));
+    assert!(
+        stderr(&o1).contains("on a uniform sample of 2000 of 30000 rows"),
+        "{}",
+        stderr(&o1)
+    );
+    let (two, o2) = fit("s2", &["--sample", "2000"], "2");
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let bytes = |p: &std::path::Path| std::fs::read(p.join("labels.parquet")).unwrap();
+    assert_eq!(
+        bytes(&one),
+        bytes(&two),
+        "the same labels at 1 and 2 threads"
+    );
+    let s = json(&one.join("summary.json"));
+    assert_eq!(s["sample_rows"], 2000);
+    assert_eq!(s["rows_used"], 30_000);
+    let labels = read_parquet(&one.join("labels.parquet"));
+    let (dist, margin) = (col_f64(&labels, "distance"), col_f64(&labels, "margin"));
+    assert_eq!(dist.len(), 30_000);
+    assert!(
+        margin.iter().all(|&m| m >= 0.0),
+        "every row at its nearest centroid"
+    );
+    // `distance` is Euclidean, in f32: its squares add up to the SSE within f32's rounding.
+    let total: f64 = dist.iter().map(|d| d * d).sum();
+    let sse = s["sse"].as_f64().unwrap();
+    assert!((total - sse).abs() <= 1e-5 * sse, "{total} vs {sse}");
+    let (full, of) = fit("full", &[], "2");
+    assert!(of.status.success(), "{}", stderr(&of));
+    let full_sse = json(&full.join("summary.json"))["sse"].as_f64().unwrap();
+    assert!(sse <= 1.01 * full_sse, "sample {sse} vs full {full_sse}");
+    let (_, o) = fit("small", &["--sample", "3"], "1");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--sample (3) must be at least --k (5)"),
+        "{}",
+        stderr(&o)
+    );
+    let (_, o) = fit("ward", &["--sample", "2000", "--method", "ward"], "1");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--sample works with --method kmeans"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -131,7 +131,8 @@ fn check_schema(key: &str, v: &Value) {
 /// summary.json in the shape of format 1, which the fixture holds: format 2 moved assign's `drift`,
 /// `migration` and `transitions` (in words) into a `lifecycle` section like fit's, which gained
 /// `drift_reference`; assign's section adds `previous`, `matched_by`, `segment_ids`, `continues`,
-/// `next_segment_id` and the transitions as records, which format 1 did not have.
+/// `next_segment_id` and the transitions as records, which format 1 did not have; fit's summary gained
+/// `sample_rows` (issue 30).
 fn as_format_1(v: &mut Value) {
     let m = v.as_object_mut().unwrap();
     if m.contains_key("rows_assigned") {
@@ -140,8 +141,11 @@ fn as_format_1(v: &mut Value) {
         m.insert("migration".into(), l["migration"].clone());
         let events = l.get("events").cloned().unwrap_or(Value::Array(vec![]));
         m.insert("transitions".into(), events);
-    } else if let Some(Value::Object(l)) = m.get_mut("lifecycle") {
-        l.remove("drift_reference");
+    } else {
+        m.remove("sample_rows");
+        if let Some(Value::Object(l)) = m.get_mut("lifecycle") {
+            l.remove("drift_reference");
+        }
     }
 }
 
