@@ -120,6 +120,8 @@ pub fn run_with_fallback<T>(
 ) -> Result<OnDevice<T>> {
     match (job(sel.primary.as_ref()), sel.fallback.as_deref()) {
         (Err(e), Some(cpu)) if e.kind() == Kind::Device => {
+            // A warning is read as the command line writes it (summary.json keeps it).
+            let e = crate::error::name_options(&e.to_string(), crate::error::flag);
             let msg = format!("GPU failed ({e}); reran on {}", cpu.name());
             log(&format!("warning: {msg}"));
             Ok(OnDevice {

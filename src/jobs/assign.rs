@@ -76,6 +76,7 @@ pub fn run(
     sel: &Selected,
     log: &dyn Fn(&str),
 ) -> Result<AssignOutcome> {
+    let started = std::time::Instant::now();
     let model = Model::read(&opts.model)?;
     if let Some(g) = &opts.output.report {
         g.check(&super::feature_names(&model.preparation))?;
@@ -85,7 +86,7 @@ pub fn run(
         .transpose()?;
     let mut read = opts.inputs.clone();
     read.push(opts.model.clone());
-    let mut run = Run::open(&opts.output.out, &read, sel, log)?;
+    let mut run = Run::open(&opts.output.out, &read, (sel, log), started)?;
     let (source, cols) = open_columns(opts, &model, log, &mut run.warnings)?;
     let prev_keys = match &previous {
         Some(p) => previous_keys(p, cols.id.as_ref(), &mut run.warnings)?,

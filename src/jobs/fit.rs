@@ -299,6 +299,7 @@ fn start<'a>(
     opts: &FitOptions,
     sel: &'a Selected,
     log: &'a dyn Fn(&str),
+    started: Instant,
 ) -> Result<(Run<'a>, Started)> {
     let mut read = opts.input.inputs.clone();
     if let InitChoice::File(f) = &opts.kmeans.init {
@@ -307,7 +308,7 @@ fn start<'a>(
     let previous = (opts.lifecycle.previous.as_deref())
         .map(Previous::open)
         .transpose()?;
-    let mut run = Run::open(&opts.output.out, &read, sel, log)?;
+    let mut run = Run::open(&opts.output.out, &read, (sel, log), started)?;
     let (source, spec, columns_left_out, warnings) = open_input(opts, log)?;
     run.warnings.extend(warnings);
     // Before the fit, not after it; a selection that fails is reported by the read, in its order.
@@ -321,7 +322,6 @@ fn start<'a>(
     if let Some(g) = &opts.output.report {
         g.check(&feature_names(&p.prep))?;
     }
-    run.warnings.extend(p.report.warnings.clone());
     let started = Started {
         previous,
         p,
@@ -387,7 +387,7 @@ fn cluster(
 
 /// Runs the whole job. Nothing appears in `opts.output.out` unless every output was written.
 pub fn run(opts: &Checked<FitOptions>, sel: &Selected, log: &dyn Fn(&str)) -> Result<FitOutcome> {
-    let (mut run, started) = start(opts, sel, log)?;
+    let (mut run, started) = start(opts, sel, log, Instant::now())?;
     let Started {
         previous,
         p,
@@ -396,6 +396,7 @@ pub fn run(opts: &Checked<FitOptions>, sel: &Selected, log: &dyn Fn(&str)) -> Re
     let (config, init_file_s) = timed(|| kmeans_config(opts, &p.prep, previous.as_ref()));
     let (cfg, no_warm_start) = config?;
     run.warnings.extend(no_warm_start);
+    run.warnings.extend(p.report.warnings.clone());
     let (fit, hierarchy) = cluster(opts, &p, &cfg, &mut run)?;
     let device = run.device.clone();
     let fit_warned = fit_warnings(opts, &p, &fit);

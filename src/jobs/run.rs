@@ -28,12 +28,13 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    /// Stages the output set at `out` (refused when `out` is one of the files it `reads`).
+    /// Stages the output set at `out` (refused when `out` is one of the files it `reads`); the job began
+    /// at `started` (its summary's total counts from there).
     pub fn open(
         out: &Path,
         reads: &[PathBuf],
-        sel: &'a Selected,
-        log: &'a dyn Fn(&str),
+        (sel, log): (&'a Selected, &'a dyn Fn(&str)),
+        started: Instant,
     ) -> Result<Run<'a>> {
         Ok(Run {
             sel,
@@ -41,7 +42,7 @@ impl<'a> Run<'a> {
             staging: OutputSet::create(out, reads)?,
             warnings: Vec::new(),
             device: sel.primary.name(),
-            started: Instant::now(),
+            started,
         })
     }
 
@@ -64,7 +65,7 @@ impl<'a> Run<'a> {
         r.map_err(|e| self.staging.explain(e))
     }
 
-    /// Seconds since the run opened.
+    /// Seconds since the job began.
     pub fn seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }

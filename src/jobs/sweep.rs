@@ -234,7 +234,7 @@ pub fn run(
     log: &dyn Fn(&str),
 ) -> Result<SweepSummary> {
     let f = &opts.fit;
-    let mut run = Run::open(&f.output.out, &f.input.inputs, sel, log)?;
+    let mut run = Run::open(&f.output.out, &f.input.inputs, (sel, log), Instant::now())?;
     let (source, spec, _, warnings) = open_input(f, log)?;
     let p = pipeline::read_and_prepare(source, &spec, &f.prep, log)?;
     run.warnings.extend(warnings);

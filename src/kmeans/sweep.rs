@@ -48,7 +48,7 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 }
 
 /// The recommended k and why.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Recommendation {
     pub k: usize,
     /// In words: "k = 3: silhouette highest (0.516), elbow at 3; Davies-Bouldin prefers 2".

@@ -25,12 +25,17 @@ pub const EXPLAIN: u32 = 1;
 /// dendrogram.json.
 pub const DENDROGRAM: u32 = 1;
 
-/// A document with its format version first.
+/// A document with its format version first (a document written before versions were: format 1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Versioned<T> {
+    #[serde(default = "format_1")]
     pub format_version: u32,
     #[serde(flatten)]
     pub doc: T,
+}
+
+fn format_1() -> u32 {
+    1
 }
 
 impl<T> Versioned<T> {
@@ -212,8 +217,9 @@ pub struct SweepRow {
     pub seconds: f64,
 }
 
-/// sweep.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// sweep.json. Fields missing from an older one read as their defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct SweepSummary {
     pub strata_version: String,
     pub inputs: Vec<String>,
@@ -230,7 +236,7 @@ pub struct SweepSummary {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct SweepSeconds {
     pub read: f64,
     pub prepare: f64,
@@ -352,5 +358,9 @@ mod tests {
         );
         let e = RunSummary::read(serde_json::json!({"format_version": 3})).unwrap_err();
         assert!(e.contains("upgrade strata"), "{e}");
+        // A document from before versions (a sweep.json) reads as format 1, its missing fields defaulted.
+        let old: Versioned<SweepSummary> =
+            serde_json::from_value(serde_json::json!({"rows": 5, "points": []})).unwrap();
+        assert_eq!((old.format_version, old.doc.rows), (1, 5));
     }
 }

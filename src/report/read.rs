@@ -59,6 +59,12 @@ pub struct Flow {
     pub share: f64,
 }
 
+/// What the report draws of explain.json (the rest of an older one may differ).
+#[derive(serde::Deserialize)]
+struct Fidelity {
+    fidelity: f64,
+}
+
 /// Everything the report may draw from one directory.
 pub struct Outputs {
     pub summary: Option<RunSummary>,
@@ -246,7 +252,7 @@ impl Outputs {
         };
         let explain = json(
             &dir.join("explain.json"),
-            versioned::<crate::explain::Explanation>(schema::EXPLAIN),
+            versioned::<Fidelity>(schema::EXPLAIN),
         )?;
         Ok(Outputs {
             summary,

@@ -231,6 +231,8 @@ fn job_file_errors_name_line_and_key() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(e.contains("job.toml:11:") && e.contains("n_inits"), "{e}");
+    // toml's message names the file's keys, not command-line flags.
+    assert!(e.contains("'n_init'") && !e.contains("--n-init"), "{e}");
     // A key that fit's messages name by its flag is named as the job file writes it, with its line.
     std::fs::write(&job, JOB.replace("\"monthly_spend\"]", "\"nope\"]")).unwrap();
     std::fs::create_dir(tmp.path().join("in")).unwrap();

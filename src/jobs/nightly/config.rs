@@ -147,30 +147,42 @@ fn check_values(
     (config.drift.check()).map_err(|m| at(key("drift", &first_word(&m)), &format!("[drift] {m}")))
 }
 
-/// The job file's section of each option that fit's and assign's messages name.
-const SECTIONS: &[(&str, &str)] = &[
-    ("features", "input"),
-    ("categorical", "input"),
-    ("weight", "input"),
-    ("id", "input"),
-    ("log1p", "prep"),
-    ("min_category_share", "prep"),
-    ("missing", "prep"),
-    ("scale", "prep"),
-    ("k", "kmeans"),
-    ("n_init", "kmeans"),
-    ("max_iter", "kmeans"),
-    ("tol", "kmeans"),
-    ("seed", "kmeans"),
-    ("init", "kmeans"),
-    ("method", "kmeans"),
+/// Where the job file holds each option that fit's and assign's messages name: (option, section, key on
+/// the file's line, the key as a message writes it).
+const SECTIONS: &[(&str, &str, &str, &str)] = &[
+    ("features", "input", "features", "features"),
+    ("categorical", "input", "categorical", "categorical"),
+    ("weight", "input", "weight", "weight"),
+    ("id", "input", "id", "id"),
+    ("delimiter", "input", "csv", "csv.delimiter"),
+    ("decimal", "input", "csv", "csv.decimal"),
+    ("thousands", "input", "csv", "csv.thousands"),
+    ("na_values", "input", "csv", "csv.na_values"),
+    ("log1p", "prep", "log1p", "log1p"),
+    (
+        "min_category_share",
+        "prep",
+        "min_category_share",
+        "min_category_share",
+    ),
+    ("missing", "prep", "missing", "missing"),
+    ("scale", "prep", "scale", "scale"),
+    ("k", "kmeans", "k", "k"),
+    ("n_init", "kmeans", "n_init", "n_init"),
+    ("max_iter", "kmeans", "max_iter", "max_iter"),
+    ("tol", "kmeans", "tol", "tol"),
+    ("seed", "kmeans", "seed", "seed"),
+    ("init", "kmeans", "init", "init"),
+    ("method", "kmeans", "method", "method"),
+    ("micro_clusters", "kmeans", "method", "method.ward.micro"),
+    ("sample", "kmeans", "sample", "sample"),
 ];
 
 /// Where in `file` (its `text`) the message `msg` is about: `FILE:LINE: key` of the key at `span`.
 fn place(file: &Path, text: &str, span: Option<Range<usize>>, msg: &str) -> String {
     // A span at offset 0 is the whole file (a missing table), not its first line's key.
     let place = match span.map(|s| (s.start, line(text, s.start))) {
-        Some((start, (n, Some(key)))) if start > 0 && !msg.contains(&format!("`{key}`")) => {
+        Some((start, (n, Some(key)))) if start > 0 && !msg.contains(&format!("'{key}'")) => {
             format!(":{n}: {key}")
         }
         Some((_, (n, _))) => format!(":{n}"),
@@ -190,13 +202,13 @@ impl Job {
         let msg = e.message().to_string();
         let mut first = None;
         let out = crate::error::name_options(&msg, |option| {
-            match SECTIONS.iter().find(|(o, _)| *o == option) {
-                Some((key, section)) => {
+            match SECTIONS.iter().find(|(o, ..)| *o == option) {
+                Some((_, section, key, shown)) => {
                     // A key the file leaves at its default has no line: the file alone is named.
                     first.get_or_insert_with(|| {
                         key_offset(&self.text, section, key).map(|o| o..o + 1)
                     });
-                    format!("[{section}] {key}")
+                    format!("[{section}] {shown}")
                 }
                 // Not a job-file key (`--out`, `--previous`): the command line's name.
                 None => crate::error::flag(option),
@@ -216,8 +228,10 @@ impl Job {
             |span: Option<Range<usize>>, msg: &str| Error::usage(place(file, &text, span, msg));
         // The line of a key that has no span of its own (plain values).
         let key = |section: &str, key: &str| key_offset(&text, section, key).map(|o| o..o + 1);
-        let table: toml::Table =
-            toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
+        // toml's messages quote the file's keys in backticks, which messages of strata reserve for
+        // options (the binary writes those as flags): here they are quoted plainly.
+        let toml_error = |e: toml::de::Error| at(e.span(), &e.message().trim().replace('`', "'"));
+        let table: toml::Table = toml::from_str(&text).map_err(toml_error)?;
         let given = |section: &str, k: &str| (table.get(section).and_then(|t| t.get(k))).is_some();
         if let Some(k) = PREP_KEYS.iter().find(|k| given("input", k)) {
             return Err(at(
@@ -227,8 +241,7 @@ impl Job {
                 ),
             ));
         }
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| at(e.span(), e.message().trim()))?;
+        let mut config: Config = toml::from_str(&text).map_err(toml_error)?;
         if !given("kmeans", "k") {
             let header = text.find("[kmeans]").map(|o| o..o + 1);
             return Err(at(
@@ -244,6 +257,14 @@ impl Job {
                 Method::KMeans => InitChoice::Previous,
                 Method::Ward { .. } => InitChoice::Auto,
             };
+        }
+        if let Method::Ward { .. } = km.method
+            && km.init != InitChoice::Auto
+        {
+            return Err(at(
+                key("kmeans", "init"),
+                "[kmeans] init: method ward starts its micro-clusters itself; leave init out or set it to auto",
+            ));
         }
         if matches!(km.init, InitChoice::File(_)) {
             return Err(at(
@@ -404,6 +425,18 @@ registry = "models"
         );
         let j = parse(&prep.replace("1.5", "0.05")).unwrap();
         assert_eq!(j.config.prep.min_category_share, 0.05);
+        let e = parse(&GOOD.replace("k = 5", "k = 5\nsample = 3")).unwrap_err();
+        assert!(
+            e.contains(":8: sample: [kmeans] sample (3) must be at least [kmeans] k (5)"),
+            "{e}"
+        );
+        let ward = "k = 5\nmethod = { ward = { micro = 64 } }";
+        assert!(parse(&GOOD.replace("k = 5", ward)).is_ok());
+        let e = parse(&GOOD.replace("k = 5", &format!("{ward}\ninit = \"previous\""))).unwrap_err();
+        assert!(
+            e.contains(":9: init: [kmeans] init: method ward starts"),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("k = 5", "k = 5\ninit = \"my.csv\"")).unwrap_err();
         assert!(e.contains(":8: init: [kmeans] init must be auto"), "{e}");
         let e = parse(&GOOD.replace("k = 5", "k = \"five\"")).unwrap_err();
