@@ -1,19 +1,11 @@
-//! Progress bars for long steps (restarts of a fit, the ks of a sweep), drawn on stderr only when the
-//! binary enabled them, stderr is a terminal and the step has run for a couple of seconds: short fits
-//! and logs (cron, CI, pipes) see nothing but the log lines.
+//! Progress bars for long steps (restarts of a fit, the ks of a sweep), drawn on stderr only when the job
+//! asks for them (`OutputSpec::progress`), stderr is a terminal and the step has run for a couple of
+//! seconds: short fits and logs (cron, CI, pipes) see nothing but the log lines.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
-/// Lets bars appear (the binary calls this unless `--quiet`); a library user gets none.
-pub fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
-}
 
 /// A step runs this long before its bar appears.
 const DELAY: Duration = Duration::from_secs(2);
@@ -36,8 +28,8 @@ impl Progress {
         }
     }
 
-    /// A bar of `len` steps labelled `what`.
-    pub fn new(len: u64, what: &str) -> Progress {
+    /// A bar of `len` steps labelled `what`, drawn when `shown` and stderr is a terminal.
+    pub fn new(len: u64, what: &str, shown: bool) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
         if let Ok(style) =
             ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -48,7 +40,7 @@ impl Progress {
         Progress {
             bar,
             start: Instant::now(),
-            visible: ENABLED.load(Ordering::Relaxed) && std::io::stderr().is_terminal(),
+            visible: shown && std::io::stderr().is_terminal(),
         }
     }
 

@@ -82,6 +82,7 @@ impl ReportArgs {
             out,
             report: (!self.no_report).then(|| self.groups.clone().unwrap_or_default()),
             decision: None,
+            progress: show_progress(),
         }
     }
 }
@@ -301,12 +302,18 @@ pub fn print_lifecycle(
     }
 }
 
+/// Progress bars unless `--quiet`: the command line's choice, set once before the command runs.
+static PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this run draws progress bars.
+pub fn show_progress() -> bool {
+    PROGRESS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
-    if !quiet {
-        strata::progress::enable();
-    }
+    PROGRESS.store(!quiet, std::sync::atomic::Ordering::Relaxed);
     let log = move |msg: &str| {
         if !quiet {
             // An error quoted in a log line names options as the command line writes them.

@@ -17,7 +17,8 @@ pub struct NightlyArgs {
 }
 
 pub fn run(args: NightlyArgs, log: &dyn Fn(&str)) -> Result<()> {
-    let job = Job::read(&args.config)?;
+    let mut job = Job::read(&args.config)?;
+    job.progress = super::show_progress();
     let date = args.date.unwrap_or_else(nightly::today);
     let sel = select(job.device, super::cpu_isa()?, GpuOptions::default(), log)?;
     let n = nightly::run(&job, &date, &sel, log)?;

@@ -364,7 +364,8 @@ fn cluster(
     (run.log)(&format!("{what} on {}", run.device));
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
-    let bar = Progress::new(steps as u64, what.split(' ').next().unwrap_or("fit"));
+    let label = what.split(' ').next().unwrap_or("fit");
+    let bar = Progress::new(steps as u64, label, opts.output.progress);
     let log = run.log;
     let on = run.on_device(&|m: &str| bar.suspend(|| log(m)), |b| {
         match opts.kmeans.method {

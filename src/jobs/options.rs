@@ -139,6 +139,9 @@ pub struct OutputSpec {
     pub report: Option<Groups>,
     /// Why this run happened (a nightly's decision), recorded in summary.json.
     pub decision: Option<String>,
+    /// Progress bars for long steps, on stderr when it is a terminal (the command line's default; a
+    /// library user gets none).
+    pub progress: bool,
 }
 
 impl Default for OutputSpec {
@@ -147,6 +150,7 @@ impl Default for OutputSpec {
             out: PathBuf::new(),
             report: Some(Groups::default()),
             decision: None,
+            progress: false,
         }
     }
 }

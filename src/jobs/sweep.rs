@@ -132,7 +132,11 @@ fn fit_every_k(
     let (f, m) = (&opts.fit, &p.matrix);
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     let restarts = kmeans_params(f, Init::Auto).check()?.restarts();
-    let bar = Progress::new((opts.ks.len() * restarts) as u64, "sweep");
+    let bar = Progress::new(
+        (opts.ks.len() * restarts) as u64,
+        "sweep",
+        opts.fit.output.progress,
+    );
     let fit_k =
         |b: &dyn crate::compute::Backend, res: &mut dyn crate::compute::Resident, k: usize| {
             let t = Instant::now();

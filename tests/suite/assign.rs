@@ -48,6 +48,7 @@ fn fit_opts(inputs: Vec<PathBuf>, out: PathBuf, missing: Missing) -> FitOptions 
         out,
         report: None,
         decision: None,
+        progress: false,
     };
     o
 }
@@ -97,6 +98,7 @@ fn assign_reproduces_fit_bit_for_bit_on_every_backend() {
                 out: a.clone(),
                 report: None,
                 decision: None,
+                progress: false,
             },
             ..Default::default()
         };

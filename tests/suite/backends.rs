@@ -758,6 +758,7 @@ fn fit_opts(csv: PathBuf, k: usize, features: &str, scale: Scaling, out: PathBuf
         out,
         report: None,
         decision: None,
+        progress: false,
     };
     o
 }

@@ -79,6 +79,8 @@ pub struct Job {
     pub config: Config,
     pub file: PathBuf,
     pub device: DeviceChoice,
+    /// Progress bars for the night's long steps (the command line's choice; off for a library user).
+    pub progress: bool,
     dir: PathBuf,
     /// The file's text, to place later errors on its lines.
     text: String,
@@ -292,6 +294,7 @@ impl Job {
             config,
             file: file.to_path_buf(),
             device,
+            progress: false,
             dir,
             text,
         };
@@ -327,6 +330,7 @@ impl Job {
         OutputSpec {
             out: out.to_path_buf(),
             decision,
+            progress: self.progress,
             ..OutputSpec::default()
         }
     }
