@@ -161,6 +161,12 @@ pub fn flag(option: &str) -> String {
     format!("--{}", option.replace('_', "-"))
 }
 
+/// `text` with its options written as the command line's flags: what the binary prints, and warnings,
+/// which are read as the command line writes them.
+pub fn with_flags(text: &str) -> String {
+    name_options(text, flag)
+}
+
 /// `text` with every option it names between backticks (one of [`OPTIONS`]) written as `name` writes it.
 pub fn name_options(text: &str, mut name: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(text.len());

@@ -11,7 +11,7 @@ fn main() {
     if let Err(e) = cli::run(cli) {
         // The library names its options; the user typed flags. One line, whatever the underlying library
         // printed (wgpu errors span several lines).
-        let msg = strata::error::name_options(&e.to_string(), strata::error::flag);
+        let msg = strata::error::with_flags(&e.to_string());
         let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         eprintln!("error: {msg}");
         std::process::exit(exit_code(e.kind()));

@@ -317,7 +317,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let log = move |msg: &str| {
         if !quiet {
             // An error quoted in a log line names options as the command line writes them.
-            let msg = strata::error::name_options(msg, strata::error::flag);
+            let msg = strata::error::with_flags(msg);
             eprintln!("strata: {msg}");
         }
     };

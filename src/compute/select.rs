@@ -121,7 +121,7 @@ pub fn run_with_fallback<T>(
     match (job(sel.primary.as_ref()), sel.fallback.as_deref()) {
         (Err(e), Some(cpu)) if e.kind() == Kind::Device => {
             // A warning is read as the command line writes it (summary.json keeps it).
-            let e = crate::error::name_options(&e.to_string(), crate::error::flag);
+            let e = crate::error::with_flags(&e.to_string());
             let msg = format!("GPU failed ({e}); reran on {}", cpu.name());
             log(&format!("warning: {msg}"));
             Ok(OnDevice {

@@ -8,9 +8,6 @@
 
 pub mod tree;
 
-use rand::SeedableRng;
-use rand::seq::index::sample;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::prep::FittedPrep;
@@ -304,9 +301,7 @@ pub struct Fitted<'a> {
 pub fn explain(f: &Fitted, kept_name: &dyn Fn(u32) -> Option<String>) -> Explanation {
     let (n, d, k) = (f.labels.len(), f.d, f.ids.len());
     let rows = if n > TREE_ROWS {
-        let mut r = sample(&mut ChaCha8Rng::seed_from_u64(f.seed), n, TREE_ROWS).into_vec();
-        r.sort_unstable();
-        r
+        crate::kmeans::sample::rows(n, TREE_ROWS, f.seed)
     } else {
         (0..n).collect()
     };

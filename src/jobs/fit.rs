@@ -158,7 +158,7 @@ fn kmeans_config(
                 Some(Ok(c)) => Init::Given(c),
                 Some(Err(e)) => {
                     // A warning is read as the command line writes it.
-                    let e = crate::error::name_options(&e.to_string(), crate::error::flag);
+                    let e = crate::error::with_flags(&e.to_string());
                     warning = Some(format!("no warm start ({e}): initialised with auto"));
                     Init::Auto
                 }

@@ -8,9 +8,6 @@ use std::time::Instant;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, UInt64Array};
 use arrow_schema::{DataType, Field};
-use rand::SeedableRng;
-use rand::seq::index::sample;
-use rand_chacha::ChaCha8Rng;
 
 use crate::progress::Progress;
 
@@ -249,8 +246,7 @@ pub fn run(
     let n = p.matrix.n;
     // One uniform sample of rows for every k's silhouette (sorted: read in row order).
     let s = opts.silhouette_sample.min(n);
-    let mut rows = sample(&mut ChaCha8Rng::seed_from_u64(f.kmeans.seed), n, s).into_vec();
-    rows.sort_unstable();
+    let rows = crate::kmeans::sample::rows(n, s, f.kmeans.seed);
     let (fitted, fits_s) = timed(|| fit_every_k(opts, &p, &rows, &mut run));
     let fitted = fitted?;
     let ((points, mut fits), silhouette_s) = timed(|| with_silhouettes(fitted, &p, &rows));

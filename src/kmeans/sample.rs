@@ -11,7 +11,8 @@ use crate::compute::{Backend, Dataset};
 use crate::error::Result;
 use crate::progress::Progress;
 
-/// The rows of the sample: `m` of `n`, ascending, drawn with `seed`.
+/// A uniform sample of `m` of `n` rows without replacement, ascending (read in row order), drawn with
+/// `seed`: this one, the sweep's silhouette sample and the explanations' tree sample.
 pub fn rows(n: usize, m: usize, seed: u64) -> Vec<usize> {
     let mut r = sample(&mut ChaCha8Rng::seed_from_u64(seed), n, m.min(n)).into_vec();
     r.sort_unstable();

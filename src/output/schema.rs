@@ -38,6 +38,28 @@ fn format_1() -> u32 {
     1
 }
 
+/// The format version of document `v` (1 when it has none), or what to do when this strata cannot read
+/// it (a newer format than `reads`).
+pub fn version_of(v: &serde_json::Value, reads: u32) -> std::result::Result<u32, String> {
+    let found = (v.get("format_version").and_then(|f| f.as_u64())).unwrap_or(1);
+    match u32::try_from(found) {
+        Ok(version) if version <= reads => Ok(version),
+        _ => Err(format!(
+            "format version {found}, newer than this strata reads ({reads}): upgrade strata"
+        )),
+    }
+}
+
+/// The document `v` of format `reads` or older.
+pub fn read_versioned<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    reads: u32,
+) -> std::result::Result<T, String> {
+    version_of(&v, reads)?;
+    let doc: Versioned<T> = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    Ok(doc.doc)
+}
+
 impl<T> Versioned<T> {
     pub fn new(format_version: u32, doc: T) -> Self {
         Versioned {
@@ -256,15 +278,7 @@ pub enum RunSummary {
 impl RunSummary {
     /// Reads summary.json's `v` (format 1 or 2); assign's is told by its `rows_assigned`.
     pub fn read(mut v: serde_json::Value) -> std::result::Result<RunSummary, String> {
-        let version = v
-            .get("format_version")
-            .and_then(|f| f.as_u64())
-            .unwrap_or(1);
-        if version > SUMMARY as u64 {
-            return Err(format!(
-                "format version {version}, newer than this strata reads ({SUMMARY}): upgrade strata"
-            ));
-        }
+        let version = version_of(&v, SUMMARY)?;
         let assign = v.get("rows_assigned").is_some();
         if version == 1 && assign {
             lift_v1_assign(&mut v);

@@ -10,7 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::output::schema::{self, Dendrogram, Lifecycle, RunSummary, SweepSummary, Versioned};
+use crate::output::schema::{self, Dendrogram, Lifecycle, RunSummary, SweepSummary};
 
 /// One row of segments.parquet.
 pub struct Segment {
@@ -101,16 +101,7 @@ fn json<T>(
 fn versioned<T: DeserializeOwned>(
     version: u32,
 ) -> impl FnOnce(serde_json::Value) -> std::result::Result<T, String> {
-    move |v| {
-        let doc: Versioned<T> = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        if doc.format_version > version {
-            return Err(format!(
-                "format version {}, newer than this strata reads ({version}): upgrade strata",
-                doc.format_version
-            ));
-        }
-        Ok(doc.doc)
-    }
+    move |v| schema::read_versioned(v, version)
 }
 
 fn table(path: &Path) -> Result<Option<RecordBatch>> {
