@@ -64,7 +64,7 @@ pub fn read_and_prepare(
     log(&format!(
         "read {} rows × {} numeric and {} categorical features from {} file(s) in {read_seconds:.2}s",
         loaded.rows_read,
-        loaded.raw.d,
+        loaded.raw.d(),
         loaded.categorical.len(),
         source.paths().len(),
     ));

@@ -7,7 +7,8 @@
 
 use rayon::prelude::*;
 
-use crate::data::FeatureMatrix;
+use crate::data::{FeatureMatrix, RawColumns};
+use crate::error::Result;
 use crate::prep::{FittedPrep, mean_var};
 use crate::quantile::quantiles;
 
@@ -74,9 +75,6 @@ pub fn with_ids(mut profiles: Vec<FeatureProfile>, ids: &[u32]) -> Vec<FeaturePr
     profiles
 }
 
-/// Features profiled at once: each holds one column (n values) in memory.
-const PARALLEL_FEATURES: usize = 4;
-
 /// The fitted segmentation a profile describes.
 pub struct Segmentation<'a> {
     /// The prepared matrix the clustering ran on (numeric features, then categorical indicators).
@@ -88,12 +86,13 @@ pub struct Segmentation<'a> {
 }
 
 /// Profiles of every segment (in segment order) followed by the overall rows, feature by feature; `raw`
-/// holds the original values (NaN = missing) of the numeric features.
+/// gives the original values (NaN = missing) of the numeric features, one column at a time (a column and
+/// its segment-ordered copy are what this holds beyond the fit).
 pub fn profiles(
-    raw: &FeatureMatrix<f64>,
+    raw: &RawColumns,
     prep: &FittedPrep,
     seg: &Segmentation,
-) -> Vec<FeatureProfile> {
+) -> Result<Vec<FeatureProfile>> {
     let (labels, k) = (seg.labels, seg.k);
     // Where each segment's rows go in a segment-ordered column (a counting sort).
     let mut start = vec![0usize; k + 1];
@@ -105,39 +104,32 @@ pub fn profiles(
     }
     let spread = mean_var(seg.prepared);
     let dp = seg.prepared.d;
-    let features: Vec<usize> = (0..prep.columns.len()).collect();
-    let mut per_feature = Vec::with_capacity(features.len());
-    for group in features.chunks(PARALLEL_FEATURES) {
-        let scattered = scatter(raw, labels, &start, group);
-        per_feature.par_extend(group.par_iter().zip(scattered).map(|(&j, (col, fill))| {
-            let (mut per, all) = feature_profiles(&raw.names[j], col, &start, &fill);
-            let (mean, var) = spread[j];
-            let constant = all.max <= all.min || all.max.is_nan();
-            for (s, p) in per.iter_mut().enumerate() {
-                let c = seg.centroids[s * dp + j] as f64;
-                p.z = if var > 0.0 && !constant && p.customers > 0 {
-                    (c - mean) / var.sqrt()
-                } else {
-                    0.0
-                };
-            }
-            (per, all)
-        }));
-    }
-    let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(raw.d); k];
-    let mut overall = Vec::with_capacity(raw.d);
-    for (per, all) in per_feature {
+    let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(raw.d()); k];
+    let mut overall = Vec::with_capacity(raw.d());
+    for (j, &(mean, var)) in spread.iter().enumerate().take(prep.columns.len()) {
+        let (col, fill) = scatter(&raw.column(j)?, labels, &start);
+        let (mut per, all) = feature_profiles(&raw.names[j], col, &start, &fill);
+        let constant = all.max <= all.min || all.max.is_nan();
+        for (s, p) in per.iter_mut().enumerate() {
+            let c = seg.centroids[s * dp + j] as f64;
+            p.z = if var > 0.0 && !constant && p.customers > 0 {
+                (c - mean) / var.sqrt()
+            } else {
+                0.0
+            };
+        }
         for (s, p) in per.into_iter().enumerate() {
             segs[s].push(p);
         }
         overall.push(all);
     }
     let cats = category_profiles(seg.prepared, prep, labels, &start);
-    segs.into_iter()
+    Ok(segs
+        .into_iter()
         .flatten()
         .chain(overall)
         .chain(cats)
-        .collect()
+        .collect())
 }
 
 /// Category shares per segment and overall, for each categorical feature: one row per (group, category).
@@ -191,29 +183,18 @@ fn category_profiles(
     out
 }
 
-/// The original values of the features `group`, each scattered into a segment-ordered column (missing
-/// values left out) in one sequential sweep of the matrix; with each column, where each segment's values end.
-fn scatter(
-    raw: &FeatureMatrix<f64>,
-    labels: &[u32],
-    start: &[usize],
-    group: &[usize],
-) -> Vec<(Vec<f64>, Vec<usize>)> {
-    let mut out: Vec<(Vec<f64>, Vec<usize>)> = group
-        .iter()
-        .map(|_| (vec![0f64; raw.n], start.to_vec()))
-        .collect();
-    for (row, &l) in raw.data.chunks_exact(raw.d).zip(labels) {
-        for ((col, fill), &j) in out.iter_mut().zip(group) {
-            let v = row[j];
-            if !v.is_nan() {
-                let f = &mut fill[l as usize];
-                col[*f] = v;
-                *f += 1;
-            }
+/// One feature's values (`col`, in row order) scattered into a segment-ordered column (missing values left
+/// out), with where each segment's values end.
+fn scatter(col: &[f64], labels: &[u32], start: &[usize]) -> (Vec<f64>, Vec<usize>) {
+    let (mut out, mut fill) = (vec![0f64; col.len()], start.to_vec());
+    for (&v, &l) in col.iter().zip(labels) {
+        if !v.is_nan() {
+            let f = &mut fill[l as usize];
+            out[*f] = v;
+            *f += 1;
         }
     }
-    out
+    (out, fill)
 }
 
 /// One feature's profiles from its scattered column (see [`scatter`]): each segment's slice described in

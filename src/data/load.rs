@@ -1,11 +1,13 @@
-//! Streams the input into one row-major f64 matrix of original values, resolving column names, checking types and
-//! applying the missing-value policy as batches go by (the Arrow batches are dropped as soon as they are copied).
+//! Reads the input once, batch by batch: resolving column names, checking types and values and applying the
+//! missing-value policy; the feature values stay in the input (or a temporary column file) for the
+//! column-by-column passes of [`RawColumns`].
 
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Schema};
 use rayon::prelude::*;
 
-use crate::data::matrix::{FeatureMatrix, human_bytes, try_zeroed};
+use crate::data::columns::{RawColumns, Spill};
+use crate::data::matrix::{human_bytes, try_zeroed};
 use crate::data::source::{MostlyNumeric, Part, Source};
 use crate::error::{Error, Result};
 use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
@@ -39,16 +41,15 @@ pub struct LoadSpec {
 
 /// The loaded input: the feature matrix plus what the writers and the summary need.
 pub struct Loaded {
-    /// The feature values in original units (f64; NaN = missing under `--missing median`).
-    pub raw: FeatureMatrix<f64>,
+    /// The numeric features in original units (NaN = missing under `missing` median), column by column,
+    /// with the input row of each kept row.
+    pub raw: RawColumns,
     /// The id column in input order, one array per batch (all rows, dropped ones included).
     pub ids: Option<Vec<ArrayRef>>,
     pub id_field: Option<arrow_schema::Field>,
     pub weights: Option<Vec<f32>>,
     /// Rows read from the input.
     pub rows_read: usize,
-    /// Input row index of every matrix row, when rows were dropped (None = identity).
-    pub kept_rows: Option<Vec<u32>>,
     /// Missing values per feature column (nulls + NaN): numeric features, then categorical ones.
     pub missing: Vec<usize>,
     /// Per categorical column: its distinct values (first-seen order) and a code per matrix row
@@ -480,12 +481,13 @@ pub fn decode_batch(
     Ok(out)
 }
 
-/// Decodes one part into its rows of the matrix (`x`, rows × d) and of the weights.
+/// Decodes one part batch by batch (checks, missing values, categories, ids, its rows of the weights),
+/// writing its feature values to `spill` when there is one; the values themselves are not kept.
 fn load_part(
     source: &Source,
     part: &Part,
     cols: &Columns,
-    x: &mut [f64],
+    spill: Option<&Spill>,
     mut w: Option<&mut [f32]>,
 ) -> Result<PartOut> {
     let d = cols.d();
@@ -496,17 +498,16 @@ fn load_part(
         categorical: vec![Default::default(); cols.categorical.len()],
     };
     let mut row = 0usize;
+    let mut xs = Vec::new();
     for batch in source.part_batches(part, &cols.all) {
         let batch: RecordBatch = batch?;
         let n = batch.num_rows();
         let ws = w.as_deref_mut().map(|w| &mut w[row..row + n]);
-        let dec = decode_batch(
-            &batch,
-            cols,
-            part.first_row + row,
-            &mut x[row * d..(row + n) * d],
-            ws,
-        )?;
+        xs.resize(n * d, 0.0);
+        let dec = decode_batch(&batch, cols, part.first_row + row, &mut xs, ws)?;
+        if let Some(s) = spill {
+            s.write(part.first_row + row, &xs)?;
+        }
         out.ids.extend(dec.ids);
         out.missing
             .iter_mut()
@@ -578,9 +579,11 @@ pub fn missing_error(names: &[String], counts: &[usize], hint: &str) -> Error {
     ))
 }
 
-/// Reads all inputs into a feature matrix under the given missing-value policy. Parts (Parquet row groups,
-/// CSV files) are decoded in parallel straight into their rows of one pre-allocated matrix; errors are
-/// reported for the first bad row in input order, as a sequential read would.
+/// Reads all inputs under the given missing-value policy: every value checked, the ids, weights and
+/// categories kept, the numeric features left where a later pass reads them one column at a time
+/// ([`RawColumns`]: the Parquet input itself, or a temporary column file for delimited text). Parts
+/// (Parquet row groups, CSV files) are decoded in parallel; errors are reported for the first bad row in
+/// input order, as a sequential read would.
 pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded> {
     let total = source.rows();
     if total == 0 {
@@ -597,25 +600,21 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     let parts = source.parts();
     let too_big = || {
         Error::input(format!(
-            "the input's metadata claims {total} rows × {d} features ({}), more memory than this machine can allocate: if the file is not that large its footer is corrupt; otherwise use a machine with more memory or strata assign (streamed)",
-            human_bytes(total as f64 * d as f64 * 12.0)
+            "the input's metadata claims {total} rows × {d} features ({} prepared), more memory than this machine can allocate: if the file is not that large its footer is corrupt; otherwise fit on a sample (`sample`) or use strata assign (streamed)",
+            human_bytes(total as f64 * d as f64 * 4.0)
         ))
     };
-    // The raw values (f64) and, later, the prepared matrix (f32) are held together: 12 bytes a value.
+    // The fit holds the prepared matrix (f32): 4 bytes a value.
     let values = total.checked_mul(d).ok_or_else(too_big)?;
-    try_zeroed::<[f32; 3]>(values).ok_or_else(too_big)?;
-    let mut data: Vec<f64> = try_zeroed(values).ok_or_else(too_big)?;
+    try_zeroed::<f32>(values).ok_or_else(too_big)?;
+    let spill = match source.columnar() {
+        true => None,
+        false => Some(Spill::create(total, d)?),
+    };
     let mut weights: Option<Vec<f32>> = match cols.weight {
         Some(_) => Some(try_zeroed(total).ok_or_else(too_big)?),
         None => None,
     };
-    let mut x_slices = Vec::with_capacity(parts.len());
-    let mut rest = data.as_mut_slice();
-    for p in &parts {
-        let (mine, tail) = rest.split_at_mut(p.rows * d);
-        x_slices.push(mine);
-        rest = tail;
-    }
     let mut w_slices: Vec<Option<&mut [f32]>> = Vec::with_capacity(parts.len());
     match weights.as_mut() {
         Some(w) => {
@@ -630,9 +629,8 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     }
     let outs: Vec<Result<PartOut>> = parts
         .par_iter()
-        .zip(x_slices)
         .zip(w_slices)
-        .map(|((p, x), w)| load_part(source, p, &cols, x, w))
+        .map(|(p, w)| load_part(source, p, &cols, spill.as_ref(), w))
         .collect();
     let mut outs: Vec<PartOut> = outs.into_iter().collect::<Result<_>>()?;
     let mut categorical = merge_categorical(&cols, &mut outs, total)?;
@@ -660,41 +658,40 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     } else {
         Vec::new()
     };
-    let kept_rows = (!dropped.is_empty()).then(|| {
-        let kept = compact(&mut data, weights.as_mut(), d, &dropped);
+    let schema_cols = cols.all[..d].to_vec();
+    let mut raw = match spill {
+        Some(s) => RawColumns::spilled(s, cols.names.clone()),
+        None => RawColumns::parquet(source.clone(), schema_cols, cols.names.clone(), total),
+    };
+    if !dropped.is_empty() {
+        let kept = kept_rows(total, &dropped);
+        if let Some(w) = weights.as_mut() {
+            *w = kept.iter().map(|&r| w[r as usize]).collect();
+        }
         for (_, codes) in &mut categorical {
             *codes = kept.iter().map(|&r| codes[r as usize]).collect();
         }
-        kept
-    });
-    let n = data.len() / d;
-    if n == 0 {
+        raw.keep(kept);
+    }
+    if raw.n == 0 {
         return Err(Error::input(format!(
             "all {total} rows have missing feature values and were dropped; try `missing` median"
         )));
     }
-    data.shrink_to_fit();
     let has_id = cols.id.is_some();
     Ok(Loaded {
-        raw: FeatureMatrix::new(data, n, cols.names),
+        raw,
         id_field: cols.id,
         ids: has_id.then(|| outs.into_iter().flat_map(|o| o.ids).collect()),
         weights,
         rows_read: total,
-        kept_rows,
         missing: missing_counts,
         categorical,
     })
 }
 
-/// Removes the rows `dropped` (ascending) from the matrix and the weights, returning the kept row numbers.
-fn compact(
-    data: &mut Vec<f64>,
-    weights: Option<&mut Vec<f32>>,
-    d: usize,
-    dropped: &[usize],
-) -> Vec<u32> {
-    let total = data.len() / d;
+/// The input rows of `0..total` not in `dropped` (ascending).
+fn kept_rows(total: usize, dropped: &[usize]) -> Vec<u32> {
     let mut kept = Vec::with_capacity(total - dropped.len());
     let mut next = dropped.iter().peekable();
     for r in 0..total {
@@ -703,19 +700,6 @@ fn compact(
         } else {
             kept.push(r as u32);
         }
-    }
-    for (to, &from) in kept.iter().enumerate() {
-        let from = from as usize;
-        if from != to {
-            data.copy_within(from * d..(from + 1) * d, to * d);
-        }
-    }
-    data.truncate(kept.len() * d);
-    if let Some(w) = weights {
-        for (to, &from) in kept.iter().enumerate() {
-            w[to] = w[from as usize];
-        }
-        w.truncate(kept.len());
     }
     kept
 }

@@ -1,5 +1,6 @@
 //! Reading inputs into a [`FeatureMatrix`] and writing Parquet/JSON outputs atomically.
 
+pub mod columns;
 pub mod ids;
 pub mod load;
 pub mod matrix;
@@ -10,6 +11,7 @@ pub mod sink;
 pub mod source;
 pub mod write;
 
+pub use columns::RawColumns;
 pub use load::{LoadSpec, Loaded, Missing, load};
 pub use matrix::FeatureMatrix;
 pub use source::Source;

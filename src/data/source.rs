@@ -601,6 +601,11 @@ impl Source {
         self.files.iter().flat_map(|f| &f.parts).sum()
     }
 
+    /// Whether every file stores its columns apart (Parquet), so that one column reads alone.
+    pub fn columnar(&self) -> bool {
+        self.files.iter().all(|f| f.format == Format::Parquet)
+    }
+
     /// The independently decodable parts of all files, in read order.
     pub fn parts(&self) -> Vec<Part> {
         let mut first_row = 0;

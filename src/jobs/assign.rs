@@ -13,13 +13,13 @@ use super::run::{Run, timed};
 use super::scan::{Counts, model_columns, scan};
 use crate::compute::Backend;
 use crate::compute::select::Selected;
-use crate::data::FeatureMatrix;
 use crate::data::Source;
 use crate::data::load::Columns;
 use crate::data::matrix::human_bytes;
 use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
+use crate::data::{FeatureMatrix, RawColumns};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::lifecycle::Previous;
@@ -278,7 +278,7 @@ fn write_segments(
         return Ok(());
     };
     let n = labels.len();
-    let raw = FeatureMatrix::new(raw, n, prep.names());
+    let raw = RawColumns::in_memory(FeatureMatrix::new(raw, n, prep.names()));
     let prepared = FeatureMatrix::new(x, n, prep.prepared_names());
     let seg = profile::Segmentation {
         prepared: &prepared,
@@ -286,7 +286,7 @@ fn write_segments(
         centroids: &centroids,
         k,
     };
-    let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg), &model.segment_ids());
+    let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg)?, &model.segment_ids());
     output::write_profiles(staging.path("profiles.parquet"), &profiles)
 }
 

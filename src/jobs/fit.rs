@@ -85,7 +85,8 @@ fn read_init_file(path: &PathBuf, prep: &FittedPrep, k: usize) -> Result<Vec<f32
                 "every centroid needs a value for every feature: fill them in",
             )
         })?
-        .raw;
+        .raw
+        .to_matrix()?;
     if m.n != k {
         return Err(Error::input(format!(
             "`init` file {} has {} centroids but `k` is {k}",
@@ -481,7 +482,7 @@ pub(crate) fn write_fit(
         k: fit.k,
     };
     let ids = model.segment_ids();
-    let profiles = profile::with_ids(profile::profiles(&p.loaded.raw, &p.prep, &seg), &ids);
+    let profiles = profile::with_ids(profile::profiles(&p.loaded.raw, &p.prep, &seg)?, &ids);
     let kept = |id: u32| {
         let prev = previous?.segments.iter().find(|s| s.id == id)?;
         prev.name.clone()
@@ -527,7 +528,7 @@ fn write_outputs(
     output::write_labels(
         staging.path("labels.parquet"),
         &fit.nearest,
-        l.kept_rows.as_deref(),
+        l.raw.kept.as_deref(),
         l.rows_read,
         ids,
         &segment_ids,

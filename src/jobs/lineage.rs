@@ -134,7 +134,7 @@ fn centroid_distances(r: &Replay, pm: &crate::model::Model, nk: usize) -> Vec<f6
 /// Tonight's segment (index) of every input row; `u32::MAX` for a row dropped tonight.
 fn row_labels(p: &Prepared, fit: &KMeansResult) -> Vec<u32> {
     let mut tonight = vec![u32::MAX; p.loaded.rows_read];
-    match &p.loaded.kept_rows {
+    match &p.loaded.raw.kept {
         Some(kept) => {
             (kept.iter().zip(&fit.nearest.labels)).for_each(|(&r, &l)| tonight[r as usize] = l)
         }

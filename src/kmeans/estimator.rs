@@ -14,7 +14,7 @@ use super::{KMeansConfig, KMeansParams};
 use crate::compute::kernel::Isa;
 use crate::compute::select::{run_with_fallback, select};
 use crate::compute::{Dataset, GpuOptions};
-use crate::data::{FeatureMatrix, Missing};
+use crate::data::{FeatureMatrix, Missing, RawColumns};
 use crate::error::{Error, Result};
 use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
 use crate::prep::FittedPrep;
@@ -142,7 +142,8 @@ impl KMeansConfig {
             )));
         }
         let raw = FeatureMatrix::new(data, n, names.clone());
-        let (prep, m, _) = FittedPrep::fit_transform(&raw, self.scaling, &[], false)?;
+        let (prep, m, _) =
+            FittedPrep::fit_transform(&RawColumns::in_memory(raw), self.scaling, &[], false)?;
         let ds = Dataset::new(&m.data, d, weights.as_deref());
         let sel = select(self.device, Isa::detect(), GpuOptions::default(), &|_| {})?;
         let fit = run_with_fallback(&sel, &|_| {}, |b| super::fit(b, &ds, self))?.value;

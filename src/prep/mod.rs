@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::compute::sum_in_order;
-use crate::data::FeatureMatrix;
+use crate::data::{FeatureMatrix, RawColumns};
 use crate::error::{Error, Result};
 use crate::quantile::quantiles;
 
@@ -62,8 +62,6 @@ pub struct PrepReport {
 }
 
 const PAR_ROWS: usize = 16_384;
-/// Columns copied out per pass when computing the training medians and deciles.
-const STATS_COLUMNS: usize = 4;
 const DECILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// A raw value the preparation cannot take, found while preparing: a negative value of a `--log1p` column,
@@ -87,7 +85,7 @@ impl FittedPrep {
     /// spread, and a value whose square would overflow is an error instead of a silently wrong fit.
     /// `impute` fills missing entries with the column median; otherwise there must be none.
     pub fn fit_transform(
-        raw: &FeatureMatrix<f64>,
+        raw: &RawColumns,
         scaling: Scaling,
         log1p: &[String],
         impute: bool,
@@ -100,7 +98,7 @@ impl FittedPrep {
                 )));
             }
         }
-        let (n, d) = (raw.n, raw.d);
+        let (n, d) = (raw.n, raw.d());
         let mut p = FittedPrep {
             scaling,
             columns: (raw.names.iter())
@@ -115,47 +113,54 @@ impl FittedPrep {
                 .collect(),
             categorical: Vec::new(),
         };
-        if let Some(e) = p.first_negative(&raw.data) {
-            return Err(p.value_error(e, "matrix row"));
-        }
-        // Each feature's values are gathered (a few columns per sweep of the matrix: bounded memory) and
-        // every statistic is taken from that contiguous column: the deciles and median of the original
-        // values, then the centre and scale of t(x), the imputed and log-transformed values, all in f64.
-        for group in (0..d).collect::<Vec<_>>().chunks(STATS_COLUMNS) {
-            let mut cols: Vec<Vec<f64>> = group.iter().map(|_| Vec::with_capacity(n)).collect();
-            for row in raw.data.chunks_exact(d) {
-                for (c, &j) in cols.iter_mut().zip(group) {
-                    if !row[j].is_nan() {
-                        c.push(row[j]);
-                    }
-                }
+        let mut out = crate::data::pages::zeros(n * d);
+        // One feature at a time (its column in memory, then its place in every prepared row): the deciles
+        // and median of the original values, then the centre and scale of t(x), the imputed and
+        // log-transformed values, all in f64. The errors keep their precedence as if the whole matrix were
+        // checked at once: a negative log1p value first, then a column without values, then a value too
+        // large; each the first in row order.
+        let (mut negative, mut empty, mut large) =
+            (None::<BadValue>, None::<usize>, None::<BadValue>);
+        let first = |a: Option<BadValue>, b: Option<BadValue>| match (a, b) {
+            (Some(a), Some(b)) => Some(if (b.row, b.column) < (a.row, a.column) {
+                b
+            } else {
+                a
+            }),
+            (a, b) => a.or(b),
+        };
+        for j in 0..d {
+            let col = raw.column(j)?;
+            let c = &mut p.columns[j];
+            if c.log1p
+                && let Some(row) = col.iter().position(|&v| v < 0.0)
+            {
+                let bad = BadValue {
+                    column: j,
+                    row,
+                    value: col[row],
+                    negative_log: true,
+                };
+                negative = first(negative, Some(bad));
             }
-            if let Some(i) = cols.iter().position(Vec::is_empty) {
-                return Err(Error::input(format!(
-                    "column '{}' has no values at all: nothing to cluster or impute from",
-                    raw.names[group[i]]
-                )));
+            // The values present: the column itself unless some are missing.
+            let gaps = col.iter().any(|v| v.is_nan());
+            let kept: Vec<f64> = match gaps {
+                true => col.iter().copied().filter(|v| !v.is_nan()).collect(),
+                false => Vec::new(),
+            };
+            let present = if gaps { &kept[..] } else { &col[..] };
+            if present.is_empty() {
+                empty = empty.or(Some(j));
+                continue;
             }
             if impute {
-                report.imputed_values += cols.iter().map(|c| n - c.len()).sum::<usize>();
+                report.imputed_values += n - present.len();
             }
-            let fitted: Vec<ColumnPrep> = group
-                .par_iter()
-                .zip(cols.par_iter_mut())
-                .map(|(&j, col)| {
-                    let mut c = p.columns[j].clone();
-                    c.deciles = quantiles(col, &DECILES);
-                    c.median = c.deciles[4];
-                    let (center, scale) = c.spread(col, n, scaling);
-                    (c.center, c.scale) = (center, scale);
-                    c
-                })
-                .collect();
-            for (&j, c) in group.iter().zip(fitted) {
-                p.columns[j] = c;
-            }
-        }
-        for c in &mut p.columns {
+            c.deciles = quantiles(present, &DECILES);
+            c.median = c.deciles[4];
+            (c.center, c.scale) = c.spread(present, n, scaling);
+            drop(kept);
             if !(c.scale > 0.0 && c.scale.is_finite()) {
                 if scaling != Scaling::None {
                     report.warnings.push(format!(
@@ -165,10 +170,19 @@ impl FittedPrep {
                 }
                 c.scale = 1.0;
             }
+            if negative.is_none() && empty.is_none() {
+                large = first(large, c.transform_column(j, &col, &mut out, d, impute));
+            }
         }
-        let mut out = crate::data::pages::zeros(n * d);
-        p.transform(&raw.data, &mut out, impute)
-            .map_err(|e| p.value_error(e, "matrix row"))?;
+        if let Some(e) = negative.or(large.filter(|_| empty.is_none())) {
+            return Err(p.value_error(e, "matrix row"));
+        }
+        if let Some(j) = empty {
+            return Err(Error::input(format!(
+                "column '{}' has no values at all: nothing to cluster or impute from",
+                raw.names[j]
+            )));
+        }
         Ok((p, FeatureMatrix::new(out, n, raw.names.clone()), report))
     }
 
@@ -299,21 +313,17 @@ impl FittedPrep {
                     .enumerate()
                 {
                     for (j, ((c, &v), o)) in self.columns.iter().zip(row).zip(o).enumerate() {
-                        let bad = |negative_log| BadValue {
-                            column: j,
-                            row: ci * PAR_ROWS + r,
-                            value: v,
-                            negative_log,
-                        };
-                        if c.log1p && v < 0.0 {
-                            return Some(bad(true));
+                        match c.prepare(v, impute) {
+                            Ok(p) => *o = p,
+                            Err(negative_log) => {
+                                return Some(BadValue {
+                                    column: j,
+                                    row: ci * PAR_ROWS + r,
+                                    value: v,
+                                    negative_log,
+                                });
+                            }
                         }
-                        // Under --scale none, center 0 and scale 1 leave t exactly as it is.
-                        let p = (c.t(v, impute) - c.center) / c.scale;
-                        if p.abs() > MAX_PREPARED {
-                            return Some(bad(false));
-                        }
-                        *o = p as f32;
                     }
                 }
                 None
@@ -321,23 +331,6 @@ impl FittedPrep {
             .find_first(Option::is_some)
             .flatten();
         bad.map_or(Ok(()), Err)
-    }
-
-    /// The first negative value of a `--log1p` column in row order.
-    fn first_negative(&self, raw: &[f64]) -> Option<BadValue> {
-        let d = self.columns.len();
-        let logs: Vec<usize> = (0..d).filter(|&j| self.columns[j].log1p).collect();
-        if logs.is_empty() {
-            return None;
-        }
-        raw.chunks_exact(d).enumerate().find_map(|(i, row)| {
-            logs.iter().find(|&&j| row[j] < 0.0).map(|&j| BadValue {
-                column: j,
-                row: i,
-                value: row[j],
-                negative_log: true,
-            })
-        })
     }
 
     /// The error for a value the preparation cannot take; `where_` names what the row number counts.
@@ -394,16 +387,16 @@ impl FittedPrep {
 
 impl ColumnPrep {
     /// Centre and scale of t(x) over `n` rows, of which `col` holds the values present (the rest are
-    /// imputed with the median). `col` is transformed in place.
-    fn spread(&self, col: &mut Vec<f64>, n: usize, scaling: Scaling) -> (f64, f64) {
+    /// imputed with the median).
+    fn spread(&self, col: &[f64], n: usize, scaling: Scaling) -> (f64, f64) {
         let missing = n - col.len();
         let fill = self.t(self.median, false);
-        col.iter_mut().for_each(|v| *v = self.t(*v, false));
+        let t = || col.iter().map(|&v| self.t(v, false));
         match scaling {
             Scaling::None => (0.0, 1.0),
             Scaling::Zscore => {
-                let mean = (col.iter().sum::<f64>() + missing as f64 * fill) / n as f64;
-                let ss = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                let mean = (t().sum::<f64>() + missing as f64 * fill) / n as f64;
+                let ss = t().map(|v| (v - mean).powi(2)).sum::<f64>()
                     + missing as f64 * (fill - mean).powi(2);
                 (mean, (ss / n as f64).sqrt())
             }
@@ -413,15 +406,64 @@ impl ColumnPrep {
                 } else {
                     (f64::INFINITY, f64::NEG_INFINITY)
                 };
-                let (lo, hi) = col.iter().fold(init, |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let (lo, hi) = t().fold(init, |(lo, hi), v| (lo.min(v), hi.max(v)));
                 (lo, hi - lo)
             }
             Scaling::Robust => {
-                col.extend(std::iter::repeat_n(fill, missing));
-                let q = quantiles(col, &[0.25, 0.5, 0.75]);
+                let all: Vec<f64> = t().chain(std::iter::repeat_n(fill, missing)).collect();
+                let q = quantiles(&all, &[0.25, 0.5, 0.75]);
                 (q[1], q[2] - q[0])
             }
         }
+    }
+
+    /// The prepared value of `v` (in f64, rounded to f32 once), or the check it fails: `Err(true)` a
+    /// negative value of a log1p column, `Err(false)` a prepared magnitude beyond [`MAX_PREPARED`].
+    #[inline]
+    fn prepare(&self, v: f64, impute: bool) -> std::result::Result<f32, bool> {
+        if self.log1p && v < 0.0 {
+            return Err(true);
+        }
+        // Under --scale none, center 0 and scale 1 leave t exactly as it is.
+        let p = (self.t(v, impute) - self.center) / self.scale;
+        if p.abs() > MAX_PREPARED {
+            return Err(false);
+        }
+        Ok(p as f32)
+    }
+
+    /// Prepares feature `j`'s column `col` into its place in every row of `out` (row-major, `d` columns);
+    /// the first value it cannot take, in row order.
+    fn transform_column(
+        &self,
+        j: usize,
+        col: &[f64],
+        out: &mut [f32],
+        d: usize,
+        impute: bool,
+    ) -> Option<BadValue> {
+        (out.par_chunks_mut(PAR_ROWS * d)
+            .zip(col.par_chunks(PAR_ROWS))
+            .enumerate())
+        .map(|(ci, (rows, vs))| {
+            for (r, (o, &v)) in rows.chunks_exact_mut(d).zip(vs).enumerate() {
+                match self.prepare(v, impute) {
+                    Ok(p) => o[j] = p,
+                    Err(negative_log) => {
+                        let row = ci * PAR_ROWS + r;
+                        return Some(BadValue {
+                            column: j,
+                            row,
+                            value: v,
+                            negative_log,
+                        });
+                    }
+                }
+            }
+            None
+        })
+        .find_first(Option::is_some)
+        .flatten()
     }
 
     /// t(x): the missing value imputed (when `impute`), then log1p where asked; in f64.
@@ -481,8 +523,13 @@ mod tests {
 
     #[test]
     fn zscore_uses_population_std_and_warns_on_constant() {
-        let (p, m, rep) =
-            FittedPrep::fit_transform(&matrix(), Scaling::Zscore, &[], false).unwrap();
+        let (p, m, rep) = FittedPrep::fit_transform(
+            &RawColumns::in_memory(matrix()),
+            Scaling::Zscore,
+            &[],
+            false,
+        )
+        .unwrap();
         // mean 3, population variance (4+1+0+9)/4 = 3.5
         assert!((p.columns[0].center - 3.0).abs() < 1e-12);
         assert!((p.columns[0].scale - 3.5f64.sqrt()).abs() < 1e-12);
@@ -495,8 +542,13 @@ mod tests {
     #[test]
     fn robust_and_log1p_and_impute() {
         let raw = FeatureMatrix::new(vec![0.0, f64::NAN, 3.0, 7.0, 15.0], 5, vec!["money".into()]);
-        let (p, m, rep) =
-            FittedPrep::fit_transform(&raw, Scaling::Robust, &["money".into()], true).unwrap();
+        let (p, m, rep) = FittedPrep::fit_transform(
+            &RawColumns::in_memory(raw),
+            Scaling::Robust,
+            &["money".into()],
+            true,
+        )
+        .unwrap();
         // median of 0,3,7,15 (NaN ignored) = 5 imputed
         assert_eq!(p.columns[0].median, 5.0);
         assert_eq!(rep.imputed_values, 1);
@@ -521,7 +573,9 @@ mod tests {
             4,
             vec!["id".into()],
         );
-        let (p, m, rep) = FittedPrep::fit_transform(&raw, Scaling::Zscore, &[], false).unwrap();
+        let (p, m, rep) =
+            FittedPrep::fit_transform(&RawColumns::in_memory(raw), Scaling::Zscore, &[], false)
+                .unwrap();
         assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
         assert_eq!(p.columns[0].center, big + 1.5);
         let sd = 1.25f64.sqrt();
@@ -530,16 +584,28 @@ mod tests {
             .map(|v| (v / sd) as f32)
             .collect();
         assert_eq!(m.data, want);
-        let huge = FeatureMatrix::new(vec![1e25, 2e25, 3e25], 3, vec!["x".into()]);
-        let e = FittedPrep::fit_transform(&huge, Scaling::None, &[], false).unwrap_err();
+        let huge = || {
+            RawColumns::in_memory(FeatureMatrix::new(
+                vec![1e25, 2e25, 3e25],
+                3,
+                vec!["x".into()],
+            ))
+        };
+        let e = FittedPrep::fit_transform(&huge(), Scaling::None, &[], false).unwrap_err();
         assert!(e.to_string().contains("overflow"), "{e}");
-        assert!(FittedPrep::fit_transform(&huge, Scaling::Zscore, &[], false).is_ok());
+        assert!(FittedPrep::fit_transform(&huge(), Scaling::Zscore, &[], false).is_ok());
     }
 
     #[test]
     fn log1p_rejects_negative() {
         let m = FeatureMatrix::new(vec![1.0, -2.0], 2, vec!["x".into()]);
-        let e = FittedPrep::fit_transform(&m, Scaling::None, &["x".into()], false).unwrap_err();
+        let e = FittedPrep::fit_transform(
+            &RawColumns::in_memory(m),
+            Scaling::None,
+            &["x".into()],
+            false,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("negative"), "{e}");
     }
 }

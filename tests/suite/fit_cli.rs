@@ -527,6 +527,131 @@ fn row_groups_read_in_parallel_like_one() {
     );
 }
 
+/// The column-by-column passes read the same values from every kind of input: one table as Parquet in
+/// many row groups, as two Parquet files and as two CSV files (read once, its columns spilled to a temporary
+/// file) fits to the same labels, profiles, segments and model, with dropped rows and with imputed ones.
+#[test]
+fn parquet_parts_and_spilled_csv_give_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000usize;
+    let value = |i: usize, j: usize| -> Option<f64> {
+        let v = ((i * (7 + 3 * j)) % 101) as f64 * 0.37 + (i % (5 + j)) as f64;
+        (!(i % 97 == j && j < 2)).then_some(if j == 2 { v * 1000.0 } else { v })
+    };
+    let table = |rows: std::ops::Range<usize>| -> Vec<(&'static str, arrow_array::ArrayRef)> {
+        let f = |j: usize| -> arrow_array::ArrayRef {
+            Arc::new(rows.clone().map(|i| value(i, j)).collect::<Float64Array>())
+        };
+        let id = Int64Array::from_iter_values(rows.clone().map(|i| i as i64));
+        vec![
+            ("id", Arc::new(id) as _),
+            ("a", f(0)),
+            ("b", f(1)),
+            ("money", f(2)),
+        ]
+    };
+    let csv = |rows: std::ops::Range<usize>| -> String {
+        let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
+        let mut s = String::from("id,a,b,money\n");
+        for i in rows {
+            let cells: Vec<String> = (0..3).map(|j| cell(value(i, j))).collect();
+            s += &format!("{i},{}\n", cells.join(","));
+        }
+        s
+    };
+    let d = dir.path();
+    write_parquet_groups(&d.join("groups.parquet"), table(0..n), Some(256));
+    write_parquet(&d.join("p1.parquet"), table(0..1100));
+    write_parquet(&d.join("p2.parquet"), table(1100..n));
+    std::fs::write(d.join("c1.csv"), csv(0..1700)).unwrap();
+    std::fs::write(d.join("c2.csv"), csv(1700..n)).unwrap();
+    for missing in ["drop", "median"] {
+        let fit = |inputs: &[&str], out: &str| {
+            let out = d.join(format!("{out}-{missing}"));
+            let mut args = vec!["fit"];
+            let paths: Vec<String> = inputs
+                .iter()
+                .map(|f| d.join(f).display().to_string())
+                .collect();
+            args.extend(paths.iter().map(String::as_str));
+            let o = out.display().to_string();
+            args.extend([
+                "--k",
+                "4",
+                "--id",
+                "id",
+                "--missing",
+                missing,
+                "--log1p",
+                "money",
+            ]);
+            args.extend(["--device", "cpu", "--no-report", "-q", "--out", &o]);
+            ok(strata(&args));
+            out
+        };
+        let outs = [
+            fit(&["groups.parquet"], "groups"),
+            fit(&["p1.parquet", "p2.parquet"], "parts"),
+            fit(&["c1.csv", "c2.csv"], "csv"),
+        ];
+        let labels = read_parquet(&outs[0].join("labels.parquet"));
+        assert_eq!(labels.num_rows(), n);
+        let summary = json(&outs[0].join("summary.json"));
+        let dropped = summary["rows_dropped"].as_u64().unwrap();
+        assert_eq!(dropped, if missing == "drop" { 62 } else { 0 }, "{missing}");
+        for o in &outs[1..] {
+            // A CSV's id column is read as text: the labels are compared without it, the ids by value.
+            let (a, b) = (read_parquet(&o.join("labels.parquet")), labels.clone());
+            let rest = |b: &arrow_array::RecordBatch| b.project(&[1, 2, 3, 4]).unwrap();
+            assert_eq!(rest(&a), rest(&b), "labels of {} ({missing})", o.display());
+            let ids = |b: &arrow_array::RecordBatch| -> Vec<String> {
+                let c = arrow_cast::cast(b.column(0), &arrow_schema::DataType::Utf8).unwrap();
+                let c = c.as_any().downcast_ref::<StringArray>().unwrap();
+                c.iter().map(|v| v.unwrap().to_string()).collect()
+            };
+            assert_eq!(ids(&a), ids(&b));
+            for f in ["profiles.parquet", "segments.parquet"] {
+                assert_eq!(
+                    read_parquet(&o.join(f)),
+                    read_parquet(&outs[0].join(f)),
+                    "{f} of {} ({missing})",
+                    o.display()
+                );
+            }
+            // What the model learned from the values (its input types and schema differ with the format).
+            let model = |dir: &std::path::Path| {
+                let m = json(&dir.join("model.json"));
+                let keys = ["preparation", "segments", "reference", "fit", "fitted_rows"];
+                keys.map(|k| m[k].clone())
+            };
+            assert_eq!(model(o), model(&outs[0]), "model of {}", o.display());
+        }
+    }
+    // A temporary folder that cannot take the columns is named, with what to do.
+    let c1 = d.join("c1.csv").display().to_string();
+    let out = d.join("no-tmp").display().to_string();
+    let args = [
+        "fit",
+        &c1,
+        "--k",
+        "2",
+        "--id",
+        "id",
+        "--missing",
+        "median",
+        "--out",
+        &out,
+    ];
+    let o = strata_env(&args, &[("TMPDIR", "/nonexistent-strata-tmp")]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent-strata-tmp") && stderr(&o).contains("TMPDIR"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("no-tmp").exists());
+}
+
 /// Four tight groups in two well-separated pairs: Ward cut at 4 finds the groups, cut at 2 the pairs;
 /// the dendrogram's top merge joins the two pairs; assign with the Ward model reproduces the labels.
 #[test]
