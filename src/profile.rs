@@ -39,16 +39,19 @@ pub struct FeatureProfile {
     pub share: f64,
 }
 
+/// The statistics of `values`; `known` its quantiles (0, 25, 50, 75 and 100 %) when already selected.
 fn describe(
     values: &[f64],
-    segment: Option<u32>,
-    feature: &str,
-    customers: usize,
+    (segment, feature, customers): (Option<u32>, &str, usize),
+    known: Option<[f64; 5]>,
 ) -> FeatureProfile {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|&v| (v - mean).powi(2)).sum::<f64>() / n;
-    let q = quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]);
+    let q = known.map_or_else(
+        || quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]),
+        Vec::from,
+    );
     FeatureProfile {
         segment,
         feature: feature.to_string(),
@@ -87,11 +90,13 @@ pub struct Segmentation<'a> {
 
 /// Profiles of every segment (in segment order) followed by the overall rows, feature by feature; `raw`
 /// gives the original values (NaN = missing) of the numeric features, one column at a time (a column and
-/// its segment-ordered copy are what this holds beyond the fit).
+/// its segment-ordered copy are what this holds beyond the fit); `quartiles` the overall quantiles when
+/// the preparation selected them ([`PrepReport::quartiles`](crate::prep::PrepReport)).
 pub fn profiles(
     raw: &RawColumns,
     prep: &FittedPrep,
     seg: &Segmentation,
+    quartiles: Option<&[[f64; 5]]>,
 ) -> Result<Vec<FeatureProfile>> {
     let (labels, k) = (seg.labels, seg.k);
     // Where each segment's rows go in a segment-ordered column (a counting sort).
@@ -106,9 +111,13 @@ pub fn profiles(
     let dp = seg.prepared.d;
     let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(raw.d()); k];
     let mut overall = Vec::with_capacity(raw.d());
+    let (mut col, mut by_segment) = (Vec::new(), Vec::new());
     for (j, &(mean, var)) in spread.iter().enumerate().take(prep.columns.len()) {
-        let (col, fill) = scatter(&raw.column(j)?, labels, &start);
-        let (mut per, all) = feature_profiles(&raw.names[j], col, &start, &fill);
+        raw.column_into(j, &mut col)?;
+        let fill = scatter(&col, labels, &start, &mut by_segment);
+        let known = quartiles.map(|q| q[j]);
+        let (mut per, all) =
+            feature_profiles(&raw.names[j], &mut by_segment, (&start, &fill), known);
         let constant = all.max <= all.min || all.max.is_nan();
         for (s, p) in per.iter_mut().enumerate() {
             let c = seg.centroids[s * dp + j] as f64;
@@ -183,10 +192,11 @@ fn category_profiles(
     out
 }
 
-/// One feature's values (`col`, in row order) scattered into a segment-ordered column (missing values left
-/// out), with where each segment's values end.
-fn scatter(col: &[f64], labels: &[u32], start: &[usize]) -> (Vec<f64>, Vec<usize>) {
-    let (mut out, mut fill) = (vec![0f64; col.len()], start.to_vec());
+/// One feature's values (`col`, in row order) scattered into a segment-ordered column `out` (missing values
+/// left out); returns where each segment's values end.
+fn scatter(col: &[f64], labels: &[u32], start: &[usize], out: &mut Vec<f64>) -> Vec<usize> {
+    out.resize(col.len(), 0.0);
+    let mut fill = start.to_vec();
     for (&v, &l) in col.iter().zip(labels) {
         if !v.is_nan() {
             let f = &mut fill[l as usize];
@@ -194,16 +204,16 @@ fn scatter(col: &[f64], labels: &[u32], start: &[usize]) -> (Vec<f64>, Vec<usize
             *f += 1;
         }
     }
-    (out, fill)
+    fill
 }
 
 /// One feature's profiles from its scattered column (see [`scatter`]): each segment's slice described in
 /// parallel, then the whole column.
 fn feature_profiles(
     name: &str,
-    mut col: Vec<f64>,
-    start: &[usize],
-    fill: &[usize],
+    col: &mut [f64],
+    (start, fill): (&[usize], &[usize]),
+    overall: Option<[f64; 5]>,
 ) -> (Vec<FeatureProfile>, FeatureProfile) {
     let per: Vec<FeatureProfile> = start
         .par_windows(2)
@@ -220,7 +230,7 @@ fn feature_profiles(
                     ..nan_profile()
                 }
             } else {
-                describe(v, Some(s as u32), name, w[1] - w[0])
+                describe(v, (Some(s as u32), name, w[1] - w[0]), None)
             }
         })
         .collect();
@@ -231,7 +241,7 @@ fn feature_profiles(
         col.copy_within(lo..end, at);
         at += end - lo;
     }
-    let all = describe(&col[..at], None, name, start[start.len() - 1]);
+    let all = describe(&col[..at], (None, name, start[start.len() - 1]), overall);
     (per, all)
 }
 

@@ -9,7 +9,8 @@ mkdir -p "$W"
 gen() { [ -f "$W/$1" ] || "$S" generate --rows "$2" --features "$3" --clusters "$4" --seed "$5" ${6:+--night "$6"} --out "$W/$1" >/dev/null; }
 run() {
   local tag=$1; shift
-  local t; t=$( { /usr/bin/time -f "%M %e" "$@" -q >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -f "%M %e" -o "$W/time.txt" "$@" -q >/dev/null 2>&1
+  local t; t=$(cat "$W/time.txt")
   local phases=""
   for f in summary.json sweep.json; do
     for d in "${@: -1}"; do [ -f "$d/$f" ] && phases=$(python3 -c "import json,sys;s=json.load(open('$d/$f'));print(json.dumps(s.get('seconds',{})))"); done

@@ -87,22 +87,35 @@ impl RawColumns {
 
     /// Feature `j`'s value in every kept row, in row order.
     pub fn column(&self, j: usize) -> Result<Vec<f64>> {
-        let all = match &self.store {
+        let mut v = Vec::new();
+        self.column_into(j, &mut v)?;
+        Ok(v)
+    }
+
+    /// [`column`](Self::column) into `buf`, whose allocation a pass over every column reuses (a fresh
+    /// one would have the OS clear its pages each time).
+    pub fn column_into(&self, j: usize, buf: &mut Vec<f64>) -> Result<()> {
+        match &self.store {
             Store::Memory(data) => {
-                return Ok(data.iter().skip(j).step_by(self.d()).copied().collect());
+                buf.clear();
+                buf.extend(data.iter().skip(j).step_by(self.d()));
+                return Ok(());
             }
-            Store::Parquet { source, schema } => read_parquet(source, schema[j])?,
+            Store::Parquet { source, schema } => read_parquet(source, schema[j], buf)?,
             Store::Spill { file, rows } => {
-                let mut v = vec![0f64; *rows];
-                file.read_exact_at(bytemuck::cast_slice_mut(&mut v), (j * rows * 8) as u64)
+                buf.resize(*rows, 0.0);
+                file.read_exact_at(bytemuck::cast_slice_mut(buf), (j * rows * 8) as u64)
                     .map_err(|e| spill_err(e, rows * self.d() * 8))?;
-                v
             }
-        };
-        Ok(match &self.kept {
-            Some(kept) => kept.iter().map(|&r| all[r as usize]).collect(),
-            None => all,
-        })
+        }
+        if let Some(kept) = &self.kept {
+            // Ascending, so each kept row moves forward (or stays): compaction in place.
+            for (to, &from) in kept.iter().enumerate() {
+                buf[to] = buf[from as usize];
+            }
+            buf.truncate(kept.len());
+        }
+        Ok(())
     }
 
     /// All kept rows, row-major: for inputs known to be small (an `init` file, a benchmark's input).
@@ -118,10 +131,11 @@ impl RawColumns {
     }
 }
 
-/// One column of every input row of a Parquet source: the row groups decoded in parallel into their rows.
-fn read_parquet(source: &Source, col: usize) -> Result<Vec<f64>> {
+/// One column of every input row of a Parquet source into `out`: the row groups decoded in parallel into
+/// their rows.
+fn read_parquet(source: &Source, col: usize, out: &mut Vec<f64>) -> Result<()> {
     let parts = source.parts();
-    let mut out = vec![0f64; source.rows()];
+    out.resize(source.rows(), 0.0);
     let mut slices = Vec::with_capacity(parts.len());
     let mut rest = out.as_mut_slice();
     for p in &parts {
@@ -146,8 +160,7 @@ fn read_parquet(source: &Source, col: usize) -> Result<Vec<f64>> {
             at += c.len();
         }
         Ok::<_, Error>(())
-    })?;
-    Ok(out)
+    })
 }
 
 /// A failure of the temporary column file (`bytes` long), named by its folder (TMPDIR).

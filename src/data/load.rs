@@ -7,7 +7,7 @@ use arrow_schema::{DataType, Schema};
 use rayon::prelude::*;
 
 use crate::data::columns::{RawColumns, Spill};
-use crate::data::matrix::{human_bytes, try_zeroed};
+use crate::data::matrix::{can_allocate, human_bytes, try_zeroed};
 use crate::data::source::{MostlyNumeric, Part, Source};
 use crate::error::{Error, Result};
 use crate::prep::categorical::{Dictionary, MAX_CATEGORIES, MISSING};
@@ -606,7 +606,9 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     };
     // The fit holds the prepared matrix (f32): 4 bytes a value.
     let values = total.checked_mul(d).ok_or_else(too_big)?;
-    try_zeroed::<f32>(values).ok_or_else(too_big)?;
+    if !can_allocate::<f32>(values) {
+        return Err(too_big());
+    }
     let spill = match source.columnar() {
         true => None,
         false => Some(Spill::create(total, d)?),

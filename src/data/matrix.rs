@@ -27,14 +27,17 @@ impl<T: Copy> FeatureMatrix<T> {
 /// machine cannot allocate it: callers turn that into an error naming the size, where a plain `vec!` would
 /// abort the process (a corrupt footer claiming billions of rows).
 pub fn try_zeroed<T: Clone + Default>(n: usize) -> Option<Vec<T>> {
-    n.checked_mul(size_of::<T>())
-        .filter(|&b| b <= isize::MAX as usize)?;
-    // Reserving first asks the allocator without touching memory; the vector is then advised onto huge
-    // pages before it is filled.
-    let mut probe: Vec<T> = Vec::new();
-    probe.try_reserve_exact(n).ok()?;
-    drop(probe);
-    Some(super::pages::zeros(n))
+    // The vector is advised onto huge pages before it is filled.
+    can_allocate::<T>(n).then(|| super::pages::zeros(n))
+}
+
+/// Whether this machine's allocator grants `n` elements of `T`: asked by reserving, without touching the
+/// memory (a probe for a buffer allocated later).
+pub fn can_allocate<T>(n: usize) -> bool {
+    let bytes_fit = n
+        .checked_mul(size_of::<T>())
+        .is_some_and(|b| b <= isize::MAX as usize);
+    bytes_fit && Vec::<T>::new().try_reserve_exact(n).is_ok()
 }
 
 /// `bytes` for a message ("134.4 GB").

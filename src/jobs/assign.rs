@@ -286,7 +286,10 @@ fn write_segments(
         centroids: &centroids,
         k,
     };
-    let profiles = profile::with_ids(profile::profiles(&raw, prep, &seg)?, &model.segment_ids());
+    let profiles = profile::with_ids(
+        profile::profiles(&raw, prep, &seg, None)?,
+        &model.segment_ids(),
+    );
     output::write_profiles(staging.path("profiles.parquet"), &profiles)
 }
 

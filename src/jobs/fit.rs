@@ -482,7 +482,10 @@ pub(crate) fn write_fit(
         k: fit.k,
     };
     let ids = model.segment_ids();
-    let profiles = profile::with_ids(profile::profiles(&p.loaded.raw, &p.prep, &seg)?, &ids);
+    let profiles = profile::with_ids(
+        profile::profiles(&p.loaded.raw, &p.prep, &seg, Some(&p.report.quartiles))?,
+        &ids,
+    );
     let kept = |id: u32| {
         let prev = previous?.segments.iter().find(|s| s.id == id)?;
         prev.name.clone()

@@ -59,10 +59,16 @@ pub struct FittedPrep {
 pub struct PrepReport {
     pub imputed_values: usize,
     pub warnings: Vec<String>,
+    /// Per numeric feature, of the values present: min, 25 %, median, 75 %, max (what the profiles' overall
+    /// row reports, selected here with the model's deciles instead of again).
+    pub quartiles: Vec<[f64; 5]>,
 }
 
 const PAR_ROWS: usize = 16_384;
-const DECILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+/// The deciles the model keeps, then the extremes and quartiles the profiles report: one selection for both.
+const QUANTILES: [f64; 13] = [
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.0, 0.25, 0.75, 1.0,
+];
 
 /// A raw value the preparation cannot take, found while preparing: a negative value of a `--log1p` column,
 /// or one whose prepared value is too large for single-precision squared distances.
@@ -90,7 +96,10 @@ impl FittedPrep {
         log1p: &[String],
         impute: bool,
     ) -> Result<(Self, FeatureMatrix<f32>, PrepReport)> {
-        let mut report = PrepReport::default();
+        let mut report = PrepReport {
+            quartiles: vec![[f64::NAN; 5]; raw.d()],
+            ..Default::default()
+        };
         for name in log1p {
             if !raw.names.contains(name) {
                 return Err(Error::usage(format!(
@@ -129,8 +138,9 @@ impl FittedPrep {
             }),
             (a, b) => a.or(b),
         };
+        let (mut col, mut kept) = (Vec::new(), Vec::new());
         for j in 0..d {
-            let col = raw.column(j)?;
+            raw.column_into(j, &mut col)?;
             let c = &mut p.columns[j];
             if c.log1p
                 && let Some(row) = col.iter().position(|&v| v < 0.0)
@@ -145,10 +155,10 @@ impl FittedPrep {
             }
             // The values present: the column itself unless some are missing.
             let gaps = col.iter().any(|v| v.is_nan());
-            let kept: Vec<f64> = match gaps {
-                true => col.iter().copied().filter(|v| !v.is_nan()).collect(),
-                false => Vec::new(),
-            };
+            if gaps {
+                kept.clear();
+                kept.extend(col.iter().copied().filter(|v| !v.is_nan()));
+            }
             let present = if gaps { &kept[..] } else { &col[..] };
             if present.is_empty() {
                 empty = empty.or(Some(j));
@@ -157,10 +167,11 @@ impl FittedPrep {
             if impute {
                 report.imputed_values += n - present.len();
             }
-            c.deciles = quantiles(present, &DECILES);
-            c.median = c.deciles[4];
+            let q = quantiles(present, &QUANTILES);
+            c.deciles = q[..9].to_vec();
+            c.median = q[4];
+            report.quartiles[j] = [q[9], q[10], q[4], q[11], q[12]];
             (c.center, c.scale) = c.spread(present, n, scaling);
-            drop(kept);
             if !(c.scale > 0.0 && c.scale.is_finite()) {
                 if scaling != Scaling::None {
                     report.warnings.push(format!(
