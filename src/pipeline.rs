@@ -46,6 +46,8 @@ pub struct Prepared {
     /// The prepared matrix (the clustering space): numeric features, then categorical indicators.
     pub matrix: FeatureMatrix<f32>,
     pub prep: FittedPrep,
+    /// The missing-value policy it was prepared under.
+    pub missing: Missing,
     pub report: PrepReport,
     pub read_seconds: f64,
     pub prepare_seconds: f64,
@@ -91,6 +93,7 @@ pub fn read_and_prepare(
         loaded,
         matrix,
         prep: fitted,
+        missing: prep.missing,
         report,
         read_seconds,
         prepare_seconds: t.elapsed().as_secs_f64(),

@@ -7,9 +7,9 @@
 
 use rayon::prelude::*;
 
-use crate::data::{FeatureMatrix, RawColumns};
+use crate::data::RawColumns;
 use crate::error::Result;
-use crate::prep::{FittedPrep, mean_var};
+use crate::prep::{FittedPrep, column_mean_var};
 use crate::quantile::quantiles;
 
 /// Statistics of one feature over one group of customers (a segment, or all of them).
@@ -80,12 +80,53 @@ pub fn with_ids(mut profiles: Vec<FeatureProfile>, ids: &[u32]) -> Vec<FeaturePr
 
 /// The fitted segmentation a profile describes.
 pub struct Segmentation<'a> {
-    /// The prepared matrix the clustering ran on (numeric features, then categorical indicators).
-    pub prepared: &'a FeatureMatrix<f32>,
+    /// The segment (index) of every row `raw` holds.
     pub labels: &'a [u32],
     /// k × prepared columns, in the prepared space.
     pub centroids: &'a [f32],
     pub k: usize,
+    /// Per categorical feature: the members of each segment (then of everyone, at index k) in each of its
+    /// categories ([`count_categories`]).
+    pub categories: Vec<Vec<Vec<u64>>>,
+    /// Whether the preparation imputed missing values (the prepared values a `z` is measured in).
+    pub impute: bool,
+}
+
+/// No category counted yet: one table per categorical feature of `prep`, k segments and everyone.
+pub fn no_categories(prep: &FittedPrep, k: usize) -> Vec<Vec<Vec<u64>>> {
+    (prep.categorical.iter())
+        .map(|c| vec![vec![0u64; c.categories.len()]; k + 1])
+        .collect()
+}
+
+/// Where each categorical feature's indicator columns start in a prepared row of `prep`, and how many.
+pub fn category_blocks(prep: &FittedPrep) -> Vec<(usize, usize)> {
+    let mut at = prep.columns.len();
+    (prep.categorical.iter())
+        .map(|c| {
+            at += c.categories.len();
+            (at - c.categories.len(), c.categories.len())
+        })
+        .collect()
+}
+
+/// Adds prepared rows (`x`: row-major, `d` values each) of segments `labels` to `counts` (see
+/// [`no_categories`]; `blocks` from [`category_blocks`]): each row's category is its nonzero indicator.
+pub fn count_categories(
+    counts: &mut [Vec<Vec<u64>>],
+    blocks: &[(usize, usize)],
+    (x, d): (&[f32], usize),
+    labels: &[u32],
+) {
+    for (&(at, m_c), counts) in blocks.iter().zip(counts) {
+        let k = counts.len() - 1;
+        for (row, &l) in x.chunks_exact(d).zip(labels) {
+            if let Some(j) = row[at..at + m_c].iter().position(|&v| v != 0.0) {
+                counts[l as usize][j] += 1;
+                counts[k][j] += 1;
+            }
+        }
+    }
 }
 
 /// Profiles of every segment (in segment order) followed by the overall rows, feature by feature; `raw`
@@ -107,13 +148,20 @@ pub fn profiles(
     for s in 0..k {
         start[s + 1] += start[s];
     }
-    let spread = mean_var(seg.prepared);
-    let dp = seg.prepared.d;
+    let dp = prep.prepared_d();
     let mut segs: Vec<Vec<FeatureProfile>> = vec![Vec::with_capacity(raw.d()); k];
     let mut overall = Vec::with_capacity(raw.d());
-    let (mut col, mut by_segment) = (Vec::new(), Vec::new());
-    for (j, &(mean, var)) in spread.iter().enumerate().take(prep.columns.len()) {
+    let (mut col, mut by_segment, mut prepared) = (Vec::new(), Vec::new(), Vec::new());
+    for (j, c) in prep.columns.iter().enumerate() {
         raw.column_into(j, &mut col)?;
+        // The spread of the prepared feature, from its values prepared again (the same bits as the
+        // clustering's; the values were checked when the clustering prepared them).
+        prepared.clear();
+        prepared.extend(
+            col.iter()
+                .map(|&v| c.prepare(v, seg.impute).unwrap_or(f32::NAN)),
+        );
+        let (mean, var) = column_mean_var(&prepared);
         let fill = scatter(&col, labels, &start, &mut by_segment);
         let known = quartiles.map(|q| q[j]);
         let (mut per, all) =
@@ -132,7 +180,7 @@ pub fn profiles(
         }
         overall.push(all);
     }
-    let cats = category_profiles(seg.prepared, prep, labels, &start);
+    let cats = category_profiles(&seg.categories, prep, labels.len() as u64, &start);
     Ok(segs
         .into_iter()
         .flatten()
@@ -141,27 +189,17 @@ pub fn profiles(
         .collect())
 }
 
-/// Category shares per segment and overall, for each categorical feature: one row per (group, category).
+/// Category shares per segment and overall, for each categorical feature: one row per (group, category),
+/// from `counts` ([`count_categories`]) over `n` rows.
 fn category_profiles(
-    m: &FeatureMatrix<f32>,
+    counts: &[Vec<Vec<u64>>],
     prep: &FittedPrep,
-    labels: &[u32],
+    n: u64,
     start: &[usize],
 ) -> Vec<FeatureProfile> {
     let k = start.len() - 1;
     let mut out = Vec::new();
-    let mut at = prep.columns.len();
-    for c in &prep.categorical {
-        let m_c = c.categories.len();
-        // counts[s][j]: members of segment s in category j (s = k: everyone).
-        let mut counts = vec![vec![0u64; m_c]; k + 1];
-        for (row, &l) in m.data.chunks_exact(m.d).zip(labels) {
-            if let Some(j) = row[at..at + m_c].iter().position(|&v| v != 0.0) {
-                counts[l as usize][j] += 1;
-                counts[k][j] += 1;
-            }
-        }
-        let n = labels.len() as u64;
+    for (c, counts) in prep.categorical.iter().zip(counts) {
         for s in 0..=k {
             let size = if s == k {
                 n
@@ -187,7 +225,6 @@ fn category_profiles(
                 });
             }
         }
-        at += m_c;
     }
     out
 }

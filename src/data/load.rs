@@ -666,7 +666,7 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
         None => RawColumns::parquet(source.clone(), schema_cols, cols.names.clone(), total),
     };
     if !dropped.is_empty() {
-        let kept = kept_rows(total, &dropped);
+        let kept = kept_rows(total, dropped.iter().copied());
         if let Some(w) = weights.as_mut() {
             *w = kept.iter().map(|&r| w[r as usize]).collect();
         }
@@ -693,11 +693,11 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
 }
 
 /// The input rows of `0..total` not in `dropped` (ascending).
-fn kept_rows(total: usize, dropped: &[usize]) -> Vec<u32> {
-    let mut kept = Vec::with_capacity(total - dropped.len());
-    let mut next = dropped.iter().peekable();
+pub fn kept_rows(total: usize, dropped: impl IntoIterator<Item = usize>) -> Vec<u32> {
+    let mut kept = Vec::with_capacity(total);
+    let mut next = dropped.into_iter().peekable();
     for r in 0..total {
-        if next.peek() == Some(&&r) {
+        if next.peek() == Some(&r) {
             next.next();
         } else {
             kept.push(r as u32);

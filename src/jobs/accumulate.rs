@@ -1,6 +1,6 @@
 //! Streamed passes as accumulators (DataFusion's `Accumulator`: update, merge, evaluate). What a pass over
 //! prepared batches and their nearest segments computes — segment counts, the drift tally, the overlap
-//! with another night, the migration's keys, the rows an assign profiles — is updated per
+//! with another night, the migration's keys, what an assign's profiles need — is updated per
 //! batch on a worker, and the partials are merged by the pass in input order, so the result does not depend
 //! on the thread count: the determinism guarantee lives in the pass (`scan`). A partial crosses a process
 //! boundary as bytes ([`to_bytes`], [`from_bytes`]), so that partitions computed elsewhere (another machine,
@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::lifecycle::drift;
 use crate::model::lifecycle::migration::{KeyKind, Keyed};
 use crate::pipeline::PreparedBatch;
+use crate::prep::FittedPrep;
 
 /// What one streamed pass computes.
 pub trait Accumulator: Send + Sized {
@@ -144,42 +145,63 @@ impl Accumulator for KeysPass<'_> {
     }
 }
 
-/// The assigned rows themselves, in original units and prepared, with their segment (index): what an
-/// assign's profiles are computed from (quartiles need every value). Its first partial may hold the room
-/// reserved for the whole input ([`RowsPass::reserved`]); `fresh` ones start empty.
-#[derive(Debug, Default, Serialize, serde::Deserialize)]
-pub struct RowsPass {
-    pub raw: Vec<f64>,
-    pub x: Vec<f32>,
+/// What an assign's profiles need besides the input's columns (read again afterwards, one at a time): each
+/// assigned row's segment (index), the input rows left without one, and the members of each segment in
+/// each category (4 bytes a row where the rows themselves would take 12 a value).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
+pub struct ProfilePass {
     pub labels: Vec<u32>,
+    /// Input rows dropped for a missing value (ascending).
+    pub dropped: Vec<u32>,
+    /// See [`profile::no_categories`](crate::profile::no_categories).
+    pub categories: Vec<Vec<Vec<u64>>>,
+    /// Where each categorical feature's indicators sit in a prepared row of `d` values.
+    blocks: Vec<(usize, usize)>,
+    d: usize,
 }
 
-impl RowsPass {
-    /// Room for `n` rows of `raw_d` original and `d` prepared values, or None when this machine cannot
-    /// allocate it (an error to report, not an abort).
-    pub fn reserved(n: usize, raw_d: usize, d: usize) -> Option<RowsPass> {
-        let mut r = RowsPass::default();
-        let fits = r.raw.try_reserve_exact(n * raw_d).is_ok()
-            && r.x.try_reserve_exact(n * d).is_ok()
-            && r.labels.try_reserve_exact(n).is_ok();
-        fits.then_some(r)
+impl ProfilePass {
+    pub fn new(prep: &FittedPrep, k: usize) -> ProfilePass {
+        ProfilePass {
+            categories: crate::profile::no_categories(prep, k),
+            blocks: crate::profile::category_blocks(prep),
+            d: prep.prepared_d(),
+            ..Default::default()
+        }
     }
 }
 
-impl Accumulator for RowsPass {
+impl Accumulator for ProfilePass {
     fn fresh(&self) -> Self {
-        RowsPass::default()
+        ProfilePass {
+            categories: (self.categories.iter())
+                .map(|c| vec![vec![0; c[0].len()]; c.len()])
+                .collect(),
+            blocks: self.blocks.clone(),
+            d: self.d,
+            ..Default::default()
+        }
     }
     fn update(&mut self, b: &PreparedBatch, near: &Nearest) -> Result<()> {
-        self.raw.extend_from_slice(&b.raw);
-        self.x.extend_from_slice(&b.x);
         self.labels.extend_from_slice(&near.labels);
+        let dropped = (b.rows.iter().enumerate()).filter(|(_, r)| r.is_none());
+        self.dropped
+            .extend(dropped.map(|(i, _)| (b.first_row + i) as u32));
+        let x = (&b.x[..], self.d);
+        crate::profile::count_categories(&mut self.categories, &self.blocks, x, &near.labels);
         Ok(())
     }
     fn merge(&mut self, later: Self) {
-        self.raw.extend(later.raw);
-        self.x.extend(later.x);
         self.labels.extend(later.labels);
+        self.dropped.extend(later.dropped);
+        for (a, b) in self
+            .categories
+            .iter_mut()
+            .flatten()
+            .zip(later.categories.iter().flatten())
+        {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        }
     }
 }
 
@@ -253,26 +275,33 @@ mod tests {
         assert!(from_bytes::<Counts>(&a[..a.len() / 2]).is_err());
     }
 
-    /// The migration's keys and an assign's rows: partitions carried as bytes merge into the pass's result
-    /// (rows in input order; ids of dropped rows left out; null ids counted).
+    /// The migration's keys and an assign's profile pass: partitions carried as bytes merge into the pass's
+    /// result (labels in input order, dropped rows by input row; ids of dropped rows left out; null ids
+    /// counted; category counts summed).
     #[test]
-    fn keys_and_rows_partitions_merge_in_order() {
+    fn keys_and_profile_partitions_merge_in_order() {
         let segment_ids = [10u32, 11, 12];
+        // One categorical feature of two categories after one numeric column: rows alternate between them.
+        let (blocks, d) = (vec![(1, 2)], 3);
         let batches: Vec<_> = [(0, 6), (6, 9), (15, 4)]
             .iter()
             .map(|&(f, n)| {
                 let (mut b, near) = batch(f, n);
                 let ids = (f..f + n).map(|i| (i != 7).then_some(100 + i as i64));
                 b.ids = Some(std::sync::Arc::new(arrow_array::Int64Array::from_iter(ids)));
-                b.x = (0..near.labels.len()).map(|i| (f + i) as f32).collect();
-                b.raw = b.x.iter().map(|&v| v as f64).collect();
+                b.x = (0..near.labels.len())
+                    .flat_map(|i| [(f + i) as f32, (i % 2) as f32, ((i + 1) % 2) as f32])
+                    .collect();
                 (b, near)
             })
             .collect();
-        let pass = (
-            KeysPass::new(KeyKind::Int, &segment_ids),
-            RowsPass::default(),
-        );
+        let profile = ProfilePass {
+            categories: vec![vec![vec![0; 2]; 4]],
+            blocks,
+            d,
+            ..Default::default()
+        };
+        let pass = (KeysPass::new(KeyKind::Int, &segment_ids), profile);
         let mut whole = pass.fresh();
         for (b, near) in &batches {
             let mut p = pass.fresh();
@@ -286,6 +315,20 @@ mod tests {
         assert_eq!(whole.0.nulls, 1);
         assert_eq!(pairs.len(), whole.1.labels.len() - 1);
         assert_eq!(pairs[0], (101, segment_ids[near_label(&batches[0].1, 0)]));
+        // Every third row of each batch is dropped: input rows 0, 3, 6, 9, 12, 15, 18.
+        assert_eq!(whole.1.dropped, vec![0, 3, 6, 9, 12, 15, 18]);
+        // Each kept row is counted once, in its segment and overall, in the category its indicator names.
+        let cats = &whole.1.categories[0];
+        assert_eq!(cats[3].iter().sum::<u64>(), whole.1.labels.len() as u64);
+        assert_eq!(
+            cats[..3].iter().flatten().sum::<u64>(),
+            whole.1.labels.len() as u64
+        );
+        let firsts: u64 = batches
+            .iter()
+            .map(|(_, n)| n.labels.len().div_ceil(2) as u64)
+            .sum();
+        assert_eq!(cats[3][1], firsts);
         let part = |bs: &[(PreparedBatch, Nearest)]| {
             let mut p = pass.fresh();
             for (b, near) in bs {
@@ -296,13 +339,10 @@ mod tests {
         let ((ka, ra), (kb, rb)) = (part(&batches[..1]), part(&batches[1..]));
         let mut keys: KeysPass = from_bytes(&ka).unwrap();
         keys.merge(from_bytes(&kb).unwrap());
-        let mut rows: RowsPass = from_bytes(&ra).unwrap();
+        let mut rows: ProfilePass = from_bytes(&ra).unwrap();
         rows.merge(from_bytes(&rb).unwrap());
         assert_eq!(to_bytes(&keys), to_bytes(&whole.0));
-        assert_eq!(
-            (rows.x, rows.labels),
-            (whole.1.x.clone(), whole.1.labels.clone())
-        );
+        assert_eq!(rows, whole.1);
     }
 
     fn near_label(near: &Nearest, i: usize) -> usize {

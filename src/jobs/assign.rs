@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::accumulate::{DriftPass, KeysPass, RowsPass};
+use super::accumulate::{DriftPass, KeysPass, ProfilePass};
 use super::lineage::previous_keys;
 use super::missing_counts;
 use super::options::{Checked, LifecycleOptions, OutputSpec};
@@ -14,13 +14,14 @@ use super::scan::{Counts, model_columns, scan};
 use crate::compute::Backend;
 use crate::compute::select::Selected;
 use crate::data::Source;
+use crate::data::columns::Spill;
 use crate::data::load::Columns;
-use crate::data::matrix::human_bytes;
+use crate::data::load::kept_rows;
 use crate::data::sink::OutputSet;
 use crate::data::source::CsvOptions;
 use crate::data::write::ParquetSink;
-use crate::data::{FeatureMatrix, RawColumns};
-use crate::error::{Error, Result};
+use crate::data::{Missing, RawColumns};
+use crate::error::Result;
 use crate::model::Model;
 use crate::model::lifecycle::Previous;
 use crate::model::lifecycle::drift;
@@ -29,6 +30,7 @@ use crate::model::lifecycle::transitions;
 use crate::output::schema;
 pub use crate::output::schema::{AssignSeconds, AssignSummary, Lifecycle, SegmentCount};
 use crate::output::{self, SegmentRow, labels_batch, labels_schema};
+use crate::pipeline::PreparedBatch;
 use crate::profile;
 
 /// Everything `strata assign` needs: the model, what to read (the model names the columns), the previous
@@ -66,8 +68,9 @@ struct Scanned {
     drift: drift::Tally,
     /// Tonight's (id, segment id) pairs, when migrating.
     keyed: Option<(Keyed, usize)>,
-    /// With `profiles`: the assigned rows in original units and prepared, and their segment (index).
-    rows: Option<RowsPass>,
+    /// With `profiles`: each assigned row's segment and category counts, and the input's numeric columns
+    /// to read again.
+    rows: Option<(ProfilePass, RawColumns)>,
 }
 
 /// Runs the job. Nothing appears in `opts.output.out` unless every output was written.
@@ -258,7 +261,7 @@ fn write_segments(
     staging: &mut OutputSet,
     model: &Model,
     counts: &Counts,
-    rows: Option<RowsPass>,
+    rows: Option<(ProfilePass, RawColumns)>,
 ) -> Result<()> {
     let prep = &model.preparation;
     let (k, d) = (model.k(), model.prepared_d());
@@ -274,17 +277,15 @@ fn write_segments(
         })
         .collect();
     output::write_segments(staging.path("segments.parquet"), &segments, model, false)?;
-    let Some(RowsPass { raw, x, labels }) = rows else {
+    let Some((pass, raw)) = rows else {
         return Ok(());
     };
-    let n = labels.len();
-    let raw = RawColumns::in_memory(FeatureMatrix::new(raw, n, prep.names()));
-    let prepared = FeatureMatrix::new(x, n, prep.prepared_names());
     let seg = profile::Segmentation {
-        prepared: &prepared,
-        labels: &labels,
+        labels: &pass.labels,
         centroids: &centroids,
         k,
+        categories: pass.categories,
+        impute: model.missing == Missing::Median,
     };
     let profiles = profile::with_ids(
         profile::profiles(&raw, prep, &seg, None)?,
@@ -332,19 +333,6 @@ fn summary(
     }
 }
 
-/// Room for the whole input's rows (original units, prepared, labels), reserved once from the row count;
-/// an input this machine cannot hold is an error, not an abort.
-fn reserve_rows(n: usize, model: &Model) -> Result<RowsPass> {
-    let (raw_d, d) = (model.preparation.columns.len(), model.prepared_d());
-    RowsPass::reserved(n, raw_d, d).ok_or_else(|| {
-        let bytes = n as f64 * (8 * raw_d + 4 * d + 4) as f64;
-        Error::input(format!(
-            "`profiles` holds the input in memory: {n} rows need {}, more than this machine can allocate; assign without `profiles`",
-            human_bytes(bytes)
-        ))
-    })
-}
-
 /// Streams the input through the model on `backend` into labels.parquet at `path`; collects tonight's
 /// (id, segment id) pairs when `keys` says how, and the rows themselves with `keep_rows`.
 fn stream(
@@ -360,8 +348,11 @@ fn stream(
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
     let check = drift::Check::new(model);
-    let rows = match keep_rows {
-        true => Some(reserve_rows(source.rows(), model)?),
+    let rows = keep_rows.then(|| ProfilePass::new(&model.preparation, model.k()));
+    // A delimited input's columns are kept for the profiles as it goes by (see `RawColumns`).
+    let raw_d = cols.d();
+    let spill = match keep_rows && !source.columnar() {
+        true => Some(Spill::create(source.rows(), raw_d)?),
         false => None,
     };
     let keyed = keys.map(|k| KeysPass::new(k, &segment_ids));
@@ -373,6 +364,9 @@ fn stream(
         backend,
         passes,
         |b, near| {
+            if let Some(s) = &spill {
+                s.write(b.first_row, &all_rows(b, raw_d))?;
+            }
             let ids = b.ids.as_ref();
             labels_batch(&schema, b.first_row, ids, &b.rows, near, &segment_ids)
         },
@@ -383,6 +377,35 @@ fn stream(
         counts,
         drift: drift.map(|p| p.tally).unwrap_or_default(),
         keyed: keyed.map(|k| (k.keyed, k.nulls)),
-        rows,
+        rows: rows.map(|pass| {
+            let names = cols.names.clone();
+            let mut raw = match spill {
+                Some(s) => RawColumns::spilled(s, names),
+                None => RawColumns::parquet(
+                    source.clone(),
+                    cols.all[..raw_d].to_vec(),
+                    names,
+                    source.rows(),
+                ),
+            };
+            if !pass.dropped.is_empty() {
+                raw.keep(kept_rows(
+                    source.rows(),
+                    pass.dropped.iter().map(|&r| r as usize),
+                ));
+            }
+            (pass, raw)
+        }),
     })
+}
+
+/// A batch's numeric features in original units for every input row (NaN for a dropped one).
+fn all_rows(b: &PreparedBatch, d: usize) -> Vec<f64> {
+    let mut out = vec![f64::NAN; b.rows.len() * d];
+    for (dst, r) in out.chunks_exact_mut(d).zip(&b.rows) {
+        if let Some(r) = r {
+            dst.copy_from_slice(&b.raw[r * d..(r + 1) * d]);
+        }
+    }
+    out
 }

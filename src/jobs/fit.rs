@@ -475,11 +475,20 @@ pub(crate) fn write_fit(
     let m = &p.matrix;
     let ds = Dataset::new(&m.data, m.d, p.loaded.weights.as_deref());
     let segments = segment_rows(fit, &ds, &p.prep);
+    let mut categories = profile::no_categories(&p.prep, fit.k);
+    let blocks = profile::category_blocks(&p.prep);
+    profile::count_categories(
+        &mut categories,
+        &blocks,
+        (&m.data, m.d),
+        &fit.nearest.labels,
+    );
     let seg = profile::Segmentation {
-        prepared: m,
         labels: &fit.nearest.labels,
         centroids: &fit.centroids,
         k: fit.k,
+        categories,
+        impute: p.missing == Missing::Median,
     };
     let ids = model.segment_ids();
     let profiles = profile::with_ids(

@@ -431,7 +431,7 @@ impl ColumnPrep {
     /// The prepared value of `v` (in f64, rounded to f32 once), or the check it fails: `Err(true)` a
     /// negative value of a log1p column, `Err(false)` a prepared magnitude beyond [`MAX_PREPARED`].
     #[inline]
-    fn prepare(&self, v: f64, impute: bool) -> std::result::Result<f32, bool> {
+    pub(crate) fn prepare(&self, v: f64, impute: bool) -> std::result::Result<f32, bool> {
         if self.log1p && v < 0.0 {
             return Err(true);
         }
@@ -494,6 +494,20 @@ pub fn mean_var(m: &FeatureMatrix<f32>) -> Vec<(f64, f64)> {
         .collect();
     let var = column_sums(&m.data, m.d, |j, v| (v as f64 - mean[j]).powi(2));
     mean.iter().zip(var).map(|(&m, v)| (m, v / n)).collect()
+}
+
+/// Mean and population variance of one prepared column, summed as [`mean_var`] sums a matrix's columns
+/// (blocks of rows in order), so that both give the same bits.
+pub fn column_mean_var(col: &[f32]) -> (f64, f64) {
+    let n = col.len() as f64;
+    let sum = |f: &(dyn Fn(f32) -> f64 + Sync)| {
+        let parts: Vec<f64> = (col.par_chunks(PAR_ROWS))
+            .map(|c| c.iter().fold(0.0, |a, &v| a + f(v)))
+            .collect();
+        parts.iter().fold(0.0, |a, b| a + b)
+    };
+    let mean = sum(&|v| v as f64) / n;
+    (mean, sum(&|v| (v as f64 - mean).powi(2)) / n)
 }
 
 /// Σ_rows f(j, x_j) for every column j of row-major `data` (`d` columns): row-major passes over fixed

@@ -529,7 +529,8 @@ fn row_groups_read_in_parallel_like_one() {
 
 /// The column-by-column passes read the same values from every kind of input: one table as Parquet in
 /// many row groups, as two Parquet files and as two CSV files (read once, its columns spilled to a temporary
-/// file) fits to the same labels, profiles, segments and model, with dropped rows and with imputed ones.
+/// file) fits to the same labels, profiles, segments and model, with dropped rows and with imputed ones; and
+/// `assign --profiles` of the training rows, which streams them, profiles them as the fit did.
 #[test]
 fn parquet_parts_and_spilled_csv_give_the_same_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -625,6 +626,28 @@ fn parquet_parts_and_spilled_csv_give_the_same_outputs() {
                 keys.map(|k| m[k].clone())
             };
             assert_eq!(model(o), model(&outs[0]), "model of {}", o.display());
+        }
+        // assign --profiles reads the columns again the same ways: on the training rows it profiles
+        // exactly as the fit did, from either format.
+        for (inputs, name) in [
+            (&["groups.parquet"][..], "a-groups"),
+            (&["c1.csv", "c2.csv"], "a-csv"),
+        ] {
+            let out = d.join(format!("{name}-{missing}"));
+            let paths: Vec<String> = inputs
+                .iter()
+                .map(|f| d.join(f).display().to_string())
+                .collect();
+            let (m, o) = (outs[0].display().to_string(), out.display().to_string());
+            let mut args = vec!["assign", "--model", &m, "--profiles", "--device", "cpu"];
+            args.extend(paths.iter().map(String::as_str));
+            args.extend(["--no-report", "-q", "--out", &o]);
+            ok(strata(&args));
+            assert_eq!(
+                read_parquet(&out.join("profiles.parquet")),
+                read_parquet(&outs[0].join("profiles.parquet")),
+                "assign's profiles from {name} ({missing})"
+            );
         }
     }
     // A temporary folder that cannot take the columns is named, with what to do.
