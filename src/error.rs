@@ -146,6 +146,7 @@ pub const OPTIONS: &[&str] = &[
     "method",
     "micro_clusters",
     "sample",
+    "memory",
     "previous",
     "out",
     "groups",

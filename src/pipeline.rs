@@ -11,6 +11,7 @@ use std::time::Instant;
 use arrow_array::ArrayRef;
 
 use crate::data::load::{Columns, decode_batch};
+use crate::data::matrix::human_bytes;
 use crate::data::{FeatureMatrix, LoadSpec, Loaded, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::prep::categorical::MISSING;
@@ -43,21 +44,66 @@ pub struct Prepared {
     pub source: Source,
     /// The input as read: original values in `loaded.raw` (profiles are computed from them).
     pub loaded: Loaded,
-    /// The prepared matrix (the clustering space): numeric features, then categorical indicators.
+    /// The prepared matrix (the clustering space): numeric features, then categorical indicators; every kept
+    /// row, or the rows of `sample`.
     pub matrix: FeatureMatrix<f32>,
     pub prep: FittedPrep,
     /// The missing-value policy it was prepared under.
     pub missing: Missing,
+    /// Over the memory budget: the sample `matrix` holds (its rows are these kept rows).
+    pub sample: Option<Sampled>,
     pub report: PrepReport,
     pub read_seconds: f64,
     pub prepare_seconds: f64,
 }
 
-/// Reads every input into memory and fits and applies the preparation (fit, sweep).
+/// How much of the input a fit may prepare in memory: over `budget` bytes, only `sample` rows (drawn
+/// uniformly with `seed`) are prepared, for k-means; a streamed pass assigns every row afterwards.
+pub struct Plan {
+    pub budget: u64,
+    pub sample: usize,
+    pub seed: u64,
+    /// Where `budget` comes from, for the log ("--memory", "80 % of the 21.4 GB available").
+    pub why: String,
+}
+
+/// A fit over its memory budget: the kept rows (ascending) its prepared matrix holds.
+pub struct Sampled {
+    pub rows: Vec<u32>,
+    /// What preparing every row would take (an estimate), and the budget.
+    pub need: u64,
+    pub budget: u64,
+}
+
+/// Bytes a fit holds per kept row for a prepared row of `d` values: the row, its segment, second segment
+/// and their distances, and its id.
+pub fn bytes_per_row(d: usize) -> u64 {
+    4 * d as u64 + 24
+}
+
+/// 80 % of the memory available now (Linux's MemAvailable), or None where it cannot be read.
+pub fn available_budget() -> Option<(u64, String)> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = (info.lines().find(|l| l.starts_with("MemAvailable:")))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let available = kb * 1024;
+    let why = format!(
+        "80 % of the {} available",
+        crate::data::matrix::human_bytes(available as f64)
+    );
+    Some((available / 10 * 8, why))
+}
+
+/// Reads every input and fits and applies the preparation (fit, sweep); with a `plan` whose budget the
+/// prepared input would exceed, only a sample's rows are prepared ([`Prepared::sample`]).
 pub fn read_and_prepare(
     source: Source,
     spec: &LoadSpec,
     prep: &PrepSpec,
+    plan: Option<&Plan>,
     log: &dyn Fn(&str),
 ) -> Result<Prepared> {
     let t = Instant::now();
@@ -71,16 +117,36 @@ pub fn read_and_prepare(
         source.paths().len(),
     ));
     let t = Instant::now();
+    let n = loaded.raw.n;
+    // Each categorical feature takes at least two indicator columns.
+    let need = n as u64 * bytes_per_row(loaded.raw.d() + 2 * loaded.categorical.len());
+    let sample = plan.filter(|p| need > p.budget && p.sample < n).map(|p| {
+        log(&format!(
+            "the prepared input would take about {} of memory, over the budget of {} ({}): k-means runs on a uniform sample of {} of {n} rows, then one streamed pass assigns every customer",
+            human_bytes(need as f64),
+            human_bytes(p.budget as f64),
+            p.why,
+            p.sample
+        ));
+        let rows = crate::kmeans::sample::rows(n, p.sample, p.seed);
+        Sampled {
+            rows: rows.into_iter().map(|r| r as u32).collect(),
+            need,
+            budget: p.budget,
+        }
+    });
     let impute = prep.missing == Missing::Median;
+    let rows = sample.as_ref().map(|s| &s.rows[..]);
+    let how = (prep.scale, &prep.log1p[..], impute);
     let (mut fitted, mut matrix, mut report) =
-        FittedPrep::fit_transform(&loaded.raw, prep.scale, &prep.log1p, impute)?;
+        FittedPrep::fit_transform_rows(&loaded.raw, how, rows)?;
     let cats = std::mem::take(&mut loaded.categorical);
     report.warnings.extend(fitted.fit_categorical(
         &mut matrix,
-        &spec.categorical,
-        &cats,
+        (&spec.categorical, &cats),
         prep.min_category_share,
         impute,
+        rows.map(|r| (r, &report.spread[..])),
     ));
     if impute {
         report.imputed_values += cats
@@ -95,6 +161,7 @@ pub fn read_and_prepare(
         prep: fitted,
         missing: prep.missing,
         report,
+        sample,
         read_seconds,
         prepare_seconds: t.elapsed().as_secs_f64(),
     })

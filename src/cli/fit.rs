@@ -87,6 +87,11 @@ pub struct FitArgs {
     /// label every row: faster on large inputs, at the cost of a slightly higher SSE (BENCHMARKS.md).
     #[arg(long)]
     pub sample: Option<usize>,
+    /// Memory the prepared input may take (e.g. 8G; default 80 % of the memory available): above it,
+    /// k-means runs on a sample (--sample, default 16,384 rows per segment) and one streamed pass assigns
+    /// every customer.
+    #[arg(long, value_parser = strata::compute::select::parse_bytes)]
+    pub memory: Option<u64>,
     #[command(flatten)]
     pub lloyd: LloydArgs,
     #[command(flatten)]
@@ -135,6 +140,7 @@ impl LloydArgs {
             seed: self.seed,
             method,
             sample: None,
+            memory: None,
         }
     }
 }
@@ -152,6 +158,7 @@ impl From<&FitArgs> for FitOptions {
             prep: a.columns.prep(),
             kmeans: KMeansSpec {
                 sample: a.sample,
+                memory: a.memory,
                 ..a.lloyd.kmeans(a.k, a.init.clone(), method)
             },
             lifecycle: a.lifecycle.options(),

@@ -63,14 +63,24 @@ pub struct AssignOutcome {
 }
 
 /// What the pass produced besides labels.parquet.
-struct Scanned {
-    counts: Counts,
-    drift: drift::Tally,
+pub(crate) struct Scanned {
+    pub counts: Counts,
+    pub drift: drift::Tally,
     /// Tonight's (id, segment id) pairs, when migrating.
-    keyed: Option<(Keyed, usize)>,
-    /// With `profiles`: each assigned row's segment and category counts, and the input's numeric columns
-    /// to read again.
-    rows: Option<(ProfilePass, RawColumns)>,
+    pub keyed: Option<(Keyed, usize)>,
+    /// With profiles: each assigned row's segment and category counts, and (with [`Keep::Columns`]) the
+    /// input's numeric columns to read again.
+    pub rows: Option<(ProfilePass, Option<RawColumns>)>,
+}
+
+/// What a pass keeps for profiles besides labels.parquet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Keep {
+    Nothing,
+    /// Each row's segment and the category counts ([`ProfilePass`]).
+    Segments,
+    /// Those, and the input's numeric columns to read again (a delimited input copied as it streams).
+    Columns,
 }
 
 /// Runs the job. Nothing appears in `opts.output.out` unless every output was written.
@@ -105,7 +115,11 @@ pub fn run(
     let kind = prev_keys.as_ref().map(|k| k.kind());
     let (scanned, stream_s) = timed(|| {
         run.on_device(log, |b| {
-            let keep = opts.profiles;
+            let keep = if opts.profiles {
+                Keep::Columns
+            } else {
+                Keep::Nothing
+            };
             stream(&source, &cols, &model, b, labels_path.clone(), kind, keep)
         })
     });
@@ -261,7 +275,7 @@ fn write_segments(
     staging: &mut OutputSet,
     model: &Model,
     counts: &Counts,
-    rows: Option<(ProfilePass, RawColumns)>,
+    rows: Option<(ProfilePass, Option<RawColumns>)>,
 ) -> Result<()> {
     let prep = &model.preparation;
     let (k, d) = (model.k(), model.prepared_d());
@@ -277,7 +291,7 @@ fn write_segments(
         })
         .collect();
     output::write_segments(staging.path("segments.parquet"), &segments, model, false)?;
-    let Some((pass, raw)) = rows else {
+    let Some((pass, Some(raw))) = rows else {
         return Ok(());
     };
     let seg = profile::Segmentation {
@@ -334,24 +348,24 @@ fn summary(
 }
 
 /// Streams the input through the model on `backend` into labels.parquet at `path`; collects tonight's
-/// (id, segment id) pairs when `keys` says how, and the rows themselves with `keep_rows`.
-fn stream(
+/// (id, segment id) pairs when `keys` says how, and what `keep` says for profiles.
+pub(crate) fn stream(
     source: &Source,
     cols: &Columns,
     model: &Model,
     backend: &dyn Backend,
     path: PathBuf,
     keys: Option<KeyKind>,
-    keep_rows: bool,
+    keep: Keep,
 ) -> Result<Scanned> {
     let segment_ids = model.segment_ids();
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
     let check = drift::Check::new(model);
-    let rows = keep_rows.then(|| ProfilePass::new(&model.preparation, model.k()));
+    let rows = (keep != Keep::Nothing).then(|| ProfilePass::new(&model.preparation, model.k()));
     // A delimited input's columns are kept for the profiles as it goes by (see `RawColumns`).
     let raw_d = cols.d();
-    let spill = match keep_rows && !source.columnar() {
+    let spill = match keep == Keep::Columns && !source.columnar() {
         true => Some(Spill::create(source.rows(), raw_d)?),
         false => None,
     };
@@ -379,20 +393,19 @@ fn stream(
         keyed: keyed.map(|k| (k.keyed, k.nulls)),
         rows: rows.map(|pass| {
             let names = cols.names.clone();
-            let mut raw = match spill {
-                Some(s) => RawColumns::spilled(s, names),
-                None => RawColumns::parquet(
+            let mut raw = match (keep, spill) {
+                (Keep::Columns, Some(s)) => Some(RawColumns::spilled(s, names)),
+                (Keep::Columns, None) => Some(RawColumns::parquet(
                     source.clone(),
                     cols.all[..raw_d].to_vec(),
                     names,
                     source.rows(),
-                ),
+                )),
+                _ => None,
             };
-            if !pass.dropped.is_empty() {
-                raw.keep(kept_rows(
-                    source.rows(),
-                    pass.dropped.iter().map(|&r| r as usize),
-                ));
+            if let Some(raw) = raw.as_mut().filter(|_| !pass.dropped.is_empty()) {
+                let dropped = pass.dropped.iter().map(|&r| r as usize);
+                raw.keep(kept_rows(source.rows(), dropped));
             }
             (pass, raw)
         }),

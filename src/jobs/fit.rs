@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::lineage::{self, Lifecycle};
+use super::options::default_sample;
 pub use super::options::{
     Checked, InitChoice, InputSpec, KMeansSpec, LifecycleOptions, Method, OutputSpec, PrepSpec,
 };
@@ -25,7 +26,7 @@ use crate::model::{self, Feature, FitRecord, Model, ModelParts, Role};
 use crate::output::schema::{self, Versioned};
 pub use crate::output::schema::{Summary, WardSummary};
 use crate::output::{self, SegmentRow};
-use crate::pipeline::{self, Prepared};
+use crate::pipeline::{self, Plan, Prepared};
 use crate::prep::FittedPrep;
 use crate::profile;
 pub use crate::profile::{DESCRIBE_MIN_Z, FeatureProfile};
@@ -139,7 +140,7 @@ fn previous_centroids(prev: &Previous, prep: &FittedPrep, k: usize) -> Result<Ve
 }
 
 /// The checked k-means configuration, and a warning when a warm start was not possible.
-fn kmeans_config(
+pub(crate) fn kmeans_config(
     opts: &FitOptions,
     prep: &FittedPrep,
     prev: Option<&Previous>,
@@ -195,6 +196,9 @@ fn check(opts: &FitOptions) -> Result<()> {
             ));
         }
     }
+    if opts.kmeans.memory == Some(0) {
+        return Err(Error::usage("`memory` must be above 0"));
+    }
     if let Method::Ward { micro } = opts.kmeans.method {
         if opts.kmeans.init != InitChoice::Auto {
             return Err(Error::usage(
@@ -221,7 +225,7 @@ fn check(opts: &FitOptions) -> Result<()> {
 }
 
 /// What the fit itself should tell the user: repeated ids, dropped rows, no convergence.
-fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<String> {
+pub(crate) fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<String> {
     let mut warnings = Vec::new();
     if let (Some(name), Some(id_values)) = (&opts.input.id, &p.loaded.ids) {
         let dup = ids::duplicates(id_values);
@@ -233,7 +237,7 @@ fn fit_warnings(opts: &FitOptions, p: &Prepared, fit: &KMeansResult) -> Vec<Stri
             ));
         }
     }
-    let dropped = p.loaded.rows_read - p.matrix.n;
+    let dropped = p.loaded.rows_read - p.loaded.raw.n;
     if dropped > 0 {
         warnings.push(format!(
             "dropped {dropped} rows with missing feature values (--missing drop)"
@@ -319,7 +323,7 @@ fn start<'a>(
             .collect();
         output::check_feature_names(&names, spec.weight.is_some())?;
     }
-    let p = pipeline::read_and_prepare(source, &spec, &opts.prep, log)?;
+    let p = pipeline::read_and_prepare(source, &spec, &opts.prep, plan(opts).as_ref(), log)?;
     if let Some(g) = &opts.output.report {
         g.check(&feature_names(&p.prep))?;
     }
@@ -329,6 +333,24 @@ fn start<'a>(
         columns_left_out,
     };
     Ok((run, started))
+}
+
+/// The memory budget (`memory`, else 80 % of what is available) and the sample k-means runs on above it.
+/// Ward and a previous night need every row prepared: they keep no budget.
+fn plan(opts: &FitOptions) -> Option<Plan> {
+    if opts.kmeans.method != Method::KMeans || opts.lifecycle.previous.is_some() {
+        return None;
+    }
+    let (budget, why) = match opts.kmeans.memory {
+        Some(b) => (b, "as asked".to_string()),
+        None => pipeline::available_budget()?,
+    };
+    Some(Plan {
+        budget,
+        sample: (opts.kmeans.sample).unwrap_or_else(|| default_sample(opts.kmeans.k)),
+        seed: opts.kmeans.seed,
+        why,
+    })
 }
 
 /// The rows k-means runs on with `sample`, when that is fewer than the input's.
@@ -341,7 +363,7 @@ type Clustered = (KMeansResult, Option<Hierarchy>);
 
 /// Runs the method on the prepared matrix, on the run's device (rerun on the CPU if the GPU fails), with
 /// a progress bar over its restarts.
-fn cluster(
+pub(crate) fn cluster(
     opts: &FitOptions,
     p: &Prepared,
     cfg: &KMeansConfig,
@@ -395,6 +417,9 @@ pub fn run(opts: &Checked<FitOptions>, sel: &Selected, log: &dyn Fn(&str)) -> Re
         p,
         columns_left_out,
     } = started;
+    if p.sample.is_some() {
+        return super::fit_streamed::run(opts, run, p, columns_left_out);
+    }
     let (config, init_file_s) = timed(|| kmeans_config(opts, &p.prep, previous.as_ref()));
     let (cfg, no_warm_start) = config?;
     run.warnings.extend(no_warm_start);
@@ -477,43 +502,10 @@ pub(crate) fn write_fit(
     let segments = segment_rows(fit, &ds, &p.prep);
     let mut categories = profile::no_categories(&p.prep, fit.k);
     let blocks = profile::category_blocks(&p.prep);
-    profile::count_categories(
-        &mut categories,
-        &blocks,
-        (&m.data, m.d),
-        &fit.nearest.labels,
-    );
-    let seg = profile::Segmentation {
-        labels: &fit.nearest.labels,
-        centroids: &fit.centroids,
-        k: fit.k,
-        categories,
-        impute: p.missing == Missing::Median,
-    };
-    let ids = model.segment_ids();
-    let profiles = profile::with_ids(
-        profile::profiles(&p.loaded.raw, &p.prep, &seg, Some(&p.report.quartiles))?,
-        &ids,
-    );
-    let kept = |id: u32| {
-        let prev = previous?.segments.iter().find(|s| s.id == id)?;
-        prev.name.clone()
-    };
-    let fitted = explain::Fitted {
-        x: &m.data,
-        d: m.d,
-        labels: &fit.nearest.labels,
-        centroids: &fit.centroids,
-        prep: &p.prep,
-        ids: &ids,
-        profiles: &profiles,
-        seed: model.fit.seed,
-    };
-    let explanation = explain::explain(&fitted, &kept);
-    for (s, e) in model.segments.iter_mut().zip(&explanation.segments) {
-        s.name = Some(e.name.clone());
-        s.rule = Some(e.rule.clone());
-    }
+    let (x, labels) = ((&m.data[..], m.d), &fit.nearest.labels);
+    profile::count_categories(&mut categories, &blocks, x, labels);
+    let profiles = profiles_of(p, (labels, categories), fit, model)?;
+    let explanation = name_segments(p, fit, &profiles, model, previous);
     write_outputs(staging, p, fit, &segments, &profiles, model)?;
     staging.write_json(
         "explain.json",
@@ -524,6 +516,58 @@ pub(crate) fn write_fit(
         profiles,
         explanation,
     })
+}
+
+/// The profiles of every kept row's segment (`labels`, with the category counts of those rows), with the
+/// model's segment ids.
+pub(crate) fn profiles_of(
+    p: &Prepared,
+    (labels, categories): (&[u32], Vec<Vec<Vec<u64>>>),
+    fit: &KMeansResult,
+    model: &Model,
+) -> Result<Vec<FeatureProfile>> {
+    let seg = profile::Segmentation {
+        labels,
+        centroids: &fit.centroids,
+        k: fit.k,
+        categories,
+        impute: p.missing == Missing::Median,
+    };
+    let quartiles = Some(&p.report.quartiles[..]);
+    let profiles = profile::profiles(&p.loaded.raw, &p.prep, &seg, quartiles)?;
+    Ok(profile::with_ids(profiles, &model.segment_ids()))
+}
+
+/// Explains the segments from the prepared rows and their labels (`p.matrix`, `fit.nearest`) and names
+/// them in `model`; a segment matched to one of `previous`'s (the same id) keeps its name.
+pub(crate) fn name_segments(
+    p: &Prepared,
+    fit: &KMeansResult,
+    profiles: &[FeatureProfile],
+    model: &mut Model,
+    previous: Option<&Model>,
+) -> Explanation {
+    let kept = |id: u32| {
+        let prev = previous?.segments.iter().find(|s| s.id == id)?;
+        prev.name.clone()
+    };
+    let ids = model.segment_ids();
+    let fitted = explain::Fitted {
+        x: &p.matrix.data,
+        d: p.matrix.d,
+        labels: &fit.nearest.labels,
+        centroids: &fit.centroids,
+        prep: &p.prep,
+        ids: &ids,
+        profiles,
+        seed: model.fit.seed,
+    };
+    let explanation = explain::explain(&fitted, &kept);
+    for (s, e) in model.segments.iter_mut().zip(&explanation.segments) {
+        s.name = Some(e.name.clone());
+        s.rule = Some(e.rule.clone());
+    }
+    explanation
 }
 
 fn write_outputs(
@@ -671,6 +715,7 @@ pub(crate) fn summary(
         method: "kmeans".into(),
         ward: None,
         sample_rows: None,
+        memory: None,
     }
 }
 

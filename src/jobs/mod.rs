@@ -4,6 +4,7 @@
 pub mod accumulate;
 pub mod assign;
 pub mod fit;
+mod fit_streamed;
 pub mod lineage;
 pub mod nightly;
 pub mod options;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::compute::select::parse_bytes;
 use crate::data::source::CsvOptions;
 use crate::kmeans::params;
 use crate::model::lifecycle::drift;
@@ -88,8 +89,34 @@ pub struct KMeansSpec {
     pub seed: u64,
     pub method: Method,
     /// k-means on a uniform sample of this many rows (drawn with `seed`), then every row labelled: None
-    /// fits on all rows.
+    /// fits on all rows (or, over `memory`, on [`default_sample`] rows).
     pub sample: Option<usize>,
+    /// Bytes the prepared input may take: above it, k-means runs on a sample and every customer is
+    /// assigned in one streamed pass. None = 80 % of the memory available when the fit starts.
+    #[serde(deserialize_with = "bytes_option")]
+    pub memory: Option<u64>,
+}
+
+/// The rows k-means runs on when the input is over the memory budget and `sample` is not given: 16,384
+/// per segment, at least 131,072 (5M × 16, k = 8: the SSE over every row within 0.005 % of a full fit's,
+/// BENCHMARKS.md).
+pub fn default_sample(k: usize) -> usize {
+    (16_384 * k).max(131_072)
+}
+
+/// A size in bytes from a job file: an integer, or text like "8G" (see [`parse_bytes`]).
+fn bytes_option<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Option::<Size>::deserialize(d)? {
+        None => Ok(None),
+        Some(Size::Bytes(b)) => Ok(Some(b)),
+        Some(Size::Text(t)) => parse_bytes(&t).map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 impl Default for KMeansSpec {
@@ -104,6 +131,7 @@ impl Default for KMeansSpec {
             seed: params::SEED,
             method: Method::KMeans,
             sample: None,
+            memory: None,
         }
     }
 }

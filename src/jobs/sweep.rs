@@ -237,7 +237,7 @@ pub fn run(
     let f = &opts.fit;
     let mut run = Run::open(&f.output.out, &f.input.inputs, (sel, log), Instant::now())?;
     let (source, spec, _, warnings) = open_input(f, log)?;
-    let p = pipeline::read_and_prepare(source, &spec, &f.prep, log)?;
+    let p = pipeline::read_and_prepare(source, &spec, &f.prep, None, log)?;
     run.warnings.extend(warnings);
     run.warnings.extend(p.report.warnings.clone());
     if let Some(g) = &f.output.report {

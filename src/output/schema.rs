@@ -145,9 +145,20 @@ pub struct Summary {
     pub method: String,
     /// With `--method ward`: the hierarchy's size and its agreement with k-means on the same rows.
     pub ward: Option<WardSummary>,
-    /// With `--sample N` (fewer than the rows used): the rows k-means ran on; labels, SSE and every
-    /// output are over all rows.
+    /// With `--sample N` (fewer than the rows used), or over the memory budget: the rows k-means ran on;
+    /// labels, SSE and every output but the explanations are over all rows.
     pub sample_rows: Option<usize>,
+    /// Only over the memory budget: the budget, and what preparing every row would have taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemorySample>,
+}
+
+/// Why a fit ran k-means on a sample and assigned every customer in a streamed pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemorySample {
+    pub budget_bytes: u64,
+    /// An estimate: 4 bytes per prepared value and 24 per row.
+    pub prepared_bytes: u64,
 }
 
 /// summary.json's `ward`.

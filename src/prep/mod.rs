@@ -62,6 +62,9 @@ pub struct PrepReport {
     /// Per numeric feature, of the values present: min, 25 %, median, 75 %, max (what the profiles' overall
     /// row reports, selected here with the model's deciles instead of again).
     pub quartiles: Vec<[f64; 5]>,
+    /// When only a sample's rows were prepared: each prepared numeric column's mean and variance over every
+    /// row (what [`mean_var`] gives on the whole prepared matrix).
+    pub spread: Vec<(f64, f64)>,
 }
 
 const PAR_ROWS: usize = 16_384;
@@ -69,6 +72,10 @@ const PAR_ROWS: usize = 16_384;
 const QUANTILES: [f64; 13] = [
     0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.0, 0.25, 0.75, 1.0,
 ];
+
+/// The kept rows a prepared matrix holds when it holds a sample's only, and every prepared numeric column's
+/// mean and variance over all rows.
+pub type SampleRows<'a> = (&'a [u32], &'a [(f64, f64)]);
 
 /// A raw value the preparation cannot take, found while preparing: a negative value of a `--log1p` column,
 /// or one whose prepared value is too large for single-precision squared distances.
@@ -96,6 +103,17 @@ impl FittedPrep {
         log1p: &[String],
         impute: bool,
     ) -> Result<(Self, FeatureMatrix<f32>, PrepReport)> {
+        Self::fit_transform_rows(raw, (scaling, log1p, impute), None)
+    }
+
+    /// [`fit_transform`](Self::fit_transform) fitted on every row but returning only the prepared rows
+    /// `rows` (ascending), when given: a sample the clustering runs on. Every value is still checked, and
+    /// the report's `spread` holds each prepared column's mean and variance over every row.
+    pub fn fit_transform_rows(
+        raw: &RawColumns,
+        (scaling, log1p, impute): (Scaling, &[String], bool),
+        rows: Option<&[u32]>,
+    ) -> Result<(Self, FeatureMatrix<f32>, PrepReport)> {
         let mut report = PrepReport {
             quartiles: vec![[f64::NAN; 5]; raw.d()],
             ..Default::default()
@@ -122,7 +140,9 @@ impl FittedPrep {
                 .collect(),
             categorical: Vec::new(),
         };
-        let mut out = crate::data::pages::zeros(n * d);
+        let m = rows.map_or(n, <[u32]>::len);
+        let mut out = crate::data::pages::zeros(m * d);
+        let mut prepared = Vec::new();
         // One feature at a time (its column in memory, then its place in every prepared row): the deciles
         // and median of the original values, then the centre and scale of t(x), the imputed and
         // log-transformed values, all in f64. The errors keep their precedence as if the whole matrix were
@@ -181,8 +201,19 @@ impl FittedPrep {
                 }
                 c.scale = 1.0;
             }
-            if negative.is_none() && empty.is_none() {
+            if negative.is_some() || empty.is_some() {
+                continue;
+            }
+            let Some(rows) = rows else {
                 large = first(large, c.transform_column(j, &col, &mut out, d, impute));
+                continue;
+            };
+            // Every row prepared (and checked) for the column's spread; the sample's rows kept.
+            large = first(large, c.transform_column(0, &col, &mut prepared, 1, impute));
+            prepared.truncate(col.len());
+            report.spread.push(column_mean_var(&prepared));
+            for (o, &r) in out.chunks_exact_mut(d).zip(rows) {
+                o[j] = prepared[r as usize];
             }
         }
         if let Some(e) = negative.or(large.filter(|_| empty.is_none())) {
@@ -194,24 +225,26 @@ impl FittedPrep {
                 raw.names[j]
             )));
         }
-        Ok((p, FeatureMatrix::new(out, n, raw.names.clone()), report))
+        Ok((p, FeatureMatrix::new(out, m, raw.names.clone()), report))
     }
 
-    /// Learns the categorical columns (`cats`: each column's dictionary and a code per row of `m`, which
-    /// is already prepared) and widens `m` with their indicator blocks. Returns warnings.
+    /// Learns the categorical columns (`cats`: each column's dictionary and a code per kept row) and widens
+    /// `m` (prepared: every kept row, or with `sample` the rows it names and the numeric columns' spread over
+    /// every row) with their indicator blocks. Returns warnings.
     pub fn fit_categorical(
         &mut self,
         m: &mut FeatureMatrix,
-        names: &[String],
-        cats: &[(Dictionary, Vec<u32>)],
+        (names, cats): (&[String], &[(Dictionary, Vec<u32>)]),
         min_share: f64,
         impute: bool,
+        sample: Option<SampleRows>,
     ) -> Vec<String> {
         if cats.is_empty() {
             return Vec::new();
         }
-        // One categorical column weighs like one numeric feature: the mean prepared numeric variance.
-        let var = mean_var(m);
+        // One categorical column weighs like one numeric feature: the mean prepared numeric variance
+        // (over every row, also when `m` holds a sample's rows only).
+        let var = sample.map_or_else(|| mean_var(m), |(_, spread)| spread.to_vec());
         let target = var.iter().map(|(_, v)| v).sum::<f64>() / var.len().max(1) as f64;
         let mut warnings = Vec::new();
         self.categorical = names
@@ -234,16 +267,18 @@ impl FittedPrep {
             .map(|(c, (dict, codes))| {
                 let lookup = c.lookup();
                 let map: Vec<u32> = dict.values.iter().map(|v| c.code(&lookup, v).0).collect();
-                codes
-                    .iter()
-                    .map(|&x| {
-                        if x == MISSING {
-                            MISSING
-                        } else {
-                            map[x as usize]
-                        }
-                    })
-                    .collect()
+                let mine: Box<dyn Iterator<Item = &u32>> = match sample {
+                    Some((rows, _)) => Box::new(rows.iter().map(|&r| &codes[r as usize])),
+                    None => Box::new(codes.iter()),
+                };
+                mine.map(|&x| {
+                    if x == MISSING {
+                        MISSING
+                    } else {
+                        map[x as usize]
+                    }
+                })
+                .collect()
             })
             .collect();
         m.data = self.expand(std::mem::take(&mut m.data), m.n, &codes, impute);
@@ -449,10 +484,11 @@ impl ColumnPrep {
         &self,
         j: usize,
         col: &[f64],
-        out: &mut [f32],
+        out: &mut Vec<f32>,
         d: usize,
         impute: bool,
     ) -> Option<BadValue> {
+        out.resize(col.len() * d, 0.0);
         (out.par_chunks_mut(PAR_ROWS * d)
             .zip(col.par_chunks(PAR_ROWS))
             .enumerate())

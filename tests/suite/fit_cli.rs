@@ -675,6 +675,78 @@ fn parquet_parts_and_spilled_csv_give_the_same_outputs() {
     assert!(!d.join("no-tmp").exists());
 }
 
+/// Over its memory budget a fit prepares only a sample's rows, runs k-means on them and assigns every
+/// customer in one streamed pass: it says so (in the log and summary.json), its partition and distances are
+/// those of the in-memory fit on the same sample (`--sample` alone, under the budget), and it gives the
+/// same bits on one thread as on two.
+#[test]
+fn over_the_memory_budget_a_fit_runs_on_a_sample_and_streams_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.parquet");
+    generate_table(&input, 20_000, 6);
+    let fit = |extra: &[&str], out: &str, threads: &str| {
+        let out = dir.path().join(out);
+        let (i, o) = (input.display().to_string(), out.display().to_string());
+        let mut args = vec![
+            "fit",
+            &i,
+            "--k",
+            "4",
+            "--id",
+            "customer_id",
+            "--sample",
+            "3000",
+        ];
+        args.extend(["--device", "cpu", "--no-report", "--out", &o]);
+        args.extend(extra);
+        let run = strata_env(&args, &[("RAYON_NUM_THREADS", threads)]);
+        (stderr(&run), ok(run), out)
+    };
+    let (said, _, mem) = fit(&["--memory", "200K"], "mem", "2");
+    assert!(
+        said.contains("over the budget of 204.8 KB (as asked)")
+            && said.contains("uniform sample of 3000 of 20000 rows"),
+        "{said}"
+    );
+    let summary = json(&mem.join("summary.json"));
+    assert_eq!(summary["memory"]["budget_bytes"], 204_800);
+    assert_eq!(summary["sample_rows"], 3000);
+    assert_eq!(summary["rows_used"], 20_000);
+    let (said, _, full) = fit(&[], "full", "2");
+    assert!(!said.contains("over the budget"), "{said}");
+    assert!(json(&full.join("summary.json")).get("memory").is_none());
+    // The same partition (segment numbers may differ: the streamed fit orders them by their sizes in the
+    // sample) and the same distances, row for row.
+    let (a, b) = (
+        read_parquet(&mem.join("labels.parquet")),
+        read_parquet(&full.join("labels.parquet")),
+    );
+    assert_eq!(a.num_rows(), 20_000);
+    let (sa, sb) = (col_f64(&a, "segment"), col_f64(&b, "segment"));
+    let mut map = std::collections::HashMap::new();
+    for (x, y) in sa.iter().zip(&sb) {
+        assert_eq!(
+            *map.entry(*x as u32).or_insert(*y as u32),
+            *y as u32,
+            "one segment each"
+        );
+    }
+    assert_eq!(map.len(), 4);
+    assert_eq!(col_f64(&a, "distance"), col_f64(&b, "distance"));
+    let (_, _, one) = fit(&["--memory", "200K"], "one", "1");
+    for f in ["labels.parquet", "profiles.parquet", "segments.parquet"] {
+        assert_eq!(
+            read_parquet(&one.join(f)),
+            read_parquet(&mem.join(f)),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(one.join("explain.json")).unwrap(),
+        std::fs::read(mem.join("explain.json")).unwrap()
+    );
+}
+
 /// Four tight groups in two well-separated pairs: Ward cut at 4 finds the groups, cut at 2 the pairs;
 /// the dendrogram's top merge joins the two pairs; assign with the Ward model reproduces the labels.
 #[test]

@@ -178,6 +178,7 @@ const SECTIONS: &[(&str, &str, &str, &str)] = &[
     ("method", "kmeans", "method", "method"),
     ("micro_clusters", "kmeans", "method", "method.ward.micro"),
     ("sample", "kmeans", "sample", "sample"),
+    ("memory", "kmeans", "memory", "memory"),
 ];
 
 /// Where in `file` (its `text`) the message `msg` is about: `FILE:LINE: key` of the key at `span`.
