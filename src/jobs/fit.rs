@@ -471,6 +471,17 @@ pub fn run(opts: &Checked<FitOptions>, sel: &Selected, log: &dyn Fn(&str)) -> Re
     };
     summary.ward = hierarchy.as_ref().map(WardSummary::of);
     summary.sample_rows = sampled(opts, &p);
+    publish(run, opts, summary, written, model)
+}
+
+/// Publishes the output set with `summary` (and the report): what a fit returns.
+pub(crate) fn publish(
+    run: Run,
+    opts: &FitOptions,
+    summary: Summary,
+    written: Written,
+    model: Model,
+) -> Result<FitOutcome> {
     let files = run.finish(schema::SUMMARY, &summary, opts.output.report.as_ref())?;
     Ok(FitOutcome {
         summary,

@@ -11,7 +11,7 @@ use super::PhaseSeconds;
 use super::assign::{self, Keep};
 use super::fit::{
     FitOptions, FitOutcome, Written, build_model, cluster, fit_warnings, kmeans_config,
-    name_segments, profiles_of, summary,
+    name_segments, profiles_of, publish, summary,
 };
 use super::run::Run;
 use super::scan::model_columns;
@@ -108,11 +108,5 @@ pub(super) fn run(
         budget_bytes: sample.budget,
         prepared_bytes: sample.need,
     });
-    let files = run.finish(schema::SUMMARY, &summary, opts.output.report.as_ref())?;
-    Ok(FitOutcome {
-        summary,
-        written,
-        model,
-        files,
-    })
+    publish(run, opts, summary, written, model)
 }
