@@ -11,7 +11,7 @@ use std::time::Instant;
 use arrow_array::ArrayRef;
 
 use crate::data::load::{Columns, decode_batch};
-use crate::data::matrix::human_bytes;
+use crate::data::matrix::{can_allocate, human_bytes};
 use crate::data::{FeatureMatrix, LoadSpec, Loaded, Missing, Source, load};
 use crate::error::{Error, Result};
 use crate::prep::categorical::MISSING;
@@ -135,6 +135,13 @@ pub fn read_and_prepare(
             budget: p.budget,
         }
     });
+    let d = loaded.raw.d();
+    if sample.is_none() && !can_allocate::<f32>(n.saturating_mul(d)) {
+        return Err(Error::input(format!(
+            "{n} rows × {d} features take {} prepared, more memory than this machine can allocate: fit on a sample (`sample`, `memory`) where the fit allows it, or use a machine with more memory",
+            human_bytes(n as f64 * d as f64 * 4.0)
+        )));
+    }
     let impute = prep.missing == Missing::Median;
     let rows = sample.as_ref().map(|s| &s.rows[..]);
     let how = (prep.scale, &prep.log1p[..], impute);

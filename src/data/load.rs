@@ -600,13 +600,13 @@ pub fn load(source: &Source, spec: &LoadSpec, missing: Missing) -> Result<Loaded
     let parts = source.parts();
     let too_big = || {
         Error::input(format!(
-            "the input's metadata claims {total} rows × {d} features ({} prepared), more memory than this machine can allocate: if the file is not that large its footer is corrupt; otherwise fit on a sample (`sample`) or use strata assign (streamed)",
-            human_bytes(total as f64 * d as f64 * 4.0)
+            "the input's metadata claims {total} rows, more than this machine can hold a column and the segments of ({}): if the file is not that large its footer is corrupt; otherwise split the input",
+            human_bytes(total as f64 * 16.0)
         ))
     };
-    // The fit holds the prepared matrix (f32): 4 bytes a value.
-    let values = total.checked_mul(d).ok_or_else(too_big)?;
-    if !can_allocate::<f32>(values) {
+    // Whatever the memory budget, a fit holds a column of every row (8 bytes), its prepared values and
+    // every row's segment (4 and 4).
+    if total.checked_mul(d).is_none() || !can_allocate::<[f64; 2]>(total) {
         return Err(too_big());
     }
     let spill = match source.columnar() {
