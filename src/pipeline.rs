@@ -63,7 +63,7 @@ pub struct Plan {
     pub budget: u64,
     pub sample: usize,
     pub seed: u64,
-    /// Where `budget` comes from, for the log ("--memory", "80 % of the 21.4 GB available").
+    /// Where `budget` comes from, for the log ("as asked", "80 % of this machine's 23.4 GB").
     pub why: String,
 }
 
@@ -81,20 +81,22 @@ pub fn bytes_per_row(d: usize) -> u64 {
     4 * d as u64 + 24
 }
 
-/// 80 % of the memory available now (Linux's MemAvailable), or None where it cannot be read.
-pub fn available_budget() -> Option<(u64, String)> {
+/// 80 % of this machine's memory (Linux's MemTotal), or None where it cannot be read. The machine's memory,
+/// not what happens to be free when the fit starts: the same input on the same machine always takes the
+/// same path, so its outputs are the same bits.
+pub fn machine_budget() -> Option<(u64, String)> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = (info.lines().find(|l| l.starts_with("MemAvailable:")))?
+    let kb: u64 = (info.lines().find(|l| l.starts_with("MemTotal:")))?
         .split_whitespace()
         .nth(1)?
         .parse()
         .ok()?;
-    let available = kb * 1024;
+    let total = kb * 1024;
     let why = format!(
-        "80 % of the {} available",
-        crate::data::matrix::human_bytes(available as f64)
+        "80 % of this machine's {}",
+        crate::data::matrix::human_bytes(total as f64)
     );
-    Some((available / 10 * 8, why))
+    Some((total / 10 * 8, why))
 }
 
 /// Reads every input and fits and applies the preparation (fit, sweep); with a `plan` whose budget the

@@ -87,7 +87,7 @@ pub struct FitArgs {
     /// label every row: faster on large inputs, at the cost of a slightly higher SSE (BENCHMARKS.md).
     #[arg(long)]
     pub sample: Option<usize>,
-    /// Memory the prepared input may take (e.g. 8G; default 80 % of the memory available): above it,
+    /// Memory the prepared input may take (e.g. 8G; default 80 % of this machine's memory): above it,
     /// k-means runs on a sample (--sample, default 16,384 rows per segment) and one streamed pass assigns
     /// every customer.
     #[arg(long, value_parser = strata::compute::select::parse_bytes)]

@@ -343,7 +343,7 @@ fn plan(opts: &FitOptions) -> Option<Plan> {
     }
     let (budget, why) = match opts.kmeans.memory {
         Some(b) => (b, "as asked".to_string()),
-        None => pipeline::available_budget()?,
+        None => pipeline::machine_budget()?,
     };
     Some(Plan {
         budget,

@@ -92,7 +92,7 @@ pub struct KMeansSpec {
     /// fits on all rows (or, over `memory`, on [`default_sample`] rows).
     pub sample: Option<usize>,
     /// Bytes the prepared input may take: above it, k-means runs on a sample and every customer is
-    /// assigned in one streamed pass. None = 80 % of the memory available when the fit starts.
+    /// assigned in one streamed pass. None = 80 % of this machine's memory.
     #[serde(deserialize_with = "bytes_option")]
     pub memory: Option<u64>,
 }
