@@ -677,8 +677,8 @@ fn parquet_parts_and_spilled_csv_give_the_same_outputs() {
 
 /// Over its memory budget a fit prepares only a sample's rows, runs k-means on them and assigns every
 /// customer in one streamed pass: it says so (in the log and summary.json), its partition and distances are
-/// those of the in-memory fit on the same sample (`--sample` alone, under the budget), and it gives the
-/// same bits on one thread as on two.
+/// those of the in-memory fit on the same sample (`--sample` alone, under the budget), it gives the same
+/// bits on one thread as on two, and the same table as CSV gives the same segments and profiles.
 #[test]
 fn over_the_memory_budget_a_fit_runs_on_a_sample_and_streams_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -744,6 +744,38 @@ fn over_the_memory_budget_a_fit_runs_on_a_sample_and_streams_the_rest() {
     assert_eq!(
         std::fs::read(one.join("explain.json")).unwrap(),
         std::fs::read(mem.join("explain.json")).unwrap()
+    );
+    // The same table as CSV (its columns spilled while read) takes the same path to the same segments.
+    let csv = dir.path().join("t.csv");
+    let mut w = arrow_csv::Writer::new(std::fs::File::create(&csv).unwrap());
+    w.write(&read_parquet(&input)).unwrap();
+    drop(w);
+    let (c, o) = (
+        csv.display().to_string(),
+        dir.path().join("csv").display().to_string(),
+    );
+    let args = [
+        "fit",
+        &c,
+        "--k",
+        "4",
+        "--id",
+        "customer_id",
+        "--sample",
+        "3000",
+        "--memory",
+        "200K",
+    ];
+    ok(strata(
+        &[&args[..], &["--device", "cpu", "--no-report", "--out", &o]].concat(),
+    ));
+    let from_csv = read_parquet(&dir.path().join("csv/labels.parquet"));
+    for col in ["segment", "distance"] {
+        assert_eq!(col_f64(&from_csv, col), col_f64(&a, col), "{col} from CSV");
+    }
+    assert_eq!(
+        read_parquet(&dir.path().join("csv/profiles.parquet")),
+        read_parquet(&mem.join("profiles.parquet"))
     );
 }
 
