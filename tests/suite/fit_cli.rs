@@ -684,7 +684,8 @@ fn over_the_memory_budget_a_fit_runs_on_a_sample_and_streams_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("t.parquet");
     generate_table(&input, 20_000, 6);
-    let fit = |extra: &[&str], out: &str, threads: &str| {
+    let csv = dir.path().join("t.csv");
+    let fit_from = |input: &std::path::Path, extra: &[&str], out: &str, threads: &str| {
         let out = dir.path().join(out);
         let (i, o) = (input.display().to_string(), out.display().to_string());
         let mut args = vec![
@@ -702,6 +703,7 @@ fn over_the_memory_budget_a_fit_runs_on_a_sample_and_streams_the_rest() {
         let run = strata_env(&args, &[("RAYON_NUM_THREADS", threads)]);
         (stderr(&run), ok(run), out)
     };
+    let fit = |extra: &[&str], out: &str, threads: &str| fit_from(&input, extra, out, threads);
     let (said, _, mem) = fit(&["--memory", "200K"], "mem", "2");
     assert!(
         said.contains("over the budget of 204.8 KB (as asked)")
@@ -746,29 +748,10 @@ fn over_the_memory_budget_a_fit_runs_on_a_sample_and_streams_the_rest() {
         std::fs::read(mem.join("explain.json")).unwrap()
     );
     // The same table as CSV (its columns spilled while read) takes the same path to the same segments.
-    let csv = dir.path().join("t.csv");
     let mut w = arrow_csv::Writer::new(std::fs::File::create(&csv).unwrap());
     w.write(&read_parquet(&input)).unwrap();
     drop(w);
-    let (c, o) = (
-        csv.display().to_string(),
-        dir.path().join("csv").display().to_string(),
-    );
-    let args = [
-        "fit",
-        &c,
-        "--k",
-        "4",
-        "--id",
-        "customer_id",
-        "--sample",
-        "3000",
-        "--memory",
-        "200K",
-    ];
-    ok(strata(
-        &[&args[..], &["--device", "cpu", "--no-report", "--out", &o]].concat(),
-    ));
+    fit_from(&csv, &["--memory", "200K"], "csv", "2");
     let from_csv = read_parquet(&dir.path().join("csv/labels.parquet"));
     for col in ["segment", "distance"] {
         assert_eq!(col_f64(&from_csv, col), col_f64(&a, col), "{col} from CSV");
