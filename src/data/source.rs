@@ -151,6 +151,28 @@ struct InputFile {
     meta: Option<ArrowReaderMetadata>,
     /// Delimited text: the columns (schema indices) read as text and converted to numbers, and how.
     numbers: Option<(Notation, Vec<usize>)>,
+    /// Its size and modification time when opened: every later read checks them, since a fit reads its
+    /// input more than once (the columns again after the clustering).
+    stamp: Stamp,
+}
+
+/// A file's size and modification time.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+fn stamp(path: &Path) -> Result<Stamp> {
+    let m = std::fs::metadata(path).map_err(|e| open_err(path, e))?;
+    Ok((m.len(), m.modified().ok()))
+}
+
+/// Fails when `f` is no longer the file that was opened (replaced or still being written).
+fn unchanged(f: &InputFile) -> Result<()> {
+    match stamp(&f.path)? == f.stamp {
+        true => Ok(()),
+        false => Err(Error::input(format!(
+            "{} changed while strata was reading it (its size or modification time differ from when it was opened): run again once the file is complete",
+            f.path.display()
+        ))),
+    }
 }
 
 /// A unit of input that can be decoded independently: one Parquet row group, or one CSV file.
@@ -445,6 +467,7 @@ impl Source {
         let mut files = Vec::with_capacity(paths.len());
         let mut schema: Option<SchemaRef> = None;
         for path in paths {
+            let opened = stamp(&path)?;
             let format = detect(&path, csv)?;
             let (mut file_schema, rows, meta, numbers) = match format {
                 Format::Parquet => {
@@ -494,6 +517,7 @@ impl Source {
                 parts: rows,
                 meta,
                 numbers,
+                stamp: opened,
             });
         }
         Ok(Source {
@@ -720,6 +744,7 @@ fn open_batches(
     (schema, null_regex): (&SchemaRef, &Option<regex::Regex>),
     columns: &[usize],
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
+    unchanged(f)?;
     let path = f.path.clone();
     // Projected columns come back in schema order; remember how to put them in the caller's order.
     let mut sorted: Vec<usize> = columns.to_vec();

@@ -296,3 +296,47 @@ fn unknown_gpu_adapter() {
         "no GPU adapter matches 'no-such-gpu'",
     );
 }
+
+/// A fit reads its input more than once (the columns again after the clustering): a file replaced or still
+/// being written between two reads is an error naming it, never a mix of two files' values.
+#[test]
+fn an_input_that_changes_between_reads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["t.parquet", "t.csv"] {
+        let path = dir.path().join(name);
+        let write = |n: i64| {
+            let id = Int64Array::from_iter_values(0..n);
+            let x = Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5));
+            let cols: Vec<(&str, arrow_array::ArrayRef)> =
+                vec![("id", Arc::new(id) as _), ("x", Arc::new(x) as _)];
+            if name.ends_with(".csv") {
+                let batch = arrow_array::RecordBatch::try_from_iter(cols).unwrap();
+                let mut w = arrow_csv::Writer::new(std::fs::File::create(&path).unwrap());
+                w.write(&batch).unwrap();
+            } else {
+                write_parquet(&path, cols);
+            }
+        };
+        write(100);
+        let source = strata::data::Source::open(std::slice::from_ref(&path), &[]).unwrap();
+        let part = source.parts()[0];
+        assert_eq!(
+            source
+                .part_batches(&part, &[1])
+                .map(|b| b.unwrap().num_rows())
+                .sum::<usize>(),
+            100
+        );
+        write(150);
+        let e = source
+            .part_batches(&part, &[1])
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("changed while strata was reading it"),
+            "{name}: {e}"
+        );
+    }
+}
