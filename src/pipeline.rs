@@ -92,10 +92,7 @@ pub fn machine_budget() -> Option<(u64, String)> {
         .parse()
         .ok()?;
     let total = kb * 1024;
-    let why = format!(
-        "80 % of this machine's {}",
-        crate::data::matrix::human_bytes(total as f64)
-    );
+    let why = format!("80 % of this machine's {}", human_bytes(total as f64));
     Some((total / 10 * 8, why))
 }
 

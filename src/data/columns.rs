@@ -9,6 +9,7 @@ use std::os::unix::fs::FileExt;
 use arrow_array::{Array, Float64Array};
 use rayon::prelude::*;
 
+use crate::data::load::to_f64;
 use crate::data::matrix::{FeatureMatrix, human_bytes};
 use crate::data::source::Source;
 use crate::error::{Error, Kind, Result};
@@ -101,7 +102,9 @@ impl RawColumns {
                 buf.extend(data.iter().skip(j).step_by(self.d()));
                 return Ok(());
             }
-            Store::Parquet { source, schema } => read_parquet(source, schema[j], buf)?,
+            Store::Parquet { source, schema } => {
+                read_parquet(source, (schema[j], &self.names[j]), buf)?
+            }
             Store::Spill { file, rows } => {
                 buf.resize(*rows, 0.0);
                 file.read_exact_at(bytemuck::cast_slice_mut(buf), (j * rows * 8) as u64)
@@ -133,7 +136,7 @@ impl RawColumns {
 
 /// One column of every input row of a Parquet source into `out`: the row groups decoded in parallel into
 /// their rows.
-fn read_parquet(source: &Source, col: usize, out: &mut Vec<f64>) -> Result<()> {
+fn read_parquet(source: &Source, (col, name): (usize, &str), out: &mut Vec<f64>) -> Result<()> {
     let parts = source.parts();
     out.resize(source.rows(), 0.0);
     let mut slices = Vec::with_capacity(parts.len());
@@ -147,14 +150,8 @@ fn read_parquet(source: &Source, col: usize, out: &mut Vec<f64>) -> Result<()> {
         let mut at = 0;
         for batch in source.part_batches(p, &[col]) {
             let batch = batch?;
-            let c = arrow_cast::cast(batch.column(0), &arrow_schema::DataType::Float64).map_err(
-                |e| Error::input("cannot convert a feature column to numbers").with_source(e),
-            )?;
-            let c = c
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .expect("cast to Float64");
-            for (d, v) in dst[at..at + c.len()].iter_mut().zip(values_or_nan(c)) {
+            let c = to_f64(batch.column(0), name)?;
+            for (d, v) in dst[at..at + c.len()].iter_mut().zip(values_or_nan(&c)) {
                 *d = v;
             }
             at += c.len();

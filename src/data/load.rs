@@ -230,7 +230,7 @@ fn to_text(col: &ArrayRef, name: &str) -> Result<StringArray> {
 }
 
 /// A numeric column's values in f64 (integers exact up to 2^53; dictionary-encoded numbers decoded).
-fn to_f64(col: &ArrayRef, name: &str) -> Result<Float64Array> {
+pub(crate) fn to_f64(col: &ArrayRef, name: &str) -> Result<Float64Array> {
     let cast = arrow_cast::cast(col, &DataType::Float64).map_err(|e| {
         Error::input(format!("cannot convert column '{name}' to numbers")).with_source(e)
     })?;

@@ -73,6 +73,17 @@ pub(crate) struct Scanned {
     pub rows: Option<(ProfilePass, Option<RawColumns>)>,
 }
 
+/// What a pass computes besides labels.parquet and the counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Passes {
+    /// Tonight's (id, segment id) pairs, of ids of this kind.
+    pub keys: Option<KeyKind>,
+    /// What it keeps for profiles.
+    pub keep: Keep,
+    /// The drift tally against the model's training population (an assign's; a fit's own pass has none).
+    pub drift: bool,
+}
+
 /// What a pass keeps for profiles besides labels.parquet.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Keep {
@@ -120,7 +131,12 @@ pub fn run(
             } else {
                 Keep::Nothing
             };
-            stream(&source, &cols, &model, b, labels_path.clone(), kind, keep)
+            let passes = Passes {
+                keys: kind,
+                keep,
+                drift: true,
+            };
+            stream(&source, &cols, &model, b, labels_path.clone(), passes)
         })
     });
     let mut scanned = scanned?;
@@ -269,18 +285,11 @@ fn write_lifecycle(
     Ok(())
 }
 
-/// segments.parquet (tonight's counts and SSE, the model's centroids in original units) and, with the
-/// assigned rows kept, profiles.parquet.
-fn write_segments(
-    staging: &mut OutputSet,
-    model: &Model,
-    counts: &Counts,
-    rows: Option<(ProfilePass, Option<RawColumns>)>,
-) -> Result<()> {
-    let prep = &model.preparation;
-    let (k, d) = (model.k(), model.prepared_d());
+/// Each segment's rows and SSE as a pass counted them, with the model's centroid in original units.
+pub(crate) fn counted_segments(model: &Model, counts: &Counts) -> Vec<SegmentRow> {
+    let (prep, d) = (&model.preparation, model.prepared_d());
     let centroids = model.centroids();
-    let segments: Vec<SegmentRow> = (0..k)
+    (0..model.k())
         .map(|s| SegmentRow {
             customers: counts.per_segment[s],
             weight: counts.per_segment[s] as f64,
@@ -289,7 +298,20 @@ fn write_segments(
                 .map(|j| prep.invert(j, centroids[s * d + j] as f64))
                 .collect(),
         })
-        .collect();
+        .collect()
+}
+
+/// segments.parquet (tonight's counts and SSE, the model's centroids in original units) and, with the
+/// assigned rows kept, profiles.parquet.
+fn write_segments(
+    staging: &mut OutputSet,
+    model: &Model,
+    counts: &Counts,
+    rows: Option<(ProfilePass, Option<RawColumns>)>,
+) -> Result<()> {
+    let (prep, k) = (&model.preparation, model.k());
+    let centroids = model.centroids();
+    let segments = counted_segments(model, counts);
     output::write_segments(staging.path("segments.parquet"), &segments, model, false)?;
     let Some((pass, Some(raw))) = rows else {
         return Ok(());
@@ -348,20 +370,19 @@ fn summary(
 }
 
 /// Streams the input through the model on `backend` into labels.parquet at `path`; collects tonight's
-/// (id, segment id) pairs when `keys` says how, and what `keep` says for profiles.
+/// (id, segment id) pairs, the drift tally and what profiles need as `passes` says.
 pub(crate) fn stream(
     source: &Source,
     cols: &Columns,
     model: &Model,
     backend: &dyn Backend,
     path: PathBuf,
-    keys: Option<KeyKind>,
-    keep: Keep,
+    Passes { keys, keep, drift }: Passes,
 ) -> Result<Scanned> {
     let segment_ids = model.segment_ids();
     let schema = labels_schema(cols.id.as_ref());
     let mut sink = ParquetSink::create(path, schema.clone())?;
-    let check = drift::Check::new(model);
+    let check = drift.then(|| drift::Check::new(model)).flatten();
     let rows = (keep != Keep::Nothing).then(|| ProfilePass::new(&model.preparation, model.k()));
     // A delimited input's columns are kept for the profiles as it goes by (see `RawColumns`).
     let raw_d = cols.d();

@@ -335,7 +335,7 @@ fn start<'a>(
     Ok((run, started))
 }
 
-/// The memory budget (`memory`, else 80 % of what is available) and the sample k-means runs on above it.
+/// The memory budget (`memory`, else 80 % of this machine's memory) and the sample k-means runs on above it.
 /// Ward and a previous night need every row prepared: they keep no budget.
 fn plan(opts: &FitOptions) -> Option<Plan> {
     if opts.kmeans.method != Method::KMeans || opts.lifecycle.previous.is_some() {

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use super::PhaseSeconds;
-use super::assign::{self, Keep};
+use super::assign::{self, Keep, Passes, counted_segments};
 use super::fit::{
     FitOptions, FitOutcome, Written, build_model, cluster, fit_warnings, kmeans_config,
     name_segments, profiles_of, publish, summary,
@@ -17,8 +17,8 @@ use super::run::Run;
 use super::scan::model_columns;
 use crate::data::load::LeftOut;
 use crate::error::{Error, Result};
+use crate::output;
 use crate::output::schema::{self, MemorySample, Versioned};
-use crate::output::{self, SegmentRow};
 use crate::pipeline::Prepared;
 
 /// Runs the rest of the fit once `p` holds a sample's prepared rows (see the module doc).
@@ -53,8 +53,11 @@ pub(super) fn run(
             &model,
             b,
             path.clone(),
-            None,
-            Keep::Segments,
+            Passes {
+                keys: None,
+                keep: Keep::Segments,
+                drift: false,
+            },
         )
     })?;
     let (counts, (pass, _)) = (scanned.counts, scanned.rows.expect("segments kept"));
@@ -64,17 +67,7 @@ pub(super) fn run(
         seg.training_share = counts.per_segment[s] as f64 / n.max(1) as f64;
     }
     model.fitted_rows = n;
-    let d = model.prepared_d();
-    let segments: Vec<SegmentRow> = (0..fit.k)
-        .map(|s| SegmentRow {
-            customers: counts.per_segment[s],
-            weight: counts.per_segment[s] as f64,
-            sse: counts.sse[s],
-            centroid: (0..d)
-                .map(|j| p.prep.invert(j, fit.centroids[s * d + j] as f64))
-                .collect(),
-        })
-        .collect();
+    let segments = counted_segments(&model, &counts);
     let written = run.write(|staging| {
         let profiles = profiles_of(&p, (&pass.labels, pass.categories.clone()), &fit, &model)?;
         let explanation = name_segments(&p, &fit, &profiles, &mut model, None);
