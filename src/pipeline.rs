@@ -77,7 +77,7 @@ pub struct Sampled {
 
 /// Bytes a fit holds per kept row for a prepared row of `d` values: the row, its segment, second segment
 /// and their distances, and its id.
-pub fn bytes_per_row(d: usize) -> u64 {
+fn bytes_per_row(d: usize) -> u64 {
     4 * d as u64 + 24
 }
 

@@ -36,7 +36,7 @@ pub struct RawColumns {
 
 /// Each value of a decoded column: itself when present and finite, NaN when null or NaN (infinities were
 /// refused when the input was first read).
-pub fn values_or_nan(c: &Float64Array) -> impl Iterator<Item = f64> + '_ {
+fn values_or_nan(c: &Float64Array) -> impl Iterator<Item = f64> + '_ {
     let nulls = c.null_count() > 0;
     (c.values().iter().enumerate())
         .map(move |(i, &v)| if nulls && c.is_null(i) { f64::NAN } else { v })
@@ -86,15 +86,8 @@ impl RawColumns {
         self.names.len()
     }
 
-    /// Feature `j`'s value in every kept row, in row order.
-    pub fn column(&self, j: usize) -> Result<Vec<f64>> {
-        let mut v = Vec::new();
-        self.column_into(j, &mut v)?;
-        Ok(v)
-    }
-
-    /// [`column`](Self::column) into `buf`, whose allocation a pass over every column reuses (a fresh
-    /// one would have the OS clear its pages each time).
+    /// Feature `j`'s value in every kept row, in row order, into `buf`, whose allocation a pass over every
+    /// column reuses (a fresh one would have the OS clear its pages each time).
     pub fn column_into(&self, j: usize, buf: &mut Vec<f64>) -> Result<()> {
         match &self.store {
             Store::Memory(data) => {
@@ -124,10 +117,11 @@ impl RawColumns {
     /// All kept rows, row-major: for inputs known to be small (an `init` file, a benchmark's input).
     pub fn to_matrix(&self) -> Result<FeatureMatrix<f64>> {
         let d = self.d();
-        let mut data = vec![0f64; self.n * d];
+        let (mut data, mut col) = (vec![0f64; self.n * d], Vec::new());
         for j in 0..d {
-            for (dst, v) in data.iter_mut().skip(j).step_by(d).zip(self.column(j)?) {
-                *dst = v;
+            self.column_into(j, &mut col)?;
+            for (dst, v) in data.iter_mut().skip(j).step_by(d).zip(&col) {
+                *dst = *v;
             }
         }
         Ok(FeatureMatrix::new(data, self.n, self.names.clone()))
