@@ -39,6 +39,7 @@ pub fn run(args: AssignArgs, log: &dyn Fn(&str)) -> Result<()> {
     let opts = AssignOptions {
         model: args.model,
         inputs: args.inputs,
+        memory: None,
         id: args.id,
         csv: args.text.options(),
         lifecycle: args.lifecycle.options(),

@@ -114,6 +114,7 @@ impl ColumnArgs {
             weight: self.weight.clone(),
             categorical: self.categorical.clone(),
             csv: text.options(),
+            memory: None,
         }
     }
 

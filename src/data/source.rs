@@ -20,6 +20,8 @@ pub const BATCH_ROWS: usize = 65_536;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Parquet,
+    /// Record batches already in memory ([`Batches`]), read in place.
+    Arrow,
     /// Delimited text: its delimiter (given or detected) and whether it is gzip-compressed.
     Csv {
         delimiter: u8,
@@ -154,6 +156,58 @@ struct InputFile {
     /// Its size and modification time when opened: every later read checks them, since a fit reads its
     /// input more than once (the columns again after the clustering).
     stamp: Stamp,
+    /// The batches of an in-memory input (one part each).
+    batches: Option<Batches>,
+}
+
+/// Record batches already in memory (a table a caller holds, e.g. an Arrow stream from Python), read in
+/// place: a pass projects and slices them, which shares their buffers rather than copying them.
+#[derive(Clone)]
+pub struct Batches {
+    /// What messages and summary.json call the input.
+    pub name: String,
+    schema: SchemaRef,
+    batches: Arc<Vec<RecordBatch>>,
+}
+
+impl Batches {
+    /// `batches` of `schema` (each batch's schema must have the same fields), called `name`.
+    pub fn new(
+        name: impl Into<String>,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Self> {
+        let name = name.into();
+        for (i, b) in batches.iter().enumerate() {
+            same_fields(&schema, &b.schema()).map_err(|why| {
+                Error::input(format!(
+                    "{name}: batch {i} does not match the stream's schema: {why}"
+                ))
+            })?;
+        }
+        Ok(Batches {
+            name,
+            schema: Arc::new(strip_metadata(&schema)),
+            batches: Arc::new(batches),
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+impl std::fmt::Debug for Batches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Batches({}, {} rows)", self.name, self.rows())
+    }
+}
+
+/// The same batches (not equal values: a comparison would read every cell).
+impl PartialEq for Batches {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.batches, &other.batches)
+    }
 }
 
 /// A file's size and modification time.
@@ -166,6 +220,9 @@ fn stamp(path: &Path) -> Result<Stamp> {
 
 /// Fails when `f` is no longer the file that was opened (replaced or still being written).
 fn unchanged(f: &InputFile) -> Result<()> {
+    if f.batches.is_some() {
+        return Ok(());
+    }
     match stamp(&f.path)? == f.stamp {
         true => Ok(()),
         false => Err(Error::input(format!(
@@ -494,6 +551,7 @@ impl Source {
                     };
                     (Arc::new(schema), vec![rows], None, numbers)
                 }
+                Format::Arrow => unreachable!("`detect` names files as Parquet or text"),
             };
             check_unique_names(&file_schema, &path)?;
             if let Some(first) = &mut schema {
@@ -518,6 +576,7 @@ impl Source {
                 meta,
                 numbers,
                 stamp: opened,
+                batches: None,
             });
         }
         Ok(Source {
@@ -527,9 +586,46 @@ impl Source {
         })
     }
 
+    /// Files when `memory` is None, else the batches in memory (`inputs` and `csv` unused).
+    pub fn open_input(
+        inputs: &[PathBuf],
+        memory: Option<&Batches>,
+        text_columns: &[&str],
+        csv: &CsvOptions,
+    ) -> Result<Source> {
+        match memory {
+            Some(b) => Source::from_batches(b),
+            None => Source::open_with(inputs, text_columns, csv),
+        }
+    }
+
+    /// Record batches in memory as a source: one part per batch, typed columns as in Parquet.
+    pub fn from_batches(b: &Batches) -> Result<Source> {
+        check_unique_names(&b.schema, Path::new(&b.name))?;
+        if b.rows() == 0 {
+            return Err(Error::input(format!(
+                "{} has no rows: give a table with at least one customer",
+                b.name
+            )));
+        }
+        Ok(Source {
+            files: vec![InputFile {
+                path: PathBuf::from(&b.name),
+                format: Format::Arrow,
+                parts: b.batches.iter().map(RecordBatch::num_rows).collect(),
+                meta: None,
+                numbers: None,
+                stamp: (0, None),
+                batches: Some(b.clone()),
+            }],
+            schema: b.schema.clone(),
+            null_regex: None,
+        })
+    }
+
     /// The text columns of a delimited input: where a number column with a few unparseable cells ends up.
     pub fn text_columns(&self) -> Vec<String> {
-        if self.files.iter().all(|f| f.format == Format::Parquet) {
+        if self.columnar() {
             return Vec::new();
         }
         (self.schema.fields().iter())
@@ -558,7 +654,7 @@ impl Source {
         }
         let mut tally = vec![Tally::default(); cols.len()];
         for part in self.parts() {
-            if self.files[part.file].format == Format::Parquet {
+            if !matches!(self.files[part.file].format, Format::Csv { .. }) {
                 continue;
             }
             let mut row = part.first_row;
@@ -625,9 +721,10 @@ impl Source {
         self.files.iter().flat_map(|f| &f.parts).sum()
     }
 
-    /// Whether every file stores its columns apart (Parquet), so that one column reads alone.
+    /// Whether every file stores its columns apart (Parquet, batches in memory), so that one column reads
+    /// alone.
     pub fn columnar(&self) -> bool {
-        self.files.iter().all(|f| f.format == Format::Parquet)
+        (self.files.iter()).all(|f| matches!(f.format, Format::Parquet | Format::Arrow))
     }
 
     /// The independently decodable parts of all files, in read order.
@@ -638,7 +735,7 @@ impl Source {
             for (g, &rows) in f.parts.iter().enumerate() {
                 out.push(Part {
                     file,
-                    row_group: (f.format == Format::Parquet).then_some(g),
+                    row_group: (!matches!(f.format, Format::Csv { .. })).then_some(g),
                     rows,
                     first_row,
                 });
@@ -766,6 +863,19 @@ fn open_batches(
         RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("reordered batch")
     };
     match f.format {
+        Format::Arrow => {
+            let b = f
+                .batches
+                .as_ref()
+                .expect("an in-memory input holds its batches");
+            let batch = b.batches[row_group.expect("one part per batch")]
+                .project(columns)
+                .map_err(|e| Error::input(format!("cannot read {}", b.name)).with_source(e))?;
+            let rows = batch.num_rows();
+            Ok(Box::new((0..rows).step_by(BATCH_ROWS).map(move |start| {
+                Ok(batch.slice(start, BATCH_ROWS.min(rows - start)))
+            })))
+        }
         Format::Parquet => {
             let file = File::open(&path).map_err(|e| open_err(&path, e))?;
             let meta = f.meta.clone().expect("Parquet footer read at open");

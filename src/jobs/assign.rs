@@ -18,7 +18,7 @@ use crate::data::columns::Spill;
 use crate::data::load::Columns;
 use crate::data::load::kept_rows;
 use crate::data::sink::OutputSet;
-use crate::data::source::CsvOptions;
+use crate::data::source::{Batches, CsvOptions};
 use crate::data::write::ParquetSink;
 use crate::data::{Missing, RawColumns};
 use crate::error::Result;
@@ -40,6 +40,8 @@ pub struct AssignOptions {
     /// model.json or a fit's output directory.
     pub model: PathBuf,
     pub inputs: Vec<PathBuf>,
+    /// Rows already in memory, read instead of `inputs`.
+    pub memory: Option<Batches>,
     /// The id column copied into labels.parquet (default: the model's, when the input has it).
     pub id: Option<String>,
     /// How delimited inputs are read (delimiter, missing-value tokens, number notation).
@@ -184,7 +186,7 @@ fn open_columns(
 ) -> Result<(Source, Columns)> {
     let id = opts.id.clone().or(model.id_column.clone());
     let text_cols: Vec<&str> = id.iter().map(String::as_str).collect();
-    let source = Source::open_with(&opts.inputs, &text_cols, &opts.csv)?;
+    let source = Source::open_input(&opts.inputs, opts.memory.as_ref(), &text_cols, &opts.csv)?;
     source.notes().iter().for_each(|n| log(n));
     let id = present_id(id, opts.id.is_none(), &source, log, warnings);
     let cols = model_columns(model, &source, id)?;

@@ -259,7 +259,8 @@ pub(crate) fn open_input(
     log: &dyn Fn(&str),
 ) -> Result<(Source, LoadSpec, Vec<LeftOut>, Vec<String>)> {
     let text_cols: Vec<&str> = opts.input.id.iter().map(String::as_str).collect();
-    let source = Source::open_with(&opts.input.inputs, &text_cols, &opts.input.csv)?;
+    let i = &opts.input;
+    let source = Source::open_input(&i.inputs, i.memory.as_ref(), &text_cols, &i.csv)?;
     source.notes().iter().for_each(|n| log(n));
     let spec = LoadSpec {
         features: opts.input.features.clone(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use crate::compute::select::parse_bytes;
-use crate::data::source::CsvOptions;
+use crate::data::source::{Batches, CsvOptions};
 use crate::kmeans::params;
 use crate::model::lifecycle::drift;
 use crate::model::lifecycle::transitions::Overlaps;
@@ -74,6 +74,9 @@ pub struct InputSpec {
     /// Categorical feature columns, one-hot encoded.
     pub categorical: Vec<String>,
     pub csv: CsvOptions,
+    /// Rows already in memory, read instead of `inputs` (the Python package's tables).
+    #[serde(skip)]
+    pub memory: Option<Batches>,
 }
 
 /// The k-means run: k, the initial centroids, restarts and iterations, the seed, and the method.

@@ -272,6 +272,7 @@ fn assign_night(t: Tonight, prev: &Previous) -> Result<Option<Lifecycle>> {
     let opts = AssignOptions {
         model: prev.dir.join("model.json"),
         inputs: t.inputs,
+        memory: None,
         id: job.config.input.id.clone(),
         csv: job.config.input.csv.clone(),
         lifecycle: job.lifecycle(Some(prev)),
