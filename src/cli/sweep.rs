@@ -25,7 +25,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Rows in the silhouette's sample (one uniform sample, the same for every k; all rows when fewer).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = strata::jobs::sweep::SILHOUETTE_SAMPLE)]
     pub silhouette_sample: usize,
     /// Also write the recommended k's fit outputs into --out (labels, segments, profiles, model,
     /// summary.json), as `strata fit` would.

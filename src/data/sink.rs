@@ -44,7 +44,28 @@ const KNOWN_FILES: &[&str] = &[
     "report.html",
 ];
 
-/// Something to remove if the run does not complete.
+/// Publishes a copy of the output set at `from` (a directory strata wrote) as `to`, as any run publishes:
+/// `to` keeps its previous set until every file is copied and synced. Files strata did not write are not
+/// copied.
+pub fn publish_copy(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
+    let mut set = OutputSet::create(to, &[from.to_path_buf()])?;
+    let entries = fs::read_dir(from).map_err(|e| {
+        Error::input(format!("cannot list the output set {}", from.display())).with_source(e)
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::input(format!("cannot list {}", from.display())).with_source(e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !KNOWN_FILES.contains(&name.as_str()) {
+            continue;
+        }
+        let dest = set.path(&name);
+        let copied = fs::copy(entry.path(), &dest).and_then(|_| File::open(&dest)?.sync_all());
+        copied.map_err(|e| set.explain(Error::output(&dest, e)))?;
+    }
+    set.commit()
+}
+
+
 #[derive(Debug)]
 enum Undo {
     /// A file or directory tree.

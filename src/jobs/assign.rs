@@ -34,13 +34,15 @@ use crate::pipeline::PreparedBatch;
 use crate::profile;
 
 /// Everything `strata assign` needs: the model, what to read (the model names the columns), the previous
-/// night and what to write.
-#[derive(Debug, Clone, Default)]
+/// night and what to write (deserializable like [`FitOptions`](super::fit::FitOptions)).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AssignOptions {
     /// model.json or a fit's output directory.
     pub model: PathBuf,
     pub inputs: Vec<PathBuf>,
     /// Rows already in memory, read instead of `inputs`.
+    #[serde(skip)]
     pub memory: Option<Batches>,
     /// The id column copied into labels.parquet (default: the model's, when the input has it).
     pub id: Option<String>,

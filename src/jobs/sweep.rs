@@ -28,8 +28,12 @@ use crate::output::schema::{self, Versioned};
 pub use crate::output::schema::{SweepRow, SweepSeconds, SweepSummary};
 use crate::pipeline::{self, Prepared};
 
+/// Rows in the silhouette's sample by default.
+pub const SILHOUETTE_SAMPLE: usize = 20_000;
+
 /// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
 #[derive(Debug, Clone)]
+
 pub struct SweepOptions {
     pub fit: FitOptions,
     /// The k to fit, increasing, each at least 2.
