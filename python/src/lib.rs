@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use arrow_array::RecordBatch;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_pyarrow::FromPyArrow;
-use numpy::{IntoPyArray, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strata::compute::select::{Selected, select};
@@ -30,7 +30,11 @@ fn py_err(py: Python<'_>, e: strata::Error) -> PyErr {
         Kind::Device => "DeviceError",
         _ => "StrataError",
     };
-    let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    let msg = e
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     match py.import("strata.errors").and_then(|m| m.getattr(class)) {
         Ok(cls) => match cls.call1((msg,)) {
             Ok(value) => PyErr::from_value(value),
@@ -45,14 +49,25 @@ fn json_err(py: Python<'_>, what: &str, e: serde_json::Error) -> PyErr {
 }
 
 /// The rows of an object with `__arrow_c_stream__`, held as the batches it exported (no copy).
-fn batches(py: Python<'_>, data: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Batches>> {
+fn batches(
+    py: Python<'_>,
+    data: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<Batches>> {
     let Some(data) = data else { return Ok(None) };
     let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
     let schema = arrow_array::RecordBatchReader::schema(&reader);
     let batches = reader
         .collect::<Result<Vec<RecordBatch>, _>>()
-        .map_err(|e| py_err(py, strata::Error::input(format!("cannot read {name}")).with_source(e)))?;
-    Batches::new(name, schema, batches).map(Some).map_err(|e| py_err(py, e))
+        .map_err(|e| {
+            py_err(
+                py,
+                strata::Error::input(format!("cannot read {name}")).with_source(e),
+            )
+        })?;
+    Batches::new(name, schema, batches)
+        .map(Some)
+        .map_err(|e| py_err(py, e))
 }
 
 /// The log as calls of `log(line)` (Python's `logging`, set up by the pure-Python layer).
@@ -68,7 +83,9 @@ fn logger(log: &Py<PyAny>) -> impl Fn(&str) + '_ {
 }
 
 fn device_choice(py: Python<'_>, device: &str) -> PyResult<DeviceChoice> {
-    device.parse().map_err(|e: String| py_err(py, strata::Error::usage(format!("`device`: {e}"))))
+    device
+        .parse()
+        .map_err(|e: String| py_err(py, strata::Error::usage(format!("`device`: {e}"))))
 }
 
 fn selected(device: DeviceChoice, log: &dyn Fn(&str)) -> strata::Result<Selected> {
@@ -89,7 +106,8 @@ fn run_fit(
     device: &str,
     log: Py<PyAny>,
 ) -> PyResult<Vec<String>> {
-    let mut opts: FitOptions = serde_json::from_str(options).map_err(|e| json_err(py, "fit options", e))?;
+    let mut opts: FitOptions =
+        serde_json::from_str(options).map_err(|e| json_err(py, "fit options", e))?;
     opts.input.memory = batches(py, data, "the table given")?;
     let device = device_choice(py, device)?;
     py.detach(|| {
@@ -138,7 +156,8 @@ fn run_sweep(
     device: &str,
     log: Py<PyAny>,
 ) -> PyResult<()> {
-    let mut fit: FitOptions = serde_json::from_str(options).map_err(|e| json_err(py, "sweep options", e))?;
+    let mut fit: FitOptions =
+        serde_json::from_str(options).map_err(|e| json_err(py, "sweep options", e))?;
     fit.input.memory = batches(py, data, "the table given")?;
     let device = device_choice(py, device)?;
     let opts = SweepOptions {
@@ -223,11 +242,12 @@ struct ArrayKMeans {
 #[pymethods]
 impl ArrayKMeans {
     #[new]
-    #[pyo3(signature = (x, k, n_init, max_iter, tol, seed, device))]
+    #[pyo3(signature = (x, weights, k, n_init, max_iter, tol, seed, device))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         x: PyReadonlyArray2<'_, f32>,
+        weights: Option<PyReadonlyArray1<'_, f32>>,
         k: usize,
         n_init: usize,
         max_iter: usize,
@@ -237,13 +257,26 @@ impl ArrayKMeans {
     ) -> PyResult<Self> {
         let device = device_choice(py, device)?;
         let x = x.as_array();
+        let w = weights.as_ref().map(|w| w.as_array());
         let params = KMeans::params(k)
             .n_init(n_init)
             .max_iter(max_iter)
             .tol(tol)
             .seed(seed)
             .device(device);
-        let model = py.detach(|| params.fit(&x)).map_err(|e| py_err(py, e))?;
+        let model = py
+            .detach(|| match &w {
+                Some(w) => params.fit_weighted(&x, w),
+                None => params.fit(&x),
+            })
+            .map_err(|e| py_err(py, e))?;
+        Ok(ArrayKMeans { model })
+    }
+
+    /// The model of a model file's text (how a pickled estimator comes back).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let model = Model::from_json(text, "(pickled estimator)").map_err(|e| py_err(py, e))?;
         Ok(ArrayKMeans { model })
     }
 
@@ -265,7 +298,9 @@ impl ArrayKMeans {
         x: PyReadonlyArray2<'py, f32>,
     ) -> PyResult<Bound<'py, numpy::PyArray1<u32>>> {
         let x = x.as_array();
-        let a = py.detach(|| self.model.assign(&x)).map_err(|e| py_err(py, e))?;
+        let a = py
+            .detach(|| self.model.assign(&x))
+            .map_err(|e| py_err(py, e))?;
         Ok(a.segment.into_pyarray(py))
     }
 
@@ -302,5 +337,6 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_model, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_class::<ArrayKMeans>()?;
+    m.add("DEFAULT_MICRO", strata::kmeans::ward::DEFAULT_MICRO)?;
     Ok(())
 }

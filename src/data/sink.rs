@@ -53,7 +53,8 @@ pub fn publish_copy(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
         Error::input(format!("cannot list the output set {}", from.display())).with_source(e)
     })?;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::input(format!("cannot list {}", from.display())).with_source(e))?;
+        let entry = entry
+            .map_err(|e| Error::input(format!("cannot list {}", from.display())).with_source(e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !KNOWN_FILES.contains(&name.as_str()) {
             continue;
@@ -64,7 +65,6 @@ pub fn publish_copy(from: &Path, to: &Path) -> Result<Vec<PathBuf>> {
     }
     set.commit()
 }
-
 
 #[derive(Debug)]
 enum Undo {

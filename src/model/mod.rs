@@ -233,8 +233,14 @@ impl Model {
             ))
             .with_source(e)
         })?;
+        Self::from_json(&text, &shown.to_string())
+    }
+
+    /// The model in `text` (a model file's contents, called `shown` in errors), checked as [`Model::read`]
+    /// checks a file.
+    pub fn from_json(text: &str, shown: &str) -> Result<Model> {
         let bad = |why: String| Error::input(format!("model {shown} is not usable: {why}"));
-        let header: Header = serde_json::from_str(&text).map_err(|e| {
+        let header: Header = serde_json::from_str(text).map_err(|e| {
             bad(format!(
                 "not valid JSON ({e}); the file is truncated or damaged: refit or restore it"
             ))
@@ -263,7 +269,7 @@ impl Model {
                 )));
             }
         }
-        let mut m: Model = serde_json::from_str(&text).map_err(|e| {
+        let mut m: Model = serde_json::from_str(text).map_err(|e| {
             bad(format!(
                 "{e}; the file is damaged or hand-edited: refit or restore it"
             ))

@@ -135,7 +135,7 @@ def _fit_options(
     tol,
     seed,
     method,
-    micro,
+    micro_clusters,
     sample,
     memory,
     previous,
@@ -153,7 +153,7 @@ def _fit_options(
         k=k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, sample=sample, memory=memory
     )
     if method == "ward":
-        kmeans["method"] = {"ward": {"micro": 200 if micro is None else micro}}
+        kmeans["method"] = {"ward": {"micro": micro_clusters or _strata.DEFAULT_MICRO}}
     elif method is not None:
         kmeans["method"] = method
     return {
@@ -308,7 +308,7 @@ def fit(
     tol: float | None = None,
     seed: int | None = None,
     method: str | None = None,
-    micro: int | None = None,
+    micro_clusters: int | None = None,
     sample: int | None = None,
     memory: int | str | None = None,
     device: str = "auto",
@@ -326,7 +326,7 @@ def fit(
     Options left as None take the CLI's defaults: ``scale="zscore"``, ``missing="error"`` (or "drop",
     "median"), ``init`` k-means++ (k-means‖ from 200,000 rows), ``n_init=10``, ``max_iter=300``,
     ``tol=1e-4``, ``seed=0``. ``features`` defaults to every numeric column but ``id`` and ``weight``.
-    ``method="ward"`` builds Ward's hierarchy over ``micro`` k-means micro-clusters. ``sample`` fits on a
+    ``method="ward"`` builds Ward's hierarchy over ``micro_clusters`` k-means micro-clusters. ``sample`` fits on a
     uniform sample of that many rows; ``memory`` (bytes or "8G") is the budget above which it does so.
     ``previous`` (a Segmentation or an output directory) keeps segment ids across refits and adds
     transitions, migration and drift. ``report`` writes report.html (a string gives its groups,
@@ -353,7 +353,7 @@ def fit(
         tol=tol,
         seed=seed,
         method=method,
-        micro=micro,
+        micro_clusters=micro_clusters,
         sample=sample,
         memory=memory,
         previous=previous,
@@ -387,7 +387,7 @@ def sweep(
     csv = _csv(*(options.pop(key, None) for key in ("delimiter", "na_values", "decimal", "thousands")))
     allowed = {
         "features", "id", "weight", "log1p", "categorical", "scale", "missing", "min_category_share",
-        "init", "n_init", "max_iter", "tol", "seed", "method", "micro", "sample", "memory",
+        "init", "n_init", "max_iter", "tol", "seed", "method", "micro_clusters", "sample", "memory",
     }
     unknown = sorted(set(options) - allowed)
     if unknown:
