@@ -30,7 +30,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import _strata
+# Mesa's implicit device-select Vulkan layer prints "XDG_RUNTIME_DIR is invalid" twice per device probe
+# without a desktop session; strata picks its adapter itself (as the CLI does, unless the user set it).
+os.environ.setdefault("NODEVICE_SELECT", "1")
+
+from . import _strata  # noqa: E402
 from .errors import DeviceError, InputError, OutputError, StrataError, UsageError
 
 __all__ = [
