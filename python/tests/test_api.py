@@ -240,3 +240,23 @@ def test_nightly_runs_a_night_of_a_job_file(cli, tmp_path):
     assert first["action"] == "fit" and first["previous"] is None
     assert second["previous"] == "2026-12-01"
     assert (tmp_path / "runs" / "current").exists()
+
+
+def test_everything_public_has_a_docstring():
+    import inspect
+
+    import strata.sklearn
+
+    missing = []
+    for module in (strata, strata.sklearn):
+        for name in getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]:
+            obj = getattr(module, name)
+            if inspect.ismodule(obj) or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if obj.__module__.split(".")[0] != "strata":
+                continue
+            members = [obj] + [
+                m for n, m in vars(obj).items() if not n.startswith("_") and (callable(m) or isinstance(m, property))
+            ] if inspect.isclass(obj) else [obj]
+            missing += [f"{name}.{getattr(m, '__name__', '')}" for m in members if not inspect.getdoc(m)]
+    assert not missing, missing

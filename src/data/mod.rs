@@ -1,15 +1,15 @@
 //! Reading inputs into a [`FeatureMatrix`] and writing Parquet/JSON outputs atomically.
 
-pub mod columns;
-pub mod ids;
+pub(crate) mod columns;
+pub(crate) mod ids;
 pub mod load;
-pub mod matrix;
-pub mod numbers;
+pub(crate) mod matrix;
+pub(crate) mod numbers;
 #[allow(unsafe_code)]
-pub mod pages;
+pub(crate) mod pages;
 pub mod sink;
 pub mod source;
-pub mod write;
+pub(crate) mod write;
 
 pub use columns::RawColumns;
 pub use load::{LoadSpec, Loaded, Missing, load};

@@ -12,11 +12,13 @@ pub struct Notation {
 
 impl Notation {
     /// `12,345.67`.
+    #[cfg(test)]
     pub const POINT: Notation = Notation {
         decimal: b'.',
         thousands: Some(b','),
     };
     /// `12.345,67`.
+    #[cfg(test)]
     pub const COMMA: Notation = Notation {
         decimal: b',',
         thousands: Some(b'.'),

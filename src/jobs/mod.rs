@@ -5,11 +5,11 @@ pub mod accumulate;
 pub mod assign;
 pub mod fit;
 mod fit_streamed;
-pub mod lineage;
+pub(crate) mod lineage;
 pub mod nightly;
 pub mod options;
 mod run;
-pub mod scan;
+pub(crate) mod scan;
 pub mod sweep;
 
 pub use crate::output::schema::{MissingCount, PhaseSeconds};

@@ -1,12 +1,12 @@
 //! k-means, device-agnostic: validated configuration, initialisation, the Lloyd driver with restarts,
 //! convergence and empty-cluster repair. All heavy passes go through a [`Backend`].
 
-pub mod estimator;
+pub(crate) mod estimator;
 pub mod init;
 pub mod params;
 pub mod quality;
-pub mod sample;
-pub mod sweep;
+pub(crate) mod sample;
+pub(crate) mod sweep;
 pub mod ward;
 
 pub use params::{KMeans, KMeansConfig, KMeansParams};

@@ -10,7 +10,7 @@ use crate::data::{FeatureMatrix, RawColumns};
 use crate::error::{Error, Result};
 use crate::quantile::quantiles;
 
-pub mod categorical;
+pub(crate) mod categorical;
 
 use categorical::{CategoricalPrep, Dictionary, MISSING};
 

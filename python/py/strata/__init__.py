@@ -439,14 +439,17 @@ class Model:
         _strata.write_file(str(p), self._text)
 
     def to_dict(self) -> dict:
+        """The model file as a dict (a copy): preparation, segments with their centroids, the fit."""
         return json.loads(self._text)
 
     @property
     def k(self) -> int:
+        """The number of segments."""
         return len(self._dict["segments"])
 
     @property
     def features(self) -> list[str]:
+        """The input columns the model reads, in its order."""
         return [f["name"] for f in self._dict["features"]]
 
     def assign(
