@@ -123,7 +123,7 @@ def test_assign_publishes_the_output_set_with_the_lifecycle(customers, table, tm
     labels = first.model.assign(table, previous=first, out=tmp_path / "night2", profiles=True, device="cpu")
     assert labels.num_rows == table.num_rows
     names = {p.name for p in (tmp_path / "night2").iterdir()}
-    assert {"labels.parquet", "segments.parquet", "profiles.parquet", "transitions.parquet"} <= names
+    assert {"labels.parquet", "segments.parquet", "profiles.parquet", "transitions.parquet", "report.html"} <= names
     assert pq.read_table(tmp_path / "night2" / "labels.parquet").equals(labels)
 
 

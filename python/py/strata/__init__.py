@@ -461,7 +461,7 @@ class Model:
         profiles: bool = False,
         device: str = "auto",
         out: PathLike | None = None,
-        report: bool | str = False,
+        report: bool | str | None = None,
         delimiter: str | None = None,
         na_values: Sequence[str] | None = None,
         decimal: str | None = None,
@@ -469,7 +469,10 @@ class Model:
     ) -> pa.Table:
         """The segment of every row of ``data``: labels.parquet of ``strata assign`` as a pyarrow Table.
         With ``out``, the whole output set (segments, transitions, migration and drift against
-        ``previous``, profiles with ``profiles=True``) is also published there."""
+        ``previous``, profiles with ``profiles=True``, and report.html unless ``report=False``) is also
+        published there."""
+        if report is None:  # the CLI's default, where there is a directory to publish it in
+            report = out is not None
         inputs, stream = _data(data)
         with tempfile.TemporaryDirectory(prefix="strata-") as tmp:
             model = Path(tmp) / "model.json"
