@@ -92,6 +92,22 @@ fn selected(device: DeviceChoice, log: &dyn Fn(&str)) -> strata::Result<Selected
     select(device, Isa::detect(), GpuOptions::default(), log)
 }
 
+/// Runs `job` on `device` with the GIL released, its log sent to `log`; the engine's error as the
+/// package's exception.
+fn on_device<T: Send>(
+    py: Python<'_>,
+    device: &str,
+    log: Py<PyAny>,
+    job: impl FnOnce(&Selected, &dyn Fn(&str)) -> strata::Result<T> + Send,
+) -> PyResult<T> {
+    let device = device_choice(py, device)?;
+    py.detach(|| {
+        let log = logger(&log);
+        job(&selected(device, &log)?, &log)
+    })
+    .map_err(|e| py_err(py, e))
+}
+
 fn paths(files: Vec<PathBuf>) -> Vec<String> {
     files.into_iter().map(|p| p.display().to_string()).collect()
 }
@@ -109,14 +125,9 @@ fn run_fit(
     let mut opts: FitOptions =
         serde_json::from_str(options).map_err(|e| json_err(py, "fit options", e))?;
     opts.input.memory = batches(py, data, "the table given")?;
-    let device = device_choice(py, device)?;
-    py.detach(|| {
-        let log = logger(&log);
-        let opts = opts.check()?;
-        let sel = selected(device, &log)?;
-        fit::run(&opts, &sel, &log).map(|o| paths(o.files))
+    on_device(py, device, log, |sel, log| {
+        fit::run(&opts.check()?, sel, log).map(|o| paths(o.files))
     })
-    .map_err(|e| py_err(py, e))
 }
 
 /// Runs an assign (options: `AssignOptions` as JSON); returns the files of its output set.
@@ -132,14 +143,9 @@ fn run_assign(
     let mut opts: AssignOptions =
         serde_json::from_str(options).map_err(|e| json_err(py, "assign options", e))?;
     opts.memory = batches(py, data, "the table given")?;
-    let device = device_choice(py, device)?;
-    py.detach(|| {
-        let log = logger(&log);
-        let opts = opts.check()?;
-        let sel = selected(device, &log)?;
-        assign::run(&opts, &sel, &log).map(|o| paths(o.files))
+    on_device(py, device, log, |sel, log| {
+        assign::run(&opts.check()?, sel, log).map(|o| paths(o.files))
     })
-    .map_err(|e| py_err(py, e))
 }
 
 /// Runs a sweep over `ks` (options: the fit's `FitOptions` as JSON).
@@ -159,20 +165,15 @@ fn run_sweep(
     let mut fit: FitOptions =
         serde_json::from_str(options).map_err(|e| json_err(py, "sweep options", e))?;
     fit.input.memory = batches(py, data, "the table given")?;
-    let device = device_choice(py, device)?;
     let opts = SweepOptions {
         fit,
         ks,
         silhouette_sample: silhouette_sample.unwrap_or(sweep::SILHOUETTE_SAMPLE),
         fit_best,
     };
-    py.detach(|| {
-        let log = logger(&log);
-        let opts = opts.check()?;
-        let sel = selected(device, &log)?;
-        sweep::run(&opts, &sel, &log).map(|_| ())
+    on_device(py, device, log, |sel, log| {
+        sweep::run(&opts.check()?, sel, log).map(|_| ())
     })
-    .map_err(|e| py_err(py, e))
 }
 
 /// Runs the night `date` (default today, UTC) of the job file `config`; returns what happened.
