@@ -161,7 +161,7 @@ struct InputFile {
 }
 
 /// Record batches already in memory (a table a caller holds, e.g. an Arrow stream from Python), read in
-/// place: a pass projects and slices them, which shares their buffers rather than copying them.
+/// place: a pass projects slices of them, which shares their buffers rather than copying them.
 #[derive(Clone)]
 pub struct Batches {
     /// What messages and summary.json call the input.
@@ -185,10 +185,20 @@ impl Batches {
                 ))
             })?;
         }
+        // Parts of at most BATCH_ROWS rows, as a Parquet file's row groups would be: the passes work part by
+        // part in parallel, and a whole table as one part would convert all its rows at once.
+        let parts = (batches.iter())
+            .flat_map(|b| {
+                let rows = b.num_rows();
+                (0..rows)
+                    .step_by(BATCH_ROWS)
+                    .map(move |start| b.slice(start, BATCH_ROWS.min(rows - start)))
+            })
+            .collect();
         Ok(Batches {
             name,
             schema: Arc::new(strip_metadata(&schema)),
-            batches: Arc::new(batches),
+            batches: Arc::new(parts),
         })
     }
 
@@ -599,7 +609,8 @@ impl Source {
         }
     }
 
-    /// Record batches in memory as a source: one part per batch, typed columns as in Parquet.
+    /// Record batches in memory as a source: one part per slice of at most [`BATCH_ROWS`] rows, typed
+    /// columns as in Parquet.
     pub fn from_batches(b: &Batches) -> Result<Source> {
         check_unique_names(&b.schema, Path::new(&b.name))?;
         if b.rows() == 0 {
@@ -871,10 +882,7 @@ fn open_batches(
             let batch = b.batches[row_group.expect("one part per batch")]
                 .project(columns)
                 .map_err(|e| Error::input(format!("cannot read {}", b.name)).with_source(e))?;
-            let rows = batch.num_rows();
-            Ok(Box::new((0..rows).step_by(BATCH_ROWS).map(move |start| {
-                Ok(batch.slice(start, BATCH_ROWS.min(rows - start)))
-            })))
+            Ok(Box::new(std::iter::once(Ok(batch))))
         }
         Format::Parquet => {
             let file = File::open(&path).map_err(|e| open_err(&path, e))?;
