@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use arrow_array::RecordBatch;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
-use arrow_pyarrow::FromPyArrow;
+use arrow_pyarrow::{FromPyArrow, PyArrowType, ToPyArrow};
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strata::compute::select::{Selected, select};
-use strata::compute::{DeviceChoice, GpuOptions, kernel::Isa};
+use strata::compute::{Backend, CpuBackend, Dataset, DeviceChoice, GpuOptions, Stats, kernel::Isa};
 use strata::data::source::Batches;
 use strata::jobs::assign::{self, AssignOptions};
 use strata::jobs::fit::{self, FitOptions};
@@ -321,6 +321,86 @@ impl ArrayKMeans {
     }
 }
 
+/// The rows of `x` as one contiguous row-major slice, or a usage error naming `what`.
+fn rows<'a>(
+    py: Python<'_>,
+    x: &'a numpy::ndarray::ArrayView2<'a, f32>,
+    what: &str,
+) -> PyResult<&'a [f32]> {
+    x.as_slice().ok_or_else(|| {
+        py_err(
+            py,
+            strata::Error::usage(format!("`{what}` must be a C-contiguous float32 array")),
+        )
+    })
+}
+
+/// One Lloyd step over the rows of `x` (a partition, prepared, float32) against `centroids` (k × d): the
+/// partial statistics as one pyarrow RecordBatch (a row per cluster: cluster, weight, sse, moved, sum_0 …),
+/// for a driver to merge in partition order with [`merge_partials`].
+#[pyfunction]
+fn lloyd_partial<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    centroids: PyReadonlyArray2<'py, f32>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (x, c) = (x.as_array(), centroids.as_array());
+    let (xs, cs) = (rows(py, &x, "x")?, rows(py, &c, "centroids")?);
+    let (d, k) = (x.ncols(), c.nrows());
+    if c.ncols() != d || k == 0 {
+        let why = format!("`centroids` is {k} × {}, `x` has {d} columns", c.ncols());
+        return Err(py_err(py, strata::Error::usage(why)));
+    }
+    let stats = py
+        .detach(|| {
+            if xs.is_empty() {
+                return Ok(Stats::zeros(k, d));
+            }
+            let backend = CpuBackend::new(Isa::detect());
+            backend.load(Dataset::new(xs, d, None))?.step(cs, k)
+        })
+        .map_err(|e| py_err(py, e))?;
+    stats.to_batch().to_pyarrow(py)
+}
+
+/// Merges partial statistics in the order given (the order decides the f64 sums, so a fixed order gives
+/// the same bits on every run): the new centroids (a cluster without rows keeps its row of `centroids`),
+/// the SSE of the step and each cluster's weight.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn merge_partials<'py>(
+    py: Python<'py>,
+    partials: Vec<PyArrowType<RecordBatch>>,
+    centroids: PyReadonlyArray2<'py, f32>,
+) -> PyResult<(
+    Bound<'py, numpy::PyArray2<f32>>,
+    f64,
+    Bound<'py, numpy::PyArray1<f64>>,
+)> {
+    let c = centroids.as_array();
+    let (k, d) = c.dim();
+    let mut total = Stats::zeros(k, d);
+    for (i, p) in partials.iter().enumerate() {
+        let s = Stats::from_batch(&p.0).map_err(|e| py_err(py, e))?;
+        if (s.k, s.d) != (k, d) {
+            let why = format!(
+                "partial {i} has {} clusters × {} features, the centroids {k} × {d}",
+                s.k, s.d
+            );
+            return Err(py_err(py, strata::Error::input(why)));
+        }
+        total.merge(&s);
+    }
+    let next = total.means(rows(py, &c, "centroids")?);
+    let next = ndarray::Array2::from_shape_vec((k, d), next).expect("k × d means");
+    let weights = ndarray::Array1::from(total.weights.clone());
+    Ok((
+        next.into_pyarray(py),
+        total.total_sse(),
+        weights.into_pyarray(py),
+    ))
+}
+
 /// The engine's version.
 #[pyfunction]
 fn version() -> &'static str {
@@ -336,6 +416,8 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(publish_copy, m)?)?;
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(read_model, m)?)?;
+    m.add_function(wrap_pyfunction!(lloyd_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_partials, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_class::<ArrayKMeans>()?;
     m.add("DEFAULT_MICRO", strata::kmeans::ward::DEFAULT_MICRO)?;

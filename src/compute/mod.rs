@@ -10,6 +10,7 @@ pub mod gpu;
 // The only module with `unsafe`: the SIMD kernels behind their instruction-set tokens.
 #[allow(unsafe_code)]
 pub mod kernel;
+mod partial;
 pub mod select;
 
 pub use cpu::CpuBackend;

@@ -62,3 +62,12 @@ class ArrayKMeans:
     @property
     def n_iter(self) -> int: ...
     def model_json(self) -> str: ...
+
+def lloyd_partial(x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]) -> Any:
+    """One Lloyd step over a partition's prepared rows: its partial statistics as a pyarrow RecordBatch
+    (a row per cluster: cluster, weight, sse, moved, sum_0 …)."""
+
+def merge_partials(
+    partials: list[Any], centroids: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], float, npt.NDArray[np.float64]]:
+    """Merges partial statistics in the order given: the new centroids, the SSE, each cluster's weight."""
