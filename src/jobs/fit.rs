@@ -518,16 +518,34 @@ pub(crate) fn write_fit(
     profile::count_categories(&mut categories, &blocks, x, labels);
     let profiles = profiles_of(p, (labels, categories), fit, model)?;
     let explanation = name_segments(p, fit, &profiles, model, previous);
-    write_outputs(staging, p, fit, &segments, &profiles, model)?;
-    staging.write_json(
-        "explain.json",
-        &Versioned::new(schema::EXPLAIN, &explanation),
-    )?;
-    Ok(Written {
+    write_labels(staging, p, fit, model)?;
+    let written = Written {
         segments,
         profiles,
         explanation,
-    })
+    };
+    write_described(staging, &written, model, p.loaded.weights.is_some())?;
+    Ok(written)
+}
+
+/// segments.parquet, profiles.parquet, model.json and explain.json: what every fit writes besides its
+/// labels.
+pub(crate) fn write_described(
+    staging: &mut OutputSet,
+    w: &Written,
+    model: &Model,
+    weighted: bool,
+) -> Result<()> {
+    output::write_segments(
+        staging.path("segments.parquet"),
+        &w.segments,
+        model,
+        weighted,
+    )?;
+    output::write_profiles(staging.path("profiles.parquet"), &w.profiles)?;
+    staging.write_json("model.json", model)?;
+    let explain = Versioned::new(schema::EXPLAIN, &w.explanation);
+    staging.write_json("explain.json", &explain)
 }
 
 /// The profiles of every kept row's segment (`labels`, with the category counts of those rows), with the
@@ -582,33 +600,22 @@ pub(crate) fn name_segments(
     explanation
 }
 
-fn write_outputs(
+fn write_labels(
     staging: &mut OutputSet,
     p: &Prepared,
     fit: &KMeansResult,
-    segments: &[SegmentRow],
-    profiles: &[FeatureProfile],
     model: &Model,
 ) -> Result<()> {
     let l = &p.loaded;
     let ids = l.id_field.as_ref().zip(l.ids.as_deref());
-    let segment_ids = model.segment_ids();
     output::write_labels(
         staging.path("labels.parquet"),
         &fit.nearest,
         l.raw.kept.as_deref(),
         l.rows_read,
         ids,
-        &segment_ids,
-    )?;
-    output::write_segments(
-        staging.path("segments.parquet"),
-        segments,
-        model,
-        l.weights.is_some(),
-    )?;
-    output::write_profiles(staging.path("profiles.parquet"), profiles)?;
-    staging.write_json("model.json", model)
+        &model.segment_ids(),
+    )
 }
 
 /// transitions.parquet, drift.parquet and (with ids on both nights) migration.parquet.

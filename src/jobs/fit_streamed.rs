@@ -11,14 +11,13 @@ use super::PhaseSeconds;
 use super::assign::{self, Keep, Passes, counted_segments};
 use super::fit::{
     FitOptions, FitOutcome, Written, build_model, cluster, fit_warnings, kmeans_config,
-    name_segments, profiles_of, publish, summary,
+    name_segments, profiles_of, publish, summary, write_described,
 };
 use super::run::Run;
 use super::scan::model_columns;
 use crate::data::load::LeftOut;
 use crate::error::{Error, Result};
-use crate::output;
-use crate::output::schema::{self, MemorySample, Versioned};
+use crate::output::schema::MemorySample;
 use crate::pipeline::Prepared;
 
 /// Runs the rest of the fit once `p` holds a sample's prepared rows (see the module doc).
@@ -69,18 +68,15 @@ pub(super) fn run(
     model.fitted_rows = n;
     let segments = counted_segments(&model, &counts);
     let written = run.write(|staging| {
-        let profiles = profiles_of(&p, (&pass.labels, pass.categories.clone()), &fit, &model)?;
+        let profiles = profiles_of(&p, (&pass.labels, pass.categories), &fit, &model)?;
         let explanation = name_segments(&p, &fit, &profiles, &mut model, None);
-        output::write_segments(staging.path("segments.parquet"), &segments, &model, false)?;
-        output::write_profiles(staging.path("profiles.parquet"), &profiles)?;
-        staging.write_json("model.json", &model)?;
-        let explain = Versioned::new(schema::EXPLAIN, &explanation);
-        staging.write_json("explain.json", &explain)?;
-        Ok(Written {
+        let written = Written {
             segments,
             profiles,
             explanation,
-        })
+        };
+        write_described(staging, &written, &model, false)?;
+        Ok(written)
     })?;
     let seconds = PhaseSeconds {
         read: p.read_seconds,

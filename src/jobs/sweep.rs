@@ -33,7 +33,6 @@ pub const SILHOUETTE_SAMPLE: usize = 20_000;
 
 /// Everything `strata sweep` needs: the fit's input and preparation options (`k` and `init` unused).
 #[derive(Debug, Clone)]
-
 pub struct SweepOptions {
     pub fit: FitOptions,
     /// The k to fit, increasing, each at least 2.
